@@ -1,0 +1,20 @@
+//! Clima's pure centre: what a reading is, how every ingest format becomes one, and how live and
+//! historical values are coalesced and bucketed. Nothing here does IO or reads a clock.
+
+pub mod coalesce;
+pub mod downsample;
+pub mod json;
+pub mod line_protocol;
+pub mod metric;
+pub mod push;
+pub mod rate;
+pub mod reading;
+pub mod sensor;
+pub mod timestamp;
+
+pub use metric::{FieldError, Metric};
+pub use reading::{Reading, Rejected};
+pub use sensor::{SensorId, SensorIdError};
+
+/// Milliseconds since the Unix epoch, UTC. Every stored and compared time uses this unit.
+pub type Millis = i64;

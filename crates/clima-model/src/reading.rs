@@ -1,0 +1,122 @@
+//! A reading: one device's values for one moment, checked and normalised, whatever format it came in.
+
+use crate::metric::{normalize, FieldError, Metric};
+use crate::sensor::SensorId;
+use crate::timestamp;
+use crate::Millis;
+
+/// Longest display name accepted, in characters.
+pub const MAX_NAME_CHARS: usize = 100;
+
+/// One device's values for one moment. Every value is finite, canonical and plausible.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reading {
+    pub sensor: SensorId,
+    /// Display label the device sent, if any; free text that must be shown as text.
+    pub name: Option<String>,
+    /// The device's own time for the values; `None` means the time of receipt.
+    pub measured_at: Option<Millis>,
+    pub values: Vec<(Metric, f64)>,
+}
+
+/// An item of a request or a line of a stream that could not be stored, and why.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Rejected {
+    /// Position in the batch (0-based) or line number (1-based), as the format counts.
+    pub index: usize,
+    /// The field at fault, where one is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    pub reason: String,
+}
+
+impl Rejected {
+    pub fn new(index: usize, reason: impl Into<String>) -> Self {
+        Rejected { index, field: None, reason: reason.into() }
+    }
+
+    pub fn field(index: usize, e: FieldError) -> Self {
+        Rejected { index, reason: e.to_string(), field: Some(e.field) }
+    }
+}
+
+/// Collects the parts of a reading in any order and checks them once, the same way for every format.
+#[derive(Debug, Default)]
+pub struct Draft {
+    pub sensor: Option<SensorId>,
+    pub name: Option<String>,
+    pub measured_at: Option<Millis>,
+    values: Vec<(Metric, f64)>,
+}
+
+impl Draft {
+    /// Normalises and checks one metric field; the first value of a metric wins.
+    pub fn metric(&mut self, raw_name: &str, value: f64) -> Result<(), FieldError> {
+        let (metric, value) = normalize(raw_name, value)?;
+        if !self.values.iter().any(|(m, _)| *m == metric) {
+            self.values.push((metric, value));
+        }
+        Ok(())
+    }
+
+    /// Sets the display name, refusing over-long text and dropping control characters.
+    pub fn name(&mut self, raw: &str) -> Result<(), FieldError> {
+        let clean: String = raw.chars().filter(|c| !c.is_control()).collect();
+        let clean = clean.trim();
+        if clean.chars().count() > MAX_NAME_CHARS {
+            return Err(FieldError::new("name", "is longer than 100 characters"));
+        }
+        self.name = (!clean.is_empty()).then(|| clean.to_owned());
+        Ok(())
+    }
+
+    /// Sets the device time after checking it against the host clock.
+    pub fn measured_at(&mut self, t: Millis, now: Millis) -> Result<(), FieldError> {
+        let t = timestamp::check_plausible(t, now).map_err(|p| FieldError::new("measured_at", p))?;
+        self.measured_at = Some(t);
+        Ok(())
+    }
+
+    pub fn has_values(&self) -> bool {
+        !self.values.is_empty()
+    }
+
+    /// Finishes the reading, taking `fallback` as the sensor if none was given.
+    pub fn finish(self, fallback: &SensorId) -> Result<Reading, String> {
+        if self.values.is_empty() {
+            return Err("no numeric metric fields: send at least one, e.g. \"temperature\": 21.5".into());
+        }
+        Ok(Reading {
+            sensor: self.sensor.unwrap_or_else(|| fallback.clone()),
+            name: self.name,
+            measured_at: self.measured_at,
+            values: self.values,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn draft_keeps_first_value_and_cleans_names() {
+        let mut d = Draft::default();
+        d.metric("temp", 20.0).unwrap();
+        d.metric("temperature", 30.0).unwrap();
+        d.name("  Garage\u{7}\n (north) ").unwrap();
+        let r = d.finish(&SensorId::parse("g").unwrap()).unwrap();
+        assert_eq!(r.values.len(), 1);
+        assert_eq!(r.values[0].1, 20.0);
+        assert_eq!(r.name.as_deref(), Some("Garage (north)"));
+        assert_eq!(r.sensor.as_str(), "g");
+    }
+
+    #[test]
+    fn draft_refusals() {
+        let mut d = Draft::default();
+        assert!(d.name(&"é".repeat(100)).is_ok());
+        assert_eq!(d.name(&"é".repeat(101)).unwrap_err().field, "name");
+        assert!(d.finish(&SensorId::parse("x").unwrap()).unwrap_err().contains("no numeric"));
+    }
+}
