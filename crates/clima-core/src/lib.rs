@@ -1,1 +1,21 @@
-//! placeholder
+//! Clima's engine: everything the headless server and the desktop app share. Readings arrive
+//! over HTTP (and serial), are committed to SQLite by one writer, and fan out live through a hub.
+
+pub mod config;
+pub mod engine;
+pub mod http;
+pub mod hub;
+pub mod store;
+
+pub use config::{EngineConfig, Token};
+pub use engine::{Engine, EngineError};
+
+use clima_model::Millis;
+
+/// The host clock in unix milliseconds. Only IO edges call this; pure code takes `now` as input.
+pub fn now_ms() -> Millis {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as Millis)
+        .unwrap_or(0)
+}

@@ -17,7 +17,11 @@ pub struct Coalescer<K, V> {
 
 impl<K: Ord, V> Coalescer<K, V> {
     pub fn new(interval: Duration) -> Self {
-        Coalescer { interval, last_emit: None, pending: BTreeMap::new() }
+        Coalescer {
+            interval,
+            last_emit: None,
+            pending: BTreeMap::new(),
+        }
     }
 
     /// Records a value, replacing any older pending value for the same key.
@@ -27,7 +31,10 @@ impl<K: Ord, V> Coalescer<K, V> {
 
     /// Whether an update is due at `now`.
     pub fn is_due(&self, now: Instant) -> bool {
-        !self.pending.is_empty() && self.last_emit.is_none_or(|last| now >= last + self.interval)
+        !self.pending.is_empty()
+            && self
+                .last_emit
+                .is_none_or(|last| now >= last + self.interval)
     }
 
     /// Takes the pending update if it is due at `now`.
@@ -101,9 +108,17 @@ mod tests {
         c.push("a", 1);
         c.poll(t0);
         c.push("a", 2);
-        assert_eq!(c.poll(t0 + ms(2000)), Some(vec![("a", 2)]), "late poll sends at once");
+        assert_eq!(
+            c.poll(t0 + ms(2000)),
+            Some(vec![("a", 2)]),
+            "late poll sends at once"
+        );
         c.push("a", 3);
-        assert_eq!(c.poll(t0 + ms(2499)), None, "interval counts from the last emission");
+        assert_eq!(
+            c.poll(t0 + ms(2499)),
+            None,
+            "interval counts from the last emission"
+        );
         assert_eq!(c.poll(t0 + ms(2500)), Some(vec![("a", 3)]));
         assert_eq!(c.pending_len(), 0);
     }

@@ -11,10 +11,33 @@ const DAY: Millis = 24 * HOUR;
 /// Bucket widths a plan may use. Round widths keep bucket edges still while a live chart
 /// refreshes, and line up with minute and hour rollups.
 const WIDTHS: &[Millis] = &[
-    1, 2, 5, 10, 20, 50, 100, 200, 500,
-    SECOND, 2 * SECOND, 5 * SECOND, 10 * SECOND, 15 * SECOND, 30 * SECOND,
-    MINUTE, 2 * MINUTE, 5 * MINUTE, 10 * MINUTE, 15 * MINUTE, 30 * MINUTE,
-    HOUR, 2 * HOUR, 3 * HOUR, 6 * HOUR, 12 * HOUR, DAY,
+    1,
+    2,
+    5,
+    10,
+    20,
+    50,
+    100,
+    200,
+    500,
+    SECOND,
+    2 * SECOND,
+    5 * SECOND,
+    10 * SECOND,
+    15 * SECOND,
+    30 * SECOND,
+    MINUTE,
+    2 * MINUTE,
+    5 * MINUTE,
+    10 * MINUTE,
+    15 * MINUTE,
+    30 * MINUTE,
+    HOUR,
+    2 * HOUR,
+    3 * HOUR,
+    6 * HOUR,
+    12 * HOUR,
+    DAY,
 ];
 
 /// Most buckets one query may ask for.
@@ -49,7 +72,11 @@ impl BucketPlan {
             let start = from.div_euclid(width) * width;
             let count = ((to - start + width - 1) / width) as usize;
             if count <= points {
-                return Ok(BucketPlan { start, width, count });
+                return Ok(BucketPlan {
+                    start,
+                    width,
+                    count,
+                });
             }
         }
     }
@@ -80,7 +107,12 @@ pub struct Partial {
 
 impl Partial {
     pub fn of(v: f64) -> Self {
-        Partial { sum: v, min: v, max: v, count: 1 }
+        Partial {
+            sum: v,
+            min: v,
+            max: v,
+            count: 1,
+        }
     }
 
     pub fn merge(&mut self, o: &Partial) {
@@ -103,7 +135,10 @@ pub struct Bucket {
 }
 
 /// Lays partial aggregates (by bucket index, any order, repeats merged) out as the plan's buckets.
-pub fn assemble(plan: &BucketPlan, partials: impl IntoIterator<Item = (usize, Partial)>) -> Vec<Bucket> {
+pub fn assemble(
+    plan: &BucketPlan,
+    partials: impl IntoIterator<Item = (usize, Partial)>,
+) -> Vec<Bucket> {
     let mut acc: Vec<Option<Partial>> = vec![None; plan.count];
     for (i, p) in partials {
         if let Some(slot) = acc.get_mut(i) {
@@ -125,15 +160,29 @@ pub fn assemble(plan: &BucketPlan, partials: impl IntoIterator<Item = (usize, Pa
                     max: Some(p.max),
                     count: p.count,
                 },
-                _ => Bucket { t, mean: None, min: None, max: None, count: 0 },
+                _ => Bucket {
+                    t,
+                    mean: None,
+                    min: None,
+                    max: None,
+                    count: 0,
+                },
             }
         })
         .collect()
 }
 
 /// Buckets raw samples; the reference the store's SQL aggregation is tested against.
-pub fn bucketize(plan: &BucketPlan, samples: impl IntoIterator<Item = (Millis, f64)>) -> Vec<Bucket> {
-    assemble(plan, samples.into_iter().filter_map(|(t, v)| Some((plan.index(t)?, Partial::of(v)))))
+pub fn bucketize(
+    plan: &BucketPlan,
+    samples: impl IntoIterator<Item = (Millis, f64)>,
+) -> Vec<Bucket> {
+    assemble(
+        plan,
+        samples
+            .into_iter()
+            .filter_map(|(t, v)| Some((plan.index(t)?, Partial::of(v)))),
+    )
 }
 
 #[cfg(test)]
@@ -144,7 +193,11 @@ mod tests {
     fn plans() {
         let check = |from, to, points, expected: (Millis, Millis, usize)| {
             let p = BucketPlan::new(from, to, points).unwrap();
-            assert_eq!((p.start, p.width, p.count), expected, "{from}..{to}/{points}");
+            assert_eq!(
+                (p.start, p.width, p.count),
+                expected,
+                "{from}..{to}/{points}"
+            );
             assert!(p.count <= points);
             assert!(p.start <= from && p.end() >= to);
         };
@@ -164,11 +217,24 @@ mod tests {
     #[test]
     fn gaps_and_aggregates() {
         let plan = BucketPlan::new(0, 4 * MINUTE, 4).unwrap();
-        let samples = [(0, 1.0), (59_999, 3.0), (2 * MINUTE, 10.0), (5 * MINUTE, 99.0), (-1, 99.0)];
+        let samples = [
+            (0, 1.0),
+            (59_999, 3.0),
+            (2 * MINUTE, 10.0),
+            (5 * MINUTE, 99.0),
+            (-1, 99.0),
+        ];
         let b = bucketize(&plan, samples);
         assert_eq!(b.len(), 4);
-        assert_eq!((b[0].mean, b[0].min, b[0].max, b[0].count), (Some(2.0), Some(1.0), Some(3.0), 2));
-        assert_eq!((b[1].mean, b[1].count), (None, 0), "an empty bucket is a visible gap");
+        assert_eq!(
+            (b[0].mean, b[0].min, b[0].max, b[0].count),
+            (Some(2.0), Some(1.0), Some(3.0), 2)
+        );
+        assert_eq!(
+            (b[1].mean, b[1].count),
+            (None, 0),
+            "an empty bucket is a visible gap"
+        );
         assert_eq!((b[2].t, b[2].mean, b[2].count), (2 * MINUTE, Some(10.0), 1));
         assert_eq!(b[3].count, 0);
     }
@@ -179,7 +245,9 @@ mod tests {
         let raw: Vec<(Millis, f64)> = (0..100).map(|t| (t, (t * 7 % 13) as f64)).collect();
         let direct = bucketize(&plan, raw.iter().copied());
         let halves = raw.chunks(3).flat_map(|chunk| {
-            chunk.iter().map(|(t, v)| (plan.index(*t).unwrap(), Partial::of(*v)))
+            chunk
+                .iter()
+                .map(|(t, v)| (plan.index(*t).unwrap(), Partial::of(*v)))
         });
         assert_eq!(assemble(&plan, halves), direct);
     }

@@ -37,10 +37,14 @@ pub fn parse_body(
     fallback: &SensorId,
     now: Millis,
 ) -> Result<Vec<Result<Reading, Rejected>>, BodyError> {
-    let text = std::str::from_utf8(body).map_err(|e| BodyError::Syntax(format!("invalid UTF-8: {e}")))?;
-    let raw: &RawValue = serde_json::from_str(text).map_err(|e| BodyError::Syntax(e.to_string()))?;
+    let text =
+        std::str::from_utf8(body).map_err(|e| BodyError::Syntax(format!("invalid UTF-8: {e}")))?;
+    let raw: &RawValue =
+        serde_json::from_str(text).map_err(|e| BodyError::Syntax(e.to_string()))?;
     let items: Vec<&RawValue> = match raw.get().as_bytes().first() {
-        Some(b'[') => serde_json::from_str(raw.get()).map_err(|e| BodyError::Syntax(e.to_string()))?,
+        Some(b'[') => {
+            serde_json::from_str(raw.get()).map_err(|e| BodyError::Syntax(e.to_string()))?
+        }
         Some(b'{') => vec![raw],
         _ => return Err(BodyError::Shape),
     };
@@ -53,10 +57,12 @@ pub fn parse_body(
     Ok(items
         .into_iter()
         .enumerate()
-        .map(|(i, item)| parse_item(item, fallback, now).map_err(|e| match e {
-            ItemError::Field(f) => Rejected::field(i, f),
-            ItemError::Other(s) => Rejected::new(i, s),
-        }))
+        .map(|(i, item)| {
+            parse_item(item, fallback, now).map_err(|e| match e {
+                ItemError::Field(f) => Rejected::field(i, f),
+                ItemError::Other(s) => Rejected::new(i, s),
+            })
+        })
         .collect())
 }
 
@@ -87,7 +93,9 @@ fn parse_item(item: &RawValue, fallback: &SensorId, now: Millis) -> Result<Readi
         match key.as_str() {
             "sensor" => {
                 let s = as_string(key, raw)?;
-                draft.sensor = Some(SensorId::parse(&s).map_err(|e| FieldError::new("sensor", e.to_string()))?);
+                draft.sensor = Some(
+                    SensorId::parse(&s).map_err(|e| FieldError::new("sensor", e.to_string()))?,
+                );
             }
             "name" => {
                 if raw.get() != "null" {
@@ -167,8 +175,12 @@ fn number(key: &str, raw: &RawValue) -> Result<f64, FieldError> {
 }
 
 fn as_string(key: &str, raw: &RawValue) -> Result<String, FieldError> {
-    serde_json::from_str::<String>(raw.get())
-        .map_err(|_| FieldError::new(key, format!("expected a string, got {}", kind(raw).describe(raw))))
+    serde_json::from_str::<String>(raw.get()).map_err(|_| {
+        FieldError::new(
+            key,
+            format!("expected a string, got {}", kind(raw).describe(raw)),
+        )
+    })
 }
 
 #[cfg(test)]
@@ -213,8 +225,14 @@ mod tests {
     #[test]
     fn batch_with_three_time_forms() {
         let got = parse(include_str!("../tests/data/http/batch.json"));
-        let times: Vec<_> = got.iter().map(|r| r.as_ref().unwrap().measured_at.unwrap()).collect();
-        assert_eq!(times, vec![1_795_683_600_000, 1_795_683_660_000, 1_795_683_660_000]);
+        let times: Vec<_> = got
+            .iter()
+            .map(|r| r.as_ref().unwrap().measured_at.unwrap())
+            .collect();
+        assert_eq!(
+            times,
+            vec![1_795_683_600_000, 1_795_683_660_000, 1_795_683_660_000]
+        );
         let garage = got[2].as_ref().unwrap();
         assert_eq!(garage.sensor.as_str(), "garage");
         assert_eq!(garage.name.as_deref(), Some("Garage (north wall)"));
@@ -229,14 +247,37 @@ mod tests {
         let r = rejected(r#"{"sensor":"bench","temperature":"n/a"}"#);
         assert_eq!(r.field.as_deref(), Some("temperature"));
         assert!(r.reason.contains("expected a number"), "{}", r.reason);
-        assert_eq!(rejected(r#"{"temperature":1e400}"#).field.as_deref(), Some("temperature"));
-        assert_eq!(rejected(r#"{"temperature":999}"#).field.as_deref(), Some("temperature"));
-        assert_eq!(rejected(r#"{"humidity":101}"#).field.as_deref(), Some("humidity"));
-        assert_eq!(rejected(r#"{"sensor":"a b","t":1}"#).field.as_deref(), Some("sensor"));
-        assert_eq!(rejected(r#"{"sensor":5,"t":1}"#).field.as_deref(), Some("sensor"));
+        assert_eq!(
+            rejected(r#"{"temperature":1e400}"#).field.as_deref(),
+            Some("temperature")
+        );
+        assert_eq!(
+            rejected(r#"{"temperature":999}"#).field.as_deref(),
+            Some("temperature")
+        );
+        assert_eq!(
+            rejected(r#"{"humidity":101}"#).field.as_deref(),
+            Some("humidity")
+        );
+        assert_eq!(
+            rejected(r#"{"sensor":"a b","t":1}"#).field.as_deref(),
+            Some("sensor")
+        );
+        assert_eq!(
+            rejected(r#"{"sensor":5,"t":1}"#).field.as_deref(),
+            Some("sensor")
+        );
         assert_eq!(rejected(r#"{"t":true}"#).field.as_deref(), Some("t"));
-        assert_eq!(rejected(r#"{"t":1,"measured_at":"yesterday"}"#).field.as_deref(), Some("measured_at"));
-        assert_eq!(rejected(r#"{"t":1,"measured_at":0}"#).field.as_deref(), Some("measured_at"));
+        assert_eq!(
+            rejected(r#"{"t":1,"measured_at":"yesterday"}"#)
+                .field
+                .as_deref(),
+            Some("measured_at")
+        );
+        assert_eq!(
+            rejected(r#"{"t":1,"measured_at":0}"#).field.as_deref(),
+            Some("measured_at")
+        );
         assert!(rejected(r#"{"sensor":"x"}"#).reason.contains("no numeric"));
         assert!(rejected(r#"[1]"#).reason.contains("not a JSON object"));
     }
@@ -251,12 +292,21 @@ mod tests {
     #[test]
     fn body_errors() {
         let f = fallback();
-        assert!(matches!(parse_body(b"{", &f, NOW), Err(BodyError::Syntax(_))));
-        assert!(matches!(parse_body(b"\xff", &f, NOW), Err(BodyError::Syntax(_))));
+        assert!(matches!(
+            parse_body(b"{", &f, NOW),
+            Err(BodyError::Syntax(_))
+        ));
+        assert!(matches!(
+            parse_body(b"\xff", &f, NOW),
+            Err(BodyError::Syntax(_))
+        ));
         assert_eq!(parse_body(b"42", &f, NOW), Err(BodyError::Shape));
         assert_eq!(parse_body(b"[]", &f, NOW), Err(BodyError::Empty));
         let big = format!("[{}]", vec!["{\"t\":1}"; MAX_BATCH + 1].join(","));
-        assert_eq!(parse_body(big.as_bytes(), &f, NOW), Err(BodyError::TooMany(MAX_BATCH + 1)));
+        assert_eq!(
+            parse_body(big.as_bytes(), &f, NOW),
+            Err(BodyError::TooMany(MAX_BATCH + 1))
+        );
         // Deep nesting must end in an error, never a stack overflow.
         for depth in [200, 100_000] {
             let deep = format!("[{}{}]", "{\"a\":".repeat(depth), "}".repeat(depth));

@@ -26,7 +26,11 @@ impl Precision {
             "s" => Precision::Seconds,
             "m" => Precision::Minutes,
             "h" => Precision::Hours,
-            other => return Err(format!("precision {other:?} is unknown: use ns, us, ms or s")),
+            other => {
+                return Err(format!(
+                    "precision {other:?} is unknown: use ns, us, ms or s"
+                ))
+            }
         })
     }
 
@@ -51,10 +55,12 @@ pub fn parse(text: &str, precision: Precision, now: Millis) -> Vec<Result<Readin
             let t = l.trim();
             !t.is_empty() && !t.starts_with('#')
         })
-        .map(|(i, l)| parse_line(l.trim_end_matches('\r'), precision, now).map_err(|e| match e {
-            LineError::Field(f) => Rejected::field(i + 1, f),
-            LineError::Syntax(s) => Rejected::new(i + 1, s),
-        }))
+        .map(|(i, l)| {
+            parse_line(l.trim_end_matches('\r'), precision, now).map_err(|e| match e {
+                LineError::Field(f) => Rejected::field(i + 1, f),
+                LineError::Syntax(s) => Rejected::new(i + 1, s),
+            })
+        })
         .collect()
 }
 
@@ -70,7 +76,9 @@ impl From<FieldError> for LineError {
 }
 
 fn syntax(s: &str) -> LineError {
-    LineError::Syntax(format!("{s}: lines look like 'room,place=attic temperature=18.4 1795687200000000000'"))
+    LineError::Syntax(format!(
+        "{s}: lines look like 'room,place=attic temperature=18.4 1795687200000000000'"
+    ))
 }
 
 /// Parses one line into a reading.
@@ -96,7 +104,10 @@ fn parse_line(line: &str, precision: Precision, now: Millis) -> Result<Reading, 
     tags.sort();
 
     let mut draft = Draft::default();
-    let explicit = tags.iter().find(|(k, _)| k == "sensor" || k == "id").map(|(_, v)| v.clone());
+    let explicit = tags
+        .iter()
+        .find(|(k, _)| k == "sensor" || k == "id")
+        .map(|(_, v)| v.clone());
     draft.sensor = Some(match explicit.as_deref().map(SensorId::parse) {
         Some(Ok(id)) => id,
         _ => {
@@ -113,17 +124,22 @@ fn parse_line(line: &str, precision: Precision, now: Millis) -> Result<Reading, 
     }
 
     for field in split_unescaped(fields, b',', true) {
-        let (k, v) = split_pair(field).ok_or_else(|| syntax(&format!("field {field:?} has no '='")))?;
+        let (k, v) =
+            split_pair(field).ok_or_else(|| syntax(&format!("field {field:?} has no '='")))?;
         let name = unescape(k);
         if let Some(value) = field_number(&name, v)? {
             draft.metric(&name, value)?;
         }
     }
     if !draft.has_values() {
-        return Err(LineError::Syntax("no numeric fields (string and boolean fields are not stored)".into()));
+        return Err(LineError::Syntax(
+            "no numeric fields (string and boolean fields are not stored)".into(),
+        ));
     }
     if let Some(ts) = ts {
-        let raw: i64 = ts.parse().map_err(|_| syntax(&format!("timestamp {ts:?} is not an integer")))?;
+        let raw: i64 = ts
+            .parse()
+            .map_err(|_| syntax(&format!("timestamp {ts:?} is not an integer")))?;
         let t = precision
             .to_millis(raw)
             .ok_or_else(|| FieldError::new("timestamp", "is out of range"))?;
@@ -140,10 +156,16 @@ fn field_number(name: &str, v: &str) -> Result<Option<f64>, FieldError> {
     if v.starts_with('"') {
         return Ok(None);
     }
-    if matches!(v, "t" | "T" | "true" | "True" | "TRUE" | "f" | "F" | "false" | "False" | "FALSE") {
+    if matches!(
+        v,
+        "t" | "T" | "true" | "True" | "TRUE" | "f" | "F" | "false" | "False" | "FALSE"
+    ) {
         return Ok(None);
     }
-    let digits = v.strip_suffix('i').or_else(|| v.strip_suffix('u')).unwrap_or(v);
+    let digits = v
+        .strip_suffix('i')
+        .or_else(|| v.strip_suffix('u'))
+        .unwrap_or(v);
     digits
         .parse::<f64>()
         .map(Some)
@@ -220,11 +242,24 @@ mod tests {
     fn lines() {
         check(
             "climate,room=attic temperature=18.4,humidity=55.1 1795687200000000000",
-            Ok(("climate.attic", &[("temperature", 18.4), ("humidity", 55.1)], Some(1_795_687_200_000))),
+            Ok((
+                "climate.attic",
+                &[("temperature", 18.4), ("humidity", 55.1)],
+                Some(1_795_687_200_000),
+            )),
         );
-        check("weather temp=3i", Ok(("weather", &[("temperature", 3.0)], None)));
-        check("w,sensor=porch t=1u,s=\"a, b=c\",ok=true", Ok(("porch", &[("t", 1.0)], None)));
-        check(r"my\ room,loc=a\,b temp=1", Ok(("my_room.a_b", &[("temperature", 1.0)], None)));
+        check(
+            "weather temp=3i",
+            Ok(("weather", &[("temperature", 3.0)], None)),
+        );
+        check(
+            "w,sensor=porch t=1u,s=\"a, b=c\",ok=true",
+            Ok(("porch", &[("t", 1.0)], None)),
+        );
+        check(
+            r"my\ room,loc=a\,b temp=1",
+            Ok(("my_room.a_b", &[("temperature", 1.0)], None)),
+        );
         check(r"room temp\ c=1", Err("metric names"));
         check(
             "cpu,host=pc,cpu=cpu-total usage_idle=97.5",
@@ -243,15 +278,33 @@ mod tests {
 
     #[test]
     fn fixture_and_precisions() {
-        let got = parse(include_str!("../tests/data/serial/influx-line-protocol.txt"), Precision::Nanoseconds, NOW);
+        let got = parse(
+            include_str!("../tests/data/serial/influx-line-protocol.txt"),
+            Precision::Nanoseconds,
+            NOW,
+        );
         assert_eq!(got.len(), 2);
-        assert_eq!(got[1].as_ref().unwrap().measured_at, Some(1_795_687_260_000));
-        for (p, ts) in [("s", "1795687200"), ("ms", "1795687200000"), ("us", "1795687200000000"), ("m", "29928120")] {
-            let r = parse(&format!("c t=1 {ts}"), Precision::parse(p).unwrap(), NOW).remove(0).unwrap();
+        assert_eq!(
+            got[1].as_ref().unwrap().measured_at,
+            Some(1_795_687_260_000)
+        );
+        for (p, ts) in [
+            ("s", "1795687200"),
+            ("ms", "1795687200000"),
+            ("us", "1795687200000000"),
+            ("m", "29928120"),
+        ] {
+            let r = parse(&format!("c t=1 {ts}"), Precision::parse(p).unwrap(), NOW)
+                .remove(0)
+                .unwrap();
             assert_eq!(r.measured_at, Some(1_795_687_200_000), "{p}");
         }
         assert!(Precision::parse("weeks").is_err());
-        let mixed = parse("# comment\n\nc t=1\nbad\r\nc t=2\n", Precision::Nanoseconds, NOW);
+        let mixed = parse(
+            "# comment\n\nc t=1\nbad\r\nc t=2\n",
+            Precision::Nanoseconds,
+            NOW,
+        );
         assert_eq!(mixed.len(), 3);
         assert_eq!(mixed[1].as_ref().unwrap_err().index, 4);
     }

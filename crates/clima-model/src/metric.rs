@@ -57,7 +57,10 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn new(field: &str, problem: impl Into<String>) -> Self {
-        FieldError { field: field.to_owned(), problem: problem.into() }
+        FieldError {
+            field: field.to_owned(),
+            problem: problem.into(),
+        }
     }
 }
 
@@ -92,8 +95,15 @@ const MISSING_PROBE_SENTINEL: f64 = 999.0;
 /// Turns one raw field into a canonical metric and value, or says why it cannot be stored.
 pub fn normalize(raw_name: &str, value: f64) -> Result<(Metric, f64), FieldError> {
     if !value.is_finite() {
-        let what = if value.is_nan() { "NaN" } else { "infinite or too large" };
-        return Err(FieldError::new(raw_name, format!("value is {what}: send a finite number")));
+        let what = if value.is_nan() {
+            "NaN"
+        } else {
+            "infinite or too large"
+        };
+        return Err(FieldError::new(
+            raw_name,
+            format!("value is {what}: send a finite number"),
+        ));
     }
     let (name, value) = match canonical(raw_name) {
         Some((name, conv)) => {
@@ -114,7 +124,9 @@ pub fn normalize(raw_name: &str, value: f64) -> Result<(Metric, f64), FieldError
 fn check_name(raw: &str) -> Result<String, FieldError> {
     let ok = !raw.is_empty()
         && raw.len() <= 64
-        && raw.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+        && raw
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
     if ok {
         Ok(raw.to_owned())
     } else {

@@ -9,16 +9,25 @@ use crate::{timestamp, FieldError, Millis};
 const RESERVED: &[&str] = &["id", "sensor", "name", "measured_at", "token"];
 
 /// Builds a reading from decoded query pairs. `fallback` names a device that sends no `id`.
-pub fn parse(pairs: &[(String, String)], fallback: &SensorId, now: Millis) -> Result<Reading, Rejected> {
+pub fn parse(
+    pairs: &[(String, String)],
+    fallback: &SensorId,
+    now: Millis,
+) -> Result<Reading, Rejected> {
     build(pairs, fallback, now).map_err(|e| Rejected::field(0, e))
 }
 
-fn build(pairs: &[(String, String)], fallback: &SensorId, now: Millis) -> Result<Reading, FieldError> {
+fn build(
+    pairs: &[(String, String)],
+    fallback: &SensorId,
+    now: Millis,
+) -> Result<Reading, FieldError> {
     let mut draft = Draft::default();
     for (key, value) in pairs {
         match key.as_str() {
             "id" | "sensor" => {
-                draft.sensor = Some(SensorId::parse(value).map_err(|e| FieldError::new(key, e.to_string()))?)
+                draft.sensor =
+                    Some(SensorId::parse(value).map_err(|e| FieldError::new(key, e.to_string()))?)
             }
             "name" => draft.name(value)?,
             "measured_at" => {
@@ -27,15 +36,16 @@ fn build(pairs: &[(String, String)], fallback: &SensorId, now: Millis) -> Result
             }
             k if RESERVED.contains(&k) => {}
             _ => {
-                let v: f64 = value
-                    .trim()
-                    .parse()
-                    .map_err(|_| FieldError::new(key, format!("value {value:?} is not a number")))?;
+                let v: f64 = value.trim().parse().map_err(|_| {
+                    FieldError::new(key, format!("value {value:?} is not a number"))
+                })?;
                 draft.metric(key, v)?;
             }
         }
     }
-    draft.finish(fallback).map_err(|p| FieldError::new("query", p))
+    draft
+        .finish(fallback)
+        .map_err(|p| FieldError::new("query", p))
 }
 
 #[cfg(test)]
@@ -50,13 +60,23 @@ mod tests {
     }
 
     fn check(q: &str) -> Result<Reading, Rejected> {
-        parse(&pairs(q), &SensorId::parse("ip-1").unwrap(), 1_795_700_000_000)
+        parse(
+            &pairs(q),
+            &SensorId::parse("ip-1").unwrap(),
+            1_795_700_000_000,
+        )
     }
 
     #[test]
     fn shelly_report() {
         let line = include_str!("../tests/data/http/shelly-ht-gen1.txt");
-        let query = line.split_whitespace().nth(1).unwrap().split_once('?').unwrap().1;
+        let query = line
+            .split_whitespace()
+            .nth(1)
+            .unwrap()
+            .split_once('?')
+            .unwrap()
+            .1;
         let r = check(query).unwrap();
         assert_eq!(r.sensor.as_str(), "shellyht-00EB85");
         assert_eq!(r.measured_at, None);
@@ -67,10 +87,24 @@ mod tests {
     #[test]
     fn push_rules() {
         assert_eq!(check("temp=20&token=abc").unwrap().sensor.as_str(), "ip-1");
-        assert_eq!(check("sensor=s1&temp=20&measured_at=1795683660").unwrap().measured_at, Some(1_795_683_660_000));
-        assert_eq!(check("id=s1&temp=warm").unwrap_err().field.as_deref(), Some("temp"));
-        assert_eq!(check("id=s1&hum=120").unwrap_err().field.as_deref(), Some("hum"));
-        assert_eq!(check("id=bad id&temp=1").unwrap_err().field.as_deref(), Some("id"));
+        assert_eq!(
+            check("sensor=s1&temp=20&measured_at=1795683660")
+                .unwrap()
+                .measured_at,
+            Some(1_795_683_660_000)
+        );
+        assert_eq!(
+            check("id=s1&temp=warm").unwrap_err().field.as_deref(),
+            Some("temp")
+        );
+        assert_eq!(
+            check("id=s1&hum=120").unwrap_err().field.as_deref(),
+            Some("hum")
+        );
+        assert_eq!(
+            check("id=bad id&temp=1").unwrap_err().field.as_deref(),
+            Some("id")
+        );
         assert!(check("id=s1").unwrap_err().reason.contains("no numeric"));
     }
 }

@@ -15,12 +15,15 @@ pub fn parse_rate(s: &str) -> Result<Option<RateSpec>, String> {
     if s.eq_ignore_ascii_case("off") {
         return Ok(None);
     }
-    let bad = || format!("rate limit {s:?} is not N/PERIOD: use e.g. 600/1m, 5/10s, 10000/1h or off");
+    let bad =
+        || format!("rate limit {s:?} is not N/PERIOD: use e.g. 600/1m, 5/10s, 10000/1h or off");
     let (n, period) = s.split_once('/').ok_or_else(bad)?;
     let count: u32 = n.trim().parse().map_err(|_| bad())?;
     let period = parse_duration(period.trim()).ok_or_else(bad)?;
     if count == 0 || period.is_zero() {
-        return Err(format!("rate limit {s:?} allows nothing: use a count and period above zero, or off"));
+        return Err(format!(
+            "rate limit {s:?} allows nothing: use a count and period above zero, or off"
+        ));
     }
     Ok(Some(RateSpec { count, period }))
 }
@@ -29,7 +32,11 @@ pub fn parse_rate(s: &str) -> Result<Option<RateSpec>, String> {
 pub fn parse_duration(s: &str) -> Option<Duration> {
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (digits, unit) = s.split_at(split);
-    let n: u64 = if digits.is_empty() { 1 } else { digits.parse().ok()? };
+    let n: u64 = if digits.is_empty() {
+        1
+    } else {
+        digits.parse().ok()?
+    };
     let unit_ms: u64 = match unit {
         "ms" => 1,
         "s" => 1_000,
@@ -47,13 +54,20 @@ mod tests {
 
     #[test]
     fn specs() {
-        let spec = |n, secs| Ok(Some(RateSpec { count: n, period: Duration::from_secs(secs) }));
+        let spec = |n, secs| {
+            Ok(Some(RateSpec {
+                count: n,
+                period: Duration::from_secs(secs),
+            }))
+        };
         assert_eq!(parse_rate("5/10s"), spec(5, 10));
         assert_eq!(parse_rate("600/1m"), spec(600, 60));
         assert_eq!(parse_rate("100/h"), spec(100, 3600));
         assert_eq!(parse_rate(" off "), Ok(None));
         assert_eq!(parse_rate("OFF"), Ok(None));
-        for bad in ["", "5", "5/", "/1m", "x/1m", "5/1y", "-1/1m", "0/1m", "5/0s"] {
+        for bad in [
+            "", "5", "5/", "/1m", "x/1m", "5/1y", "-1/1m", "0/1m", "5/0s",
+        ] {
             assert!(parse_rate(bad).is_err(), "{bad}");
         }
         assert_eq!(parse_duration("30d"), Some(Duration::from_secs(30 * 86400)));

@@ -32,11 +32,19 @@ pub struct Rejected {
 
 impl Rejected {
     pub fn new(index: usize, reason: impl Into<String>) -> Self {
-        Rejected { index, field: None, reason: reason.into() }
+        Rejected {
+            index,
+            field: None,
+            reason: reason.into(),
+        }
     }
 
     pub fn field(index: usize, e: FieldError) -> Self {
-        Rejected { index, reason: e.to_string(), field: Some(e.field) }
+        Rejected {
+            index,
+            reason: e.to_string(),
+            field: Some(e.field),
+        }
     }
 }
 
@@ -72,7 +80,8 @@ impl Draft {
 
     /// Sets the device time after checking it against the host clock.
     pub fn measured_at(&mut self, t: Millis, now: Millis) -> Result<(), FieldError> {
-        let t = timestamp::check_plausible(t, now).map_err(|p| FieldError::new("measured_at", p))?;
+        let t =
+            timestamp::check_plausible(t, now).map_err(|p| FieldError::new("measured_at", p))?;
         self.measured_at = Some(t);
         Ok(())
     }
@@ -84,7 +93,9 @@ impl Draft {
     /// Finishes the reading, taking `fallback` as the sensor if none was given.
     pub fn finish(self, fallback: &SensorId) -> Result<Reading, String> {
         if self.values.is_empty() {
-            return Err("no numeric metric fields: send at least one, e.g. \"temperature\": 21.5".into());
+            return Err(
+                "no numeric metric fields: send at least one, e.g. \"temperature\": 21.5".into(),
+            );
         }
         Ok(Reading {
             sensor: self.sensor.unwrap_or_else(|| fallback.clone()),
@@ -117,6 +128,9 @@ mod tests {
         let mut d = Draft::default();
         assert!(d.name(&"é".repeat(100)).is_ok());
         assert_eq!(d.name(&"é".repeat(101)).unwrap_err().field, "name");
-        assert!(d.finish(&SensorId::parse("x").unwrap()).unwrap_err().contains("no numeric"));
+        assert!(d
+            .finish(&SensorId::parse("x").unwrap())
+            .unwrap_err()
+            .contains("no numeric"));
     }
 }

@@ -51,7 +51,10 @@ impl SensorId {
     /// `_`, and an over-long result is shortened with a hash suffix so distinct inputs stay
     /// distinct.
     pub fn sanitized(s: &str) -> Self {
-        let mut id: String = s.chars().map(|c| if allowed(c) { c } else { '_' }).collect();
+        let mut id: String = s
+            .chars()
+            .map(|c| if allowed(c) { c } else { '_' })
+            .collect();
         if id.is_empty() {
             id.push('_');
         }
@@ -120,7 +123,10 @@ mod tests {
 
     #[test]
     fn sanitized_keeps_ids_valid_and_distinct() {
-        assert_eq!(SensorId::sanitized("climate room=attic").as_str(), "climate_room_attic");
+        assert_eq!(
+            SensorId::sanitized("climate room=attic").as_str(),
+            "climate_room_attic"
+        );
         let a = SensorId::sanitized(&"a".repeat(100));
         let b = SensorId::sanitized(&format!("{}b", "a".repeat(99)));
         assert_eq!(a.as_str().len(), 64);
@@ -131,8 +137,14 @@ mod tests {
 
     #[test]
     fn client_addresses() {
-        assert_eq!(SensorId::from_client("192.168.1.5".parse().unwrap()).as_str(), "ip-192-168-1-5");
-        assert_eq!(SensorId::from_client("::1".parse().unwrap()).as_str(), "ip---1");
+        assert_eq!(
+            SensorId::from_client("192.168.1.5".parse().unwrap()).as_str(),
+            "ip-192-168-1-5"
+        );
+        assert_eq!(
+            SensorId::from_client("::1".parse().unwrap()).as_str(),
+            "ip---1"
+        );
         assert_eq!(
             SensorId::from_client("::ffff:10.0.0.7".parse().unwrap()).as_str(),
             "ip-10-0-0-7"

@@ -18,9 +18,15 @@ pub fn from_unix_number(n: f64) -> Result<Millis, String> {
     if !n.is_finite() {
         return Err("is not a finite number".into());
     }
-    let ms = if n.abs() < SECONDS_LIMIT { n * 1000.0 } else { n };
+    let ms = if n.abs() < SECONDS_LIMIT {
+        n * 1000.0
+    } else {
+        n
+    };
     if ms.abs() > 1e15 {
-        return Err(format!("{n} is too large for a unix time in seconds or milliseconds"));
+        return Err(format!(
+            "{n} is too large for a unix time in seconds or milliseconds"
+        ));
     }
     Ok(ms.round() as Millis)
 }
@@ -62,7 +68,9 @@ pub fn check_plausible(t: Millis, now: Millis) -> Result<Millis, String> {
 pub fn format_rfc3339(t: Millis) -> String {
     match OffsetDateTime::from_unix_timestamp_nanos(i128::from(t) * 1_000_000) {
         Ok(dt) => {
-            let dt = dt.replace_nanosecond((t.rem_euclid(1000) as u32) * 1_000_000).unwrap_or(dt);
+            let dt = dt
+                .replace_nanosecond((t.rem_euclid(1000) as u32) * 1_000_000)
+                .unwrap_or(dt);
             dt.format(&time::macros::format_description!(
                 "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
             ))
@@ -81,10 +89,19 @@ mod tests {
     #[test]
     fn forms() {
         assert_eq!(from_rfc3339("2026-11-26T09:00:00Z"), Ok(1_795_683_600_000));
-        assert_eq!(from_rfc3339("2026-11-26T10:00:00+01:00"), Ok(1_795_683_600_000));
-        assert_eq!(from_rfc3339("2026-11-26T09:00:01.000000Z"), Ok(1_795_683_601_000));
+        assert_eq!(
+            from_rfc3339("2026-11-26T10:00:00+01:00"),
+            Ok(1_795_683_600_000)
+        );
+        assert_eq!(
+            from_rfc3339("2026-11-26T09:00:01.000000Z"),
+            Ok(1_795_683_601_000)
+        );
         assert!(from_rfc3339("2026-11-26 09:00:00").is_err());
-        assert!(from_rfc3339("2026-11-26T09:00:00").is_err(), "offset required");
+        assert!(
+            from_rfc3339("2026-11-26T09:00:00").is_err(),
+            "offset required"
+        );
         assert_eq!(from_unix_number(1_795_683_660.0), Ok(1_795_683_660_000));
         assert_eq!(from_unix_number(1_795_683_660.25), Ok(1_795_683_660_250));
         assert_eq!(from_unix_number(1_795_683_660_000.0), Ok(1_795_683_660_000));
@@ -98,13 +115,18 @@ mod tests {
     fn plausibility() {
         assert!(check_plausible(NOW, NOW).is_ok());
         assert!(check_plausible(NOW + MAX_FUTURE_MS, NOW).is_ok());
-        assert!(check_plausible(NOW + MAX_FUTURE_MS + 1, NOW).unwrap_err().contains("ahead"));
+        assert!(check_plausible(NOW + MAX_FUTURE_MS + 1, NOW)
+            .unwrap_err()
+            .contains("ahead"));
         assert!(check_plausible(5_000, NOW).unwrap_err().contains("not set"));
     }
 
     #[test]
     fn formats() {
-        assert_eq!(format_rfc3339(1_795_683_601_250), "2026-11-26T09:00:01.250Z");
+        assert_eq!(
+            format_rfc3339(1_795_683_601_250),
+            "2026-11-26T09:00:01.250Z"
+        );
         assert_eq!(format_rfc3339(0), "1970-01-01T00:00:00.000Z");
     }
 }

@@ -1,1 +1,106 @@
-fn main(){}
+//! `clima-server`: the engine without a window, for headless machines and as the web dashboard.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use anyhow::{anyhow, Context, Result};
+use clap::Parser;
+use clima_core::config::{default_db_path, parse_rate, DEFAULT_PORT};
+use clima_core::{Engine, EngineConfig, Token};
+
+/// Clima's headless server: takes sensor readings over HTTP, keeps them in SQLite and streams
+/// live updates.
+///
+/// Ingest: POST /api/v1/readings (JSON), POST /write (InfluxDB line protocol),
+/// GET /api/v1/push?id=..&temp=.. (URL-only devices). Read: GET /api/v1/sensors,
+/// GET /api/v1/readings?sensor=&metric=&from=&to=&points=, GET /api/v1/stream (SSE).
+#[derive(Debug, Parser)]
+#[command(name = "clima-server", version, about, long_about)]
+struct Args {
+    /// SQLite database file, created if missing [default: the platform data dir, e.g.
+    /// ~/.local/share/clima/clima.db]
+    #[arg(long, value_name = "PATH")]
+    db: Option<PathBuf>,
+
+    /// Address and port to listen on. Anything but loopback requires --token.
+    #[arg(long, value_name = "ADDR:PORT", default_value_t = SocketAddr::from(([127, 0, 0, 1], DEFAULT_PORT)))]
+    listen: SocketAddr,
+
+    /// Token clients must send as 'Authorization: Bearer TOKEN' (or ?token=TOKEN); at least 8
+    /// characters. /healthz stays open.
+    #[arg(
+        long,
+        env = "CLIMA_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    token: Option<String>,
+
+    /// Requests allowed per client IP address, as N/PERIOD (PERIOD: 10s, 1m, 1h...), or 'off'.
+    #[arg(long, value_name = "N/PERIOD|off", default_value = "600/1m")]
+    rate_limit: String,
+
+    /// Live updates go to each viewer at most once per this many milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 500)]
+    throttle_ms: u64,
+
+    /// Folder of dashboard files served at / (default: the ui/ folder next to the program or in
+    /// the source tree, if present).
+    #[arg(long, value_name = "DIR")]
+    ui: Option<PathBuf>,
+}
+
+fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let args = Args::parse();
+    let cfg = config(args)?;
+    let engine = Engine::start(cfg).context("Clima could not start")?;
+    println!("Clima is listening on http://{}", engine.local_addr());
+
+    let (stop_tx, stop_rx) = mpsc::channel();
+    ctrlc::set_handler(move || {
+        let _ = stop_tx.send(());
+    })
+    .context("installing the Ctrl-C/SIGTERM handler")?;
+    let _ = stop_rx.recv();
+    engine.shutdown();
+    Ok(())
+}
+
+fn config(args: Args) -> Result<EngineConfig> {
+    let db = match args.db {
+        Some(p) => p,
+        None => default_db_path()
+            .ok_or_else(|| anyhow!("no home folder found for the database: pass --db PATH"))?,
+    };
+    let mut cfg = EngineConfig::new(db);
+    cfg.listen = args.listen;
+    cfg.token = args
+        .token
+        .filter(|t| !t.is_empty())
+        .map(Token::new)
+        .transpose()
+        .map_err(|e| anyhow!("--token: {e}"))?;
+    cfg.rate_limit = parse_rate(&args.rate_limit).map_err(|e| anyhow!("--rate-limit: {e}"))?;
+    if args.throttle_ms == 0 {
+        return Err(anyhow!("--throttle-ms must be at least 1"));
+    }
+    cfg.throttle = Duration::from_millis(args.throttle_ms);
+    cfg.ui_dir = args.ui.or_else(find_ui);
+    Ok(cfg)
+}
+
+/// The dashboard folder: beside the executable (installed), or in the source tree (cargo run).
+fn find_ui() -> Option<PathBuf> {
+    let beside = std::env::current_exe().ok()?.parent()?.join("ui");
+    let source = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../ui");
+    [beside, source]
+        .into_iter()
+        .find(|p| p.join("index.html").is_file())
+}

@@ -1,0 +1,119 @@
+//! Engine settings and their checks: where the database lives, where to listen, the access token.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub use clima_model::rate::{parse_rate, RateSpec};
+
+/// The port Clima listens on unless told otherwise.
+pub const DEFAULT_PORT: u16 = 8137;
+
+/// Everything the engine needs to start.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    pub db_path: PathBuf,
+    pub listen: SocketAddr,
+    pub token: Option<Token>,
+    /// Per-client-address request limit; `None` disables it.
+    pub rate_limit: Option<RateSpec>,
+    /// Live updates go out at most once per this interval to each viewer.
+    pub throttle: Duration,
+    /// Static dashboard files served at `/`, if any.
+    pub ui_dir: Option<PathBuf>,
+    /// Threads answering requests; each waits for its commit, so this bounds how many requests
+    /// one group commit can serve.
+    pub http_workers: usize,
+}
+
+impl EngineConfig {
+    /// Defaults for a database at `db_path`: loopback, no token, 600 requests a minute, 500 ms updates.
+    pub fn new(db_path: PathBuf) -> Self {
+        EngineConfig {
+            db_path,
+            listen: SocketAddr::from(([127, 0, 0, 1], DEFAULT_PORT)),
+            token: None,
+            rate_limit: Some(RateSpec {
+                count: 600,
+                period: Duration::from_secs(60),
+            }),
+            throttle: Duration::from_millis(500),
+            ui_dir: None,
+            http_workers: 64,
+        }
+    }
+
+    /// Refuses to expose an unauthenticated port beyond this machine.
+    pub fn check_exposure(&self) -> Result<(), String> {
+        if !self.listen.ip().is_loopback() && self.token.is_none() {
+            return Err(format!(
+                "refusing to listen on {} without a token: anyone on the network could write and read readings. \
+                 Pass --token TOKEN (or set CLIMA_TOKEN), or listen on 127.0.0.1",
+                self.listen
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The platform data dir's database, e.g. `~/.local/share/clima/clima.db` on Linux.
+pub fn default_db_path() -> Option<PathBuf> {
+    directories::ProjectDirs::from("", "", "clima").map(|d| d.data_dir().join("clima.db"))
+}
+
+/// The shared secret clients present. Never printed: its `Debug` and `Display` hide it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Token(String);
+
+impl Token {
+    pub fn new(s: impl Into<String>) -> Result<Self, String> {
+        let s = s.into();
+        if s.len() < 8 || s.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err("a token needs at least 8 characters and no spaces".into());
+        }
+        Ok(Token(s))
+    }
+
+    /// Compares in constant time, so response timing reveals nothing about the token.
+    pub fn matches(&self, candidate: &str) -> bool {
+        constant_time_eq::constant_time_eq(self.0.as_bytes(), candidate.as_bytes())
+    }
+
+    /// The secret itself, for the one place that must show it (the settings page).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Token(redacted)")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exposure_needs_a_token() {
+        let mut cfg = EngineConfig::new("x.db".into());
+        assert!(cfg.check_exposure().is_ok());
+        cfg.listen = "0.0.0.0:8137".parse().unwrap();
+        assert!(cfg.check_exposure().unwrap_err().contains("--token"));
+        cfg.token = Some(Token::new("s3cret-token").unwrap());
+        assert!(cfg.check_exposure().is_ok());
+        assert!(!format!("{cfg:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn tokens() {
+        let t = Token::new("abcdefgh").unwrap();
+        assert!(t.matches("abcdefgh"));
+        assert!(!t.matches("abcdefgi"));
+        assert!(!t.matches("abcdefg"));
+        assert!(Token::new("short").is_err());
+        assert!(Token::new("has space in it").is_err());
+    }
+}

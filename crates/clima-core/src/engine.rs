@@ -1,0 +1,168 @@
+//! The engine: starts the store, the writer, the hub and the HTTP front door from one config,
+//! and stops them in order through its handle so that nothing acknowledged is lost.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crate::config::EngineConfig;
+use crate::http::{self, Ctx, Limiter};
+use crate::hub::Hub;
+use crate::store::{self, Reader, StoreError, WriteHandle, WriterConfig};
+
+/// Why the engine could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The listen address is taken or not ours.
+    #[error("cannot listen on {addr}: {reason}. Is another Clima running? Pass --listen 127.0.0.1:PORT to use another port")]
+    Bind { addr: SocketAddr, reason: String },
+    /// The configuration would expose the port without a token.
+    #[error("{0}")]
+    Exposure(String),
+    /// Threads or the async runtime could not be created.
+    #[error("cannot start the engine's threads: {0}")]
+    Runtime(#[from] std::io::Error),
+}
+
+/// How often the housekeeping chores run (rate-limiter pruning).
+const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(5);
+
+/// A running engine. Dropping it without [`Engine::shutdown`] also shuts it down.
+pub struct Engine {
+    addr: SocketAddr,
+    ctx: Arc<Ctx>,
+    server: Arc<tiny_http::Server>,
+    threads: Vec<JoinHandle<()>>,
+    writer_thread: Option<JoinHandle<()>>,
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl Engine {
+    pub fn start(cfg: EngineConfig) -> Result<Engine, EngineError> {
+        cfg.check_exposure().map_err(EngineError::Exposure)?;
+        let conn = store::open(&cfg.db_path)?;
+        let hub = Hub::default();
+        let (writer, writer_thread) =
+            store::spawn_writer(conn, hub.clone(), WriterConfig::default())?;
+        let server = tiny_http::Server::http(cfg.listen).map_err(|e| EngineError::Bind {
+            addr: cfg.listen,
+            reason: e.to_string(),
+        })?;
+        let addr = server.server_addr().to_ip().unwrap_or(cfg.listen);
+        let server = Arc::new(server);
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("clima-rt")
+            .enable_time()
+            .build()?;
+        let ctx = Arc::new(Ctx {
+            writer,
+            reader: Arc::new(Reader::new(cfg.db_path.clone())),
+            hub,
+            token: cfg.token.clone(),
+            limiter: cfg.rate_limit.map(Limiter::new),
+            throttle: cfg.throttle,
+            ui_dir: cfg.ui_dir.clone(),
+            shutdown: Arc::new(AtomicBool::new(false)),
+            runtime: runtime.handle().clone(),
+            streams: AtomicUsize::new(0),
+            stream_threads: Mutex::new(Vec::new()),
+            replies: AtomicU64::new(0),
+        });
+        let mut threads = http::spawn_workers(server.clone(), ctx.clone(), cfg.http_workers.max(1));
+        threads.push(spawn_housekeeping(ctx.clone())?);
+        tracing::info!(%addr, db = %cfg.db_path.display(), auth = cfg.token.is_some(), "clima engine started");
+        Ok(Engine {
+            addr,
+            ctx,
+            server,
+            threads,
+            writer_thread: Some(writer_thread),
+            runtime: Some(runtime),
+        })
+    }
+
+    /// The address actually bound (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Where other ingest paths (serial boards, the desktop app) send readings.
+    pub fn writer(&self) -> WriteHandle {
+        self.ctx.writer.clone()
+    }
+
+    pub fn hub(&self) -> Hub {
+        self.ctx.hub.clone()
+    }
+
+    pub fn reader(&self) -> Arc<Reader> {
+        self.ctx.reader.clone()
+    }
+
+    /// Stops taking requests, answers the ones in hand, commits everything queued, and joins
+    /// every thread.
+    pub fn shutdown(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        if self.ctx.shutdown.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        tracing::info!("shutting down");
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+        let streams: Vec<_> = self
+            .ctx
+            .stream_threads
+            .lock()
+            .expect("stream list")
+            .drain(..)
+            .collect();
+        for t in streams {
+            let _ = t.join();
+        }
+        for _ in 0..4 {
+            self.server.unblock();
+        }
+        self.ctx.writer.stop();
+        if let Some(t) = self.writer_thread.take() {
+            let _ = t.join();
+        }
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_timeout(Duration::from_secs(1));
+        }
+        tracing::info!("stopped; every acknowledged reading is committed");
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn spawn_housekeeping(ctx: Arc<Ctx>) -> std::io::Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("clima-housekeeping".into())
+        .spawn(move || {
+            let tick = Duration::from_millis(200);
+            let mut elapsed = Duration::ZERO;
+            while !ctx.shutdown.load(Ordering::Relaxed) {
+                std::thread::sleep(tick);
+                elapsed += tick;
+                if elapsed >= HOUSEKEEPING_EVERY {
+                    elapsed = Duration::ZERO;
+                    if let Some(l) = &ctx.limiter {
+                        l.prune();
+                    }
+                }
+            }
+        })
+}

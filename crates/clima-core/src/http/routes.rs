@@ -1,0 +1,368 @@
+//! The HTTP API: which path and method go to which handler, and the handlers themselves, each a
+//! thin adapter from a request to the model's parsers and the store.
+
+use std::net::IpAddr;
+
+use clima_model::downsample::BucketPlan;
+use clima_model::json::{self, BodyError};
+use clima_model::line_protocol::{self, Precision};
+use clima_model::metric::unit_of;
+use clima_model::{push, timestamp, Reading, Rejected, SensorId};
+use serde_json::json;
+use tiny_http::{Method, Request};
+
+use super::reply::Reply;
+use super::request::{authorize, media_type, param, query_pairs, read_body};
+use super::{assets, Ctx};
+use crate::now_ms;
+use crate::store::{Source, StoreError};
+
+/// What a request turns into: a reply, or a live stream that takes the connection over.
+pub enum Outcome {
+    Reply(Reply),
+    Stream,
+}
+
+impl From<Reply> for Outcome {
+    fn from(r: Reply) -> Self {
+        Outcome::Reply(r)
+    }
+}
+
+/// The API's routes and the methods each allows (for 405 and `Allow`).
+const ROUTES: &[(&str, &[&str])] = &[
+    ("/healthz", &["GET", "HEAD"]),
+    ("/api/v1/readings", &["GET", "POST"]),
+    ("/api/v1/push", &["GET", "POST"]),
+    ("/api/v1/sensors", &["GET"]),
+    ("/api/v1/stream", &["GET"]),
+    ("/write", &["POST"]),
+    ("/ping", &["GET", "HEAD"]),
+    ("/query", &["GET", "POST"]),
+];
+
+/// Default and largest number of chart points a range query returns.
+const DEFAULT_POINTS: usize = 500;
+const DAY_MS: i64 = 86_400_000;
+
+pub fn route(ctx: &Ctx, req: &mut Request, peer: IpAddr) -> Outcome {
+    let url = req.url().to_owned();
+    let (path, query) = url.split_once('?').unwrap_or((url.as_str(), ""));
+    let method = req.method().as_str().to_ascii_uppercase();
+
+    if path == "/healthz" {
+        return match method.as_str() {
+            "GET" | "HEAD" => Reply::json(200, &json!({ "status": "ok" })).into(),
+            _ => not_allowed(&["GET", "HEAD"]).into(),
+        };
+    }
+    if let Some(limiter) = &ctx.limiter {
+        if let Err(wait) = limiter.check(peer) {
+            let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+            return Reply::error(
+                429,
+                "rate_limited",
+                format!("too many requests from {peer}: retry in {secs} s, or raise --rate-limit"),
+            )
+            .with_header("Retry-After", secs.to_string())
+            .into();
+        }
+    }
+    let Some((_, allowed)) = ROUTES.iter().find(|(p, _)| *p == path) else {
+        return match method.as_str() {
+            "GET" | "HEAD" if !path.starts_with("/api/") => {
+                assets::serve(ctx.ui_dir.as_deref(), path).into()
+            }
+            _ => Reply::error(
+                404,
+                "not_found",
+                format!("no such endpoint: {path}; the API lives under /api/v1/"),
+            )
+            .into(),
+        };
+    };
+    if !allowed.contains(&method.as_str()) {
+        return not_allowed(allowed).into();
+    }
+    let pairs = query_pairs(query);
+    if path != "/ping" {
+        if let Err(reply) = authorize(req, &pairs, ctx.token.as_ref()) {
+            return reply.into();
+        }
+    }
+    let result = match (method.as_str(), path) {
+        ("POST", "/api/v1/readings") => post_readings(ctx, req, &pairs, peer),
+        ("GET", "/api/v1/readings") => get_range(ctx, &pairs),
+        (_, "/api/v1/push") => push_reading(ctx, &pairs, peer),
+        ("GET", "/api/v1/sensors") => get_sensors(ctx),
+        ("GET", "/api/v1/stream") => return Outcome::Stream,
+        ("POST", "/write") => post_line_protocol(ctx, req, &pairs),
+        (_, "/ping") => Ok(Reply::empty(204).with_header("X-Influxdb-Version", "1.8-clima")),
+        (_, "/query") => influx_query(req, &pairs),
+        _ => Ok(not_allowed(allowed)),
+    };
+    result.unwrap_or_else(|r| r).into()
+}
+
+fn not_allowed(allowed: &[&str]) -> Reply {
+    Reply::error(
+        405,
+        "method_not_allowed",
+        format!("this endpoint takes {}", allowed.join(" or ")),
+    )
+    .with_header("Allow", allowed.join(", "))
+}
+
+fn require_media(req: &Request, accepted: &[&str], hint: &str) -> Result<(), Reply> {
+    let media = media_type(req);
+    if media.is_empty() || accepted.contains(&media.as_str()) {
+        Ok(())
+    } else {
+        Err(Reply::error(
+            415,
+            "unsupported_media_type",
+            format!("Content-Type {media:?} is not accepted here: {hint}"),
+        ))
+    }
+}
+
+/// The sensor for readings that name none: `?sensor=`, else the client's address.
+fn fallback_sensor(pairs: &[(String, String)], peer: IpAddr) -> Result<SensorId, Reply> {
+    match param(pairs, "sensor") {
+        Some(s) => {
+            SensorId::parse(s).map_err(|e| Reply::error(400, "invalid_sensor", e.to_string()))
+        }
+        None => Ok(SensorId::from_client(peer)),
+    }
+}
+
+fn store_failed(e: StoreError) -> Reply {
+    tracing::warn!(error = %e, "ingest refused: store unavailable");
+    Reply::error(503, "store_unavailable", e.to_string()).with_header("Retry-After", "5")
+}
+
+/// Splits parsed items, stores the good ones and builds the reply from `ok_status`.
+fn store_items(
+    ctx: &Ctx,
+    items: Vec<Result<Reading, Rejected>>,
+    source: Source,
+    received_at: i64,
+    ok: impl FnOnce(usize, usize) -> Reply,
+) -> Result<Reply, Reply> {
+    let (good, bad): (Vec<_>, Vec<_>) = items.into_iter().partition(Result::is_ok);
+    let good: Vec<Reading> = good.into_iter().map(Result::unwrap).collect();
+    let rejected: Vec<Rejected> = bad.into_iter().map(|r| r.unwrap_err()).collect();
+    if good.is_empty() {
+        let first = rejected
+            .first()
+            .map(|r| r.reason.clone())
+            .unwrap_or_default();
+        return Err(Reply::json(
+            422,
+            &json!({ "error": "invalid_reading", "message": format!("nothing stored: {first}"), "rejected": rejected }),
+        ));
+    }
+    let accepted = good.len();
+    let receipt = ctx
+        .writer
+        .write(good, source, received_at)
+        .map_err(store_failed)?;
+    if rejected.is_empty() {
+        Ok(ok(accepted, receipt.duplicates))
+    } else {
+        Ok(Reply::json(
+            207,
+            &json!({
+                "error": "partially_accepted",
+                "message": format!("{accepted} readings stored, {} rejected: see 'rejected'", rejected.len()),
+                "accepted": accepted,
+                "duplicates": receipt.duplicates,
+                "rejected": rejected,
+            }),
+        ))
+    }
+}
+
+fn post_readings(
+    ctx: &Ctx,
+    req: &mut Request,
+    pairs: &[(String, String)],
+    peer: IpAddr,
+) -> Result<Reply, Reply> {
+    require_media(
+        req,
+        &["application/json", "text/json"],
+        "send JSON with Content-Type: application/json",
+    )?;
+    let fallback = fallback_sensor(pairs, peer)?;
+    let body = read_body(req)?;
+    let received_at = now_ms();
+    let items = json::parse_body(&body, &fallback, received_at).map_err(|e| match e {
+        BodyError::TooMany(_) => Reply::error(413, "batch_too_large", e.to_string()),
+        _ => Reply::error(400, "invalid_body", e.to_string()),
+    })?;
+    store_items(
+        ctx,
+        items,
+        Source::Http,
+        received_at,
+        |accepted, duplicates| {
+            Reply::json(
+                201,
+                &json!({ "accepted": accepted, "duplicates": duplicates }),
+            )
+        },
+    )
+}
+
+fn post_line_protocol(
+    ctx: &Ctx,
+    req: &mut Request,
+    pairs: &[(String, String)],
+) -> Result<Reply, Reply> {
+    require_media(
+        req,
+        &[
+            "text/plain",
+            "application/octet-stream",
+            "application/x-www-form-urlencoded",
+        ],
+        "send line protocol as text/plain",
+    )?;
+    let precision = Precision::parse(param(pairs, "precision").unwrap_or(""))
+        .map_err(|e| Reply::error(400, "invalid_precision", e))?;
+    let body = read_body(req)?;
+    let text = std::str::from_utf8(&body).map_err(|e| {
+        Reply::error(
+            400,
+            "invalid_body",
+            format!("line protocol must be UTF-8 text: {e}"),
+        )
+    })?;
+    let received_at = now_ms();
+    let items = line_protocol::parse(text, precision, received_at);
+    if items.is_empty() {
+        return Err(Reply::error(
+            400,
+            "invalid_body",
+            "no lines in the body: send 'measurement,tag=v field=1.5'",
+        ));
+    }
+    let partial = items.iter().any(Result::is_err);
+    let reply = store_items(ctx, items, Source::LineProtocol, received_at, |_, _| {
+        Reply::empty(204)
+    })?;
+    // InfluxDB answers a partial write with 400, so Telegraf does not resend the good lines.
+    Ok(if partial {
+        Reply {
+            status: 400,
+            ..reply
+        }
+    } else {
+        reply
+    })
+}
+
+fn push_reading(ctx: &Ctx, pairs: &[(String, String)], peer: IpAddr) -> Result<Reply, Reply> {
+    let received_at = now_ms();
+    let item = push::parse(pairs, &SensorId::from_client(peer), received_at);
+    store_items(
+        ctx,
+        vec![item],
+        Source::Push,
+        received_at,
+        |accepted, duplicates| {
+            Reply::json(
+                200,
+                &json!({ "accepted": accepted, "duplicates": duplicates }),
+            )
+        },
+    )
+}
+
+fn get_sensors(ctx: &Ctx) -> Result<Reply, Reply> {
+    let sensors = ctx.reader.sensors().map_err(store_failed)?;
+    Ok(Reply::json(200, &json!({ "sensors": sensors })))
+}
+
+fn get_range(ctx: &Ctx, pairs: &[(String, String)]) -> Result<Reply, Reply> {
+    let bad = |code: &str, msg: String| Reply::error(400, code, msg);
+    let sensor =
+        param(pairs, "sensor").ok_or_else(|| bad("missing_sensor", "pass ?sensor=ID".into()))?;
+    let metric = param(pairs, "metric").ok_or_else(|| {
+        bad(
+            "missing_metric",
+            "pass ?metric=NAME, e.g. temperature".into(),
+        )
+    })?;
+    let time = |key: &str| {
+        param(pairs, key)
+            .map(|v| {
+                timestamp::from_text(v).map_err(|e| bad("invalid_time", format!("{key}: {e}")))
+            })
+            .transpose()
+    };
+    let to = time("to")?.unwrap_or_else(now_ms);
+    let from = time("from")?.unwrap_or(to - DAY_MS);
+    let points = match param(pairs, "points") {
+        Some(p) => p.parse().map_err(|_| {
+            bad(
+                "invalid_points",
+                format!("points {p:?} is not a whole number"),
+            )
+        })?,
+        None => DEFAULT_POINTS,
+    };
+    let plan = BucketPlan::new(from, to, points).map_err(|e| bad("invalid_range", e))?;
+    let buckets = ctx
+        .reader
+        .range(sensor, metric, &plan)
+        .map_err(store_failed)?
+        .ok_or_else(|| {
+            Reply::error(
+                404,
+                "unknown_series",
+                format!("sensor {sensor:?} has no metric {metric:?}: see /api/v1/sensors"),
+            )
+        })?;
+    Ok(Reply::json(
+        200,
+        &json!({
+            "sensor": sensor,
+            "metric": metric,
+            "unit": unit_of(metric),
+            "from": from,
+            "to": to,
+            "bucket_ms": plan.width,
+            "points": buckets,
+        }),
+    ))
+}
+
+/// Enough of InfluxDB's `/query` for write-only clients: they create their database first.
+fn influx_query(req: &mut Request, pairs: &[(String, String)]) -> Result<Reply, Reply> {
+    let mut q = param(pairs, "q").map(str::to_owned);
+    if q.is_none() && *req.method() == Method::Post {
+        let body = read_body(req)?;
+        q = query_pairs(&String::from_utf8_lossy(&body))
+            .into_iter()
+            .find(|(k, _)| k == "q")
+            .map(|(_, v)| v);
+    }
+    let q = q.unwrap_or_default();
+    if q.trim_start()
+        .to_ascii_uppercase()
+        .starts_with("CREATE DATABASE")
+    {
+        Ok(Reply::json(
+            200,
+            &json!({ "results": [{ "statement_id": 0 }] }),
+        ))
+    } else {
+        Err(Reply::error(
+            400,
+            "unsupported_query",
+            "Clima takes writes on /write; read data from /api/v1/readings",
+        ))
+    }
+}

@@ -1,0 +1,112 @@
+//! The SQLite store: opening and migrating the database file, the single writer thread that
+//! group-commits readings, and read-only queries.
+
+mod migrate;
+mod query;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags};
+
+pub use query::{MetricLatest, Reader, SensorInfo};
+pub use writer::{spawn_writer, Receipt, Source, WriteHandle, WriterConfig};
+
+/// What can go wrong with the database.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The file could not be opened or created.
+    #[error("cannot open database {path}: {source}; check that the folder exists and is writable, or pass --db PATH")]
+    Open {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    /// The file was written by a newer Clima.
+    #[error("database {path} has schema version {found}, newer than the {supported} this Clima knows: upgrade Clima, or pass --db with another file")]
+    TooNew {
+        path: PathBuf,
+        found: i64,
+        supported: i64,
+    },
+    /// A migration failed; the database is left at the previous version.
+    #[error("migrating database to version {version} failed: {source}")]
+    Migration {
+        version: i64,
+        source: rusqlite::Error,
+    },
+    /// The disk or the file system refused the write.
+    #[error("the database disk is full or read-only ({0}): free space or fix permissions; ingest resumes by itself")]
+    Full(String),
+    /// A commit failed for another reason; nothing of it was stored.
+    #[error("writing to the database failed ({0}); nothing of this request was stored, retry it")]
+    Failed(String),
+    /// The writer has stopped (shutdown in progress).
+    #[error("the store is shutting down: retry in a moment")]
+    Stopped,
+    /// Any other SQLite failure.
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+}
+
+impl StoreError {
+    /// Maps write failures caused by the environment (disk full, read-only) to [`StoreError::Full`].
+    fn from_write(e: rusqlite::Error) -> Self {
+        use rusqlite::ErrorCode::*;
+        match e.sqlite_error_code() {
+            Some(DiskFull | ReadOnly | CannotOpen | SystemIoFailure) => {
+                StoreError::Full(e.to_string())
+            }
+            _ => StoreError::Sqlite(e),
+        }
+    }
+}
+
+impl StoreError {
+    /// The error to give each caller whose write was in a failed group commit.
+    fn for_each_caller(&self) -> StoreError {
+        match self {
+            StoreError::Full(m) => StoreError::Full(m.clone()),
+            StoreError::Stopped => StoreError::Stopped,
+            other => StoreError::Failed(other.to_string()),
+        }
+    }
+}
+
+/// Opens (creating if needed) and migrates the database, returning the writer's connection.
+pub fn open(path: &Path) -> Result<Connection, StoreError> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    let open_err = |source| StoreError::Open {
+        path: path.to_owned(),
+        source,
+    };
+    let mut conn = Connection::open(path).map_err(open_err)?;
+    conn.busy_timeout(Duration::from_secs(5))
+        .map_err(open_err)?;
+    conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get::<_, String>(0))
+        .map_err(open_err)?;
+    // WAL + NORMAL: a commit survives the process being killed; only a power cut can lose the
+    // last commits (see ARCHITECTURE.md).
+    conn.pragma_update(None, "synchronous", "NORMAL")
+        .map_err(open_err)?;
+    migrate::run(&mut conn, path)?;
+    Ok(conn)
+}
+
+/// Opens a read-only connection to a database that [`open`] has prepared.
+fn open_reader(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_URI,
+    )
+    .map_err(|source| StoreError::Open {
+        path: path.to_owned(),
+        source,
+    })?;
+    conn.busy_timeout(Duration::from_secs(5))?;
+    Ok(conn)
+}

@@ -1,0 +1,170 @@
+//! Read-only queries over the store: the sensor list with latest values, latest values for a
+//! resync, and downsampled ranges. Runs on a small pool of read connections beside the writer.
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use clima_model::downsample::{assemble, Bucket, BucketPlan, Partial};
+use clima_model::metric::unit_of;
+use clima_model::Millis;
+use rusqlite::{Connection, OptionalExtension};
+
+use super::{open_reader, StoreError};
+use crate::hub::LiveSample;
+
+/// Idle read connections kept for reuse.
+const POOL_SIZE: usize = 8;
+
+/// A sensor as the dashboard lists it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SensorInfo {
+    pub sensor: String,
+    pub name: Option<String>,
+    pub source: String,
+    pub first_seen: Millis,
+    pub last_seen: Millis,
+    pub metrics: Vec<MetricLatest>,
+}
+
+/// A metric's latest value.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct MetricLatest {
+    pub metric: String,
+    pub unit: Option<&'static str>,
+    pub value: Option<f64>,
+    pub measured_at: Option<Millis>,
+    pub received_at: Option<Millis>,
+}
+
+/// Runs queries on pooled read-only connections.
+pub struct Reader {
+    path: PathBuf,
+    pool: Mutex<Vec<Connection>>,
+}
+
+impl Reader {
+    pub fn new(path: PathBuf) -> Self {
+        Reader {
+            path,
+            pool: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn with<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let pooled = self.pool.lock().expect("reader pool").pop();
+        let conn = match pooled {
+            Some(c) => c,
+            None => open_reader(&self.path)?,
+        };
+        let out = f(&conn);
+        let mut pool = self.pool.lock().expect("reader pool");
+        if pool.len() < POOL_SIZE {
+            pool.push(conn);
+        }
+        out
+    }
+
+    /// Every sensor with its latest value per metric, by sensor id.
+    pub fn sensors(&self) -> Result<Vec<SensorInfo>, StoreError> {
+        self.with(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT s.key, s.name, s.source, s.first_seen, s.last_seen,
+                        m.metric, m.last_value, m.last_measured_at, m.last_received_at
+                 FROM sensors s LEFT JOIN series m ON m.sensor_id = s.id
+                 ORDER BY s.key, m.metric",
+            )?;
+            let mut rows = stmt.query([])?;
+            let mut out: Vec<SensorInfo> = Vec::new();
+            while let Some(r) = rows.next()? {
+                let key: String = r.get(0)?;
+                if out.last().is_none_or(|s| s.sensor != key) {
+                    out.push(SensorInfo {
+                        sensor: key,
+                        name: r.get(1)?,
+                        source: r.get(2)?,
+                        first_seen: r.get(3)?,
+                        last_seen: r.get(4)?,
+                        metrics: Vec::new(),
+                    });
+                }
+                if let Some(metric) = r.get::<_, Option<String>>(5)? {
+                    let unit = unit_of(&metric);
+                    out.last_mut()
+                        .expect("pushed above")
+                        .metrics
+                        .push(MetricLatest {
+                            metric,
+                            unit,
+                            value: r.get(6)?,
+                            measured_at: r.get(7)?,
+                            received_at: r.get(8)?,
+                        });
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    /// The latest value of every series, as live samples (for a subscriber that fell behind).
+    pub fn latest(&self) -> Result<Vec<LiveSample>, StoreError> {
+        Ok(self
+            .sensors()?
+            .into_iter()
+            .flat_map(|s| {
+                let (sensor, name) = (s.sensor, s.name);
+                s.metrics.into_iter().filter_map(move |m| {
+                    Some(LiveSample {
+                        sensor: sensor.clone(),
+                        name: name.clone(),
+                        unit: m.unit,
+                        value: m.value?,
+                        measured_at: m.measured_at?,
+                        received_at: m.received_at?,
+                        metric: m.metric,
+                    })
+                })
+            })
+            .collect())
+    }
+
+    /// Downsamples one series over the plan; `None` if the sensor has no such metric.
+    pub fn range(
+        &self,
+        sensor: &str,
+        metric: &str,
+        plan: &BucketPlan,
+    ) -> Result<Option<Vec<Bucket>>, StoreError> {
+        self.with(|c| {
+            let series: Option<i64> = c
+                .prepare_cached(
+                    "SELECT m.id FROM series m JOIN sensors s ON s.id = m.sensor_id WHERE s.key = ?1 AND m.metric = ?2",
+                )?
+                .query_row((sensor, metric), |r| r.get(0))
+                .optional()?;
+            let Some(series) = series else { return Ok(None) };
+            let mut partials = Vec::new();
+            // The two tables never hold the same sample (see the writer), so their sums add up.
+            for sql in [
+                "SELECT (measured_at - ?2) / ?3, total(value), min(value), max(value), count(*)
+                 FROM samples WHERE series_id = ?1 AND measured_at >= ?2 AND measured_at < ?4 GROUP BY 1",
+                "SELECT (measured_at - ?2) / ?3, total(value), min(value), max(value), count(*)
+                 FROM recent_samples WHERE measured_at >= ?2 AND measured_at < ?4 AND series_id = ?1 GROUP BY 1",
+            ] {
+                let mut stmt = c.prepare_cached(sql)?;
+                let rows = stmt.query_map((series, plan.start, plan.width, plan.end()), |r| {
+                    Ok((
+                        r.get::<_, i64>(0)? as usize,
+                        Partial { sum: r.get(1)?, min: r.get(2)?, max: r.get(3)?, count: r.get::<_, i64>(4)? as u64 },
+                    ))
+                })?;
+                for row in rows {
+                    partials.push(row?);
+                }
+            }
+            Ok(Some(assemble(plan, partials)))
+        })
+    }
+}
