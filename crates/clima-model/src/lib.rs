@@ -10,6 +10,7 @@ pub mod push;
 pub mod rate;
 pub mod reading;
 pub mod sensor;
+pub mod serial;
 pub mod timestamp;
 
 pub use metric::{FieldError, Metric};

@@ -119,7 +119,11 @@ mod tests {
         check(&[b"23.4 \xc2", b"\xb0C\n"], &["23.4 °C"], 0);
         check(&[b"\0\x01te\tmp\x7f\x08\n"], &["te\tmp"], 0);
         check(&[b"\xc2\x85x\n"], &["x"], 0);
-        check(&[b"\x1b[0;32mI (29) boot: ok\x1b[0m\n"], &["I (29) boot: ok"], 0);
+        check(
+            &[b"\x1b[0;32mI (29) boot: ok\x1b[0m\n"],
+            &["I (29) boot: ok"],
+            0,
+        );
     }
 
     #[test]
@@ -142,7 +146,16 @@ mod tests {
         let whole = LineFramer::new().push(stream);
         assert_eq!(
             whole,
-            ["temperature:22.5", "humidity:41", "", "next", "", "23.4 °C", "bad\u{fffd}", "end"]
+            [
+                "temperature:22.5",
+                "humidity:41",
+                "",
+                "next",
+                "",
+                "23.4 °C",
+                "bad\u{fffd}",
+                "end"
+            ]
         );
         for i in 0..=stream.len() {
             for j in i..=stream.len() {

@@ -1,0 +1,1015 @@
+//! Turns the text lines of one serial port into readings, recognising the output format of each
+//! line on its own.
+//!
+//! Detection order, first match wins:
+//! 1. blank line: ends a multi-line block, else ignored;
+//! 2. boot banners of ESP32/ESP8266 ROMs, ESP-IDF log lines and sketch titles (`DHTxx test!`):
+//!    ignored; board messages such as `Failed to read from DHT sensor!`: unparsed with a reason;
+//! 3. more than [`GARBAGE_LIMIT`] unreadable characters: unparsed (wrong baud rate);
+//! 4. `{`: a JSON object;
+//! 5. `measurement[,tag=v] field=v`: InfluxDB line protocol;
+//! 6. fields split at commas, spaces and tabs, all `label:number`: Arduino Serial Plotter;
+//! 7. all numbers: a value row, labelled by the last header row;
+//! 8. all metric-name-like words, at least half of them names Clima knows: a header row (the
+//!    plotter's label line and a CSV header are the same thing);
+//! 9. anything else with `:` or `=`: example-sketch text, `Name: value unit`.
+//!
+//! A port may have been opened in the middle of a line, so until the first data line the parser
+//! accepts only lines that show they are whole; see [`SerialParser`].
+
+use super::sketch::{self, split_number, Pair};
+use crate::json::{self, BodyError};
+use crate::line_protocol::{self, Precision};
+use crate::metric::{normalize, Metric};
+use crate::reading::{Draft, Reading};
+use crate::sensor::SensorId;
+use crate::Millis;
+
+/// Share of unreadable characters above which a line is noise rather than text; a port whose
+/// lines keep scoring above it is most likely set to the wrong baud rate.
+pub const GARBAGE_LIMIT: f32 = 0.2;
+
+/// The share (0 to 1) of a line's characters that are U+FFFD (bytes that were not UTF-8) or
+/// control characters other than tab. A port reader compares it to [`GARBAGE_LIMIT`] to
+/// decide that a baud rate is wrong; correct text scores 0.
+pub fn garbage_score(line: &str) -> f32 {
+    let (mut total, mut bad) = (0usize, 0usize);
+    for c in line.chars() {
+        total += 1;
+        if c == char::REPLACEMENT_CHARACTER || (c.is_control() && c != '\t') {
+            bad += 1;
+        }
+    }
+    if total == 0 {
+        0.0
+    } else {
+        bad as f32 / total as f32
+    }
+}
+
+/// What one line from a board amounted to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LineOutcome {
+    /// Readings to store: usually one; two when the line also ended a pending block.
+    Readings(Vec<Reading>),
+    /// A header row, or part of a multi-line block: the readings come with a later line.
+    Pending,
+    /// Nothing to store and nothing a person needs to see: blank lines, boot banners.
+    Ignored,
+    /// Not stored; the text says what was wrong, for a person reading the port's log.
+    Unparsed(String),
+}
+
+/// The reading state of one serial port: its identity, the labels of the last header row, a
+/// multi-line block in progress, and whether the stream is known to be in step.
+///
+/// Every value goes through [`Draft`], so serial readings get the same names, conversions and
+/// plausibility checks as HTTP ones.
+///
+/// A port opened in the middle of a line delivers its cut-off end first (`ature:22.0,...`).
+/// Until the first data line after opening, a line is accepted only if it shows it is whole:
+/// a JSON object (a cut one does not parse), a header row, or labelled values whose first label
+/// is a metric name Clima knows (a cut `ature` is not). Other first lines are reported and
+/// skipped: one reading lost per opening, against a sensor or metric that never existed. Line
+/// protocol's first line is always skipped, as a cut measurement name looks like any other.
+#[derive(Debug)]
+pub struct SerialParser {
+    fallback: SensorId,
+    /// No data line was seen since the port opened, so the next one may be cut off.
+    first_line: bool,
+    header: Option<Vec<String>>,
+    block: Option<Block>,
+}
+
+/// `Name = value unit` lines collected until a blank line or a repeated metric ends them.
+#[derive(Debug)]
+struct Block {
+    draft: Draft,
+    metrics: Vec<Metric>,
+}
+
+/// What a line looks like, before its values are checked.
+enum Shape<'a> {
+    Banner,
+    Json,
+    LineProtocol,
+    Labelled(Vec<(&'a str, f64)>),
+    /// A value row; `None` is an empty CSV field.
+    Values(Vec<Option<f64>>),
+    Header(Vec<&'a str>),
+    Sketch(Vec<Pair>),
+}
+
+impl SerialParser {
+    /// `fallback` names readings whose line names no sensor: the board's own identity, such as
+    /// its USB serial number.
+    pub fn new(fallback: SensorId) -> Self {
+        SerialParser {
+            fallback,
+            first_line: true,
+            header: None,
+            block: None,
+        }
+    }
+
+    /// Reads one line, as [`LineFramer`](super::LineFramer) yields it. `now` is the time of
+    /// receipt; it checks device timestamps and dates multi-line blocks.
+    pub fn parse_line(&mut self, line: &str, now: Millis) -> LineOutcome {
+        let line = line.trim();
+        if line.is_empty() {
+            return match self.flush() {
+                Some(r) => LineOutcome::Readings(vec![r]),
+                None => LineOutcome::Ignored,
+            };
+        }
+        let shape = match classify(line) {
+            Ok(shape) => shape,
+            Err(reason) => return LineOutcome::Unparsed(reason),
+        };
+        if !matches!(shape, Shape::Banner | Shape::Values(_))
+            && std::mem::take(&mut self.first_line)
+        {
+            if let Some(reason) = may_be_cut(&shape) {
+                return LineOutcome::Unparsed(reason);
+            }
+        }
+        let result = match shape {
+            Shape::Banner => return LineOutcome::Ignored,
+            Shape::Header(labels) => {
+                self.header = Some(labels.into_iter().map(str::to_owned).collect());
+                return LineOutcome::Pending;
+            }
+            Shape::Sketch(pairs) if pairs.is_empty() => return LineOutcome::Ignored,
+            Shape::Sketch(pairs) if pairs.len() == 1 => return self.block_line(&pairs[0], now),
+            Shape::Sketch(pairs) => self.reading(pairs.iter().map(|p| (p.name.as_str(), p.value))),
+            Shape::Labelled(pairs) => self.reading(pairs),
+            Shape::Values(values) => self.values(&values),
+            Shape::Json => self.json(line, now),
+            Shape::LineProtocol => line_protocol(line, now),
+        };
+        match result {
+            Ok(reading) => {
+                let mut readings: Vec<Reading> = self.flush().into_iter().collect();
+                readings.push(reading);
+                LineOutcome::Readings(readings)
+            }
+            Err(reason) => LineOutcome::Unparsed(reason),
+        }
+    }
+
+    /// Ends a multi-line block in progress. A block's end is otherwise only seen in the next
+    /// line, so call this when the port closes or stays quiet.
+    pub fn flush(&mut self) -> Option<Reading> {
+        self.block.take()?.draft.finish(&self.fallback).ok()
+    }
+
+    /// Starts over after the port was opened again: the next line may be cut off, and the
+    /// header and block of the old connection no longer apply (call [`flush`](Self::flush)
+    /// first to keep the block).
+    pub fn reopened(&mut self) {
+        self.first_line = true;
+        self.header = None;
+        self.block = None;
+    }
+
+    fn reading<'a>(
+        &self,
+        pairs: impl IntoIterator<Item = (&'a str, f64)>,
+    ) -> Result<Reading, String> {
+        let mut draft = Draft::default();
+        for (name, value) in pairs {
+            draft.metric(name, value).map_err(|e| e.to_string())?;
+        }
+        draft.finish(&self.fallback)
+    }
+
+    fn values(&self, values: &[Option<f64>]) -> Result<Reading, String> {
+        let Some(labels) = &self.header else {
+            return Err(
+                "numbers without a header naming them: print a header row such as \
+                        \"temperature,humidity\" first, or label each value as temperature:22.5"
+                    .into(),
+            );
+        };
+        if values.len() != labels.len() {
+            return Err(format!(
+                "{} values, but the header row names {} columns ({})",
+                values.len(),
+                labels.len(),
+                labels.join(",")
+            ));
+        }
+        self.reading(
+            labels
+                .iter()
+                .zip(values)
+                .filter_map(|(l, v)| Some((l.as_str(), (*v)?))),
+        )
+    }
+
+    /// Adds one `Name = value unit` line to the block; a metric the block has already starts
+    /// the next block, and the finished one is returned.
+    fn block_line(&mut self, pair: &Pair, now: Millis) -> LineOutcome {
+        let metric = match normalize(&pair.name, pair.value) {
+            Ok((metric, _)) => metric,
+            Err(e) => return LineOutcome::Unparsed(e.to_string()),
+        };
+        let repeated = self
+            .block
+            .as_ref()
+            .is_some_and(|b| b.metrics.contains(&metric));
+        let finished = if repeated { self.flush() } else { None };
+        let block = self.block.get_or_insert_with(|| {
+            let mut draft = Draft::default();
+            // The block's values were measured when its first line came; the next line may come
+            // much later. A host clock before 2000 leaves the time of receipt instead.
+            let _ = draft.measured_at(now, now);
+            Block {
+                draft,
+                metrics: Vec::new(),
+            }
+        });
+        if let Err(e) = block.draft.metric(&pair.name, pair.value) {
+            return LineOutcome::Unparsed(e.to_string());
+        }
+        block.metrics.push(metric);
+        match finished {
+            Some(reading) => LineOutcome::Readings(vec![reading]),
+            None => LineOutcome::Pending,
+        }
+    }
+
+    fn json(&self, line: &str, now: Millis) -> Result<Reading, String> {
+        match json::parse_body(line.as_bytes(), &self.fallback, now) {
+            Ok(mut items) if items.len() == 1 => items.remove(0).map_err(|r| r.reason),
+            Ok(_) => Err("expected one JSON object on the line".into()),
+            Err(BodyError::Syntax(e)) => Err(format!(
+                "line starts like JSON but does not parse ({e}): print one whole object per line"
+            )),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+}
+
+fn line_protocol(line: &str, now: Millis) -> Result<Reading, String> {
+    match line_protocol::parse(line, Precision::Nanoseconds, now).pop() {
+        Some(result) => result.map_err(|r| r.reason),
+        None => Err("line protocol line has no fields".into()),
+    }
+}
+
+/// Why a first line after opening is skipped, if it does not show that it is whole.
+fn may_be_cut(shape: &Shape) -> Option<String> {
+    let first_label = match shape {
+        Shape::LineProtocol => {
+            return Some(
+                "skipped the first line after the port opened: it may be cut off, and a cut \
+                 line-protocol line would name the wrong sensor"
+                    .into(),
+            )
+        }
+        Shape::Labelled(pairs) => pairs.first()?.0,
+        Shape::Sketch(pairs) => pairs.first()?.name.as_str(),
+        _ => return None,
+    };
+    (!is_known_metric(first_label)).then(|| {
+        format!(
+            "skipped the first line after the port opened: it may be cut off ({first_label:?} \
+             is not a metric name Clima knows)"
+        )
+    })
+}
+
+/// Whether Clima knows `raw` as a metric or alias; a cut-off `ature` or `umidity` is not.
+/// metric.rs offers no lookup by name alone, so this asks `normalize` with values that lie
+/// inside every metric's plausible range (100 also after the Pa and °F conversions).
+fn is_known_metric(raw: &str) -> bool {
+    [100.0, 100_000.0]
+        .into_iter()
+        .any(|v| matches!(normalize(raw, v), Ok((m, _)) if m.unit().is_some()))
+}
+
+fn classify(line: &str) -> Result<Shape<'_>, String> {
+    // A board that just reset often prints junk before its first banner.
+    let text = line.trim_start_matches(|c: char| !c.is_ascii_graphic());
+    if is_banner(text) {
+        return Ok(Shape::Banner);
+    }
+    if let Some(reason) = board_failure(text) {
+        return Err(reason);
+    }
+    let score = garbage_score(line);
+    if score > GARBAGE_LIMIT {
+        return Err(format!(
+            "{:.0}% of the line is unreadable bytes: check the port's baud rate",
+            score * 100.0
+        ));
+    }
+    if line.starts_with('{') {
+        return Ok(Shape::Json);
+    }
+    if looks_like_line_protocol(line) {
+        return Ok(Shape::LineProtocol);
+    }
+    let fields = split_fields(line);
+    if let Some(pairs) = labelled(&fields) {
+        return Ok(Shape::Labelled(pairs));
+    }
+    if let Some(values) = numbers(&fields) {
+        return Ok(Shape::Values(values));
+    }
+    if let Some(labels) = header(&fields) {
+        return Ok(Shape::Header(labels));
+    }
+    if line.contains([':', '=']) {
+        return sketch::pairs(line).map(Shape::Sketch);
+    }
+    Err(
+        "not a reading: expected label:value pairs, a header row and rows of numbers, \
+         'Name: value unit', a JSON object or InfluxDB line protocol"
+            .into(),
+    )
+}
+
+/// Start-up text that never holds a reading and needs no one's attention.
+fn is_banner(text: &str) -> bool {
+    // ESP32 and ESP8266 boot ROMs.
+    const ROM: &[&str] = &[
+        "ets ",
+        "ets_",
+        "rst:0x",
+        "rst cause:",
+        "configsip:",
+        "clk_drv:",
+        "load:0x",
+        "load 0x",
+        "entry 0x",
+        "ho 0 tail",
+        "chksum 0x",
+        "csum 0x",
+        "mode:DIO",
+        "mode:QIO",
+        "mode:DOUT",
+        "mode:QOUT",
+        "SPIWP:",
+    ];
+    if ROM.iter().any(|p| text.starts_with(p)) {
+        return true;
+    }
+    // ESP-IDF log lines: `I (29) boot: ESP-IDF v5.1`.
+    let b = text.as_bytes();
+    if b.len() > 4 && matches!(b[0], b'E' | b'W' | b'I' | b'D' | b'V') && b[1..].starts_with(b" (")
+    {
+        let digits = b[3..].iter().take_while(|c| c.is_ascii_digit()).count();
+        if digits > 0 && b[3 + digits..].starts_with(b")") {
+            return true;
+        }
+    }
+    // Example-sketch titles: `DHTxx test!`, `BME280 test`, `-- Default Test --`.
+    !text.contains([':', '='])
+        && text
+            .split_whitespace()
+            .map(|w| w.trim_matches(|c| c == '!' || c == '-'))
+            .filter(|w| !w.is_empty())
+            .last()
+            .is_some_and(|w| w.eq_ignore_ascii_case("test"))
+}
+
+/// A board's own report that its sensor failed, which a person should see.
+fn board_failure(text: &str) -> Option<String> {
+    let lower = text.to_lowercase();
+    let what = if lower.contains("failed to read") || lower.starts_with("error reading") {
+        "a failed sensor read"
+    } else if [
+        "could not find",
+        "couldn't find",
+        "sensor not found",
+        "check wiring",
+    ]
+    .iter()
+    .any(|p| lower.contains(p))
+    {
+        "that it cannot find its sensor"
+    } else {
+        return None;
+    };
+    Some(format!(
+        "the board reports {what} ({text:?}): check the sensor's wiring and power"
+    ))
+}
+
+/// `measurement[,tag=v...] field=v[,field=v...] [timestamp]`, told apart from `Name = value`
+/// text by the `=` inside the second word.
+fn looks_like_line_protocol(line: &str) -> bool {
+    let mut words = line.split_whitespace();
+    let (Some(key), Some(fields)) = (words.next(), words.next()) else {
+        return false;
+    };
+    let mut key_parts = key.split(',');
+    let measurement = key_parts.next().unwrap_or("");
+    !measurement.is_empty()
+        && !key.contains([':', '{'])
+        && !measurement.contains('=')
+        && key_parts.all(|tag| tag.contains('='))
+        && fields.split(',').all(|f| {
+            f.split_once('=')
+                .is_some_and(|(k, v)| !k.is_empty() && !v.is_empty())
+        })
+}
+
+/// Splits at commas, spaces and tabs. Between commas an empty field stays (a CSV value the
+/// board left out); a separator at the end of the line is dropped.
+fn split_fields(line: &str) -> Vec<&str> {
+    let line = line.trim_end_matches([',', ';', ' ', '\t']);
+    let mut fields = Vec::new();
+    for part in line.split(',') {
+        let part = part.trim();
+        if part.is_empty() {
+            fields.push("");
+        } else {
+            fields.extend(part.split_whitespace().map(|f| f.trim_matches('"')));
+        }
+    }
+    fields
+}
+
+/// A whole field as a number, with Arduino's `nan`, `inf` and `ovf`.
+fn number(field: &str) -> Option<f64> {
+    split_number(field)
+        .filter(|(_, rest)| rest.is_empty())
+        .map(|(v, _)| v)
+}
+
+/// Serial Plotter fields: every one `label:number`.
+fn labelled<'a>(fields: &[&'a str]) -> Option<Vec<(&'a str, f64)>> {
+    let pairs: Option<Vec<_>> = fields
+        .iter()
+        .filter(|f| !f.is_empty())
+        .map(|f| {
+            let (label, value) = f.split_once(':')?;
+            Some((label, number(value)?)).filter(|_| !label.is_empty())
+        })
+        .collect();
+    pairs.filter(|p| !p.is_empty())
+}
+
+fn numbers(fields: &[&str]) -> Option<Vec<Option<f64>>> {
+    let values: Option<Vec<Option<f64>>> = fields
+        .iter()
+        .map(|f| {
+            if f.is_empty() {
+                Some(None)
+            } else {
+                number(f).map(Some)
+            }
+        })
+        .collect();
+    values.filter(|v| v.iter().any(Option::is_some))
+}
+
+/// A header row: words that can be metric names, at least half of them known, so a chatty
+/// `Sensor ready` is not taken for labels.
+fn header<'a>(fields: &[&'a str]) -> Option<Vec<&'a str>> {
+    let name_like = |f: &&str| {
+        f.starts_with(|c: char| c.is_ascii_alphabetic())
+            && f.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+    };
+    if fields.is_empty() || !fields.iter().all(name_like) {
+        return None;
+    }
+    let known = fields.iter().filter(|f| is_known_metric(f)).count();
+    (known * 2 >= fields.len()).then(|| fields.to_vec())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::LineFramer;
+    use super::*;
+
+    const NOW: Millis = 1_795_700_000_000;
+
+    fn board() -> SensorId {
+        SensorId::parse("board").unwrap()
+    }
+
+    /// Renders an outcome compactly: `sensor metric=value ... @ms-after-NOW`, readings joined
+    /// by ` | `, or `pending`, `ignored`, `unparsed: reason`.
+    fn render(outcome: &LineOutcome) -> String {
+        match outcome {
+            LineOutcome::Readings(readings) => readings
+                .iter()
+                .map(|r| {
+                    let mut s = r.sensor.to_string();
+                    if let Some(name) = &r.name {
+                        s += &format!(" name={name:?}");
+                    }
+                    for (m, v) in &r.values {
+                        s += &format!(" {m}={v}");
+                    }
+                    if let Some(t) = r.measured_at {
+                        s += &format!(" @{}", t - NOW);
+                    }
+                    s
+                })
+                .collect::<Vec<_>>()
+                .join(" | "),
+            LineOutcome::Pending => "pending".into(),
+            LineOutcome::Ignored => "ignored".into(),
+            LineOutcome::Unparsed(reason) => format!("unparsed: {reason}"),
+        }
+    }
+
+    fn run(parser: &mut SerialParser, input: impl AsRef<[u8]>) -> Vec<String> {
+        let mut bytes = input.as_ref().to_vec();
+        if !bytes.ends_with(b"\n") {
+            bytes.push(b'\n');
+        }
+        let lines = LineFramer::new().push(&bytes);
+        lines
+            .iter()
+            .enumerate()
+            .map(|(i, line)| render(&parser.parse_line(line, NOW + 1000 * i as i64)))
+            .collect()
+    }
+
+    /// Feeds `input` through a framer and a new parser, line `i` at `NOW + i` seconds. Expected
+    /// `unparsed: ...` entries match any reason containing their text.
+    fn check(input: impl AsRef<[u8]>, expected: &[&str]) {
+        let got = run(&mut SerialParser::new(board()), &input);
+        let input = String::from_utf8_lossy(input.as_ref()).into_owned();
+        assert_eq!(got.len(), expected.len(), "{input:?}\n{got:#?}");
+        for (got, want) in got.iter().zip(expected) {
+            match want.strip_prefix("unparsed: ") {
+                Some(fragment) => assert!(
+                    got.starts_with("unparsed: ") && got.contains(fragment),
+                    "{input:?}\ngot  {got}\nwant {want}"
+                ),
+                None => assert_eq!(got, want, "{input:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn fixture_arduino_plotter() {
+        check(
+            include_str!("../../tests/data/serial/arduino-plotter.txt"),
+            &[
+                "board temperature=22.5 humidity=41.2",
+                "board temperature=22.52 humidity=41.18",
+                "board temperature=22.55 humidity=41.1",
+                "board temperature=22.57 humidity=41.05",
+            ],
+        );
+    }
+
+    #[test]
+    fn fixture_csv_with_header() {
+        check(
+            include_str!("../../tests/data/serial/csv-with-header.txt"),
+            &[
+                "pending",
+                "board temperature=22.1 humidity=40.2 pressure=1013.2",
+                "board temperature=22.2 humidity=40.1 pressure=1013.1",
+                "board temperature=22.2 humidity=40 pressure=1013.3",
+            ],
+        );
+    }
+
+    #[test]
+    fn fixture_json_lines() {
+        check(
+            include_str!("../../tests/data/serial/json-lines.txt"),
+            &[
+                "bench humidity=38.9 temperature=21.8",
+                "bench co2=612 humidity=38.7 temperature=21.9",
+                "unparsed: temperature: expected a number, got the string \"n/a\"",
+            ],
+        );
+    }
+
+    #[test]
+    fn fixture_influx_line_protocol() {
+        let fixture = include_str!("../../tests/data/serial/influx-line-protocol.txt");
+        check(
+            fixture,
+            &[
+                "unparsed: skipped the first line after the port opened",
+                "climate.attic temperature=18.5 humidity=55 @-12740000",
+            ],
+        );
+        // Once a whole line was seen, every line counts.
+        check(
+            format!("temperature:20\n{fixture}"),
+            &[
+                "board temperature=20",
+                "climate.attic temperature=18.4 humidity=55.1 @-12800000",
+                "climate.attic temperature=18.5 humidity=55 @-12740000",
+            ],
+        );
+    }
+
+    #[test]
+    fn fixture_adafruit_dht_tester() {
+        check(
+            include_str!("../../tests/data/serial/adafruit-dhttester.txt"),
+            &[
+                "ignored",
+                "board humidity=45 temperature=23",
+                "unparsed: the board reports a failed sensor read (\"Failed to read from DHT sensor!\")",
+                "board humidity=45.1 temperature=23.1",
+            ],
+        );
+    }
+
+    #[test]
+    fn fixture_esp32_boot_noise() {
+        check(
+            include_bytes!("../../tests/data/serial/esp32-boot-noise.txt"),
+            &[
+                "ignored",
+                "ignored",
+                "ignored",
+                "unparsed: may be cut off (\"ature\" is not a metric name Clima knows)",
+                "board temperature=22.1 humidity=40.1",
+                "board temperature=22.2 humidity=40.2",
+            ],
+        );
+    }
+
+    #[test]
+    fn fixture_bme280_example() {
+        check(
+            include_str!("../../tests/data/serial/bme280-example.txt"),
+            &[
+                "ignored",
+                "pending",
+                "pending",
+                "pending",
+                "pending",
+                "board temperature=23.4 pressure=1013.2 altitude=12.3 humidity=45.6 @1000",
+                "pending",
+                "pending",
+                "pending",
+                "pending",
+                "board temperature=23.45 pressure=1013.25 altitude=11.9 humidity=45.5 @6000",
+            ],
+        );
+    }
+
+    #[test]
+    fn fixture_sht31_example() {
+        check(
+            include_str!("../../tests/data/serial/sht31-example.txt"),
+            &[
+                "ignored",
+                "board temperature=23.4 humidity=45.6",
+                "board temperature=23.45 humidity=45.5",
+                "unparsed: the board reports a failed sensor read",
+            ],
+        );
+    }
+
+    #[test]
+    fn plotter_forms() {
+        check(
+            "temperature:22.50,humidity:41.20",
+            &["board temperature=22.5 humidity=41.2"],
+        );
+        check(
+            "temperature:22.55 humidity:41.10",
+            &["board temperature=22.55 humidity=41.1"],
+        );
+        check(
+            "temperature:22.57\thumidity:41.05",
+            &["board temperature=22.57 humidity=41.05"],
+        );
+        check(
+            "temp:22.5, hum:41.2,",
+            &["board temperature=22.5 humidity=41.2"],
+        );
+        check("Temperature:-3", &["board temperature=-3"]);
+        check("temperature_f:212", &["board temperature=100"]);
+        check(
+            "temperature:20\nVoltage_1:3.3,sensor2:5",
+            &["board temperature=20", "board Voltage_1=3.3 sensor2=5"],
+        );
+        check(
+            "temperature:nan,humidity:nan",
+            &["unparsed: temperature: value is NaN: send a finite number"],
+        );
+        check(
+            "temperature:ovf",
+            &["unparsed: temperature: value is infinite"],
+        );
+        check(
+            "temperature:999",
+            &["unparsed: 999 is the 'no probe' value"],
+        );
+        check(
+            "humidity:101",
+            &["unparsed: humidity: 101 %RH is outside the plausible range"],
+        );
+        check(
+            "temperature:20\nbad label:1",
+            &["board temperature=20", "unparsed: not a reading"],
+        );
+        check(
+            "temperature:20\nlabel(x):1",
+            &[
+                "board temperature=20",
+                "unparsed: label(x): metric names are",
+            ],
+        );
+    }
+
+    #[test]
+    fn header_forms() {
+        check(
+            "temperature,humidity\n22.5,41.2",
+            &["pending", "board temperature=22.5 humidity=41.2"],
+        );
+        check(
+            "temperature humidity\n22.5 41.2",
+            &["pending", "board temperature=22.5 humidity=41.2"],
+        );
+        check(
+            "temperature\thumidity\n22.5\t41.2",
+            &["pending", "board temperature=22.5 humidity=41.2"],
+        );
+        check(
+            "\"temp\", \"hum\"\n22.5, 41.2,",
+            &["pending", "board temperature=22.5 humidity=41.2"],
+        );
+        check(
+            "temperature,humidity,pressure\n22.1,,1013.2",
+            &["pending", "board temperature=22.1 pressure=1013.2"],
+        );
+        check(
+            "millis,temperature\n5000,21",
+            &["pending", "board millis=5000 temperature=21"],
+        );
+        check(
+            "temperature,humidity\n22.5,41.2,7\n22.5",
+            &[
+                "pending",
+                "unparsed: 3 values, but the header row names 2 columns (temperature,humidity)",
+                "unparsed: 1 values",
+            ],
+        );
+        check(
+            "22.5,41.2",
+            &["unparsed: numbers without a header naming them"],
+        );
+        check(
+            "temperature,humidity\n22.5,141.2",
+            &["pending", "unparsed: humidity: 141.2 %RH is outside"],
+        );
+        check(
+            "temperature,humidity\npressure\n1013",
+            &["pending", "pending", "board pressure=1013"],
+        );
+        check(
+            "Sensor ready\ntemperature sensor ready",
+            &["unparsed: not a reading", "unparsed: not a reading"],
+        );
+        // A header that follows a cut line after opening still counts.
+        check(
+            "ature:22\ntemperature,humidity\n22,40",
+            &[
+                "unparsed: may be cut off",
+                "pending",
+                "board temperature=22 humidity=40",
+            ],
+        );
+    }
+
+    #[test]
+    fn sketch_text_forms() {
+        check("Temperature: 23.4 °C\n", &["pending"]);
+        check(
+            "Temperature: 23.4 °C\n\n",
+            &["pending", "board temperature=23.4 @0"],
+        );
+        check(
+            "Pressure = 101320 Pa\n\n",
+            &["pending", "board pressure=1013.2 @0"],
+        );
+        check(
+            "Temperature: 73.4 °F\n\n",
+            &["pending", "board temperature=23 @0"],
+        );
+        check(
+            "Approx. Altitude = 12.3 m\n\n",
+            &["pending", "board altitude=12.3 @0"],
+        );
+        // Standalone lines: a repeated metric ends the block, one line late.
+        check(
+            "Temperature = 23.4 °C\nHumidity = 45.6 %\nTemperature = 23.5 °C\nHumidity = 45.7 %\n\n",
+            &[
+                "pending",
+                "pending",
+                "board temperature=23.4 humidity=45.6 @0",
+                "pending",
+                "board temperature=23.5 humidity=45.7 @2000",
+            ],
+        );
+        // A line of another format ends the block too; a bad line does not.
+        check(
+            "Temperature = 23.4 °C\nHumidity = 145 %\nco2:612",
+            &[
+                "pending",
+                "unparsed: humidity: 145 %RH is outside",
+                "board temperature=23.4 @0 | board co2=612",
+            ],
+        );
+        check(
+            "Humidity: 45.00%  Temperature: 23.00°C 73.40°F  Heat index: 22.85°C 73.13°F",
+            &["board humidity=45 temperature=23"],
+        );
+        check(
+            "Temp *C = 23.40\t\tHum. % = 45.60",
+            &["board temperature=23.4 humidity=45.6"],
+        );
+        check(
+            "Temp = 23.4 C, Hum = 45.6 %\nHeat index: 22.85°C",
+            &["board temperature=23.4 humidity=45.6", "ignored"],
+        );
+        check(
+            "Temperature: warm",
+            &["unparsed: \"Temperature\" is followed by \"warm\", which is not a number"],
+        );
+        check("Temperatur: 23,4 °C", &["unparsed: decimal comma"]);
+        check(
+            "Temperature: nan °C",
+            &["unparsed: temperature: value is NaN"],
+        );
+        check(
+            "umidity: 45.6 %\nHumidity: 45.6 %\n\n",
+            &[
+                "unparsed: may be cut off (\"umidity\"",
+                "pending",
+                "board humidity=45.6 @1000",
+            ],
+        );
+    }
+
+    #[test]
+    fn json_forms() {
+        check(r#"{"temperature":21.5}"#, &["board temperature=21.5"]);
+        check(
+            r#"{"sensor":"attic","name":"Attic","temp":21.5,"measured_at":1795699990}"#,
+            &["attic name=\"Attic\" temperature=21.5 @-10000"],
+        );
+        check(
+            r#"{"sensor":"bench","temperature":21.8"#,
+            &["unparsed: line starts like JSON but does not parse"],
+        );
+        check(
+            r#"{"sensor":"bench"}"#,
+            &["unparsed: no numeric metric fields"],
+        );
+        check(
+            r#"{"humidity":101}"#,
+            &["unparsed: humidity: 101 %RH is outside"],
+        );
+        check(
+            "{\"sensor\":\"bench\",\"temperature\":21.8},",
+            &["unparsed: does not parse"],
+        );
+    }
+
+    #[test]
+    fn line_protocol_forms() {
+        let first = "temperature:20\n";
+        check(
+            format!("{first}weather,sensor=porch temp=3i"),
+            &["board temperature=20", "porch temperature=3"],
+        );
+        check(
+            format!("{first}climate temperature=abc"),
+            &[
+                "board temperature=20",
+                "unparsed: value \"abc\" is not a number",
+            ],
+        );
+        check(
+            format!("{first}climate t=1 notatime"),
+            &["board temperature=20", "unparsed: not an integer"],
+        );
+    }
+
+    #[test]
+    fn banners_and_board_messages() {
+        check(
+            "ets Jul 29 2019 12:21:46\n\
+             rst:0x1 (POWERON_RESET),boot:0x13 (SPI_FAST_FLASH_BOOT)\n\
+             configsip: 0, SPIWP:0xee\n\
+             clk_drv:0x00,q_drv:0x00,d_drv:0x00,cs0_drv:0x00,hd_drv:0x00,wp_drv:0x00\n\
+             mode:DIO, clock div:1\n\
+             load:0x3fff0030,len:1184\n\
+             entry 0x400806b8\n\
+             \x20ets Jan  8 2013,rst cause:2, boot mode:(3,6)\n\
+             I (29) boot: ESP-IDF v5.1 2nd stage bootloader\n\
+             \x1b[0;32mI (312) cpu_start: Pro cpu up.\x1b[0m\n\
+             DHT22 test!\n\
+             BME280 test\n\
+             -- Default Test --\n",
+            &["ignored"; 13],
+        );
+        check(
+            "Could not find a valid BME280 sensor, check wiring!",
+            &["unparsed: the board reports that it cannot find its sensor"],
+        );
+        check(
+            "Failed to read temperature",
+            &["unparsed: the board reports a failed sensor read"],
+        );
+        check(
+            b"\xff\xfe\xfd\xfcx:1\n",
+            &["unparsed: 57% of the line is unreadable bytes: check the port's baud rate"],
+        );
+        check(b"\xfftemperature:1\n", &["unparsed: not a reading"]);
+        check("12:21:46", &["unparsed: \"12\" is not a quantity's name"]);
+    }
+
+    #[test]
+    fn reopening_starts_over() {
+        let mut parser = SerialParser::new(board());
+        let got = run(
+            &mut parser,
+            "temperature,humidity\nVoltage_1:3.3\nTemperature = 23.4 °C",
+        );
+        assert_eq!(got, ["pending", "board Voltage_1=3.3", "pending"]);
+        parser.reopened();
+        let got = run(&mut parser, "Voltage_1:3.3\n22,40\n\nVoltage_1:3.4");
+        assert_eq!(got[0], "unparsed: skipped the first line after the port opened: it may be cut off (\"Voltage_1\" is not a metric name Clima knows)");
+        assert!(
+            got[1].starts_with("unparsed: numbers without a header"),
+            "{}",
+            got[1]
+        );
+        assert_eq!(got[2..], ["ignored", "board Voltage_1=3.4"]);
+        assert!(parser.flush().is_none());
+        run(&mut parser, "Temperature = 23.4 °C");
+        assert_eq!(parser.flush().unwrap().values.len(), 1);
+    }
+
+    #[test]
+    fn garbage_scores() {
+        for (line, score) in [
+            ("", 0.0),
+            ("temperature:22.5\thumidity:40", 0.0),
+            ("Temperature: 23.4 °C", 0.0),
+            ("\u{fffd}\u{fffd}ab", 0.5),
+            ("\0a", 0.5),
+            ("\u{fffd}\u{fffd}ets Jul 29 2019 12:21:46", 2.0 / 26.0),
+        ] {
+            assert_eq!(garbage_score(line), score, "{line:?}");
+        }
+    }
+
+    /// A deterministic xorshift generator: the same bytes on every run.
+    fn noise(seed: u64, len: usize, printable: bool) -> Vec<u8> {
+        let mut state = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+        (0..len)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                let b = (state >> 24) as u8;
+                match (printable, b % 40) {
+                    (true, 0) => b'\n',
+                    (true, _) => 0x20 + b % 95,
+                    (false, _) => b,
+                }
+            })
+            .collect()
+    }
+
+    /// Bytes read at a wrong baud rate are random; no line of them may become a reading.
+    #[test]
+    fn random_bytes_never_make_readings() {
+        for seed in 0..50 {
+            for printable in [false, true] {
+                let bytes = noise(seed, 10_000, printable);
+                let mut framer = LineFramer::new();
+                let mut parser = SerialParser::new(board());
+                let mut lines = 0;
+                for (i, chunk) in bytes.chunks(1 + seed as usize % 64).enumerate() {
+                    for line in framer.push(chunk) {
+                        lines += 1;
+                        let outcome = parser.parse_line(&line, NOW + i as i64);
+                        if std::env::var("DBG").is_ok() && !matches!(outcome, LineOutcome::Unparsed(_) | LineOutcome::Ignored) { eprintln!("{seed} {printable} {line:?} {outcome:?}"); }
+                        assert!(
+                            !matches!(outcome, LineOutcome::Readings(_)),
+                            "seed {seed}: {line:?} gave {outcome:?}"
+                        );
+                    }
+                }
+                assert!(lines > 20, "seed {seed}: only {lines} lines");
+                assert!(parser.flush().is_none(), "seed {seed}");
+            }
+        }
+    }
+}

@@ -1,0 +1,12 @@
+//! Reading USB serial sensor boards, minus the port itself: bytes become lines, lines become
+//! readings.
+//!
+//! A port reader owns one [`LineFramer`] and one [`SerialParser`] per port, feeds each read to
+//! the framer and each line to the parser, and stores the readings like any others.
+
+pub mod formats;
+pub mod framer;
+mod sketch;
+
+pub use formats::{garbage_score, LineOutcome, SerialParser, GARBAGE_LIMIT};
+pub use framer::{LineFramer, MAX_LINE_BYTES};

@@ -1,0 +1,6 @@
+//! Integration tests: a real `clima-server` process on 127.0.0.1 with a real SQLite file.
+
+mod api;
+mod lifecycle;
+mod stream;
+mod util;

@@ -1,0 +1,158 @@
+//! Test helpers: a temp dir, a `clima-server` child on an ephemeral port, and HTTP calls that
+//! return status, headers and body whatever the status.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+pub struct Server {
+    pub child: Child,
+    pub addr: SocketAddr,
+    pub stderr: PathBuf,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Server {
+    /// Starts a server on a fresh database with the given extra flags.
+    pub fn start(args: &[&str]) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("clima.db");
+        let mut s = Server::start_on(&db, args);
+        s._dir = Some(dir);
+        s
+    }
+
+    /// Starts a server on an existing database path.
+    pub fn start_on(db: &std::path::Path, args: &[&str]) -> Server {
+        let stderr = db.with_extension(format!("stderr.{}", std::process::id()));
+        let mut child = Command::new(env!("CARGO_BIN_EXE_clima-server"))
+            .arg("--db")
+            .arg(db)
+            .args(["--listen", "127.0.0.1:0"])
+            .args(args)
+            .env("RUST_LOG", "debug")
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&stderr).unwrap())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let addr = line
+            .trim()
+            .rsplit("http://")
+            .next()
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| panic!("no address in {line:?}; stderr: {}", std::fs::read_to_string(&stderr).unwrap_or_default()));
+        Server { child, addr, stderr, _dir: None }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// Sends SIGTERM and waits for a clean exit.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        signal(&self.child, "-TERM");
+        let status = self.child.wait().unwrap();
+        std::mem::forget(self._dir.take());
+        status
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn signal(child: &Child, sig: &str) {
+    let ok = Command::new("kill").arg(sig).arg(child.id().to_string()).status().unwrap();
+    assert!(ok.success());
+}
+
+pub struct Resp {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Resp {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+}
+
+/// One request with headers and an optional body; any status is returned, not raised.
+pub fn call(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&[u8]>) -> Resp {
+    let mut req = ureq::request(method, url).timeout(Duration::from_secs(20));
+    for (k, v) in headers {
+        req = req.set(k, v);
+    }
+    let result = match body {
+        Some(b) => req.send_bytes(b),
+        None => req.call(),
+    };
+    let resp = match result {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("{method} {url}: {e}"),
+    };
+    let status = resp.status();
+    let headers = resp
+        .headers_names()
+        .into_iter()
+        .map(|n| {
+            let v = resp.header(&n).unwrap_or("").to_owned();
+            (n, v)
+        })
+        .collect();
+    Resp { status, headers, body: resp.into_string().unwrap_or_default() }
+}
+
+pub fn get(url: &str) -> Resp {
+    call("GET", url, &[], None)
+}
+
+pub fn post_json(url: &str, body: &str) -> Resp {
+    call("POST", url, &[("Content-Type", "application/json")], Some(body.as_bytes()))
+}
+
+/// A raw HTTP/1.1 request sent from a chosen loopback source address.
+pub fn raw_from(source: IpAddr, to: SocketAddr, request: &str) -> (u16, String) {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.bind(&SocketAddr::new(source, 0).into()).unwrap();
+    socket.connect(&to.into()).unwrap();
+    let mut stream: TcpStream = socket.into();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut out = String::new();
+    let _ = stream.read_to_string(&mut out);
+    let status = out.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    (status, out)
+}
+
+/// Reads the fixture files copied into the model crate's test data.
+pub fn fixture(rel: &str) -> String {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../clima-model/tests/data").join(rel);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Sample count of one series over all time, from the range API.
+pub fn stored_count(server: &Server, sensor: &str, metric: &str) -> u64 {
+    let r = get(&server.url(&format!(
+        "/api/v1/readings?sensor={sensor}&metric={metric}&from=2000-01-01T00:00:00Z&points=1"
+    )));
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.json()["points"].as_array().unwrap().iter().map(|p| p["count"].as_u64().unwrap()).sum()
+}
