@@ -153,7 +153,10 @@ mod tests {
             "bench,sensor=b7-0 temperature=10.02,humidity=32.5 1795683660002\n\
              bench,sensor=b7-0 temperature=10.03,humidity=33.5 1795683660003\n",
         );
-        assert_eq!(plan(Mode::InfluxSingle, 9, 1, 1).path(), "/write?db=bench&precision=ms");
+        assert_eq!(
+            plan(Mode::InfluxSingle, 9, 1, 1).path(),
+            "/write?db=bench&precision=ms"
+        );
         assert_eq!(plan(Mode::InfluxSingle, 9, 1, 1).readings_per_request(), 1);
     }
 
@@ -167,7 +170,10 @@ mod tests {
                 p.body(client, request, &mut out);
                 for line in String::from_utf8_lossy(&out).lines() {
                     let parts: Vec<&str> = line.split(' ').collect();
-                    assert!(seen.insert((parts[0].to_owned(), parts[2].to_owned())), "{line}");
+                    assert!(
+                        seen.insert((parts[0].to_owned(), parts[2].to_owned())),
+                        "{line}"
+                    );
                 }
             }
         }

@@ -52,7 +52,10 @@ mod tests {
     fn percentiles() {
         let mut v: Vec<u64> = (1..=100).rev().collect();
         let l = Latency::of(&mut v);
-        assert_eq!((l.count, l.p50, l.p90, l.p99, l.max), (100, 50, 90, 99, 100));
+        assert_eq!(
+            (l.count, l.p50, l.p90, l.p99, l.max),
+            (100, 50, 90, 99, 100)
+        );
         assert_eq!(percentile(&[7], 99.0), 7);
         assert_eq!(percentile(&[1, 2], 50.0), 1);
         assert_eq!(percentile(&[1, 2], 51.0), 2);

@@ -35,7 +35,9 @@ impl Target {
             Ipv4Addr::LOCALHOST
         } else {
             host.parse().map_err(|_| {
-                format!("{url:?}: host {host:?} must be localhost or an IPv4 address in 127.0.0.0/8")
+                format!(
+                    "{url:?}: host {host:?} must be localhost or an IPv4 address in 127.0.0.0/8"
+                )
             })?
         };
         if !ip.is_loopback() {
@@ -78,7 +80,10 @@ mod tests {
     fn urls() {
         check("http://127.0.0.1:18137", Ok(("127.0.0.1:18137", "")));
         check("http://127.0.0.1:18137/", Ok(("127.0.0.1:18137", "")));
-        check("http://localhost:8086/influx/", Ok(("127.0.0.1:8086", "/influx")));
+        check(
+            "http://localhost:8086/influx/",
+            Ok(("127.0.0.1:8086", "/influx")),
+        );
         check("http://127.8.9.10", Ok(("127.8.9.10:80", "")));
         check("http://10.0.0.1:8137", Err("not a loopback"));
         check("http://192.168.1.2:80", Err("not a loopback"));

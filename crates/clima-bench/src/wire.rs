@@ -93,7 +93,10 @@ pub fn parse_head(status_line: &str, headers: &[String]) -> io::Result<Head> {
 /// Reads one line ending in LF and returns it without CR LF; `Ok(None)` at end of stream.
 fn read_line<R: BufRead>(r: &mut R, budget: &mut usize) -> io::Result<Option<String>> {
     let mut buf = Vec::new();
-    let n = r.by_ref().take(*budget as u64).read_until(b'\n', &mut buf)?;
+    let n = r
+        .by_ref()
+        .take(*budget as u64)
+        .read_until(b'\n', &mut buf)?;
     if n == 0 {
         return Ok(None);
     }
@@ -193,7 +196,14 @@ fn read_chunked<R: BufRead>(r: &mut R) -> io::Result<Vec<u8>> {
 }
 
 /// Builds a request with a body. `extra` holds whole header lines, each ending in CRLF.
-pub fn request(method: &str, path: &str, host: &str, content_type: &str, extra: &str, body: &[u8]) -> Vec<u8> {
+pub fn request(
+    method: &str,
+    path: &str,
+    host: &str,
+    content_type: &str,
+    extra: &str,
+    body: &[u8],
+) -> Vec<u8> {
     let mut out = Vec::with_capacity(160 + extra.len() + body.len());
     let _ = write!(
         out,
@@ -283,7 +293,10 @@ mod tests {
             Ok((201, false, "{\"accepted\":1}")),
         );
         // Clima's 204 carries no Content-Length; the next reply must still parse.
-        check("HTTP/1.1 204 No Content\r\nX-A: b\r\n\r\nHTTP/1.1", Ok((204, false, "")));
+        check(
+            "HTTP/1.1 204 No Content\r\nX-A: b\r\n\r\nHTTP/1.1",
+            Ok((204, false, "")),
+        );
         check(
             "HTTP/1.1 200 OK\r\nconnection: Close\r\ncontent-length: 2\r\n\r\nok",
             Ok((200, true, "ok")),
@@ -292,22 +305,38 @@ mod tests {
             "HTTP/1.1 400 Bad Request\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2;x=y\r\nde\r\n0\r\n\r\n",
             Ok((400, false, "abcde")),
         );
-        check("HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n", Ok((200, true, "")));
+        check(
+            "HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n",
+            Ok((200, true, "")),
+        );
         check(
             "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n",
             Ok((200, false, "")),
         );
-        check("HTTP/1.1 200 OK\r\n\r\nrest of stream", Ok((200, true, "rest of stream")));
+        check(
+            "HTTP/1.1 200 OK\r\n\r\nrest of stream",
+            Ok((200, true, "rest of stream")),
+        );
         check("", Err("before replying"));
-        check("HTTP/1.1 201 Created\r\nContent-Length: 9\r\n", Err("inside the reply head"));
+        check(
+            "HTTP/1.1 201 Created\r\nContent-Length: 9\r\n",
+            Err("inside the reply head"),
+        );
         check("SSH-2.0-OpenSSH\r\n\r\n", Err("bad status line"));
-        check("HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n", Err("bad Content-Length"));
-        check("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nab", Err("fill whole buffer"));
+        check(
+            "HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n",
+            Err("bad Content-Length"),
+        );
+        check(
+            "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nab",
+            Err("fill whole buffer"),
+        );
     }
 
     #[test]
     fn two_replies_on_one_stream() {
-        let raw = "HTTP/1.1 204 No Content\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\n{}";
+        let raw =
+            "HTTP/1.1 204 No Content\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\n{}";
         let mut r = io::Cursor::new(raw.as_bytes().to_vec());
         assert_eq!(read_response(&mut r).unwrap().status, 204);
         assert_eq!(read_response(&mut r).unwrap().body, b"{}");
@@ -315,7 +344,14 @@ mod tests {
 
     #[test]
     fn request_bytes() {
-        let req = request("POST", "/write?precision=ms", "127.0.0.1:1", "text/plain", "Authorization: Bearer t\r\n", b"a b");
+        let req = request(
+            "POST",
+            "/write?precision=ms",
+            "127.0.0.1:1",
+            "text/plain",
+            "Authorization: Bearer t\r\n",
+            b"a b",
+        );
         let text = String::from_utf8(req).unwrap();
         assert!(text.starts_with("POST /write?precision=ms HTTP/1.1\r\nHost: 127.0.0.1:1\r\n"));
         assert!(text.contains("Content-Length: 3\r\nAuthorization: Bearer t\r\n\r\na b"));

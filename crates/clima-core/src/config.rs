@@ -7,6 +7,8 @@ use std::time::Duration;
 
 pub use clima_model::rate::{parse_rate, RateSpec};
 
+use crate::serial::SerialConfig;
+
 /// The port Clima listens on unless told otherwise.
 pub const DEFAULT_PORT: u16 = 8137;
 
@@ -25,6 +27,8 @@ pub struct EngineConfig {
     /// Threads answering requests; each waits for its commit, so this bounds how many requests
     /// one group commit can serve.
     pub http_workers: usize,
+    /// Serial ports to read; the default reads none.
+    pub serial: SerialConfig,
 }
 
 impl EngineConfig {
@@ -41,6 +45,7 @@ impl EngineConfig {
             throttle: Duration::from_millis(500),
             ui_dir: None,
             http_workers: 64,
+            serial: SerialConfig::default(),
         }
     }
 

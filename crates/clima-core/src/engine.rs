@@ -59,7 +59,10 @@ impl Engine {
             .thread_name("clima-rt")
             .enable_time()
             .build()?;
+        let boards = crate::serial::SerialBoards::start(cfg.serial.clone(), writer.clone())?;
         let ctx = Arc::new(Ctx {
+            boards,
+            demo: Mutex::new(None),
             writer,
             reader: Arc::new(Reader::new(cfg.db_path.clone())),
             hub,
@@ -104,6 +107,11 @@ impl Engine {
         self.ctx.reader.clone()
     }
 
+    /// The serial ports being read.
+    pub fn boards(&self) -> &crate::serial::SerialBoards {
+        &self.ctx.boards
+    }
+
     /// Stops taking requests, answers the ones in hand, commits everything queued, and joins
     /// every thread.
     pub fn shutdown(mut self) {
@@ -131,6 +139,11 @@ impl Engine {
         for _ in 0..4 {
             self.server.unblock();
         }
+        // Serial readers hand their last readings to the writer before it stops.
+        if let Some(demo) = self.ctx.demo.lock().expect("demo board").take() {
+            demo.stop();
+        }
+        self.ctx.boards.stop();
         self.ctx.writer.stop();
         if let Some(t) = self.writer_thread.take() {
             let _ = t.join();

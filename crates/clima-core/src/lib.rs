@@ -5,6 +5,8 @@ pub mod config;
 pub mod engine;
 pub mod http;
 pub mod hub;
+pub mod serial;
+pub mod sim;
 pub mod store;
 
 pub use config::{EngineConfig, Token};

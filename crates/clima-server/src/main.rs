@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::{anyhow, Context, Result};
 use clap::Parser;
 use clima_core::config::{default_db_path, parse_rate, DEFAULT_PORT};
+use clima_core::serial::SerialConfig;
 use clima_core::{Engine, EngineConfig, Token};
 
 /// Clima's headless server: takes sensor readings over HTTP, keeps them in SQLite and streams
@@ -19,6 +20,9 @@ use clima_core::{Engine, EngineConfig, Token};
 #[derive(Debug, Parser)]
 #[command(name = "clima-server", version, about, long_about)]
 struct Args {
+    #[command(subcommand)]
+    command: Option<Command>,
+
     /// SQLite database file, created if missing [default: the platform data dir, e.g.
     /// ~/.local/share/clima/clima.db]
     #[arg(long, value_name = "PATH")]
@@ -46,10 +50,22 @@ struct Args {
     #[arg(long, value_name = "MS", default_value_t = 500)]
     throttle_ms: u64,
 
+    /// Serial ports to read: 'auto' (every USB serial port, the default), 'off', or a port
+    /// path with an optional baud rate, PATH[@BAUD] (a symlink is followed at every connect).
+    /// Repeat to read several. Without @BAUD the rate starts at 115200 and is detected.
+    #[arg(long, value_name = "auto|off|PATH[@BAUD]")]
+    serial: Vec<String>,
+
     /// Folder of dashboard files served at / (default: the ui/ folder next to the program or in
     /// the source tree, if present).
     #[arg(long, value_name = "DIR")]
     ui: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// List the serial ports of this computer with their USB identity, then exit.
+    Ports,
 }
 
 fn main() -> Result<()> {
@@ -61,6 +77,9 @@ fn main() -> Result<()> {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let args = Args::parse();
+    if let Some(Command::Ports) = args.command {
+        return list_ports();
+    }
     let cfg = config(args)?;
     let engine = Engine::start(cfg).context("Clima could not start")?;
     println!("Clima is listening on http://{}", engine.local_addr());
@@ -95,6 +114,7 @@ fn config(args: Args) -> Result<EngineConfig> {
     }
     cfg.throttle = Duration::from_millis(args.throttle_ms);
     cfg.ui_dir = args.ui.or_else(find_ui);
+    cfg.serial = SerialConfig::from_args(&args.serial).map_err(|e| anyhow!("--serial: {e}"))?;
     Ok(cfg)
 }
 
@@ -105,4 +125,28 @@ fn find_ui() -> Option<PathBuf> {
     [beside, source]
         .into_iter()
         .find(|p| p.join("index.html").is_file())
+}
+
+fn list_ports() -> Result<()> {
+    let ports = clima_core::serial::list_ports().context("listing serial ports")?;
+    if ports.is_empty() {
+        println!("No serial ports found. Plug in a board, or check that you may read /dev/tty* (group dialout).");
+    }
+    for p in ports {
+        let usb = match (&p.vid, &p.pid) {
+            (Some(v), Some(d)) => format!("{v}:{d}"),
+            _ => "-".into(),
+        };
+        let text = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+        println!(
+            "{}\tusb {}\t{}\t{}\tserial {}\tid {}",
+            p.path,
+            usb,
+            text(&p.manufacturer),
+            text(&p.product),
+            text(&p.serial_number),
+            p.id
+        );
+    }
+    Ok(())
 }

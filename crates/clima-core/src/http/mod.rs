@@ -46,6 +46,9 @@ pub struct Ctx {
     pub streams: AtomicUsize,
     pub stream_threads: Mutex<Vec<JoinHandle<()>>>,
     pub replies: AtomicU64,
+    pub boards: crate::serial::SerialBoards,
+    /// The demo board, once started from the dashboard.
+    pub demo: Mutex<Option<crate::sim::VirtualBoard>>,
 }
 
 /// Starts `count` workers taking requests from `server` until `ctx.shutdown` is set.

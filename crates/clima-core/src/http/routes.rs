@@ -15,6 +15,8 @@ use super::reply::Reply;
 use super::request::{authorize, media_type, param, query_pairs, read_body};
 use super::{assets, Ctx};
 use crate::now_ms;
+use crate::serial::PinnedPort;
+use crate::sim::{BoardFormat, BoardOptions, VirtualBoard};
 use crate::store::{Source, StoreError};
 
 /// What a request turns into: a reply, or a live stream that takes the connection over.
@@ -36,6 +38,10 @@ const ROUTES: &[(&str, &[&str])] = &[
     ("/api/v1/push", &["GET", "POST"]),
     ("/api/v1/sensors", &["GET"]),
     ("/api/v1/stream", &["GET"]),
+    ("/api/v1/ports", &["GET"]),
+    ("/api/v1/ports/release", &["POST"]),
+    ("/api/v1/ports/claim", &["POST"]),
+    ("/api/v1/demo", &["POST"]),
     ("/write", &["POST"]),
     ("/ping", &["GET", "HEAD"]),
     ("/query", &["GET", "POST"]),
@@ -96,6 +102,10 @@ pub fn route(ctx: &Ctx, req: &mut Request, peer: IpAddr) -> Outcome {
         (_, "/api/v1/push") => push_reading(ctx, &pairs, peer),
         ("GET", "/api/v1/sensors") => get_sensors(ctx),
         ("GET", "/api/v1/stream") => return Outcome::Stream,
+        ("GET", "/api/v1/ports") => Ok(Reply::json(200, &json!({ "ports": ctx.boards.ports() }))),
+        ("POST", "/api/v1/ports/release") => port_action(ctx, req, true),
+        ("POST", "/api/v1/ports/claim") => port_action(ctx, req, false),
+        ("POST", "/api/v1/demo") => start_demo(ctx),
         ("POST", "/write") => post_line_protocol(ctx, req, &pairs),
         (_, "/ping") => Ok(Reply::empty(204).with_header("X-Influxdb-Version", "1.8-clima")),
         (_, "/query") => influx_query(req, &pairs),
@@ -366,3 +376,70 @@ fn influx_query(req: &mut Request, pairs: &[(String, String)]) -> Result<Reply, 
         ))
     }
 }
+
+/// Releases (to flash firmware) or claims back a serial port: body `{"id": "..."}`.
+fn port_action(ctx: &Ctx, req: &mut Request, release: bool) -> Result<Reply, Reply> {
+    require_media(
+        req,
+        &["application/json"],
+        "send {\"id\": \"PORT ID\"} as application/json",
+    )?;
+    let body = read_body(req)?;
+    #[derive(serde::Deserialize)]
+    struct PortRef {
+        id: String,
+    }
+    let port: PortRef = serde_json::from_slice(&body).map_err(|e| {
+        Reply::error(
+            400,
+            "invalid_body",
+            format!("expected {{\"id\": \"PORT ID\"}}: {e}"),
+        )
+    })?;
+    let result = if release {
+        ctx.boards.release(&port.id)
+    } else {
+        ctx.boards.claim(&port.id)
+    };
+    result.map_err(|e| Reply::error(404, "unknown_port", e.to_string()))?;
+    Ok(Reply::json(
+        200,
+        &json!({ "id": port.id, "released": release }),
+    ))
+}
+
+/// Starts the in-process virtual board that makes an empty dashboard come alive.
+fn start_demo(ctx: &Ctx) -> Result<Reply, Reply> {
+    let mut demo = ctx.demo.lock().expect("demo board");
+    if demo.is_some() {
+        return Ok(Reply::json(
+            200,
+            &json!({ "sensor": DEMO_SENSOR, "started": false }),
+        ));
+    }
+    let opts = BoardOptions {
+        format: BoardFormat::Json,
+        sensor: Some(DEMO_SENSOR.into()),
+        seed: now_ms() as u64,
+        ..Default::default()
+    };
+    let board = VirtualBoard::start(opts).map_err(|e| {
+        Reply::error(
+            503,
+            "demo_unavailable",
+            format!("could not create a virtual serial port: {e}"),
+        )
+    })?;
+    ctx.boards.add_pinned(PinnedPort {
+        path: board.path().to_owned(),
+        baud: None,
+    });
+    *demo = Some(board);
+    Ok(Reply::json(
+        201,
+        &json!({ "sensor": DEMO_SENSOR, "started": true }),
+    ))
+}
+
+/// The sensor id the demo board reports as.
+const DEMO_SENSOR: &str = "demo-board";

@@ -456,7 +456,8 @@ mod tests {
 
     fn count_rows(path: &std::path::Path, table: &str) -> i64 {
         let c = Connection::open(path).unwrap();
-        c.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0)).unwrap()
+        c.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+            .unwrap()
     }
 
     #[test]
@@ -474,10 +475,15 @@ mod tests {
         let (w, thread) = spawn_writer(open(&path).unwrap(), hub, cfg).unwrap();
         let t0 = now_ms() - 10_000;
         // 120 samples at one instant (more than a step) and 100 spread over time.
-        let same: Vec<Reading> = (0..120).map(|i| reading(&format!("s{i}"), t0, 20.0)).collect();
+        let same: Vec<Reading> = (0..120)
+            .map(|i| reading(&format!("s{i}"), t0, 20.0))
+            .collect();
         let spread: Vec<Reading> = (0..100).map(|i| reading("a", t0 + i, i as f64)).collect();
         assert_eq!(w.write(same, Source::Http, t0).unwrap().stored, 120);
-        assert_eq!(w.write(spread.clone(), Source::Http, t0).unwrap().stored, 100);
+        assert_eq!(
+            w.write(spread.clone(), Source::Http, t0).unwrap().stored,
+            100
+        );
         let deadline = Instant::now() + Duration::from_secs(10);
         while count_rows(&path, "recent_samples") > 0 {
             assert!(Instant::now() < deadline, "recent samples were not moved");
@@ -486,9 +492,18 @@ mod tests {
         assert_eq!(count_rows(&path, "samples"), 220);
         // Resending now goes to the per-series table and is still recognised.
         let again = w.write(spread, Source::Http, t0).unwrap();
-        assert_eq!(again, Receipt { stored: 0, duplicates: 100 });
+        assert_eq!(
+            again,
+            Receipt {
+                stored: 0,
+                duplicates: 100
+            }
+        );
         let plan = BucketPlan::new(t0, t0 + 100, 1).unwrap();
-        let buckets = Reader::new(path.clone()).range("a", "temperature", &plan).unwrap().unwrap();
+        let buckets = Reader::new(path.clone())
+            .range("a", "temperature", &plan)
+            .unwrap()
+            .unwrap();
         assert_eq!(buckets[0].count, 100);
         assert_eq!(buckets[0].mean, Some(49.5));
         // Live values: the newest of "a" was published, and only once.
@@ -499,17 +514,28 @@ mod tests {
         assert_eq!(newest_a, vec![99.0]);
         w.stop();
         thread.join().unwrap();
-        assert!(w.write(vec![reading("late", t0, 1.0)], Source::Http, t0).is_err(), "stopped writer refuses");
+        assert!(
+            w.write(vec![reading("late", t0, 1.0)], Source::Http, t0)
+                .is_err(),
+            "stopped writer refuses"
+        );
     }
 
     #[test]
     fn older_reading_does_not_replace_latest_value() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("l.db");
-        let (w, _t) = spawn_writer(open(&path).unwrap(), Hub::default(), WriterConfig::default()).unwrap();
+        let (w, _t) = spawn_writer(
+            open(&path).unwrap(),
+            Hub::default(),
+            WriterConfig::default(),
+        )
+        .unwrap();
         let t0 = now_ms();
-        w.write(vec![reading("x", t0, 2.0)], Source::Http, t0).unwrap();
-        w.write(vec![reading("x", t0 - 60_000, 1.0)], Source::Http, t0).unwrap();
+        w.write(vec![reading("x", t0, 2.0)], Source::Http, t0)
+            .unwrap();
+        w.write(vec![reading("x", t0 - 60_000, 1.0)], Source::Http, t0)
+            .unwrap();
         let sensors = Reader::new(path).sensors().unwrap();
         assert_eq!(sensors[0].metrics[0].value, Some(2.0));
         assert_eq!(sensors[0].metrics[0].measured_at, Some(t0));

@@ -68,10 +68,14 @@ pub enum LineOutcome {
 ///
 /// A port opened in the middle of a line delivers its cut-off end first (`ature:22.0,...`).
 /// Until the first data line after opening, a line is accepted only if it shows it is whole:
-/// a JSON object (a cut one does not parse), a header row, or labelled values whose first label
-/// is a metric name Clima knows (a cut `ature` is not). Other first lines are reported and
-/// skipped: one reading lost per opening, against a sensor or metric that never existed. Line
+/// a JSON object (a cut one does not parse), a header row (boards print it once, right after
+/// a reset, so it is whole, and every later row needs it), or plotter or sketch text whose first
+/// name is a metric Clima knows (a cut `ature` is not). Other first lines are reported and
+/// skipped: one reading lost per opening, against a metric or sensor that never existed. Line
 /// protocol's first line is always skipped, as a cut measurement name looks like any other.
+///
+/// A multi-line block (`Temperature = 23.4 °C`, `Humidity = 45.6 %`, ..., blank line) becomes
+/// one reading dated by its first line, since its end may only show with the next block.
 #[derive(Debug)]
 pub struct SerialParser {
     fallback: SensorId,
@@ -281,8 +285,8 @@ fn may_be_cut(shape: &Shape) -> Option<String> {
 }
 
 /// Whether Clima knows `raw` as a metric or alias; a cut-off `ature` or `umidity` is not.
-/// metric.rs offers no lookup by name alone, so this asks `normalize` with values that lie
-/// inside every metric's plausible range (100 also after the Pa and °F conversions).
+/// metric.rs offers no lookup by name alone, so this asks `normalize` with two probe values:
+/// every known name accepts 100 except `pressure_pa`, which needs the larger one.
 fn is_known_metric(raw: &str) -> bool {
     [100.0, 100_000.0]
         .into_iter()
@@ -319,7 +323,7 @@ fn classify(line: &str) -> Result<Shape<'_>, String> {
         return Ok(Shape::Values(values));
     }
     if let Some(labels) = header(&fields) {
-        return Ok(Shape::Header(labels));
+        return labels.map(Shape::Header);
     }
     if line.contains([':', '=']) {
         return sketch::pairs(line).map(Shape::Sketch);
@@ -468,8 +472,8 @@ fn numbers(fields: &[&str]) -> Option<Vec<Option<f64>>> {
 }
 
 /// A header row: words that can be metric names, at least half of them known, so a chatty
-/// `Sensor ready` is not taken for labels.
-fn header<'a>(fields: &[&'a str]) -> Option<Vec<&'a str>> {
+/// `Sensor ready` is not taken for labels. `None` if the words cannot be labels at all.
+fn header<'a>(fields: &[&'a str]) -> Option<Result<Vec<&'a str>, String>> {
     let name_like = |f: &&str| {
         f.starts_with(|c: char| c.is_ascii_alphabetic())
             && f.chars()
@@ -479,7 +483,16 @@ fn header<'a>(fields: &[&'a str]) -> Option<Vec<&'a str>> {
         return None;
     }
     let known = fields.iter().filter(|f| is_known_metric(f)).count();
-    (known * 2 >= fields.len()).then(|| fields.to_vec())
+    Some(if known * 2 >= fields.len() {
+        Ok(fields.to_vec())
+    } else {
+        Err(
+            "words without values: a header row needs at least half of its labels to be \
+             metric names Clima knows (temperature, humidity, pressure, co2, ...); or label \
+             each value as name:value"
+                .into(),
+        )
+    })
 }
 
 #[cfg(test)]
@@ -711,8 +724,8 @@ mod tests {
             &["unparsed: humidity: 101 %RH is outside the plausible range"],
         );
         check(
-            "temperature:20\nbad label:1",
-            &["board temperature=20", "unparsed: not a reading"],
+            "temperature:20\nBad label: 1",
+            &["board temperature=20", "pending"],
         );
         check(
             "temperature:20\nlabel(x):1",
@@ -771,7 +784,10 @@ mod tests {
         );
         check(
             "Sensor ready\ntemperature sensor ready",
-            &["unparsed: not a reading", "unparsed: not a reading"],
+            &[
+                "unparsed: words without values",
+                "unparsed: words without values",
+            ],
         );
         // A header that follows a cut line after opening still counts.
         check(
@@ -796,8 +812,8 @@ mod tests {
             &["pending", "board pressure=1013.2 @0"],
         );
         check(
-            "Temperature: 73.4 °F\n\n",
-            &["pending", "board temperature=23 @0"],
+            "Temperature: 212 °F\n\n",
+            &["pending", "board temperature=100 @0"],
         );
         check(
             "Approx. Altitude = 12.3 m\n\n",
@@ -929,8 +945,18 @@ mod tests {
             b"\xff\xfe\xfd\xfcx:1\n",
             &["unparsed: 57% of the line is unreadable bytes: check the port's baud rate"],
         );
-        check(b"\xfftemperature:1\n", &["unparsed: not a reading"]);
+        check(
+            b"temperature:1\n\xfftemperature:1\n",
+            &[
+                "board temperature=1",
+                "unparsed: \u{fffd}temperature: metric names are",
+            ],
+        );
         check("12:21:46", &["unparsed: \"12\" is not a quantity's name"]);
+        check(
+            "hello world!",
+            &["unparsed: not a reading: expected label:value pairs"],
+        );
     }
 
     #[test]
@@ -943,7 +969,11 @@ mod tests {
         assert_eq!(got, ["pending", "board Voltage_1=3.3", "pending"]);
         parser.reopened();
         let got = run(&mut parser, "Voltage_1:3.3\n22,40\n\nVoltage_1:3.4");
-        assert_eq!(got[0], "unparsed: skipped the first line after the port opened: it may be cut off (\"Voltage_1\" is not a metric name Clima knows)");
+        let cut = "unparsed: skipped the first line after the port opened: it may be cut off";
+        assert_eq!(
+            got[0],
+            format!("{cut} (\"Voltage_1\" is not a metric name Clima knows)")
+        );
         assert!(
             got[1].starts_with("unparsed: numbers without a header"),
             "{}",
@@ -953,6 +983,44 @@ mod tests {
         assert!(parser.flush().is_none());
         run(&mut parser, "Temperature = 23.4 °C");
         assert_eq!(parser.flush().unwrap().values.len(), 1);
+    }
+
+    #[test]
+    fn known_metric_names() {
+        for name in [
+            "temperature",
+            "Temperature",
+            "temp",
+            "temp_f",
+            "humidity",
+            "hum",
+            "rh",
+            "pressure",
+            "pressure_pa",
+            "pressure_kpa",
+            "co2",
+            "eco2",
+            "dew_point_f",
+            "altitude",
+            "battery",
+            "voltage",
+            "pm25",
+            "lux",
+        ] {
+            assert!(is_known_metric(name), "{name}");
+        }
+        for name in [
+            "ature",
+            "umidity",
+            "perature",
+            "Voltage_1",
+            "iaq",
+            "gas",
+            "",
+            "a b",
+        ] {
+            assert!(!is_known_metric(name), "{name}");
+        }
     }
 
     #[test]
@@ -970,46 +1038,101 @@ mod tests {
     }
 
     /// A deterministic xorshift generator: the same bytes on every run.
-    fn noise(seed: u64, len: usize, printable: bool) -> Vec<u8> {
+    fn noise(seed: u64, len: usize) -> Vec<u8> {
         let mut state = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
         (0..len)
             .map(|_| {
                 state ^= state << 13;
                 state ^= state >> 7;
                 state ^= state << 17;
-                let b = (state >> 24) as u8;
-                match (printable, b % 40) {
-                    (true, 0) => b'\n',
-                    (true, _) => 0x20 + b % 95,
-                    (false, _) => b,
-                }
+                (state >> 24) as u8
             })
             .collect()
     }
 
-    /// Bytes read at a wrong baud rate are random; no line of them may become a reading.
+    /// What a UART set to `rx_baud` receives from one sending `text` at `tx_baud`: frames of a
+    /// start bit, eight data bits (LSB first) and a stop bit, sampled mid-bit from each falling
+    /// edge, as real receivers do.
+    fn wrong_baud(text: &[u8], tx_baud: f64, rx_baud: f64) -> Vec<u8> {
+        let bits: Vec<bool> = text
+            .iter()
+            .flat_map(|b| {
+                let data = (0..8).map(move |i| b >> i & 1 == 1);
+                std::iter::once(false)
+                    .chain(data)
+                    .chain(std::iter::once(true))
+            })
+            .collect();
+        let level = |t: f64| bits.get((t * tx_baud) as usize).copied().unwrap_or(true);
+        let end = bits.len() as f64 / tx_baud;
+        let (step, bit) = (1.0 / (16.0 * rx_baud), 1.0 / rx_baud);
+        let (mut out, mut t) = (Vec::new(), 0.0);
+        while t < end {
+            if level(t) {
+                t += step;
+                continue;
+            }
+            let byte = (0..8).fold(0u8, |b, i| {
+                b | (level(t + (1.5 + i as f64) * bit) as u8) << i
+            });
+            out.push(byte);
+            t += 9.5 * bit;
+        }
+        out
+    }
+
+    fn assert_no_readings(what: &str, bytes: &[u8], chunk: usize) {
+        let mut framer = LineFramer::new();
+        let mut parser = SerialParser::new(board());
+        let mut lines = 0;
+        for (i, chunk) in bytes.chunks(chunk).enumerate() {
+            for line in framer.push(chunk) {
+                lines += 1;
+                let outcome = parser.parse_line(&line, NOW + i as i64);
+                assert!(
+                    !matches!(outcome, LineOutcome::Readings(_)),
+                    "{what}: {line:?} gave {outcome:?}"
+                );
+            }
+        }
+        assert!(parser.flush().is_none(), "{what}");
+        assert!(
+            lines > 0 || framer.overlong() > 0,
+            "{what}: no lines at all"
+        );
+    }
+
+    /// Bytes read at a wrong baud rate are noise; no line of them may become a reading.
     #[test]
     fn random_bytes_never_make_readings() {
-        for seed in 0..50 {
-            for printable in [false, true] {
-                let bytes = noise(seed, 10_000, printable);
-                let mut framer = LineFramer::new();
-                let mut parser = SerialParser::new(board());
-                let mut lines = 0;
-                for (i, chunk) in bytes.chunks(1 + seed as usize % 64).enumerate() {
-                    for line in framer.push(chunk) {
-                        lines += 1;
-                        let outcome = parser.parse_line(&line, NOW + i as i64);
-                        if std::env::var("DBG").is_ok() && !matches!(outcome, LineOutcome::Unparsed(_) | LineOutcome::Ignored) { eprintln!("{seed} {printable} {line:?} {outcome:?}"); }
-                        assert!(
-                            !matches!(outcome, LineOutcome::Readings(_)),
-                            "seed {seed}: {line:?} gave {outcome:?}"
-                        );
-                    }
-                }
-                assert!(lines > 20, "seed {seed}: only {lines} lines");
-                assert!(parser.flush().is_none(), "seed {seed}");
-            }
+        for seed in 0..100 {
+            let bytes = noise(seed, 10_000);
+            assert_no_readings(&format!("seed {seed}"), &bytes, 1 + seed as usize % 64);
+        }
+    }
+
+    #[test]
+    fn text_at_a_wrong_baud_rate_makes_no_readings() {
+        let plotter = include_str!("../../tests/data/serial/arduino-plotter.txt");
+        let bme280 = include_str!("../../tests/data/serial/bme280-example.txt");
+        let text = format!("{plotter}{bme280}").repeat(40);
+        let mut sane = LineFramer::new();
+        assert_eq!(
+            sane.push(&wrong_baud(text.as_bytes(), 9600.0, 9600.0))
+                .len(),
+            600
+        );
+        for (tx, rx) in [
+            (115_200.0, 9600.0),
+            (115_200.0, 57_600.0),
+            (115_200.0, 74_880.0),
+            (74_880.0, 115_200.0),
+            (9600.0, 115_200.0),
+            (9600.0, 19_200.0),
+            (9600.0, 4800.0),
+        ] {
+            let bytes = wrong_baud(text.as_bytes(), tx, rx);
+            assert_no_readings(&format!("sent at {tx}, read at {rx}"), &bytes, 64);
         }
     }
 }

@@ -138,25 +138,10 @@ mod tests {
         check(&[b"a\n", &over, &over, b"\nb\n"], &["a", "b"], 1);
     }
 
-    /// Every way two reads can split a stream gives the lines of one read.
-    #[test]
-    fn chunk_boundaries_do_not_matter() {
-        let stream: &[u8] =
-            b"temperature:22.5\r\nhumidity:41\r\rnext\n\n23.4 \xc2\xb0C\r\n\x00bad\xff\r\nend\r";
+    /// Every way three reads, or one read a byte, can split `stream` gives the lines of one read.
+    fn check_splits(stream: &[u8], expected: &[&str]) {
         let whole = LineFramer::new().push(stream);
-        assert_eq!(
-            whole,
-            [
-                "temperature:22.5",
-                "humidity:41",
-                "",
-                "next",
-                "",
-                "23.4 °C",
-                "bad\u{fffd}",
-                "end"
-            ]
-        );
+        assert_eq!(whole, expected);
         for i in 0..=stream.len() {
             for j in i..=stream.len() {
                 let mut framer = LineFramer::new();
@@ -169,6 +154,34 @@ mod tests {
         let mut framer = LineFramer::new();
         let bytewise: Vec<String> = stream.iter().flat_map(|b| framer.push(&[*b])).collect();
         assert_eq!(bytewise, whole);
+    }
+
+    #[test]
+    fn chunk_boundaries_do_not_matter() {
+        check_splits(
+            b"temperature:22.5\r\nhumidity:41\r\rnext\n\n23.4 \xc2\xb0C\r\n\x00bad\xff\r\nend\r",
+            &[
+                "temperature:22.5",
+                "humidity:41",
+                "",
+                "next",
+                "",
+                "23.4 °C",
+                "bad\u{fffd}",
+                "end",
+            ],
+        );
+        check_splits(
+            include_bytes!("../../tests/data/serial/esp32-boot-noise.txt"),
+            &[
+                "\u{fffd}\u{fffd}ets Jul 29 2019 12:21:46",
+                "",
+                "rst:0x1 (POWERON_RESET),boot:0x13 (SPI_FAST_FLASH_BOOT)",
+                "ature:22.0,humidity:40.0",
+                "temperature:22.1,humidity:40.1",
+                "temperature:22.2,humidity:40.2",
+            ],
+        );
     }
 
     #[test]

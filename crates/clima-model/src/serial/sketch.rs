@@ -130,7 +130,8 @@ fn pair(display: &str, value_text: &str) -> Result<Option<Pair>, String> {
     let mut rest = attached.chars();
     if matches!(rest.next(), Some(',' | '.')) && rest.next().is_some_and(|c| c.is_ascii_digit()) {
         return Err(format!(
-            "{first:?} after {display:?} is not one number (a decimal comma?): print values with a decimal point"
+            "{first:?} after {display:?} is not one number (a decimal comma?): \
+             print values with a decimal point"
         ));
     }
     let attached = attached.trim_matches([',', ';']);
@@ -218,7 +219,8 @@ fn unit_like(word: &str) -> bool {
     !w.is_empty()
         && w.chars().count() <= 10
         && !w.starts_with(|c: char| c.is_ascii_digit())
-        && w.chars().all(|c| c.is_ascii_alphanumeric() || "%°º*/µ³²".contains(c))
+        && w.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "%°º*/µ³²".contains(c))
 }
 
 fn is_unit(word: &str) -> bool {

@@ -13,7 +13,12 @@ fn json_batch_with_three_time_forms() {
     assert_eq!(r.status, 201, "{}", r.body);
     assert_eq!(r.json()["accepted"], 3);
     let sensors = get(&s.url("/api/v1/sensors")).json();
-    let garage = sensors["sensors"].as_array().unwrap().iter().find(|x| x["sensor"] == "garage").unwrap();
+    let garage = sensors["sensors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["sensor"] == "garage")
+        .unwrap();
     assert_eq!(garage["name"], "Garage (north wall)");
     assert_eq!(garage["source"], "http");
     assert_eq!(garage["metrics"][0]["metric"], "temperature");
@@ -27,8 +32,16 @@ fn json_batch_with_three_time_forms() {
 fn seed_device_unchanged_with_bearer_token() {
     let s = Server::start(&["--token", "seed-token-123"]);
     let body = fixture("http/seed-device.json");
-    let auth = [("Content-Type", "application/json"), ("Authorization", "Bearer seed-token-123")];
-    let r = call("POST", &s.url("/api/v1/readings"), &auth, Some(body.as_bytes()));
+    let auth = [
+        ("Content-Type", "application/json"),
+        ("Authorization", "Bearer seed-token-123"),
+    ];
+    let r = call(
+        "POST",
+        &s.url("/api/v1/readings"),
+        &auth,
+        Some(body.as_bytes()),
+    );
     assert_eq!(r.status, 201, "{}", r.body);
     // No sensor in the body or query: the device is named by its address.
     let sensors = call("GET", &s.url("/api/v1/sensors"), &auth[1..], None).json();
@@ -38,22 +51,43 @@ fn seed_device_unchanged_with_bearer_token() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|m| (m["metric"].as_str().unwrap().to_owned(), m["value"].as_f64().unwrap()))
+        .map(|m| {
+            (
+                m["metric"].as_str().unwrap().to_owned(),
+                m["value"].as_f64().unwrap(),
+            )
+        })
         .collect();
-    assert!(metrics.contains(&("pressure".into(), 1008.12)), "{metrics:?}");
+    assert!(
+        metrics.contains(&("pressure".into(), 1008.12)),
+        "{metrics:?}"
+    );
     assert!(metrics.contains(&("dew_point".into(), 10.6)), "{metrics:?}");
     assert!(metrics.contains(&("iaq".into(), 51.2)), "{metrics:?}");
     // ?sensor= names it instead.
-    let r = call("POST", &s.url("/api/v1/readings?sensor=lab-1"), &auth, Some(body.as_bytes()));
+    let r = call(
+        "POST",
+        &s.url("/api/v1/readings?sensor=lab-1"),
+        &auth,
+        Some(body.as_bytes()),
+    );
     assert_eq!(r.status, 201);
-    assert_eq!(stored_count_auth(&s, "lab-1", "temperature", "seed-token-123"), 1);
+    assert_eq!(
+        stored_count_auth(&s, "lab-1", "temperature", "seed-token-123"),
+        1
+    );
 }
 
 fn stored_count_auth(s: &Server, sensor: &str, metric: &str, token: &str) -> u64 {
     let r = get(&s.url(&format!(
         "/api/v1/readings?sensor={sensor}&metric={metric}&from=2000-01-01T00:00:00Z&points=1&token={token}"
     )));
-    r.json()["points"].as_array().unwrap().iter().map(|p| p["count"].as_u64().unwrap()).sum()
+    r.json()["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["count"].as_u64().unwrap())
+        .sum()
 }
 
 #[test]
@@ -79,24 +113,62 @@ fn telegraf_style_line_protocol() {
     let s = Server::start(&["--token", "telegraf-secret"]);
     // Telegraf creates its database first, then writes gzip bodies with basic auth.
     let basic = "Basic dGVsZWdyYWY6dGVsZWdyYWYtc2VjcmV0"; // telegraf:telegraf-secret
-    let r = call("POST", &s.url("/query"), &[("Authorization", basic), ("Content-Type", "application/x-www-form-urlencoded")], Some(b"q=CREATE+DATABASE+%22telegraf%22"));
+    let r = call(
+        "POST",
+        &s.url("/query"),
+        &[
+            ("Authorization", basic),
+            ("Content-Type", "application/x-www-form-urlencoded"),
+        ],
+        Some(b"q=CREATE+DATABASE+%22telegraf%22"),
+    );
     assert_eq!(r.status, 200, "{}", r.body);
     let lines = fixture("serial/influx-line-protocol.txt");
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     gz.write_all(lines.as_bytes()).unwrap();
     let body = gz.finish().unwrap();
-    let headers = [("Authorization", basic), ("Content-Encoding", "gzip"), ("Content-Type", "text/plain; charset=utf-8")];
-    let r = call("POST", &s.url("/write?db=telegraf&precision=ns"), &headers, Some(&body));
+    let headers = [
+        ("Authorization", basic),
+        ("Content-Encoding", "gzip"),
+        ("Content-Type", "text/plain; charset=utf-8"),
+    ];
+    let r = call(
+        "POST",
+        &s.url("/write?db=telegraf&precision=ns"),
+        &headers,
+        Some(&body),
+    );
     assert_eq!(r.status, 204, "{}", r.body);
-    let r = call("POST", &s.url("/write?precision=s"), &[("Authorization", basic)], Some(b"climate,room=attic humidity=54.0 1795687320"));
+    let r = call(
+        "POST",
+        &s.url("/write?precision=s"),
+        &[("Authorization", basic)],
+        Some(b"climate,room=attic humidity=54.0 1795687320"),
+    );
     assert_eq!(r.status, 204);
-    assert_eq!(stored_count_auth(&s, "climate.attic", "humidity", "telegraf-secret"), 3);
+    assert_eq!(
+        stored_count_auth(&s, "climate.attic", "humidity", "telegraf-secret"),
+        3
+    );
     // A partial write stores the good lines and answers 400 like InfluxDB.
-    let r = call("POST", &s.url("/write"), &[("Authorization", basic)], Some(b"climate,room=attic humidity=53 1795687380000000000\nbroken line\n"));
+    let r = call(
+        "POST",
+        &s.url("/write"),
+        &[("Authorization", basic)],
+        Some(b"climate,room=attic humidity=53 1795687380000000000\nbroken line\n"),
+    );
     assert_eq!(r.status, 400, "{}", r.body);
     assert_eq!(r.json()["rejected"][0]["index"], 2);
-    assert_eq!(stored_count_auth(&s, "climate.attic", "humidity", "telegraf-secret"), 4);
-    let r = call("POST", &s.url("/write?precision=weeks"), &[("Authorization", basic)], Some(b"c t=1"));
+    assert_eq!(
+        stored_count_auth(&s, "climate.attic", "humidity", "telegraf-secret"),
+        4
+    );
+    let r = call(
+        "POST",
+        &s.url("/write?precision=weeks"),
+        &[("Authorization", basic)],
+        Some(b"c t=1"),
+    );
     assert_eq!(r.status, 400);
 }
 
@@ -116,7 +188,11 @@ fn rejections_and_partial_batches() {
         let r = post_json(&url, body);
         assert_eq!(r.status, 422, "{body}");
         assert_eq!(r.json()["rejected"][0]["field"], field, "{body}");
-        assert!(r.json()["message"].as_str().unwrap().contains(field), "{}", r.body);
+        assert!(
+            r.json()["message"].as_str().unwrap().contains(field),
+            "{}",
+            r.body
+        );
     }
     let mixed = r#"[{"sensor":"bench","temperature":21.8},{"sensor":"bench","humidity":-4},{"sensor":"bench","humidity":40}]"#;
     let r = post_json(&url, mixed);
@@ -133,24 +209,47 @@ fn rejections_and_partial_batches() {
 fn error_statuses() {
     let s = Server::start(&[]);
     let r = get(&s.url("/api/v1/nope"));
-    assert_eq!((r.status, r.json()["error"].as_str()), (404, Some("not_found")));
+    assert_eq!(
+        (r.status, r.json()["error"].as_str()),
+        (404, Some("not_found"))
+    );
     let r = call("DELETE", &s.url("/api/v1/readings"), &[], None);
     assert_eq!(r.status, 405);
     assert_eq!(r.header("Allow"), Some("GET, POST"));
-    let r = call("POST", &s.url("/api/v1/readings"), &[("Content-Type", "text/csv")], Some(b"a,b"));
-    assert_eq!((r.status, r.json()["error"].as_str()), (415, Some("unsupported_media_type")));
-    let huge = format!("[{}]", vec![r#"{"sensor":"x","temperature":20.123456789}"#; 30_000].join(","));
+    let r = call(
+        "POST",
+        &s.url("/api/v1/readings"),
+        &[("Content-Type", "text/csv")],
+        Some(b"a,b"),
+    );
+    assert_eq!(
+        (r.status, r.json()["error"].as_str()),
+        (415, Some("unsupported_media_type"))
+    );
+    let huge = format!(
+        "[{}]",
+        vec![r#"{"sensor":"x","temperature":20.123456789}"#; 30_000].join(",")
+    );
     assert!(huge.len() > 1024 * 1024);
     let r = post_json(&s.url("/api/v1/readings"), &huge);
-    assert_eq!((r.status, r.json()["error"].as_str()), (413, Some("body_too_large")));
+    assert_eq!(
+        (r.status, r.json()["error"].as_str()),
+        (413, Some("body_too_large"))
+    );
     let r = post_json(&s.url("/api/v1/readings"), "{not json");
-    assert_eq!((r.status, r.json()["error"].as_str()), (400, Some("invalid_body")));
+    assert_eq!(
+        (r.status, r.json()["error"].as_str()),
+        (400, Some("invalid_body"))
+    );
     let many = format!("[{}]", vec![r#"{"t":1}"#; 10_001].join(","));
     assert_eq!(post_json(&s.url("/api/v1/readings"), &many).status, 413);
     let r = get(&s.url("/api/v1/readings?sensor=nobody&metric=temperature"));
     assert_eq!(r.status, 404);
     let r = get(&s.url("/api/v1/readings?metric=temperature"));
-    assert_eq!((r.status, r.json()["error"].as_str()), (400, Some("missing_sensor")));
+    assert_eq!(
+        (r.status, r.json()["error"].as_str()),
+        (400, Some("missing_sensor"))
+    );
     let r = get(&s.url("/api/v1/readings?sensor=a&metric=t&from=yesterday"));
     assert_eq!(r.status, 400);
     // The server is still fine after all that.
@@ -164,11 +263,38 @@ fn token_guards_everything_but_healthz() {
     let r = get(&s.url("/api/v1/sensors"));
     assert_eq!(r.status, 401);
     assert!(r.header("WWW-Authenticate").is_some());
-    assert_eq!(call("GET", &s.url("/api/v1/sensors"), &[("Authorization", "Bearer wrong-horse")], None).status, 401);
-    assert_eq!(call("GET", &s.url("/api/v1/sensors"), &[("Authorization", "Bearer correct-horse")], None).status, 200);
-    assert_eq!(get(&s.url("/api/v1/push?id=p&temp=20&token=correct-horse")).status, 200);
-    assert_eq!(get(&s.url("/api/v1/push?id=p&temp=20&token=nope")).status, 401);
-    assert_eq!(post_json(&s.url("/api/v1/readings"), r#"{"temperature":1}"#).status, 401);
+    assert_eq!(
+        call(
+            "GET",
+            &s.url("/api/v1/sensors"),
+            &[("Authorization", "Bearer wrong-horse")],
+            None
+        )
+        .status,
+        401
+    );
+    assert_eq!(
+        call(
+            "GET",
+            &s.url("/api/v1/sensors"),
+            &[("Authorization", "Bearer correct-horse")],
+            None
+        )
+        .status,
+        200
+    );
+    assert_eq!(
+        get(&s.url("/api/v1/push?id=p&temp=20&token=correct-horse")).status,
+        200
+    );
+    assert_eq!(
+        get(&s.url("/api/v1/push?id=p&temp=20&token=nope")).status,
+        401
+    );
+    assert_eq!(
+        post_json(&s.url("/api/v1/readings"), r#"{"temperature":1}"#).status,
+        401
+    );
     // The token never reaches the log, whichever way it was sent.
     let log = s.log();
     assert!(log.contains("/api/v1/push"), "requests are logged");
@@ -196,7 +322,15 @@ fn rate_limit_per_client_address() {
     // Another client is not slowed by the first one's flood.
     assert_eq!(raw_from(b, s.addr, req).0, 200);
     // Health checks are never limited.
-    assert_eq!(raw_from(a, s.addr, "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").0, 200);
+    assert_eq!(
+        raw_from(
+            a,
+            s.addr,
+            "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        .0,
+        200
+    );
 }
 
 #[test]
@@ -209,9 +343,15 @@ fn resent_backlog_is_stored_once() {
     assert_eq!(again["accepted"], 2);
     assert_eq!(again["duplicates"], 2);
     // The same instant in milliseconds is the same reading too.
-    post_json(&s.url("/api/v1/readings"), r#"{"sensor":"d","temperature":99.0,"measured_at":1795683600000}"#);
+    post_json(
+        &s.url("/api/v1/readings"),
+        r#"{"sensor":"d","temperature":99.0,"measured_at":1795683600000}"#,
+    );
     assert_eq!(stored_count(&s, "d", "temperature"), 2);
-    let r = get(&s.url("/api/v1/readings?sensor=d&metric=temperature&from=1795683600&to=1795683720&points=2")).json();
+    let r = get(&s.url(
+        "/api/v1/readings?sensor=d&metric=temperature&from=1795683600&to=1795683720&points=2",
+    ))
+    .json();
     assert_eq!(r["points"][0]["mean"], 20.5, "the first value stays");
 }
 
@@ -222,10 +362,27 @@ fn range_downsamples_with_gaps() {
     let base = 1_795_680_000i64;
     let items: Vec<String> = (0..60)
         .filter(|m| !(20..40).contains(m))
-        .map(|m| format!(r#"{{"sensor":"r","temperature":{},"measured_at":{}}}"#, m, base + m * 60))
+        .map(|m| {
+            format!(
+                r#"{{"sensor":"r","temperature":{},"measured_at":{}}}"#,
+                m,
+                base + m * 60
+            )
+        })
         .collect();
-    assert_eq!(post_json(&s.url("/api/v1/readings"), &format!("[{}]", items.join(","))).status, 201);
-    let r = get(&s.url(&format!("/api/v1/readings?sensor=r&metric=temperature&from={base}&to={}&points=6", base + 3600))).json();
+    assert_eq!(
+        post_json(
+            &s.url("/api/v1/readings"),
+            &format!("[{}]", items.join(","))
+        )
+        .status,
+        201
+    );
+    let r = get(&s.url(&format!(
+        "/api/v1/readings?sensor=r&metric=temperature&from={base}&to={}&points=6",
+        base + 3600
+    )))
+    .json();
     assert_eq!(r["bucket_ms"], 600_000);
     let points = r["points"].as_array().unwrap();
     assert_eq!(points.len(), 6);

@@ -16,7 +16,10 @@ fn restart_keeps_data_and_sigterm_is_clean() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("keep.db");
     let s = Server::start_on(&db, &[]);
-    assert_eq!(post_json(&s.url("/api/v1/readings"), &fixture("http/batch.json")).status, 201);
+    assert_eq!(
+        post_json(&s.url("/api/v1/readings"), &fixture("http/batch.json")).status,
+        201
+    );
     let status = s.terminate();
     assert!(status.success(), "SIGTERM exit: {status:?}");
     let s = Server::start_on(&db, &[]);
@@ -37,13 +40,22 @@ fn kill_9_loses_no_acknowledged_reading() {
         .map(|c| {
             let (url, acked, stop) = (url.clone(), acked.clone(), stop.clone());
             std::thread::spawn(move || {
-                let agent = ureq::AgentBuilder::new().timeout(std::time::Duration::from_secs(5)).build();
+                let agent = ureq::AgentBuilder::new()
+                    .timeout(std::time::Duration::from_secs(5))
+                    .build();
                 for i in 0..5_000u64 {
                     if stop.load(Ordering::Relaxed) {
                         break;
                     }
-                    let body = format!(r#"{{"sensor":"k{c}","temperature":20,"measured_at":{}}}"#, 1_795_680_000_000u64 + i);
-                    match agent.post(&url).set("Content-Type", "application/json").send_string(&body) {
+                    let body = format!(
+                        r#"{{"sensor":"k{c}","temperature":20,"measured_at":{}}}"#,
+                        1_795_680_000_000u64 + i
+                    );
+                    match agent
+                        .post(&url)
+                        .set("Content-Type", "application/json")
+                        .send_string(&body)
+                    {
                         Ok(r) if r.status() == 201 => {
                             acked.fetch_add(1, Ordering::SeqCst);
                         }
@@ -64,8 +76,13 @@ fn kill_9_loses_no_acknowledged_reading() {
     let acknowledged = acked.load(Ordering::SeqCst);
     drop(s);
     let s = Server::start_on(&db, &[]);
-    let stored: u64 = (0..4).map(|c| stored_count(&s, &format!("k{c}"), "temperature")).sum();
-    assert!(stored >= acknowledged, "stored {stored} < acknowledged {acknowledged}");
+    let stored: u64 = (0..4)
+        .map(|c| stored_count(&s, &format!("k{c}"), "temperature"))
+        .sum();
+    assert!(
+        stored >= acknowledged,
+        "stored {stored} < acknowledged {acknowledged}"
+    );
 }
 
 #[test]
@@ -75,10 +92,18 @@ fn newer_schema_is_refused() {
     let conn = rusqlite::Connection::open(&db).unwrap();
     conn.pragma_update(None, "user_version", 999).unwrap();
     drop(conn);
-    let out = bin().arg("--db").arg(&db).args(["--listen", "127.0.0.1:0"]).output().unwrap();
+    let out = bin()
+        .arg("--db")
+        .arg(&db)
+        .args(["--listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("schema version 999") && err.contains("upgrade Clima"), "{err}");
+    assert!(
+        err.contains("schema version 999") && err.contains("upgrade Clima"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -93,14 +118,26 @@ fn exposed_port_needs_a_token() {
         .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("without a token") && err.contains("--token"), "{err}");
+    assert!(
+        err.contains("without a token") && err.contains("--token"),
+        "{err}"
+    );
 }
 
 #[test]
 fn help_documents_every_flag() {
     let out = bin().arg("--help").output().unwrap();
     let help = String::from_utf8_lossy(&out.stdout);
-    for flag in ["--db", "--listen", "--token", "CLIMA_TOKEN", "--rate-limit", "--throttle-ms", "600/1m", "8137"] {
+    for flag in [
+        "--db",
+        "--listen",
+        "--token",
+        "CLIMA_TOKEN",
+        "--rate-limit",
+        "--throttle-ms",
+        "600/1m",
+        "8137",
+    ] {
         assert!(help.contains(flag), "--help lacks {flag}:\n{help}");
     }
 }

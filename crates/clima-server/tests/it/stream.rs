@@ -14,9 +14,13 @@ struct Events {
 impl Events {
     fn open(s: &Server) -> Events {
         let mut stream = TcpStream::connect(s.addr).unwrap();
-        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
         write!(stream, "GET /api/v1/stream HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
-        let mut ev = Events { reader: BufReader::new(stream) };
+        let mut ev = Events {
+            reader: BufReader::new(stream),
+        };
         let (name, _) = ev.next();
         assert_eq!(name, "hello");
         ev
@@ -27,7 +31,10 @@ impl Events {
         let (mut name, mut data) = (String::new(), String::new());
         loop {
             let mut line = String::new();
-            assert!(self.reader.read_line(&mut line).unwrap() > 0, "stream ended");
+            assert!(
+                self.reader.read_line(&mut line).unwrap() > 0,
+                "stream ended"
+            );
             let line = line.trim_end();
             if let Some(n) = line.strip_prefix("event: ") {
                 name = n.to_owned();
@@ -46,7 +53,16 @@ fn readings(data: &str) -> Vec<(String, f64)> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|r| (format!("{}/{}", r["sensor"].as_str().unwrap(), r["metric"].as_str().unwrap()), r["value"].as_f64().unwrap()))
+        .map(|r| {
+            (
+                format!(
+                    "{}/{}",
+                    r["sensor"].as_str().unwrap(),
+                    r["metric"].as_str().unwrap()
+                ),
+                r["value"].as_f64().unwrap(),
+            )
+        })
         .collect()
 }
 
@@ -62,7 +78,11 @@ fn coalesces_bursts_and_keeps_the_newest() {
     let (name, data) = events.next();
     assert_eq!(name, "readings");
     assert_eq!(readings(&data), vec![("a/temperature".to_owned(), 1.0)]);
-    assert!(sent.elapsed() < Duration::from_millis(300), "quiet reading took {:?}", sent.elapsed());
+    assert!(
+        sent.elapsed() < Duration::from_millis(300),
+        "quiet reading took {:?}",
+        sent.elapsed()
+    );
 
     // A burst inside one interval arrives as one event with the newest value of each series.
     for i in 2..=40 {
@@ -80,6 +100,9 @@ fn coalesces_bursts_and_keeps_the_newest() {
         assert!(count <= 10, "too many events for one burst");
     }
     for pair in times.windows(2) {
-        assert!(pair[1] - pair[0] >= Duration::from_millis(350), "events closer than the interval");
+        assert!(
+            pair[1] - pair[0] >= Duration::from_millis(350),
+            "events closer than the interval"
+        );
     }
 }

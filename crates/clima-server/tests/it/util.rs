@@ -38,14 +38,26 @@ impl Server {
             .spawn()
             .unwrap();
         let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
         let addr = line
             .trim()
             .rsplit("http://")
             .next()
             .and_then(|a| a.parse().ok())
-            .unwrap_or_else(|| panic!("no address in {line:?}; stderr: {}", std::fs::read_to_string(&stderr).unwrap_or_default()));
-        Server { child, addr, stderr, _dir: None }
+            .unwrap_or_else(|| {
+                panic!(
+                    "no address in {line:?}; stderr: {}",
+                    std::fs::read_to_string(&stderr).unwrap_or_default()
+                )
+            });
+        Server {
+            child,
+            addr,
+            stderr,
+            _dir: None,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -73,7 +85,11 @@ impl Drop for Server {
 }
 
 pub fn signal(child: &Child, sig: &str) {
-    let ok = Command::new("kill").arg(sig).arg(child.id().to_string()).status().unwrap();
+    let ok = Command::new("kill")
+        .arg(sig)
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
     assert!(ok.success());
 }
 
@@ -89,7 +105,10 @@ impl Resp {
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -117,7 +136,11 @@ pub fn call(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&[u8
             (n, v)
         })
         .collect();
-    Resp { status, headers, body: resp.into_string().unwrap_or_default() }
+    Resp {
+        status,
+        headers,
+        body: resp.into_string().unwrap_or_default(),
+    }
 }
 
 pub fn get(url: &str) -> Resp {
@@ -125,7 +148,12 @@ pub fn get(url: &str) -> Resp {
 }
 
 pub fn post_json(url: &str, body: &str) -> Resp {
-    call("POST", url, &[("Content-Type", "application/json")], Some(body.as_bytes()))
+    call(
+        "POST",
+        url,
+        &[("Content-Type", "application/json")],
+        Some(body.as_bytes()),
+    )
 }
 
 /// A raw HTTP/1.1 request sent from a chosen loopback source address.
@@ -134,17 +162,25 @@ pub fn raw_from(source: IpAddr, to: SocketAddr, request: &str) -> (u16, String) 
     socket.bind(&SocketAddr::new(source, 0).into()).unwrap();
     socket.connect(&to.into()).unwrap();
     let mut stream: TcpStream = socket.into();
-    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
     stream.write_all(request.as_bytes()).unwrap();
     let mut out = String::new();
     let _ = stream.read_to_string(&mut out);
-    let status = out.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let status = out
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
     (status, out)
 }
 
 /// Reads the fixture files copied into the model crate's test data.
 pub fn fixture(rel: &str) -> String {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../clima-model/tests/data").join(rel);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../clima-model/tests/data")
+        .join(rel);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
@@ -154,5 +190,10 @@ pub fn stored_count(server: &Server, sensor: &str, metric: &str) -> u64 {
         "/api/v1/readings?sensor={sensor}&metric={metric}&from=2000-01-01T00:00:00Z&points=1"
     )));
     assert_eq!(r.status, 200, "{}", r.body);
-    r.json()["points"].as_array().unwrap().iter().map(|p| p["count"].as_u64().unwrap()).sum()
+    r.json()["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["count"].as_u64().unwrap())
+        .sum()
 }

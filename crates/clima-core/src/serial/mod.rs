@@ -1,0 +1,200 @@
+//! Serial sensor boards: finds ports, keeps one reader per port through unplugs and replugs,
+//! and reports each port's state. Lines become readings through the same model and writer as
+//! HTTP ingest.
+
+mod discovery;
+mod reader;
+mod registry;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+pub use discovery::{list_ports, PortIdentity};
+pub use registry::{PortStatus, PortView, UnparsedLine};
+
+use crate::store::WriteHandle;
+use registry::Registry;
+
+/// The baud rate tried first.
+pub const DEFAULT_BAUD: u32 = 115_200;
+/// Rates tried, in order, when a port yields only noise.
+pub const HUNT_BAUDS: &[u32] = &[9_600, 19_200, 38_400, 57_600, 115_200];
+/// How often ports are looked for; a replugged board is read again within twice this.
+const SCAN_EVERY: Duration = Duration::from_millis(500);
+
+/// Which ports to read.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SerialConfig {
+    /// Connect to every USB serial port that appears.
+    pub auto: bool,
+    /// Ports given by path (a symlink is followed anew at every connect).
+    pub pinned: Vec<PinnedPort>,
+}
+
+/// A port named on the command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PinnedPort {
+    pub path: PathBuf,
+    /// A fixed rate; `None` means start at 115200 and hunt.
+    pub baud: Option<u32>,
+}
+
+impl SerialConfig {
+    /// Builds the setting from `--serial` values: `auto`, `off`, or `PATH[@BAUD]`, repeatable.
+    /// No value at all means `auto`.
+    pub fn from_args<S: AsRef<str>>(values: &[S]) -> Result<Self, String> {
+        if values.is_empty() {
+            return Ok(SerialConfig {
+                auto: true,
+                pinned: Vec::new(),
+            });
+        }
+        let mut cfg = SerialConfig::default();
+        for v in values {
+            match v.as_ref() {
+                "auto" => cfg.auto = true,
+                "off" => {
+                    if values.len() > 1 {
+                        return Err(
+                            "--serial off cannot be combined with other --serial values".into()
+                        );
+                    }
+                }
+                spec => cfg.pinned.push(parse_pinned(spec)?),
+            }
+        }
+        Ok(cfg)
+    }
+
+    pub fn is_off(&self) -> bool {
+        !self.auto && self.pinned.is_empty()
+    }
+}
+
+fn parse_pinned(spec: &str) -> Result<PinnedPort, String> {
+    match spec.rsplit_once('@') {
+        Some((path, baud)) if !path.is_empty() => {
+            let baud: u32 = baud.parse().ok().filter(|b| *b > 0).ok_or_else(|| {
+                format!(
+                    "--serial {spec:?}: the baud rate after '@' must be a number such as 115200"
+                )
+            })?;
+            Ok(PinnedPort {
+                path: path.into(),
+                baud: Some(baud),
+            })
+        }
+        _ if spec.is_empty() => Err("--serial needs auto, off or a port path".into()),
+        _ => Ok(PinnedPort {
+            path: spec.into(),
+            baud: None,
+        }),
+    }
+}
+
+/// Why a port request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PortError {
+    #[error("no port with id {0:?}: see GET /api/v1/ports")]
+    Unknown(String),
+}
+
+/// Owns the scanning thread and the readers; stopped through [`SerialBoards::stop`].
+pub struct SerialBoards {
+    registry: Arc<Registry>,
+    stop: Arc<AtomicBool>,
+    scanner: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl SerialBoards {
+    /// Starts scanning for the configured ports; readings go to `writer`.
+    pub fn start(cfg: SerialConfig, writer: WriteHandle) -> std::io::Result<SerialBoards> {
+        let registry = Arc::new(Registry::default());
+        let stop = Arc::new(AtomicBool::new(false));
+        let scanner = {
+            let (registry, stop) = (registry.clone(), stop.clone());
+            std::thread::Builder::new()
+                .name("clima-serial-scan".into())
+                .spawn(move || discovery::scan_loop(cfg, registry, writer, stop))?
+        };
+        Ok(SerialBoards {
+            registry,
+            stop,
+            scanner: Mutex::new(Some(scanner)),
+        })
+    }
+
+    /// Every port seen since start, with status, counters and recent unparsed lines.
+    pub fn ports(&self) -> Vec<PortView> {
+        self.registry.views()
+    }
+
+    /// Lets go of a port (to flash new firmware); it stays released until claimed.
+    pub fn release(&self, id: &str) -> Result<(), PortError> {
+        self.registry
+            .set_released(id, true)
+            .then_some(())
+            .ok_or_else(|| PortError::Unknown(id.into()))
+    }
+
+    /// Takes a released port back; it is opened again at the next scan.
+    pub fn claim(&self, id: &str) -> Result<(), PortError> {
+        self.registry
+            .set_released(id, false)
+            .then_some(())
+            .ok_or_else(|| PortError::Unknown(id.into()))
+    }
+
+    /// Adds a port by path while running (the demo board).
+    pub fn add_pinned(&self, port: PinnedPort) {
+        self.registry.add_pinned(port);
+    }
+
+    /// Stops scanning and every reader, after they hand their last readings to the writer.
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.scanner.lock().expect("scanner handle").take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for SerialBoards {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serial_args() {
+        let cfg = |v: &[&str]| SerialConfig::from_args(v);
+        assert_eq!(
+            cfg(&[]).unwrap(),
+            SerialConfig {
+                auto: true,
+                pinned: vec![]
+            }
+        );
+        assert!(cfg(&["off"]).unwrap().is_off());
+        let c = cfg(&["/dev/ttyACM0@9600", "/tmp/board"]).unwrap();
+        assert!(!c.auto);
+        assert_eq!(
+            c.pinned[0],
+            PinnedPort {
+                path: "/dev/ttyACM0".into(),
+                baud: Some(9600)
+            }
+        );
+        assert_eq!(c.pinned[1].baud, None);
+        assert!(cfg(&["auto", "/tmp/x"]).unwrap().auto);
+        assert!(cfg(&["/dev/x@fast"]).unwrap_err().contains("baud"));
+        assert!(cfg(&["off", "auto"]).is_err());
+    }
+}
