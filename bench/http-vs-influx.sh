@@ -6,7 +6,8 @@
 #
 # Knobs (environment): DURATION=15 (s per run), REPEATS=2, SINGLE_CLIENTS=50, BATCH_CLIENTS=4,
 # BATCH_SIZE=5000, BURST_TRIES=3, NO_BUILD=1 (skip cargo), BIN_DIR (default target/release),
-# PROFILE=1 (per-thread CPU of clima-server with top -H during each Clima run).
+# ISOLATE=0 (let the idle server run during the other's runs; by default it is paused with
+# SIGSTOP so that InfluxDB's compactions or Clima's table moves do not steal the other's CPU).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -17,11 +18,12 @@ BATCH_CLIENTS=${BATCH_CLIENTS:-4}
 BATCH_SIZE=${BATCH_SIZE:-5000}
 BURST_TRIES=${BURST_TRIES:-3}
 BIN_DIR=${BIN_DIR:-$ROOT/target/release}
-PROFILE=${PROFILE:-0}
+ISOLATE=${ISOLATE:-1}
 CLIMA_PORT=18137
 INFLUX_PORT=18086
 CLIMA=http://127.0.0.1:$CLIMA_PORT
 INFLUX=http://127.0.0.1:$INFLUX_PORT
+HZ=$(getconf CLK_TCK)
 WORK=$(mktemp -d /tmp/clima-bench.XXXXXX)
 OUT_DIR=${OUT_DIR:-$WORK/out}
 mkdir -p "$OUT_DIR"
@@ -30,24 +32,25 @@ RESULTS=$OUT_DIR/results.txt
 
 clima_pid=""
 influx_pid=""
-top_pid=""
 policy_added=""
 
 cleanup() {
-    for pid in $top_pid $clima_pid $influx_pid; do
+    for pid in $clima_pid $influx_pid; do
+        kill -CONT "$pid" 2>/dev/null || true
         kill "$pid" 2>/dev/null || true
     done
-    for pid in $top_pid $clima_pid $influx_pid; do
+    for pid in $clima_pid $influx_pid; do
         wait "$pid" 2>/dev/null || true
     done
     if [ -n "$policy_added" ]; then rm -f /usr/sbin/policy-rc.d; fi
-    rm -rf "$WORK/influx" "$WORK"/clima-*.db*
+    rm -rf "$WORK/influx" "$WORK"/clima-*.db* "$WORK/before" "$WORK/after"
+    rmdir "$WORK" 2>/dev/null || true
     echo "logs and results: $OUT_DIR"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-say() { printf '\n### %s\n' "$*" | tee -a "$OUT_DIR/log.txt"; }
+say() { printf '\n### %s\n' "$*" | tee -a "$RESULTS"; }
 
 port_free() {
     if curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$1/"; then
@@ -64,6 +67,8 @@ wait_http() { # URL EXPECTED_STATUS WHAT
     echo "$3 did not come up at $1 within 30 s" >&2
     exit 1
 }
+
+echo "clima $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null)$(git -C "$ROOT" diff --quiet 2>/dev/null || echo ' (uncommitted changes)'), $(nproc) cores, $(uname -sr), $(date -u +%FT%TZ)" | tee -a "$RESULTS"
 
 # --- build -----------------------------------------------------------------------------------
 if [ "${NO_BUILD:-0}" != 1 ]; then
@@ -125,12 +130,14 @@ influxd -config "$WORK/influx/influxdb.conf" >"$OUT_DIR/influxd.log" 2>&1 &
 influx_pid=$!
 wait_http "$INFLUX/ping" 204 "influxd"
 curl -s -XPOST "$INFLUX/query" --data-urlencode 'q=CREATE DATABASE bench' >/dev/null
-echo "influxd $(influxd version 2>/dev/null | head -1) on $INFLUX (pid $influx_pid)" | tee -a "$OUT_DIR/log.txt"
+echo "influxd $(influxd version 2>/dev/null | head -1) on $INFLUX (pid $influx_pid)" | tee -a "$RESULTS"
 
 clima_runs=0
+clima_db=""
 start_clima() { # extra clima-server flags...
     clima_runs=$((clima_runs + 1))
-    "$SERVER" --db "$WORK/clima-$clima_runs.db" --listen "127.0.0.1:$CLIMA_PORT" --rate-limit off "$@" \
+    clima_db=$WORK/clima-$clima_runs.db
+    "$SERVER" --db "$clima_db" --listen "127.0.0.1:$CLIMA_PORT" --rate-limit off "$@" \
         >>"$OUT_DIR/clima-server.log" 2>&1 &
     clima_pid=$!
     wait_http "$CLIMA/healthz" 200 "clima-server"
@@ -141,20 +148,70 @@ stop_clima() {
     clima_pid=""
 }
 
-load() { # LABEL URL MODE CLIENTS DURATION
-    local label=$1 url=$2 mode=$3 clients=$4 secs=$5
-    if [ "$PROFILE" = 1 ] && [ "$url" = "$CLIMA" ]; then
-        top -H -b -d $((secs / 3 > 1 ? secs / 3 : 1)) -n 3 -p "$clima_pid" >"$OUT_DIR/top-$label.txt" &
-        top_pid=$!
-    fi
+# CPU ticks and context switches of every live thread, and the process's CPU total (which also
+# holds threads that exited; their context switches are lost, so that figure is a floor).
+snap() { # PID FILE
+    {
+        cat /proc/"$1"/task/*/stat 2>/dev/null | awk '{ print "T", $1, $2, $14 + $15 }'
+        cat /proc/"$1"/task/*/status 2>/dev/null | awk '/^Pid:/ { t = $2 } /ctxt_switches/ { c[t] += $2 } END { for (t in c) print "C", t, c[t] }'
+        awk '{ print "P", $14 + $15 }' /proc/"$1"/stat
+    } >"$2"
+}
+
+# One `server ...` line: the server's CPU during a run, per reading, and where it went by thread.
+cpu_line() { # LABEL PID BEFORE AFTER
+    local result
+    result=$(grep "^result label=$1 " "$RESULTS" | tail -1)
+    awk -v label="$1" -v pid="$2" -v hz="$HZ" -v result="$result" -v load="$(cut -d' ' -f1 /proc/loadavg)" '
+        FNR == 1 { f++ }
+        f == 1 && $1 == "T" { before[$2] = $4 }
+        f == 1 && $1 == "C" { c0[$2] = $3 }
+        f == 1 && $1 == "P" { p0 = $2 }
+        f == 2 && $1 == "T" {
+            d = $4 - before[$2]; name = $3; gsub(/[()]/, "", name)
+            if (name ~ /^clima-http-/) name = "http-workers"
+            else if (name == "clima-server") name = (($2 == pid) ? "main" : "tiny_http-conn")
+            else if (name == "influxd") name = "go"
+            g[name] += d; live += d
+        }
+        f == 2 && $1 == "C" { ctx += $3 - c0[$2] }
+        f == 2 && $1 == "P" { p1 = $2 }
+        END {
+            n = split(result, kv, " ")
+            for (i = 1; i <= n; i++) { split(kv[i], p, "="); r[p[1]] = p[2] }
+            total = p1 - p0; if (total <= 0) total = 0.0001
+            if (p1 - p0 - live > 0) g["exited-threads"] += p1 - p0 - live
+            parts = ""
+            for (k in g) if (g[k] > 0) parts = parts sprintf("%s%s:%.0f%%", (parts == "" ? "" : ","), k, 100 * g[k] / total)
+            readings = (r["readings"] > 0 ? r["readings"] : 1); requests = r["requests_per_s"] * r["elapsed_s"]
+            printf "server label=%s cpu_s=%.2f cpu_of_one_core=%.0f%% cpu_us_per_reading=%.1f ctx_per_request=%.2f loadavg=%s threads=%s\n",
+                label, (p1 - p0) / hz, 100 * (p1 - p0) / hz / (r["elapsed_s"] > 0 ? r["elapsed_s"] : 1),
+                1e6 * (p1 - p0) / hz / readings, (requests > 0 ? ctx / requests : 0), load, parts
+        }' "$3" "$4" | tee -a "$RESULTS"
+}
+
+load() { # LABEL URL MODE CLIENTS DURATION [clima-bench http flags...]
+    local label=$1 url=$2 mode=$3 clients=$4 secs=$5 pid other
+    shift 5
+    if [ "$url" = "$CLIMA" ]; then pid=$clima_pid other=$influx_pid; else pid=$influx_pid other=$clima_pid; fi
+    if [ "$ISOLATE" = 1 ] && [ -n "$other" ]; then kill -STOP "$other"; fi
+    snap "$pid" "$WORK/before"
     "$BENCH" http --url "$url" --label "$label" --mode "$mode" --clients "$clients" \
-        --batch-size "$BATCH_SIZE" --duration "$secs" | tee -a "$RESULTS"
-    if [ -n "$top_pid" ]; then wait "$top_pid" 2>/dev/null || true; top_pid=""; fi
+        --batch-size "$BATCH_SIZE" --duration "$secs" "$@" | tee -a "$RESULTS"
+    snap "$pid" "$WORK/after"
+    if [ -n "$other" ]; then kill -CONT "$other"; fi
+    cpu_line "$label" "$pid" "$WORK/before" "$WORK/after"
 }
 
 # --- 1. the burst trap: 50 connections at once on a freshly started server --------------------
-say "burst check: $SINGLE_CLIENTS clients connect at once to a fresh clima-server ($BURST_TRIES tries)"
+# Flat out, and at one request per second per client: a connection that tiny_http leaves queued
+# waits for another to close, which Clima's recycling (every 100 replies) makes rare at low rates.
+say "burst check: $SINGLE_CLIENTS clients connect at once to a fresh server ($BURST_TRIES tries each)"
+load "burst-influx-paced.t1" "$INFLUX" influx-single "$SINGLE_CLIENTS" 8 --pace-ms 1000
 for i in $(seq 1 "$BURST_TRIES"); do
+    start_clima
+    load "burst-clima-paced.t$i" "$CLIMA" single "$SINGLE_CLIENTS" 8 --pace-ms 1000
+    stop_clima
     start_clima
     load "burst-clima.t$i" "$CLIMA" single "$SINGLE_CLIENTS" 5
     stop_clima
@@ -177,6 +234,18 @@ for r in $(seq 1 "$REPEATS"); do
     load "influx-batch.r$r" "$INFLUX" influx-batch "$BATCH_CLIENTS" "$DURATION"
 done
 stop_clima
+
+# --- check that what was acknowledged was stored ------------------------------------------------
+say "stored versus acknowledged"
+sent() { awk -v re="$1" '/^result label=/ { split($2, l, "="); if (l[2] ~ re) for (i = 2; i <= NF; i++) { split($i, p, "="); if (p[1] == "readings") s += p[2] } } END { print s + 0 }' "$RESULTS"; }
+influx_points=$(curl -sG "$INFLUX/query" --data-urlencode db=bench --data-urlencode 'q=SELECT count(temperature) FROM bench' |
+    grep -o '"values":\[\[[^]]*\]' | grep -o '[0-9]*\]$' | tr -d ']')
+echo "InfluxDB: $(sent 'influx') points acknowledged, ${influx_points:-?} stored" | tee -a "$RESULTS"
+if command -v sqlite3 >/dev/null; then
+    clima_samples=$(sqlite3 "$clima_db" 'SELECT (SELECT count(*) FROM samples) + (SELECT count(*) FROM recent_samples)')
+    echo "Clima: $(sent '^clima-') readings acknowledged, $((clima_samples / 2)) stored ($clima_samples samples, 2 per reading)" | tee -a "$RESULTS"
+    sqlite3 "$clima_db" "SELECT 'not from this benchmark: sensor ' || key || ' (' || source || ')' FROM sensors WHERE key NOT GLOB 'b[0-9]*-[0-9]*'" | tee -a "$RESULTS"
+fi
 kill "$influx_pid" 2>/dev/null || true
 wait "$influx_pid" 2>/dev/null || true
 influx_pid=""
@@ -195,22 +264,26 @@ stop_clima
 # --- 5. summary ---------------------------------------------------------------------------------
 say "summary (mean of rounds; ratios are Clima / InfluxDB)"
 awk '
+function kv(   i, p) { delete v; for (i = 2; i <= NF; i++) { split($i, p, "="); v[p[1]] = p[2] } }
+function group(label) { sub(/\.[rt][0-9]+$/, "", label); return label }
 /^result label=/ {
-    delete kv
-    for (i = 2; i <= NF; i++) { split($i, p, "="); kv[p[1]] = p[2] }
-    name = kv["label"]; sub(/\.[rt][0-9]+$/, "", name)
+    kv(); name = group(v["label"])
     if (name == "sse") next
     if (!(name in n)) order[++k] = name
-    n[name]++; rps[name] += kv["readings_per_s"]; p50[name] = p50[name] " " kv["p50_ms"]
-    p99[name] = p99[name] " " kv["p99_ms"]; errs[name] += kv["errors"]
-    stalled[name] += kv["stalled"]; each[name] = each[name] " " kv["readings_per_s"]
+    n[name]++; rps[name] += v["readings_per_s"]; each[name] = each[name] " " v["readings_per_s"]
+    p50[name] = p50[name] " " v["p50_ms"]; p99[name] = p99[name] " " v["p99_ms"]
+    errs[name] += v["errors"]; stalled[name] += v["stalled"]
+}
+/^server label=/ {
+    kv(); name = group(v["label"])
+    cpu[name] = cpu[name] " " v["cpu_us_per_reading"]; ctx[name] = ctx[name] " " v["ctx_per_request"]
 }
 END {
-    printf "| run | readings/s (mean) | each round | p50 ms | p99 ms | errors | stalled clients |\n"
-    printf "|---|---:|---|---|---|---:|---:|\n"
+    printf "| run | readings/s (mean) | each round | p50 ms | p99 ms | server CPU us/reading | ctx switches/request | errors | stalled clients |\n"
+    printf "|---|---:|---|---|---|---|---|---:|---:|\n"
     for (i = 1; i <= k; i++) {
         m = order[i]; mean[m] = rps[m] / n[m]
-        printf "| %s | %.0f |%s |%s |%s | %d | %d |\n", m, mean[m], each[m], p50[m], p99[m], errs[m], stalled[m]
+        printf "| %s | %.0f |%s |%s |%s |%s |%s | %d | %d |\n", m, mean[m], each[m], p50[m], p99[m], cpu[m], ctx[m], errs[m], stalled[m]
     }
     printf "\n"
     r("clima-json-single", "influx-single", 1.5); r("clima-write-single", "influx-single", 1.5)

@@ -1,1 +1,286 @@
-fn main() {}
+//! `clima`: the desktop app. Starts the same engine as `clima-server`, shows the dashboard in a
+//! window, forwards live updates to it, and stops the engine on quit.
+
+mod commands;
+mod error;
+mod live;
+mod shell;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use clap::Parser;
+use clima_core::config::DEFAULT_PORT;
+use tauri::{Emitter, Manager, RunEvent, Runtime};
+
+use crate::live::Live;
+use crate::shell::Shell;
+
+/// Clima's desktop app: a live dashboard of every sensor, with the ingest port open to the
+/// network (protected by a token generated on first run).
+#[derive(Debug, Parser)]
+#[command(name = "clima", version, about)]
+pub struct Args {
+    /// SQLite database file, created if missing [default: the platform data dir, e.g.
+    /// ~/.local/share/clima/clima.db]
+    #[arg(long, value_name = "PATH")]
+    pub db: Option<PathBuf>,
+
+    /// Address and port devices send readings to.
+    #[arg(long, value_name = "ADDR:PORT", default_value_t = SocketAddr::from(([0, 0, 0, 0], DEFAULT_PORT)))]
+    pub listen: SocketAddr,
+
+    /// Token devices must send [default: one generated on first run, kept in the database and
+    /// shown in Settings].
+    #[arg(
+        long,
+        env = "CLIMA_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    pub token: Option<String>,
+
+    /// Serial ports to read: 'auto' (every USB serial port, the default), 'off', or
+    /// PATH[@BAUD]; repeatable.
+    #[arg(long, value_name = "auto|off|PATH[@BAUD]")]
+    pub serial: Vec<String>,
+}
+
+fn main() {
+    let launched = Instant::now();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+    let engine = shell::start(&args);
+    match &engine {
+        Ok(r) => println!("Clima is listening on http://{}", r.engine.local_addr()),
+        // The window opens anyway and shows this, so a user who started it from a menu sees it.
+        Err(e) => eprintln!("Clima could not start its engine: {}", e.message),
+    }
+    let app = match app(tauri::Builder::default(), Shell::new(engine, launched))
+        .build(tauri::generate_context!("../tauri.conf.json"))
+    {
+        Ok(app) => app,
+        Err(e) => {
+            eprintln!("Clima could not open its window: {e}");
+            std::process::exit(1);
+        }
+    };
+    let handle = app.handle().clone();
+    // Ctrl-C or SIGTERM quits like closing the window, so the engine stops cleanly.
+    if let Err(e) = ctrlc::set_handler(move || handle.exit(0)) {
+        tracing::warn!(error = %e, "Ctrl-C will not stop Clima cleanly");
+    }
+    app.run(|app, event| {
+        if let RunEvent::Exit = event {
+            quit(app);
+        }
+    });
+}
+
+/// Registers the state, the commands and live forwarding; the same for the real runtime and
+/// the mock one in tests.
+fn app<R: Runtime>(builder: tauri::Builder<R>, shell: Shell) -> tauri::Builder<R> {
+    builder
+        .manage(shell)
+        .manage(Mutex::new(None::<Live>))
+        .invoke_handler(tauri::generate_handler![
+            commands::status,
+            commands::sensors,
+            commands::readings,
+            commands::chart,
+            commands::ports,
+            commands::port_action,
+            commands::demo,
+            commands::set_update_interval,
+            commands::painted,
+        ])
+        .setup(|app| {
+            let shell = app.state::<Shell>();
+            let started = shell.with(|r| Ok((r.engine.hub(), r.engine.reader())));
+            if let Ok((hub, reader)) = started {
+                let handle = app.handle().clone();
+                let live = Live::start(&hub, reader, shell.interval_ms.clone(), move |update| {
+                    if let Err(e) = handle.emit(live::EVENT, update) {
+                        tracing::debug!(error = %e, "live update not delivered");
+                    }
+                })?;
+                *app.state::<Mutex<Option<Live>>>()
+                    .lock()
+                    .expect("live lock") = Some(live);
+            }
+            Ok(())
+        })
+}
+
+/// Stops live forwarding, then the engine, which commits everything it acknowledged.
+fn quit<R: Runtime>(app: &tauri::AppHandle<R>) {
+    if let Some(mut live) = app
+        .state::<Mutex<Option<Live>>>()
+        .lock()
+        .expect("live lock")
+        .take()
+    {
+        live.stop();
+    }
+    app.state::<Shell>().shutdown();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{json, Value};
+    use tauri::test::{get_ipc_response, mock_builder, mock_context, noop_assets, INVOKE_KEY};
+    use tauri::webview::InvokeRequest;
+
+    fn invoke(
+        webview: &tauri::WebviewWindow<tauri::test::MockRuntime>,
+        cmd: &str,
+        body: Value,
+    ) -> Result<Value, Value> {
+        let request = InvokeRequest {
+            cmd: cmd.into(),
+            callback: tauri::ipc::CallbackFn(0),
+            error: tauri::ipc::CallbackFn(1),
+            url: "tauri://localhost".parse().unwrap(),
+            body: tauri::ipc::InvokeBody::Json(body),
+            headers: Default::default(),
+            invoke_key: INVOKE_KEY.to_string(),
+        };
+        get_ipc_response(webview, request).map(|b| b.deserialize::<Value>().unwrap())
+    }
+
+    #[test]
+    fn commands_answer_like_the_http_api() {
+        let dir = tempfile::tempdir().unwrap();
+        let args = Args::parse_from([
+            "clima",
+            "--db",
+            dir.path().join("t.db").to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+            "--serial",
+            "off",
+        ]);
+        let shell = Shell::new(shell::start(&args), Instant::now());
+        let mut app = app(mock_builder(), shell)
+            .build(mock_context(noop_assets()))
+            .unwrap();
+        // Runs setup(), which starts live forwarding.
+        #[allow(deprecated)]
+        app.run_iteration(|_, _| {});
+        let (live_tx, live_rx) = std::sync::mpsc::channel();
+        tauri::Listener::listen_any(&app, live::EVENT, move |event| {
+            let _ = live_tx.send(event.payload().to_owned());
+        });
+        let webview = tauri::WebviewWindowBuilder::new(&app, "main", Default::default())
+            .build()
+            .unwrap();
+
+        // A token was generated and stored; a second start with the same database keeps it.
+        let status = invoke(&webview, "status", json!({})).unwrap();
+        let token = status["token"].as_str().unwrap().to_owned();
+        assert_eq!(token.len(), 32);
+        assert!(status["listen"].as_str().unwrap().starts_with("127.0.0.1:"));
+
+        // A reading written through the engine shows in sensors, readings and the chart.
+        let writer = app
+            .state::<Shell>()
+            .with(|r| Ok(r.engine.writer()))
+            .unwrap();
+        let now = clima_core::now_ms();
+        let reading = clima_model::json::parse_body(
+            br#"{"sensor":"kitchen","name":"<b>Kitchen</b>","temperature":21.5}"#,
+            &clima_model::SensorId::parse("fallback").unwrap(),
+            now,
+        )
+        .unwrap()
+        .remove(0)
+        .unwrap();
+        writer
+            .write(vec![reading], clima_core::store::Source::Http, now)
+            .unwrap();
+        // The window hears about it through one coalesced event.
+        let update: Value = serde_json::from_str(
+            &live_rx
+                .recv_timeout(std::time::Duration::from_secs(5))
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(update["readings"][0]["sensor"], "kitchen");
+        assert_eq!(update["readings"][0]["value"], 21.5);
+        let sensors = invoke(&webview, "sensors", json!({})).unwrap();
+        assert_eq!(sensors["sensors"][0]["name"], "<b>Kitchen</b>");
+        let range = json!({"sensor": "kitchen", "metric": "temperature", "from": now - 60_000, "to": now + 1000, "points": 61});
+        let readings = invoke(&webview, "readings", range.clone()).unwrap();
+        assert_eq!(readings["unit"], "°C");
+        assert_eq!(
+            readings["points"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|b| b["count"].as_u64().unwrap())
+                .sum::<u64>(),
+            1
+        );
+        let mut chart_args = range;
+        chart_args["width"] = json!(400);
+        chart_args["height"] = json!(200);
+        chart_args["unit"] = json!("F");
+        let chart = invoke(&webview, "chart", chart_args).unwrap();
+        assert!(chart["svg"].as_str().unwrap().starts_with("<svg"));
+        assert!(chart["svg"].as_str().unwrap().contains("°F"));
+        assert!(chart["plot"]["width"].as_i64().unwrap() > 200);
+
+        // Errors reach the page as {kind, message}.
+        let missing = invoke(
+            &webview,
+            "readings",
+            json!({"sensor": "nope", "metric": "temperature"}),
+        )
+        .unwrap_err();
+        assert_eq!(missing["kind"], "not_found");
+        assert!(missing["message"].as_str().unwrap().contains("nope"));
+        let bad = invoke(
+            &webview,
+            "port_action",
+            json!({"action": "explode", "id": "x"}),
+        )
+        .unwrap_err();
+        assert_eq!(bad["kind"], "invalid");
+        assert_eq!(
+            invoke(&webview, "set_update_interval", json!({"ms": 5})).unwrap(),
+            json!(100)
+        );
+
+        quit(app.handle());
+        let stopped = invoke(&webview, "sensors", json!({})).unwrap_err();
+        assert_eq!(stopped["kind"], "stopped");
+
+        let again = shell::start(&args).unwrap();
+        assert_eq!(again.token.as_ref().unwrap().expose(), token);
+        again.engine.shutdown();
+    }
+
+    #[test]
+    fn a_failed_start_is_reported_not_fatal() {
+        let args = Args::parse_from(["clima", "--token", "short"]);
+        let err = shell::start(&args).err().unwrap();
+        assert_eq!(err.kind, "config");
+        let shell = Shell::new(Err(err), Instant::now());
+        let app = app(mock_builder(), shell)
+            .build(mock_context(noop_assets()))
+            .unwrap();
+        let webview = tauri::WebviewWindowBuilder::new(&app, "main", Default::default())
+            .build()
+            .unwrap();
+        let status = invoke(&webview, "status", json!({})).unwrap_err();
+        assert!(status["message"].as_str().unwrap().contains("--token"));
+    }
+}

@@ -28,6 +28,8 @@ pub struct LoadConfig {
     pub duration: Duration,
     /// A client with no reply within this time of the start is reported as stalled.
     pub stall_window: Duration,
+    /// Each client starts its n-th request no earlier than n times this after the start.
+    pub pace: Option<Duration>,
     pub token: Option<String>,
 }
 
@@ -59,6 +61,8 @@ pub struct Report {
     pub per_client: Vec<u64>,
     pub stalled: Vec<usize>,
     pub first_reply_max: Option<Duration>,
+    /// Median over clients of the time to their first successful reply.
+    pub first_reply_median: Option<Duration>,
     pub never_replied: usize,
     pub connect_max: Duration,
     pub reconnects: u64,
@@ -128,6 +132,8 @@ fn summarise(runs: Vec<ClientRun>, elapsed: Duration) -> Report {
         .collect();
     slowest.sort_by_key(|s| std::cmp::Reverse(s.1));
     slowest.truncate(5);
+    let mut firsts: Vec<Duration> = runs.iter().filter_map(|r| r.first_reply).collect();
+    firsts.sort_unstable();
     Report {
         elapsed,
         ok: runs.iter().map(|r| r.ok).sum(),
@@ -142,7 +148,8 @@ fn summarise(runs: Vec<ClientRun>, elapsed: Duration) -> Report {
             .filter(|(_, r)| r.early == 0)
             .map(|(i, _)| i)
             .collect(),
-        first_reply_max: runs.iter().filter_map(|r| r.first_reply).max(),
+        first_reply_max: firsts.last().copied(),
+        first_reply_median: firsts.get(firsts.len().saturating_sub(1) / 2).copied(),
         never_replied: runs.iter().filter(|r| r.first_reply.is_none()).count(),
         connect_max: runs
             .iter()
@@ -173,6 +180,14 @@ fn client_loop(cfg: &LoadConfig, c: u64) -> ClientRun {
     let mut body = Vec::new();
     let mut request = 0u64;
     while cfg.requests_per_client.is_none_or(|m| request < m) && Instant::now() < deadline {
+        if let Some(pace) = cfg.pace {
+            let due = start + pace.saturating_mul(request.min(u32::MAX as u64) as u32);
+            let now = Instant::now();
+            if due >= deadline {
+                break;
+            }
+            std::thread::sleep(due.saturating_duration_since(now));
+        }
         cfg.plan.body(c, request, &mut body);
         request += 1;
         let bytes = wire::request(
@@ -224,8 +239,11 @@ fn note_error(run: &mut ClientRun, kind: String, detail: String) {
 /// Prints the report for people, then one `result key=value ...` line for scripts.
 pub fn print(cfg: &LoadConfig, r: &Report) {
     let p = &cfg.plan;
+    let pace = cfg.pace.map_or(String::new(), |d| {
+        format!(", one request per {} ms per client", d.as_millis())
+    });
     println!(
-        "== {} : mode {} against {} ({} clients, batch {}, {} sensors)",
+        "== {} : mode {} against {} ({} clients, batch {}, {} sensors{pace})",
         cfg.label,
         p.mode.name(),
         cfg.target.addr,
@@ -266,8 +284,9 @@ pub fn print(cfg: &LoadConfig, r: &Report) {
         ms(micros(r.connect_max))
     );
     println!(
-        "   first reply: slowest client after {} ms; {} client(s) never answered",
-        r.first_reply_max.map_or("-".into(), |d| ms(micros(d))),
+        "   first reply after the start: median client {} ms, slowest client {} ms; {} client(s) never answered",
+        opt_ms(r.first_reply_median),
+        opt_ms(r.first_reply_max),
         r.never_replied
     );
     if r.stalled.is_empty() {
@@ -290,7 +309,7 @@ pub fn print(cfg: &LoadConfig, r: &Report) {
         .collect();
     println!("   slowest single request per client: {}", slow.join(", "));
     println!(
-        "result label={} mode={} clients={} batch={} elapsed_s={:.2} readings={} readings_per_s={:.0} requests_per_s={:.1} p50_ms={} p90_ms={} p99_ms={} max_ms={} errors={} min_client={min} max_client={max} stalled={} never_replied={} first_reply_max_ms={} reconnects={}",
+        "result label={} mode={} clients={} batch={} elapsed_s={:.2} readings={} readings_per_s={:.0} requests_per_s={:.1} p50_ms={} p90_ms={} p99_ms={} max_ms={} errors={} min_client={min} max_client={max} stalled={} never_replied={} first_reply_p50_ms={} first_reply_max_ms={} reconnects={}",
         cfg.label,
         p.mode.name(),
         p.clients,
@@ -306,9 +325,14 @@ pub fn print(cfg: &LoadConfig, r: &Report) {
         r.error_count(),
         r.stalled.len(),
         r.never_replied,
-        r.first_reply_max.map_or("-".into(), |d| ms(micros(d))),
+        opt_ms(r.first_reply_median),
+        opt_ms(r.first_reply_max),
         r.reconnects,
     );
+}
+
+fn opt_ms(d: Option<Duration>) -> String {
+    d.map_or("-".into(), |d| ms(micros(d)))
 }
 
 #[cfg(test)]
@@ -343,6 +367,7 @@ mod tests {
         assert_eq!(r.stalled, vec![1, 2]);
         assert_eq!(r.never_replied, 1);
         assert_eq!(r.first_reply_max, Some(Duration::from_millis(4500)));
+        assert_eq!(r.first_reply_median, Some(Duration::from_millis(3)));
         assert_eq!(r.per_client, vec![10, 1, 0]);
         assert_eq!(r.error_count(), 2);
         assert_eq!(r.slowest_clients[0], (1, 4_500_000));

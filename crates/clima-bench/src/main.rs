@@ -66,6 +66,10 @@ struct HttpArgs {
     /// A client with no successful reply within this many seconds of the start is stalled.
     #[arg(long, value_name = "S", default_value_t = 2.0)]
     stall_window: f64,
+    /// Each client sends at most one request per this many milliseconds (default: as fast as
+    /// replies come). A slow pace on a fresh server shows connections left waiting.
+    #[arg(long, value_name = "MS")]
+    pace_ms: Option<u64>,
     /// InfluxDB database named in /write URLs (Clima ignores it).
     #[arg(long, default_value = "bench")]
     influx_db: String,
@@ -140,6 +144,7 @@ fn http(a: HttpArgs) -> Result<()> {
         requests_per_client: a.requests_per_client,
         duration: Duration::from_secs(a.duration),
         stall_window: Duration::from_secs_f64(a.stall_window.clamp(0.0, MAX_SECONDS as f64)),
+        pace: a.pace_ms.filter(|&ms| ms > 0).map(Duration::from_millis),
         token: a.token.filter(|t| !t.is_empty()),
     };
     let report = load::run(&cfg)?;

@@ -59,12 +59,14 @@ impl Engine {
             .thread_name("clima-rt")
             .enable_time()
             .build()?;
-        let boards = crate::serial::SerialBoards::start(cfg.serial.clone(), writer.clone())?;
+        let reader = Arc::new(Reader::new(cfg.db_path.clone()));
+        let labels = reader.settings(crate::serial::LABEL_KEY)?;
+        let boards = crate::serial::SerialBoards::start(cfg.serial.clone(), writer.clone(), labels)?;
         let ctx = Arc::new(Ctx {
             boards,
             demo: Mutex::new(None),
             writer,
-            reader: Arc::new(Reader::new(cfg.db_path.clone())),
+            reader,
             hub,
             token: cfg.token.clone(),
             limiter: cfg.rate_limit.map(Limiter::new),

@@ -1,6 +1,7 @@
 //! Clima's engine: everything the headless server and the desktop app share. Readings arrive
 //! over HTTP (and serial), are committed to SQLite by one writer, and fan out live through a hub.
 
+pub mod chart;
 pub mod config;
 pub mod engine;
 pub mod http;

@@ -176,6 +176,12 @@ impl VirtualBoard {
         );
         // Nobody holds the slave end until a reader opens it, as with a real port.
         drop(slave);
+        // Programs started later must not inherit the master end, or unplugging (closing it)
+        // would not be seen by the reader.
+        // SAFETY: F_SETFD on a descriptor this process owns changes only its close-on-exec flag.
+        if unsafe { libc::fcntl(std::os::fd::AsRawFd::as_raw_fd(&master), libc::F_SETFD, libc::FD_CLOEXEC) } == -1 {
+            return Err(std::io::Error::last_os_error());
+        }
         master
             .set_timeout(Duration::from_millis(50))
             .map_err(std::io::Error::other)?;

@@ -48,6 +48,17 @@ impl Rejected {
     }
 }
 
+/// Checks a display name or label: control characters dropped, spaces trimmed, at most 100
+/// characters; empty means none.
+pub fn clean_name(raw: &str) -> Result<Option<String>, FieldError> {
+    let clean: String = raw.chars().filter(|c| !c.is_control()).collect();
+    let clean = clean.trim();
+    if clean.chars().count() > MAX_NAME_CHARS {
+        return Err(FieldError::new("name", "is longer than 100 characters"));
+    }
+    Ok((!clean.is_empty()).then(|| clean.to_owned()))
+}
+
 /// Collects the parts of a reading in any order and checks them once, the same way for every format.
 #[derive(Debug, Default)]
 pub struct Draft {
@@ -67,14 +78,9 @@ impl Draft {
         Ok(())
     }
 
-    /// Sets the display name, refusing over-long text and dropping control characters.
+    /// Sets the display name (see [`clean_name`]).
     pub fn name(&mut self, raw: &str) -> Result<(), FieldError> {
-        let clean: String = raw.chars().filter(|c| !c.is_control()).collect();
-        let clean = clean.trim();
-        if clean.chars().count() > MAX_NAME_CHARS {
-            return Err(FieldError::new("name", "is longer than 100 characters"));
-        }
-        self.name = (!clean.is_empty()).then(|| clean.to_owned());
+        self.name = clean_name(raw)?;
         Ok(())
     }
 

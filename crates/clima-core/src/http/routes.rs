@@ -7,6 +7,7 @@ use clima_model::downsample::BucketPlan;
 use clima_model::json::{self, BodyError};
 use clima_model::line_protocol::{self, Precision};
 use clima_model::metric::unit_of;
+use clima_model::reading::clean_name;
 use clima_model::{push, timestamp, Reading, Rejected, SensorId};
 use serde_json::json;
 use tiny_http::{Method, Request};
@@ -38,9 +39,11 @@ const ROUTES: &[(&str, &[&str])] = &[
     ("/api/v1/push", &["GET", "POST"]),
     ("/api/v1/sensors", &["GET"]),
     ("/api/v1/stream", &["GET"]),
+    ("/api/v1/chart.svg", &["GET"]),
     ("/api/v1/ports", &["GET"]),
     ("/api/v1/ports/release", &["POST"]),
     ("/api/v1/ports/claim", &["POST"]),
+    ("/api/v1/ports/label", &["POST"]),
     ("/api/v1/demo", &["POST"]),
     ("/write", &["POST"]),
     ("/ping", &["GET", "HEAD"]),
@@ -102,9 +105,11 @@ pub fn route(ctx: &Ctx, req: &mut Request, peer: IpAddr) -> Outcome {
         (_, "/api/v1/push") => push_reading(ctx, &pairs, peer),
         ("GET", "/api/v1/sensors") => get_sensors(ctx),
         ("GET", "/api/v1/stream") => return Outcome::Stream,
+        ("GET", "/api/v1/chart.svg") => get_chart(ctx, &pairs),
         ("GET", "/api/v1/ports") => Ok(Reply::json(200, &json!({ "ports": ctx.boards.ports() }))),
         ("POST", "/api/v1/ports/release") => port_action(ctx, req, true),
         ("POST", "/api/v1/ports/claim") => port_action(ctx, req, false),
+        ("POST", "/api/v1/ports/label") => label_port(ctx, req),
         ("POST", "/api/v1/demo") => start_demo(ctx),
         ("POST", "/write") => post_line_protocol(ctx, req, &pairs),
         (_, "/ping") => Ok(Reply::empty(204).with_header("X-Influxdb-Version", "1.8-clima")),
@@ -349,6 +354,73 @@ fn get_range(ctx: &Ctx, pairs: &[(String, String)]) -> Result<Reply, Reply> {
     ))
 }
 
+/// One series drawn as SVG (`crate::chart`), for the dashboard. `X-Clima-Plot-Area` tells the
+/// page where the data sits in the image (`left,top,width,height`), so it can map the pointer
+/// to the buckets of `/api/v1/readings` with the same `from`, `to` and `points`.
+fn get_chart(ctx: &Ctx, pairs: &[(String, String)]) -> Result<Reply, Reply> {
+    use crate::chart::{self, ChartSpec, TempUnit};
+    let bad = |code: &str, msg: String| Reply::error(400, code, msg);
+    let sensor =
+        param(pairs, "sensor").ok_or_else(|| bad("missing_sensor", "pass ?sensor=ID".into()))?;
+    let metric =
+        param(pairs, "metric").ok_or_else(|| bad("missing_metric", "pass ?metric=NAME".into()))?;
+    let time = |key: &str| {
+        param(pairs, key)
+            .map(|v| {
+                timestamp::from_text(v).map_err(|e| bad("invalid_time", format!("{key}: {e}")))
+            })
+            .transpose()
+    };
+    let number = |key: &str, default: i64| match param(pairs, key) {
+        Some(v) => v.parse::<i64>().map_err(|_| {
+            bad(
+                "invalid_number",
+                format!("{key} {v:?} is not a whole number"),
+            )
+        }),
+        None => Ok(default),
+    };
+    let to = time("to")?.unwrap_or_else(now_ms);
+    let from = time("from")?.unwrap_or(to - DAY_MS);
+    let points = number("points", DEFAULT_POINTS as i64)?.clamp(0, i64::from(u32::MAX)) as usize;
+    let temp_unit =
+        TempUnit::parse(param(pairs, "unit").unwrap_or("C")).map_err(|e| bad("invalid_unit", e))?;
+    let plan = BucketPlan::new(from, to, points).map_err(|e| bad("invalid_range", e))?;
+    let buckets = ctx
+        .reader
+        .range(sensor, metric, &plan)
+        .map_err(store_failed)?
+        .ok_or_else(|| {
+            Reply::error(
+                404,
+                "unknown_series",
+                format!("sensor {sensor:?} has no metric {metric:?}: see /api/v1/sensors"),
+            )
+        })?;
+    let spec = ChartSpec {
+        width: number("width", 640)?.clamp(0, i64::from(u32::MAX)) as u32,
+        height: number("height", 240)?.clamp(0, i64::from(u32::MAX)) as u32,
+        unit: unit_of(metric).map(str::to_owned),
+        temp_unit,
+        bucket_ms: plan.width,
+        // Minutes east of UTC, for the time labels.
+        utc_offset_s: (number("tz", 0)?.clamp(-18 * 60, 18 * 60) * 60) as i32,
+    };
+    let chart = chart::render(&buckets, &spec).map_err(|e| bad("invalid_chart", e.to_string()))?;
+    let p = chart.plot;
+    Ok(Reply {
+        content_type: "image/svg+xml",
+        ..Reply::empty(200)
+    }
+    .with_body(chart.svg.into_bytes())
+    .with_header(
+        "X-Clima-Plot-Area",
+        format!("{},{},{},{}", p.left, p.top, p.width, p.height),
+    )
+    .with_header("Cache-Control", "no-store")
+    .with_header("Content-Security-Policy", "default-src 'none'"))
+}
+
 /// Enough of InfluxDB's `/query` for write-only clients: they create their database first.
 fn influx_query(req: &mut Request, pairs: &[(String, String)]) -> Result<Reply, Reply> {
     let mut q = param(pairs, "q").map(str::to_owned);
@@ -406,6 +478,24 @@ fn port_action(ctx: &Ctx, req: &mut Request, release: bool) -> Result<Reply, Rep
         200,
         &json!({ "id": port.id, "released": release }),
     ))
+}
+
+/// Names a board: body `{"id": "...", "label": "Greenhouse"}` (an empty label removes it).
+fn label_port(ctx: &Ctx, req: &mut Request) -> Result<Reply, Reply> {
+    require_media(req, &["application/json"], "send {\"id\": \"PORT ID\", \"label\": \"NAME\"} as application/json")?;
+    let body = read_body(req)?;
+    #[derive(serde::Deserialize)]
+    struct Label {
+        id: String,
+        label: String,
+    }
+    let l: Label = serde_json::from_slice(&body)
+        .map_err(|e| Reply::error(400, "invalid_body", format!("expected {{\"id\": ..., \"label\": ...}}: {e}")))?;
+    let label = clean_name(&l.label).map_err(|e| Reply::error(400, "invalid_label", format!("label {}", e.problem)))?;
+    ctx.boards.set_label(&l.id, label.clone()).map_err(|e| Reply::error(404, "unknown_port", e.to_string()))?;
+    let key = format!("{}{}", crate::serial::LABEL_KEY, l.id);
+    ctx.writer.set_setting(&key, label.as_deref().unwrap_or("")).map_err(store_failed)?;
+    Ok(Reply::json(200, &json!({ "id": l.id, "label": label })))
 }
 
 /// Starts the in-process virtual board that makes an empty dashboard come alive.

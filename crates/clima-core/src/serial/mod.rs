@@ -15,6 +15,9 @@ use std::time::Duration;
 pub use discovery::{list_ports, PortIdentity};
 pub use registry::{PortStatus, PortView, UnparsedLine};
 
+/// Settings key prefix under which board labels are kept, by port id.
+pub const LABEL_KEY: &str = "port_label:";
+
 use crate::store::WriteHandle;
 use registry::Registry;
 
@@ -110,9 +113,13 @@ pub struct SerialBoards {
 }
 
 impl SerialBoards {
-    /// Starts scanning for the configured ports; readings go to `writer`.
-    pub fn start(cfg: SerialConfig, writer: WriteHandle) -> std::io::Result<SerialBoards> {
+    /// Starts scanning for the configured ports; readings go to `writer`. `labels` are the
+    /// names people gave boards before, by port id.
+    pub fn start(cfg: SerialConfig, writer: WriteHandle, labels: Vec<(String, String)>) -> std::io::Result<SerialBoards> {
         let registry = Arc::new(Registry::default());
+        for (id, label) in labels.into_iter().filter(|(_, l)| !l.is_empty()) {
+            registry.set_label(&id, Some(label));
+        }
         let stop = Arc::new(AtomicBool::new(false));
         let scanner = {
             let (registry, stop) = (registry.clone(), stop.clone());
@@ -146,6 +153,15 @@ impl SerialBoards {
             .set_released(id, false)
             .then_some(())
             .ok_or_else(|| PortError::Unknown(id.into()))
+    }
+
+    /// Names a board; `None` removes the name. The caller persists it.
+    pub fn set_label(&self, id: &str, label: Option<String>) -> Result<(), PortError> {
+        if !self.registry.is_known(id) {
+            return Err(PortError::Unknown(id.into()));
+        }
+        self.registry.set_label(id, label);
+        Ok(())
     }
 
     /// Adds a port by path while running (the demo board).

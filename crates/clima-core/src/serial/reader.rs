@@ -19,6 +19,8 @@ const HUNT_AFTER: Duration = Duration::from_secs(3);
 /// A multi-line block that stays unfinished this long is stored as it is.
 const BLOCK_QUIET: Duration = Duration::from_millis(1500);
 const READ_TIMEOUT: Duration = Duration::from_millis(100);
+/// How often a quiet port checks that its path still leads to the device it opened.
+const MOVED_CHECK: Duration = Duration::from_millis(500);
 
 pub(super) struct ReaderArgs {
     pub identity: PortIdentity,
@@ -58,6 +60,9 @@ pub(super) fn run(args: ReaderArgs) {
     };
     registry.set_baud(id, baud);
     registry.set_status(id, PortStatus::Connected);
+    // A pinned path may be a symlink that moves to another device (a replugged board).
+    let opened = std::fs::canonicalize(&identity.path).ok();
+    let mut last_check = Instant::now();
     let mut framer = LineFramer::new();
     let mut parser = SerialParser::new(identity.sensor());
     let mut buf = [0u8; 4096];
@@ -108,11 +113,22 @@ pub(super) fn run(args: ReaderArgs) {
                 if last_bytes.elapsed() >= BLOCK_QUIET {
                     readings.extend(parser.flush());
                 }
+                if last_check.elapsed() >= MOVED_CHECK {
+                    last_check = Instant::now();
+                    if std::fs::canonicalize(&identity.path).ok() != opened {
+                        break Some(PortStatus::Waiting(format!("{} now leads to another device", identity.path)));
+                    }
+                }
             }
             Err(e) if e.kind() == ErrorKind::Interrupted => {}
             Err(e) => break Some(PortStatus::Waiting(format!("unplugged ({e})"))),
         }
         if !readings.is_empty() {
+            if let Some(label) = registry.label(id) {
+                for r in readings.iter_mut().filter(|r| r.name.is_none()) {
+                    r.name = Some(label.clone());
+                }
+            }
             if let Err(e) = writer.write(readings, Source::Serial, now_ms()) {
                 tracing::warn!(port = %identity.path, error = %e, "serial readings not stored");
             }

@@ -49,6 +49,8 @@ pub struct PortView {
     pub lines_unparsed: u64,
     pub lines_overlong: u64,
     pub readings: u64,
+    /// The name a person gave the board; its readings carry it as their sensor's name.
+    pub label: Option<String>,
     pub unparsed: Vec<UnparsedLine>,
 }
 
@@ -69,6 +71,7 @@ struct PortState {
 pub(super) struct Registry {
     ports: Mutex<BTreeMap<String, PortState>>,
     extra_pinned: Mutex<Vec<PinnedPort>>,
+    labels: Mutex<BTreeMap<String, String>>,
 }
 
 impl Registry {
@@ -180,6 +183,23 @@ impl Registry {
         self.extra_pinned.lock().expect("pinned list").clone()
     }
 
+    /// Labels are kept by port id even for ports not seen yet (loaded at start).
+    pub fn set_label(&self, id: &str, label: Option<String>) {
+        let mut labels = self.labels.lock().expect("port labels");
+        match label {
+            Some(l) => labels.insert(id.to_owned(), l),
+            None => labels.remove(id),
+        };
+    }
+
+    pub fn label(&self, id: &str) -> Option<String> {
+        self.labels.lock().expect("port labels").get(id).cloned()
+    }
+
+    pub fn is_known(&self, id: &str) -> bool {
+        self.ports.lock().expect("port registry").contains_key(id)
+    }
+
     pub fn views(&self) -> Vec<PortView> {
         self.ports
             .lock()
@@ -201,6 +221,7 @@ impl Registry {
                     lines_unparsed: p.lines_unparsed,
                     lines_overlong: p.lines_overlong,
                     readings: p.readings,
+                    label: self.label(&p.identity.id),
                     unparsed: p.unparsed.iter().cloned().collect(),
                 }
             })

@@ -3,6 +3,7 @@
 
 mod migrate;
 mod query;
+pub mod settings;
 mod writer;
 
 use std::path::{Path, PathBuf};

@@ -108,6 +108,20 @@ impl Reader {
         })
     }
 
+    /// Settings whose key starts with `prefix`, with the prefix removed.
+    pub fn settings(&self, prefix: &str) -> Result<Vec<(String, String)>, StoreError> {
+        self.with(|c| {
+            let mut stmt = c.prepare_cached("SELECT key, value FROM settings WHERE substr(key, 1, length(?1)) = ?1 ORDER BY key")?;
+            let rows = stmt.query_map([prefix], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (k, v) = row?;
+                out.push((k[prefix.len()..].to_owned(), v));
+            }
+            Ok(out)
+        })
+    }
+
     /// The latest value of every series, as live samples (for a subscriber that fell behind).
     pub fn latest(&self) -> Result<Vec<LiveSample>, StoreError> {
         Ok(self

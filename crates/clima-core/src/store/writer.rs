@@ -66,6 +66,8 @@ impl Default for WriterConfig {
 
 enum Msg {
     Write(Job),
+    /// Stores one row of the settings table.
+    Setting { key: String, value: String, reply: mpsc::SyncSender<Result<(), StoreError>> },
     /// Commit what is queued, then stop.
     Stop,
 }
@@ -103,6 +105,15 @@ impl WriteHandle {
                 received_at,
                 reply,
             }))
+            .map_err(|_| StoreError::Stopped)?;
+        answer.recv().map_err(|_| StoreError::Stopped)?
+    }
+
+    /// Stores a setting (a port label, say); returns once committed.
+    pub fn set_setting(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        let (reply, answer) = mpsc::sync_channel(1);
+        self.tx
+            .send(Msg::Setting { key: key.to_owned(), value: value.to_owned(), reply })
             .map_err(|_| StoreError::Stopped)?;
         answer.recv().map_err(|_| StoreError::Stopped)?
     }
@@ -172,6 +183,10 @@ impl Writer {
             let wait = next_move.saturating_duration_since(Instant::now());
             let first = match rx.recv_timeout(wait) {
                 Ok(Msg::Write(job)) => Some(job),
+                Ok(Msg::Setting { key, value, reply }) => {
+                    let _ = reply.send(self.set_setting(&key, &value));
+                    None
+                }
                 Ok(Msg::Stop) | Err(mpsc::RecvTimeoutError::Disconnected) => {
                     stopping = true;
                     None
@@ -190,6 +205,9 @@ impl Writer {
                             group.push(job);
                         }
                         Ok(Msg::Stop) => stopping = true,
+                        Ok(Msg::Setting { key, value, reply }) => {
+                            let _ = reply.send(self.set_setting(&key, &value));
+                        }
                         Err(_) => break,
                     }
                 }
@@ -199,6 +217,10 @@ impl Writer {
                     .try_iter()
                     .filter_map(|m| match m {
                         Msg::Write(job) => Some(job),
+                        Msg::Setting { key, value, reply } => {
+                            let _ = reply.send(self.set_setting(&key, &value));
+                            None
+                        }
                         Msg::Stop => None,
                     })
                     .collect();
@@ -220,6 +242,16 @@ impl Writer {
             }
         }
         tracing::debug!("writer stopped");
+    }
+
+    fn set_setting(&mut self, key: &str, value: &str) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
+            .map_err(StoreError::from_write)?;
+        Ok(())
     }
 
     fn commit_and_answer(&mut self, group: Vec<Job>) {

@@ -2,5 +2,6 @@
 
 mod api;
 mod lifecycle;
+mod serial;
 mod stream;
 mod util;

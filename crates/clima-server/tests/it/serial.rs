@@ -1,0 +1,130 @@
+//! Serial boards against a live server: a virtual board on a real pseudo-terminal, unplugged
+//! and replugged, released and reclaimed, and talking at the wrong baud rate.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use clima_core::sim::{BoardFormat, BoardOptions, VirtualBoard};
+use serde_json::Value;
+
+use crate::util::*;
+
+fn board(link: &Path, format: BoardFormat, baud: Option<u32>) -> VirtualBoard {
+    VirtualBoard::start(BoardOptions { format, rate: 20.0, link: Some(link.to_owned()), baud, ..Default::default() }).unwrap()
+}
+
+fn port(s: &Server) -> Value {
+    get(&s.url("/api/v1/ports")).json()["ports"][0].clone()
+}
+
+/// Polls until `check` holds, returning how long it took.
+fn wait_for(what: &str, limit: Duration, mut check: impl FnMut() -> bool) -> Duration {
+    let start = Instant::now();
+    while !check() {
+        assert!(start.elapsed() < limit, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    start.elapsed()
+}
+
+fn readings(s: &Server) -> u64 {
+    port(s)["readings"].as_u64().unwrap_or(0)
+}
+
+#[test]
+fn board_readings_arrive_and_survive_unplug_and_replug() {
+    let dir = tempfile::tempdir().unwrap();
+    let link = dir.path().join("board");
+    let b = board(&link, BoardFormat::Bme280, None);
+    let s = Server::start(&["--serial", link.to_str().unwrap()]);
+    wait_for("readings", Duration::from_secs(10), || readings(&s) >= 3);
+    let sensors = get(&s.url("/api/v1/sensors")).json();
+    let sensor = &sensors["sensors"][0];
+    assert_eq!(sensor["sensor"], "serial-board");
+    assert_eq!(sensor["source"], "serial");
+    let metrics: Vec<&str> = sensor["metrics"].as_array().unwrap().iter().map(|m| m["metric"].as_str().unwrap()).collect();
+    assert_eq!(metrics, ["altitude", "humidity", "pressure", "temperature"]);
+
+    // Unplug: the port waits, nothing crashes, the API still answers.
+    b.stop();
+    wait_for("waiting status", Duration::from_secs(5), || port(&s)["status"] == "waiting");
+    assert_eq!(get(&s.url("/healthz")).status, 200);
+
+    // Replug on the same path: read again within 2 s.
+    let before = readings(&s);
+    let _b = board(&link, BoardFormat::Sht31, None);
+    let took = wait_for("readings after replug", Duration::from_secs(5), || readings(&s) > before);
+    assert!(took < Duration::from_secs(2), "replugged board read after {took:?}");
+    assert_eq!(port(&s)["status"], "connected");
+}
+
+#[test]
+fn release_and_reclaim() {
+    let dir = tempfile::tempdir().unwrap();
+    let link = dir.path().join("flash-me");
+    let _b = board(&link, BoardFormat::Plotter, None);
+    let s = Server::start(&["--serial", link.to_str().unwrap()]);
+    wait_for("readings", Duration::from_secs(10), || readings(&s) >= 1);
+    let id = port(&s)["id"].as_str().unwrap().to_owned();
+    let body = serde_json::json!({ "id": id }).to_string();
+    assert_eq!(post_json(&s.url("/api/v1/ports/release"), &body).status, 200);
+    wait_for("released", Duration::from_secs(5), || port(&s)["status"] == "released");
+    // While released, the port is free for another program and nothing is read.
+    let held = readings(&s);
+    let other = serialport::new(link.to_str().unwrap(), 115_200).open();
+    assert!(other.is_ok(), "released port could not be opened: {:?}", other.err());
+    drop(other);
+    std::thread::sleep(Duration::from_millis(700));
+    assert_eq!(readings(&s), held);
+    assert_eq!(post_json(&s.url("/api/v1/ports/claim"), &body).status, 200);
+    wait_for("readings after claim", Duration::from_secs(5), || readings(&s) > held);
+    assert_eq!(post_json(&s.url("/api/v1/ports/claim"), r#"{"id":"nope"}"#).status, 404);
+}
+
+#[test]
+fn wrong_baud_rate_gives_no_garbage_and_is_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let (fixed, hunted) = (dir.path().join("fixed"), dir.path().join("hunted"));
+    let _a = board(&fixed, BoardFormat::Plotter, Some(9_600));
+    let _b = board(&hunted, BoardFormat::Json, Some(9_600));
+    let s = Server::start(&["--serial", &format!("{}@115200", fixed.display()), "--serial", hunted.to_str().unwrap()]);
+    let by_id = |id: &str| {
+        get(&s.url("/api/v1/ports")).json()["ports"].as_array().unwrap().iter().find(|p| p["id"] == id).cloned().unwrap()
+    };
+    let (fixed_id, hunted_id) = (fixed.to_str().unwrap(), hunted.to_str().unwrap());
+    // The hunting port tries other rates and settles on the board's.
+    wait_for("baud found", Duration::from_secs(15), || by_id(hunted_id)["readings"].as_u64().unwrap_or(0) >= 3);
+    assert_eq!(by_id(hunted_id)["baud"], 9_600);
+    // The pinned rate stays wrong: only noise, reported, never stored.
+    let f = by_id(fixed_id);
+    assert_eq!(f["readings"], 0);
+    assert!(f["lines_unparsed"].as_u64().unwrap() > 0);
+    assert!(f["unparsed"][0]["reason"].as_str().unwrap().len() > 5);
+    let sensors = get(&s.url("/api/v1/sensors")).json();
+    let names: Vec<&str> = sensors["sensors"].as_array().unwrap().iter().map(|x| x["sensor"].as_str().unwrap()).collect();
+    assert_eq!(names, ["serial-hunted"], "garbage became a sensor");
+    let metrics: Vec<&str> =
+        sensors["sensors"][0]["metrics"].as_array().unwrap().iter().map(|m| m["metric"].as_str().unwrap()).collect();
+    assert_eq!(metrics, ["co2", "humidity", "pressure", "temperature"]);
+}
+
+#[test]
+fn label_names_the_board_and_is_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let link = dir.path().join("greenhouse");
+    let db = dir.path().join("labels.db");
+    let _b = board(&link, BoardFormat::Plotter, None);
+    let serial = ["--serial", link.to_str().unwrap()];
+    let s = Server::start_on(&db, &serial);
+    wait_for("readings", Duration::from_secs(10), || readings(&s) >= 1);
+    let id = port(&s)["id"].as_str().unwrap().to_owned();
+    let body = serde_json::json!({ "id": id, "label": "Greenhouse <north>" }).to_string();
+    assert_eq!(post_json(&s.url("/api/v1/ports/label"), &body).status, 200);
+    let named = || get(&s.url("/api/v1/sensors")).json()["sensors"][0]["name"] == "Greenhouse <north>";
+    wait_for("labelled readings", Duration::from_secs(5), named);
+    let too_long = serde_json::json!({ "id": id, "label": "x".repeat(101) }).to_string();
+    assert_eq!(post_json(&s.url("/api/v1/ports/label"), &too_long).status, 400);
+    assert!(s.terminate().success());
+    let s = Server::start_on(&db, &serial);
+    wait_for("port seen", Duration::from_secs(5), || port(&s)["label"] == "Greenhouse <north>");
+}

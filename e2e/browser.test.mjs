@@ -1,0 +1,95 @@
+// End-to-end test of the web dashboard: clima-server serving ui/ to headless Chromium driven by
+// chromedriver. Checks the ?token= link is kept and taken out of the address bar, and the same
+// dashboard behaviour as the desktop test. Fixed ports (9515, 18538): one run at a time.
+
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { Session, waitFor } from './webdriver.mjs';
+import { ROOT, TARGET, start, tempDir, waitForPort } from './util.mjs';
+import * as dashboard from './dashboard.mjs';
+
+const SERVER = path.join(TARGET, 'debug', 'clima-server');
+const PORT = 18538;
+const TOKEN = 'e2e-browser-token';
+const DRIVER_PORT = 9515;
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const CHROMEDRIVER = process.env.CHROMEDRIVER || '/usr/bin/chromedriver';
+
+describe('web dashboard', { timeout: 180_000 }, () => {
+  let server;
+  let driver;
+  let session;
+  let dir;
+  const base = `http://127.0.0.1:${PORT}`;
+
+  before(async () => {
+    assert.ok(existsSync(SERVER), `${SERVER} is missing: run cargo build -p clima-server first`);
+    dir = tempDir('clima-e2e-browser-');
+    server = start(SERVER, [
+      '--db', path.join(dir.path, 'clima.db'), '--listen', `127.0.0.1:${PORT}`, '--token', TOKEN,
+      '--ui', path.join(ROOT, 'ui'), '--serial', 'off',
+    ]);
+    driver = start(CHROMEDRIVER, [`--port=${DRIVER_PORT}`]);
+    await Promise.all([waitForPort(PORT), waitForPort(DRIVER_PORT)]);
+    session = await Session.create(`http://127.0.0.1:${DRIVER_PORT}`, {
+      browserName: 'chrome',
+      'goog:chromeOptions': {
+        binary: CHROMIUM,
+        args: [
+          '--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic',
+          '--no-first-run', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage',
+          `--user-data-dir=${path.join(dir.path, 'profile')}`, '--window-size=1280,900',
+        ],
+      },
+    });
+  });
+
+  after(async () => {
+    if (session) await session.quit().catch(() => {});
+    await driver?.stop();
+    await server?.stop();
+    dir?.remove();
+  });
+
+  it('asks for the token when it has none', async () => {
+    await session.navigate(`${base}/`);
+    await waitFor('the token form', () => session.exec('return !document.getElementById("auth").hidden'));
+  });
+
+  it('keeps a ?token= link and takes it out of the address bar', async () => {
+    await session.navigate(`${base}/?token=${TOKEN}`);
+    await dashboard.ready(session);
+    assert.equal(await session.url(), `${base}/`);
+    assert.equal(await session.exec('return localStorage.getItem("clima.token")'), TOKEN);
+    await session.navigate(`${base}/`);
+    await dashboard.ready(session);
+    assert.equal(await session.exec('return document.getElementById("auth").hidden'), true);
+    await dashboard.showsEmptyState(session);
+  });
+
+  it('is live over the event stream', async () => {
+    await waitFor('the live stream', async () => (await session.exec('return document.getElementById("conn").dataset.state')) === 'live');
+  });
+
+  it('shows posted readings on a card and updates it live', () => dashboard.cardUpdates(session, PORT, TOKEN));
+  it('draws the charts', () => dashboard.chartAppears(session));
+  it('switches ranges', () => dashboard.rangesSwitch(session));
+  it('shows time and value under the pointer', () => dashboard.hoverShowsValue(session));
+  it('shows a hostile sensor name as text', () => dashboard.hostileNameIsText(session, PORT, TOKEN));
+  it('opens settings with the token and examples', () => dashboard.settingsOpen(session, TOKEN, `127.0.0.1:${PORT}`));
+
+  it('serves the chart as SVG over HTTP', async () => {
+    const now = Date.now();
+    const q = `sensor=kitchen&metric=temperature&from=${now - 3_600_000}&to=${now}&points=120&width=600&height=200&unit=F`;
+    const response = await fetch(`${base}/api/v1/chart.svg?${q}`, { headers: { Authorization: `Bearer ${TOKEN}` } });
+    assert.equal(response.status, 200);
+    assert.equal(response.headers.get('content-type'), 'image/svg+xml');
+    assert.match(response.headers.get('x-clima-plot-area'), /^\d+,\d+,\d+,\d+$/);
+    const svg = await response.text();
+    assert.ok(svg.startsWith('<svg') && svg.includes('°F'));
+    const denied = await fetch(`${base}/api/v1/chart.svg?${q}`);
+    assert.equal(denied.status, 401);
+  });
+});

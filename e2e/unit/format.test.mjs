@@ -1,0 +1,105 @@
+// Unit tests of the dashboard's pure helpers (ui/js/format.js and the examples in settings).
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  bucketAt,
+  convert,
+  formatAge,
+  formatInterval,
+  formatNumber,
+  intervalFromTimes,
+  isStale,
+  trend,
+  usualInterval,
+} from '../../ui/js/format.js';
+
+const MIN = 60_000;
+
+function check(f, cases) {
+  for (const [input, expected] of cases) {
+    assert.deepEqual(f(...input), expected, `${f.name}(${JSON.stringify(input)})`);
+  }
+}
+
+test('ages', () => {
+  check(formatAge, [
+    [[0], 'just now'],
+    [[-5000], 'just now'],
+    [[12_400], '12 s ago'],
+    [[5 * MIN], '5 min ago'],
+    [[3 * 60 * MIN], '3 h ago'],
+    [[72 * 60 * MIN], '3 d ago'],
+    [[null], 'never'],
+  ]);
+  check(formatInterval, [[[1000], '1 s'], [[300_000], '5 min'], [[4 * 3_600_000], '4 h']]);
+});
+
+test('units and numbers', () => {
+  check(convert, [
+    [[20, '°C', 'F'], { value: 68, unit: '°F' }],
+    [[20, '°C', 'C'], { value: 20, unit: '°C' }],
+    [[50, '%', 'F'], { value: 50, unit: '%' }],
+    [[null, 'ppm', 'C'], { value: null, unit: 'ppm' }],
+  ]);
+  check(formatNumber, [
+    [[21.44], '21.4'],
+    [[1013.25], '1013'],
+    [[0.123], '0.12'],
+    [[-3], '-3.0'],
+    [[NaN], '–'],
+    [[812.4, 'co2'], '812'],
+    [[1013.25, 'pressure'], '1013.3'],
+  ]);
+});
+
+const bucket = (t, mean, count = 1) => ({ t, mean, min: mean, max: mean, count });
+
+test('trends compare with a quarter of an hour ago', () => {
+  const now = 100 * MIN;
+  const history = [bucket(now - 25 * MIN, 20), bucket(now - 20 * MIN, 20.1), bucket(now - 5 * MIN, 21)];
+  check((latest) => trend('temperature', latest, history, now), [
+    [[21], 'up'],
+    [[19.5], 'down'],
+    [[20.1], 'flat'],
+  ]);
+  assert.equal(trend('temperature', 21, [], now), null);
+  assert.equal(trend('co2', 800, [bucket(now - 20 * MIN, 790)], now), 'flat');
+});
+
+test('the usual interval is learned from history, ignoring outages', () => {
+  // One reading a second: 60 in each minute bucket.
+  const fast = Array.from({ length: 10 }, (_, i) => bucket(i * MIN, 20, 60));
+  assert.equal(usualInterval(fast), 1000);
+  // Every five minutes, with one hour-long outage.
+  const slow = [0, 5, 10, 15, 75, 80, 85].map((m) => bucket(m * MIN, 20, 1));
+  assert.equal(usualInterval(slow), 5 * MIN);
+  assert.equal(usualInterval([bucket(0, 1)]), null);
+  assert.equal(intervalFromTimes([1000, 2000, 3000, 3000, 4100]), 1000);
+});
+
+test('stale after missing the usual interval', () => {
+  check(isStale, [
+    [[2000, 1000], false],
+    [[12_000, 1000], true],
+    [[10 * MIN, 5 * MIN], false],
+    [[16 * MIN, 5 * MIN], true],
+    [[10 * MIN, null], false],
+    [[16 * MIN, null], true],
+    [[null, 1000], false],
+  ]);
+});
+
+test('the pointer maps to the bucket under it', () => {
+  const readings = { bucket_ms: MIN, points: [bucket(0, 1), bucket(MIN, 2), bucket(2 * MIN, 3), bucket(3 * MIN, 4)] };
+  const plot = { left: 50, top: 10, width: 400, height: 100 };
+  check((x) => bucketAt(x, plot, readings)?.mean ?? null, [
+    [[50], 1],
+    [[149], 1],
+    [[151], 2],
+    [[449], 4],
+    [[450], 4],
+    [[20], null],
+    [[460], null],
+  ]);
+});

@@ -1,0 +1,106 @@
+// What both end-to-end tests share: starting programs in their own process group (so their
+// children die with them), waiting for ports, and posting readings like a device.
+
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+export const TARGET = process.env.CARGO_TARGET_DIR ? path.resolve(process.env.CARGO_TARGET_DIR) : path.join(ROOT, 'target');
+
+/** The hostile sensor name: it must show as these characters, never become an element. */
+export const HOSTILE = '<img src=x onerror=alert(1)>';
+
+export function tempDir(prefix) {
+  const dir = mkdtempSync(path.join(os.tmpdir(), prefix));
+  return { path: dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** Starts `cmd` as a process-group leader; `stop()` ends the whole group. */
+export function start(cmd, args, opts = {}) {
+  const child = spawn(cmd, args, { detached: true, stdio: ['ignore', 'pipe', 'pipe'], ...opts });
+  let output = '';
+  const keep = (chunk) => {
+    output = (output + chunk).slice(-20_000);
+  };
+  child.stdout.on('data', keep);
+  child.stderr.on('data', keep);
+  const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  return {
+    child,
+    exited,
+    output: () => output,
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      try {
+        process.kill(-child.pid, 'SIGTERM');
+      } catch {
+        return;
+      }
+      const done = await Promise.race([exited, new Promise((r) => setTimeout(() => r(null), 5000))]);
+      if (!done) {
+        try {
+          process.kill(-child.pid, 'SIGKILL');
+        } catch {
+          // Already gone.
+        }
+      }
+    },
+  };
+}
+
+function tryConnect(port) {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host: '127.0.0.1', port });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+export async function waitForPort(port, ms = 20_000) {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    if (await tryConnect(port)) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`nothing listens on 127.0.0.1:${port} after ${ms} ms`);
+}
+
+export async function waitForPortClosed(port, ms = 15_000) {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    if (!(await tryConnect(port))) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`127.0.0.1:${port} still accepts connections after ${ms} ms`);
+}
+
+/** Posts readings as a device would; returns the parsed reply. */
+export async function post(port, token, readings) {
+  const response = await fetch(`http://127.0.0.1:${port}/api/v1/readings`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${token}` },
+    body: JSON.stringify(readings),
+  });
+  const body = await response.json();
+  if (response.status !== 201) throw new Error(`POST readings answered ${response.status}: ${JSON.stringify(body)}`);
+  return body;
+}
+
+/** Readings of `sensor` over the last `minutes`, one a minute, ending now. */
+export function history(sensor, name, minutes, base) {
+  const now = Date.now();
+  return Array.from({ length: minutes }, (_, i) => ({
+    sensor,
+    name,
+    measured_at: now - (minutes - i) * 60_000,
+    temperature: base + Math.sin(i / 6),
+    humidity: 45 + 5 * Math.cos(i / 9),
+  }));
+}

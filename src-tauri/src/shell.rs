@@ -1,0 +1,210 @@
+//! What the window's commands share: the running engine (or why it could not start), the
+//! ingest address and token, and the live-update interval.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use clima_core::config::default_db_path;
+use clima_core::store::settings;
+use clima_core::{Engine, EngineConfig, Token};
+
+use crate::error::CommandError;
+use crate::Args;
+
+/// Default and bounds of the live-update interval, ms.
+pub const DEFAULT_INTERVAL_MS: u64 = 500;
+pub const MIN_INTERVAL_MS: u64 = 100;
+pub const MAX_INTERVAL_MS: u64 = 10_000;
+
+/// The engine the window drives.
+pub struct Running {
+    pub engine: Engine,
+    pub db: PathBuf,
+    /// Where to reach the engine's HTTP port from this machine.
+    pub local: SocketAddr,
+    pub token: Option<Token>,
+}
+
+/// The app's managed state.
+pub struct Shell {
+    /// The engine, until quit; or why it did not start, shown in the window.
+    engine: Mutex<Result<Running, CommandError>>,
+    /// Live updates go to the window at most once per this many ms.
+    pub interval_ms: Arc<AtomicU64>,
+    /// When the process started, for the time-to-first-paint log line.
+    pub launched: Instant,
+    pub first_paint_ms: Mutex<Option<u64>>,
+}
+
+impl Shell {
+    pub fn new(engine: Result<Running, CommandError>, launched: Instant) -> Shell {
+        Shell {
+            engine: Mutex::new(engine),
+            interval_ms: Arc::new(AtomicU64::new(DEFAULT_INTERVAL_MS)),
+            launched,
+            first_paint_ms: Mutex::new(None),
+        }
+    }
+
+    /// Runs `f` on the running engine, or reports why there is none.
+    pub fn with<T>(
+        &self,
+        f: impl FnOnce(&Running) -> Result<T, CommandError>,
+    ) -> Result<T, CommandError> {
+        match &*self.engine.lock().expect("engine lock") {
+            Ok(running) => f(running),
+            Err(e) => Err(e.clone()),
+        }
+    }
+
+    /// The engine's read side, to query without holding the engine lock.
+    pub fn reader(&self) -> Result<Arc<clima_core::store::Reader>, CommandError> {
+        self.with(|r| Ok(r.engine.reader()))
+    }
+
+    pub fn set_interval(&self, ms: u64) -> u64 {
+        let ms = ms.clamp(MIN_INTERVAL_MS, MAX_INTERVAL_MS);
+        self.interval_ms.store(ms, Ordering::Relaxed);
+        ms
+    }
+
+    /// Stops the engine (on quit): commits what is queued and joins its threads.
+    pub fn shutdown(&self) {
+        let mut slot = self.engine.lock().expect("engine lock");
+        let stopped = Err(CommandError::new("stopped", "Clima is shutting down"));
+        if let Ok(running) = std::mem::replace(&mut *slot, stopped) {
+            running.engine.shutdown();
+        }
+    }
+}
+
+/// Starts the engine as the arguments say: the token comes from `--token`, else from the
+/// database, where the first run stores a new random one.
+pub fn start(args: &Args) -> Result<Running, CommandError> {
+    let db = match &args.db {
+        Some(p) => p.clone(),
+        None => default_db_path().ok_or_else(|| {
+            CommandError::new(
+                "config",
+                "no home folder found for the database: start clima with --db PATH",
+            )
+        })?,
+    };
+    let token = match args.token.as_deref().filter(|t| !t.is_empty()) {
+        Some(t) => {
+            Token::new(t).map_err(|e| CommandError::new("config", format!("--token: {e}")))?
+        }
+        // Read before the engine opens the file: only its writer thread writes afterwards.
+        None => {
+            let stored = settings::get_or_create(&db, settings::INGEST_TOKEN, new_token)
+                .map_err(|e| CommandError::new("store", e.to_string()))?;
+            Token::new(stored).map_err(|e| {
+                CommandError::new(
+                    "store",
+                    format!("the stored ingest token is unusable ({e}): start clima with --token"),
+                )
+            })?
+        }
+    };
+    let mut cfg = EngineConfig::new(db.clone());
+    cfg.listen = args.listen;
+    cfg.token = Some(token.clone());
+    cfg.ui_dir = find_ui();
+    cfg.serial = clima_core::serial::SerialConfig::from_args(&args.serial)
+        .map_err(|e| CommandError::new("config", format!("--serial: {e}")))?;
+    let engine = Engine::start(cfg).map_err(|e| CommandError::new("engine", e.to_string()))?;
+    let bound = engine.local_addr();
+    let local = if bound.ip().is_unspecified() {
+        let ip = if bound.is_ipv4() {
+            IpAddr::V4(Ipv4Addr::LOCALHOST)
+        } else {
+            IpAddr::V6(std::net::Ipv6Addr::LOCALHOST)
+        };
+        SocketAddr::new(ip, bound.port())
+    } else {
+        bound
+    };
+    Ok(Running {
+        engine,
+        db,
+        local,
+        token: Some(token),
+    })
+}
+
+/// 128 random bits as 32 hex digits: long enough to guess never, short enough to paste.
+pub fn new_token() -> String {
+    let mut bytes = [0u8; 16];
+    // Without an OS random source no safe token can be made; that machine cannot run Clima.
+    getrandom::fill(&mut bytes).expect("the operating system's random source failed");
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The web dashboard's files, served by the engine to browsers on the network: beside the
+/// executable (installed), or in the source tree (cargo run).
+fn find_ui() -> Option<PathBuf> {
+    let beside = std::env::current_exe().ok()?.parent()?.join("ui");
+    let source = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../ui");
+    [beside, source]
+        .into_iter()
+        .find(|p| p.join("index.html").is_file())
+}
+
+/// The addresses other devices can send to: every non-loopback address of this machine when
+/// listening on all of them, else the one address listened on.
+pub fn ingest_addresses(listen: SocketAddr) -> Vec<String> {
+    let port = listen.port();
+    let ips: Vec<IpAddr> = if listen.ip().is_unspecified() {
+        let mut ips: Vec<IpAddr> = if_addrs::get_if_addrs()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|i| !i.is_loopback())
+            .map(|i| i.ip())
+            .filter(|ip| listen.is_ipv6() || ip.is_ipv4())
+            .filter(|ip| !matches!(ip, IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80))
+            .collect();
+        ips.sort_by_key(|ip| (ip.is_ipv6(), *ip));
+        if ips.is_empty() {
+            ips.push(IpAddr::V4(Ipv4Addr::LOCALHOST));
+        }
+        ips
+    } else {
+        vec![listen.ip()]
+    };
+    ips.into_iter()
+        .map(|ip| SocketAddr::new(ip, port).to_string())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_random_hex() {
+        let (a, b) = (new_token(), new_token());
+        assert_eq!(a.len(), 32);
+        assert!(a.chars().all(|c| c.is_ascii_hexdigit()));
+        assert_ne!(a, b);
+        assert!(Token::new(a).is_ok());
+    }
+
+    #[test]
+    fn addresses_to_show() {
+        assert_eq!(
+            ingest_addresses("127.0.0.1:9000".parse().unwrap()),
+            ["127.0.0.1:9000"]
+        );
+        let all = ingest_addresses("0.0.0.0:8137".parse().unwrap());
+        assert!(
+            !all.is_empty()
+                && all
+                    .iter()
+                    .all(|a| a.ends_with(":8137") && !a.starts_with('[')),
+            "{all:?}"
+        );
+    }
+}

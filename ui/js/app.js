@@ -1,0 +1,293 @@
+// Clima's dashboard: keeps the model of sensors and their latest values, applies live updates
+// (already coalesced by the app or the server, and coalesced again here to the chosen
+// interval), and drives the cards, charts, settings and the first-run help.
+
+import { createTransport } from './transport.js';
+import { byId, h, replace, setText } from './dom.js';
+import { SensorCards } from './cards.js';
+import { ChartPanel } from './charts.js';
+import { SettingsPanel, examples } from './settings.js';
+import { intervalFromTimes, usualInterval } from './format.js';
+
+/** History behind trends and usual intervals: the last 3 h in 1-minute buckets. */
+const HISTORY_MS = 3 * 3_600_000;
+const HISTORY_POINTS = 180;
+const HISTORY_REFRESH_MS = 5 * 60_000;
+/** Live arrival times kept per sensor, to learn the interval of a new sensor. */
+const LIVE_TIMES = 12;
+
+const transport = createTransport();
+const prefs = {
+  tempUnit: localStorage.getItem('clima.tempUnit') === 'F' ? 'F' : 'C',
+  updateMs: Number(localStorage.getItem('clima.updateMs')) || 500,
+};
+
+/** sensor id → { sensor, name, source, last_seen, metrics: Map(metric → {value, unit, measured_at, received_at}) } */
+const sensors = new Map();
+/** sensor id → { at, byMetric: Map(metric → buckets), interval } */
+const history = new Map();
+/** sensor id → recent arrival times (host clock of the engine) */
+const liveTimes = new Map();
+let selected = localStorage.getItem('clima.selected');
+let painted = false;
+
+const view = {
+  get now() {
+    return Date.now();
+  },
+  get tempUnit() {
+    return prefs.tempUnit;
+  },
+  get selected() {
+    return selected;
+  },
+  historyOf: (id, metric) => history.get(id)?.byMetric.get(metric) ?? [],
+  intervalOf: (id) => history.get(id)?.interval ?? intervalFromTimes(liveTimes.get(id) ?? []),
+};
+
+const cards = new SensorCards(byId('cards'), (id) => select(id));
+const charts = new ChartPanel(byId('charts'), transport, view);
+const settings = new SettingsPanel(byId('settings'), transport, prefs, (change) => setPrefs(change));
+
+byId('open-settings').addEventListener('click', () => (settings.isOpen ? settings.close() : settings.open()));
+byId('auth').addEventListener('submit', (e) => {
+  e.preventDefault();
+  transport.setToken(byId('token-input').value);
+  window.location.reload();
+});
+
+function setPrefs(change) {
+  Object.assign(prefs, change);
+  localStorage.setItem('clima.tempUnit', prefs.tempUnit);
+  localStorage.setItem('clima.updateMs', String(prefs.updateMs));
+  if ('updateMs' in change) transport.setUpdateInterval(prefs.updateMs).catch(() => {});
+  if ('tempUnit' in change) charts.refresh();
+  render();
+}
+
+function select(id) {
+  selected = id;
+  localStorage.setItem('clima.selected', id);
+  render();
+  byId('charts').scrollIntoView({ block: 'nearest', behavior: 'smooth' });
+}
+
+function setConnection(state, detail) {
+  const el = byId('conn');
+  // Back after an interruption: what arrived meanwhile is in the store, not in the stream.
+  if (state === 'live' && (el.dataset.state === 'reconnecting' || el.dataset.state === 'offline')) {
+    transport.sensors().then((list) => {
+      load(list);
+      render();
+    }, () => {});
+  }
+  el.dataset.state = state;
+  setText(el, { live: 'live', reconnecting: 'reconnecting…', offline: 'offline' }[state] ?? state);
+  el.title = detail ?? '';
+}
+
+function showError(e) {
+  const banner = byId('banner');
+  banner.hidden = !e;
+  if (e) setText(banner, e.message);
+}
+
+/** Metrics in the order cards and charts show them; others follow by name. */
+const METRIC_ORDER = ['temperature', 'humidity', 'dew_point', 'pressure', 'co2'];
+function metricRank(metric) {
+  const i = METRIC_ORDER.indexOf(metric);
+  return i < 0 ? METRIC_ORDER.length : i;
+}
+function sortedMetrics(entries) {
+  return new Map([...entries].sort(([a], [b]) => metricRank(a) - metricRank(b) || (a < b ? -1 : a > b ? 1 : 0)));
+}
+
+/** Replaces the model with the sensor list from the engine. */
+function load(list) {
+  sensors.clear();
+  for (const s of list.sensors) {
+    sensors.set(s.sensor, {
+      sensor: s.sensor,
+      name: s.name,
+      source: s.source,
+      last_seen: s.last_seen,
+      metrics: sortedMetrics(s.metrics.filter((m) => m.value != null).map((m) => [m.metric, m])),
+    });
+  }
+}
+
+/** Applies one coalesced update: `{readings: [LiveSample], skipped}`. */
+function apply(update) {
+  const touched = new Set();
+  let added = false;
+  for (const r of update.readings) {
+    let s = sensors.get(r.sensor);
+    if (!s) {
+      s = { sensor: r.sensor, name: r.name ?? null, source: '', last_seen: r.received_at, metrics: new Map() };
+      sensors.set(r.sensor, s);
+      added = true;
+    }
+    if (r.name) s.name = r.name;
+    s.last_seen = Math.max(s.last_seen ?? 0, r.received_at);
+    const isNew = !s.metrics.has(r.metric);
+    s.metrics.set(r.metric, { metric: r.metric, unit: r.unit ?? null, value: r.value, measured_at: r.measured_at, received_at: r.received_at });
+    if (isNew) s.metrics = sortedMetrics(s.metrics);
+    touched.add(r.sensor);
+  }
+  for (const id of touched) {
+    const times = liveTimes.get(id) ?? [];
+    const at = sensors.get(id).last_seen;
+    if (times[times.length - 1] !== at) times.push(at);
+    liveTimes.set(id, times.slice(-LIVE_TIMES));
+  }
+  if (added) {
+    // Keep the same order as the sensor list (by id) and learn the newcomers' history.
+    const ordered = [...sensors.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    sensors.clear();
+    for (const [k, v] of ordered) sensors.set(k, v);
+  }
+  render();
+  charts.onLive(touched);
+  for (const id of touched) if (!history.has(id)) loadHistory(id);
+  if (added) refreshListSoon();
+}
+
+// Live samples carry no source: a new sensor's details come from the sensor list.
+let listTimer = null;
+function refreshListSoon() {
+  if (listTimer) return;
+  listTimer = setTimeout(async () => {
+    listTimer = null;
+    try {
+      for (const s of (await transport.sensors()).sensors) {
+        const known = sensors.get(s.sensor);
+        if (known) Object.assign(known, { source: s.source, name: s.name ?? known.name });
+      }
+      render();
+    } catch {
+      // The cards keep what they have; the next new sensor tries again.
+    }
+  }, 1000);
+}
+
+// The browser gets the server's interval; a longer one chosen here is applied by holding
+// updates and merging them (newest value per series wins).
+let pending = null;
+let lastApplied = 0;
+function onUpdate(update) {
+  if (transport.kind === 'tauri') return apply(update);
+  pending = pending ?? new Map();
+  for (const r of update.readings) pending.set(`${r.sensor}\u0000${r.metric}`, r);
+  const wait = prefs.updateMs - (Date.now() - lastApplied);
+  if (wait <= 0) flush();
+  else if (!flush.timer) flush.timer = setTimeout(flush, wait);
+}
+function flush() {
+  flush.timer = null;
+  if (!pending) return;
+  const readings = [...pending.values()];
+  pending = null;
+  lastApplied = Date.now();
+  apply({ readings });
+}
+
+async function loadHistory(id) {
+  const s = sensors.get(id);
+  if (!s) return;
+  const entry = { at: Date.now(), byMetric: new Map(), interval: null };
+  history.set(id, entry);
+  const to = Date.now();
+  await Promise.all(
+    [...s.metrics.keys()].map(async (metric) => {
+      try {
+        const r = await transport.readings({ sensor: id, metric, from: to - HISTORY_MS, to, points: HISTORY_POINTS });
+        entry.byMetric.set(metric, r.points);
+        const interval = usualInterval(r.points);
+        if (interval != null && (entry.interval == null || interval < entry.interval)) entry.interval = interval;
+      } catch {
+        // No history yet for this metric: trends and staleness wait for it.
+      }
+    }),
+  );
+  // Within the first buckets a fast sensor shows one bucket only; live arrivals say more.
+  const live = intervalFromTimes(liveTimes.get(id) ?? []);
+  if (entry.interval == null && live != null) entry.interval = live;
+  render();
+}
+
+function render() {
+  const empty = sensors.size === 0;
+  byId('empty').hidden = !empty;
+  byId('cards').hidden = empty;
+  if (!empty && (!selected || !sensors.has(selected))) selected = sensors.keys().next().value;
+  cards.render(sensors, view);
+  charts.show(empty ? null : sensors.get(selected));
+  if (!painted) {
+    painted = true;
+    document.body.dataset.ready = 'true';
+    // Two frames: the first paint of this state has happened.
+    requestAnimationFrame(() => requestAnimationFrame(() => transport.painted().catch(() => {})));
+  }
+}
+
+async function renderEmptyState() {
+  let status;
+  try {
+    status = await transport.status();
+  } catch {
+    return;
+  }
+  const base = `http://${status.addresses[0] ?? status.listen}`;
+  setText(byId('empty-curl'), examples(base, status.token)[0].text);
+  const demo = byId('demo');
+  if (await transport.demoAvailable().catch(() => false)) {
+    demo.hidden = false;
+    demo.onclick = async () => {
+      demo.disabled = true;
+      setText(demo, 'Starting the demo board…');
+      try {
+        await transport.startDemo();
+        setText(demo, 'Demo board running: readings arrive in a moment');
+      } catch (e) {
+        setText(demo, `Demo unavailable: ${e.message}`);
+      }
+    };
+  }
+}
+
+async function start() {
+  transport.setUpdateInterval(prefs.updateMs).catch(() => {});
+  let list;
+  try {
+    list = await transport.sensors();
+  } catch (e) {
+    if (transport.needsToken()) {
+      byId('auth').hidden = false;
+      byId('token-input').focus();
+      setConnection('offline', 'a token is needed');
+      return;
+    }
+    // The engine did not start (port taken...): say why instead of the first-run help.
+    showError(e);
+    setConnection('offline', e.message);
+    return;
+  }
+  // Listen first, then load what is there, then apply what arrived meanwhile: nothing is missed.
+  const early = [];
+  let loaded = false;
+  transport.subscribe((update) => (loaded ? onUpdate(update) : early.push(update)), setConnection);
+  list = await transport.sensors().catch(() => list);
+  load(list);
+  loaded = true;
+  for (const update of early) onUpdate(update);
+  render();
+  renderEmptyState();
+  for (const id of sensors.keys()) loadHistory(id);
+  setInterval(() => {
+    for (const [id, entry] of history) if (Date.now() - entry.at > HISTORY_REFRESH_MS) loadHistory(id);
+  }, 30_000);
+  // Ages and staleness move with the clock.
+  setInterval(render, 1000);
+}
+
+start();

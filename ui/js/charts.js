@@ -1,0 +1,169 @@
+// Charts of the selected sensor, one per metric. The SVG is drawn in Rust (plotters); the page
+// only places it, switches ranges, refreshes it at most every few seconds while readings come
+// in, and maps the pointer to a bucket to show its time and value.
+
+import { h, replace, setText } from './dom.js';
+import { RANGES, bucketAt, convert, formatNumber, formatTime, metricLabel } from './format.js';
+
+/** A live chart is redrawn at most this often, and never more often than its buckets change. */
+const MIN_REFRESH_MS = 2000;
+/** Charts also slide with the clock while no readings arrive. */
+const IDLE_REFRESH_MS = 60_000;
+
+export class ChartPanel {
+  constructor(root, transport, view) {
+    this.root = root;
+    this.transport = transport;
+    this.view = view;
+    this.title = root.querySelector('#chart-title');
+    this.list = root.querySelector('#chart-list');
+    this.sensor = null;
+    this.range = RANGES.find((r) => r.id === (localStorage.getItem('clima.range') ?? '1h')) ?? RANGES[1];
+    this.figures = new Map();
+    this.lastLoad = 0;
+    this.timer = null;
+    const buttons = root.querySelector('#ranges');
+    for (const r of RANGES) {
+      buttons.append(
+        h('button', { type: 'button', data: { range: r.id }, 'aria-pressed': String(r === this.range), onclick: () => this.setRange(r.id) }, r.label),
+      );
+    }
+    this.buttons = buttons;
+    let lastWidth = 0;
+    new ResizeObserver(() => {
+      const w = this.list.clientWidth;
+      if (Math.abs(w - lastWidth) > 8) {
+        lastWidth = w;
+        clearTimeout(this.resizeTimer);
+        this.resizeTimer = setTimeout(() => this.refresh(), 200);
+      }
+    }).observe(this.list);
+    setInterval(() => {
+      if (Date.now() - this.lastLoad > IDLE_REFRESH_MS) this.refresh();
+    }, 5000);
+  }
+
+  /** Shows the charts of `sensor` (the app's model entry), or hides the panel for null. */
+  show(sensor) {
+    this.root.hidden = !sensor;
+    if (!sensor) {
+      this.sensor = null;
+      return;
+    }
+    const changed = this.sensor !== sensor.sensor;
+    this.sensor = sensor.sensor;
+    setText(this.title, sensor.name || sensor.sensor);
+    const metrics = [...sensor.metrics.keys()];
+    if (changed || metrics.join() !== [...this.figures.keys()].join()) {
+      this.figures.clear();
+      replace(this.list, ...metrics.map((m) => this.figure(m).root));
+      this.refresh();
+    }
+  }
+
+  setRange(id) {
+    this.range = RANGES.find((r) => r.id === id) ?? this.range;
+    localStorage.setItem('clima.range', this.range.id);
+    for (const b of this.buttons.children) b.setAttribute('aria-pressed', String(b.dataset.range === this.range.id));
+    this.refresh();
+  }
+
+  /** New readings for `sensorIds`: redraw soon if the shown sensor is among them. */
+  onLive(sensorIds) {
+    if (!this.sensor || !sensorIds.has(this.sensor) || this.timer) return;
+    const bucketMs = [...this.figures.values()][0]?.readings?.bucket_ms ?? 0;
+    const wait = Math.max(MIN_REFRESH_MS, bucketMs) - (Date.now() - this.lastLoad);
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.refresh();
+    }, Math.max(0, wait));
+  }
+
+  figure(metric) {
+    const img = h('img', { class: 'chart-img', alt: `${metricLabel(metric)} chart` });
+    const cursor = h('div', { class: 'cursor', hidden: true });
+    const tip = h('div', { class: 'tip', role: 'status', hidden: true });
+    const plotBox = h('div', { class: 'plot' }, img, cursor, tip);
+    const caption = h('figcaption', {}, metricLabel(metric));
+    const root = h('figure', { class: 'chart', data: { metric } }, caption, plotBox);
+    const fig = { metric, root, img, cursor, tip, plotBox, generation: 0, chart: null, readings: null };
+    plotBox.addEventListener('pointermove', (e) => this.hover(fig, e));
+    plotBox.addEventListener('pointerleave', () => {
+      cursor.hidden = true;
+      tip.hidden = true;
+    });
+    this.figures.set(metric, fig);
+    return fig;
+  }
+
+  refresh() {
+    if (!this.sensor) return;
+    this.lastLoad = Date.now();
+    for (const fig of this.figures.values()) this.load(fig);
+  }
+
+  async load(fig) {
+    const generation = ++fig.generation;
+    const width = Math.max(320, Math.min(4096, Math.round(fig.plotBox.clientWidth || this.list.clientWidth || 640)));
+    const height = window.innerHeight < 700 ? 170 : 210;
+    const to = Date.now();
+    const query = {
+      sensor: this.sensor,
+      metric: fig.metric,
+      from: to - this.range.ms,
+      to,
+      points: Math.min(1000, Math.max(60, Math.round(width / 2))),
+    };
+    try {
+      const [chart, readings] = await Promise.all([
+        this.transport.chart({ ...query, width, height, unit: this.view.tempUnit, tz: -new Date().getTimezoneOffset() }),
+        this.transport.readings(query),
+      ]);
+      if (generation !== fig.generation) return;
+      fig.chart = { ...chart, width, height };
+      fig.readings = readings;
+      // A data: URL keeps the CSP's img-src to 'self' and data:; an <img> never runs script.
+      fig.img.src = `data:image/svg+xml;charset=utf-8,${encodeURIComponent(chart.svg)}`;
+      fig.img.width = width;
+      fig.img.height = height;
+      fig.root.dataset.range = this.range.id;
+      fig.root.dataset.points = String(readings.points.reduce((n, b) => n + b.count, 0));
+      fig.root.classList.remove('error');
+    } catch (e) {
+      if (generation !== fig.generation) return;
+      fig.root.classList.add('error');
+      fig.img.removeAttribute('src');
+      fig.img.alt = `Chart unavailable: ${e.message}`;
+    }
+  }
+
+  hover(fig, event) {
+    if (!fig.chart || !fig.readings) return;
+    const box = fig.img.getBoundingClientRect();
+    const scale = fig.chart.width / box.width;
+    const x = (event.clientX - box.left) * scale;
+    const bucket = bucketAt(x, fig.chart.plot, fig.readings);
+    if (!bucket) {
+      fig.cursor.hidden = true;
+      fig.tip.hidden = true;
+      return;
+    }
+    const unit = fig.readings.unit;
+    const show = (v) => formatNumber(convert(v, unit, this.view.tempUnit).value, fig.metric);
+    const shownUnit = convert(0, unit, this.view.tempUnit).unit;
+    const when = formatTime(bucket.t, Date.now(), fig.readings.bucket_ms < 60_000);
+    let text;
+    if (bucket.count === 0) text = `${when} · no readings`;
+    else if (bucket.count === 1) text = `${when} · ${show(bucket.mean)} ${shownUnit}`;
+    else text = `${when} · ${show(bucket.mean)} ${shownUnit} (${show(bucket.min)}–${show(bucket.max)}, ${bucket.count} readings)`;
+    setText(fig.tip, text);
+    const px = event.clientX - box.left;
+    fig.cursor.style.left = `${px}px`;
+    fig.cursor.style.top = `${fig.chart.plot.top / scale}px`;
+    fig.cursor.style.height = `${fig.chart.plot.height / scale}px`;
+    fig.cursor.hidden = false;
+    fig.tip.hidden = false;
+    const tipWidth = fig.tip.offsetWidth;
+    fig.tip.style.left = `${Math.max(0, Math.min(box.width - tipWidth, px + 12))}px`;
+  }
+}

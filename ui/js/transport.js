@@ -1,0 +1,156 @@
+// The one place that knows where the page runs: in the desktop window it calls the app through
+// Tauri IPC and listens to its events; in a browser it uses the HTTP API with fetch and
+// EventSource. Both answer in the same shapes, and both fail with {kind, message}.
+
+const TOKEN_KEY = 'clima.token';
+
+/** An error from either side, shaped like the shell's `{kind, message}`. */
+export class ApiError extends Error {
+  constructor(kind, message, status) {
+    super(message);
+    this.kind = kind;
+    this.status = status;
+  }
+}
+
+export function createTransport() {
+  const tauri = window.__TAURI__;
+  return tauri && tauri.core ? tauriTransport(tauri) : httpTransport();
+}
+
+function tauriTransport(tauri) {
+  const call = async (cmd, args) => {
+    try {
+      return await tauri.core.invoke(cmd, args);
+    } catch (e) {
+      throw new ApiError(e?.kind ?? 'ipc', e?.message ?? String(e));
+    }
+  };
+  return {
+    kind: 'tauri',
+    status: () => call('status'),
+    sensors: () => call('sensors'),
+    readings: (q) => call('readings', q),
+    chart: (q) => call('chart', q),
+    ports: () => call('ports'),
+    portAction: (action, id) => call('port_action', { action, id }),
+    demoAvailable: async () => (await call('demo', { start: false })).available === true,
+    startDemo: () => call('demo', { start: true }),
+    setUpdateInterval: (ms) => call('set_update_interval', { ms }),
+    painted: () => call('painted'),
+    needsToken: () => false,
+    setToken: () => {},
+    /** Calls `onUpdate({readings, skipped})` for each coalesced update from the app. */
+    subscribe(onUpdate, onState) {
+      let unlisten = null;
+      tauri.event
+        .listen('live-readings', (event) => onUpdate(event.payload))
+        .then((f) => {
+          unlisten = f;
+          onState('live');
+        })
+        .catch((e) => onState('offline', String(e)));
+      return () => unlisten && unlisten();
+    },
+  };
+}
+
+function httpTransport() {
+  // A ?token= link works once: the page keeps the token and takes it out of the address bar.
+  const url = new URL(window.location.href);
+  const fromLink = url.searchParams.get('token');
+  if (fromLink) {
+    localStorage.setItem(TOKEN_KEY, fromLink);
+    url.searchParams.delete('token');
+    history.replaceState(null, '', url.pathname + url.search + url.hash);
+  }
+  let token = localStorage.getItem(TOKEN_KEY) || '';
+  let needsToken = false;
+
+  const request = async (method, path, params, body) => {
+    const target = new URL(path, window.location.origin);
+    for (const [k, v] of Object.entries(params ?? {})) {
+      if (v != null) target.searchParams.set(k, String(v));
+    }
+    const headers = {};
+    if (token) headers.Authorization = `Bearer ${token}`;
+    if (body !== undefined) headers['Content-Type'] = 'application/json';
+    let response;
+    try {
+      response = await fetch(target, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    } catch (e) {
+      throw new ApiError('offline', `Clima does not answer at ${window.location.host}: ${e.message}`);
+    }
+    if (!response.ok) {
+      let info = {};
+      try {
+        info = await response.json();
+      } catch {
+        // Not JSON: keep the status alone.
+      }
+      if (response.status === 401) needsToken = true;
+      throw new ApiError(info.error ?? `http_${response.status}`, info.message ?? `HTTP ${response.status}`, response.status);
+    }
+    needsToken = false;
+    return response;
+  };
+  const json = async (method, path, params, body) => (await request(method, path, params, body)).json();
+
+  return {
+    kind: 'http',
+    async status() {
+      return {
+        listen: window.location.host,
+        port: Number(window.location.port) || (window.location.protocol === 'https:' ? 443 : 80),
+        addresses: [window.location.host],
+        token: token || null,
+        db: null,
+        version: null,
+      };
+    },
+    sensors: () => json('GET', '/api/v1/sensors'),
+    readings: (q) => json('GET', '/api/v1/readings', q),
+    async chart(q) {
+      const response = await request('GET', '/api/v1/chart.svg', q);
+      const [left, top, width, height] = (response.headers.get('X-Clima-Plot-Area') ?? '0,0,0,0').split(',').map(Number);
+      return { svg: await response.text(), plot: { left, top, width, height } };
+    },
+    ports: () => json('GET', '/api/v1/ports'),
+    portAction: (action, id) => json('POST', `/api/v1/ports/${action}`, null, { id }),
+    async demoAvailable() {
+      // The demo route takes POST only: a 405 to GET means it is there, without starting it.
+      try {
+        await request('GET', '/api/v1/demo');
+        return true;
+      } catch (e) {
+        return e.status === 405;
+      }
+    },
+    startDemo: () => json('POST', '/api/v1/demo', null, {}),
+    // The server's stream has its own interval; the page coalesces further when asked.
+    setUpdateInterval: async (ms) => ms,
+    painted: async () => null,
+    needsToken: () => needsToken,
+    setToken(value) {
+      token = value.trim();
+      if (token) localStorage.setItem(TOKEN_KEY, token);
+      else localStorage.removeItem(TOKEN_KEY);
+    },
+    /** EventSource cannot send headers, so the stream URL carries the token. */
+    subscribe(onUpdate, onState) {
+      const target = new URL('/api/v1/stream', window.location.origin);
+      if (token) target.searchParams.set('token', token);
+      const source = new EventSource(target);
+      source.addEventListener('hello', () => onState('live'));
+      source.addEventListener('readings', (event) => {
+        try {
+          onUpdate(JSON.parse(event.data));
+        } catch {
+          // A malformed event is skipped; the next one carries the newest values anyway.
+        }
+      });
+      source.onerror = () => onState(source.readyState === EventSource.CLOSED ? 'offline' : 'reconnecting');
+      return () => source.close();
+    },
+  };
+}
