@@ -2,7 +2,7 @@
 //! and stops them in order through its handle so that nothing acknowledged is lost.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -76,7 +76,7 @@ impl Engine {
             runtime: runtime.handle().clone(),
             streams: AtomicUsize::new(0),
             stream_threads: Mutex::new(Vec::new()),
-            replies: AtomicU64::new(0),
+            connections: Default::default(),
         });
         let mut threads = http::spawn_workers(server.clone(), ctx.clone(), cfg.http_workers.max(1));
         threads.push(spawn_housekeeping(ctx.clone())?);

@@ -11,7 +11,9 @@ mod sse;
 use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -27,10 +29,6 @@ use crate::store::{Reader, WriteHandle};
 
 /// Most live streams served at once; more get 503.
 const MAX_STREAMS: usize = 256;
-/// Every this many replies, one asks its client to reconnect. tiny_http gives each connection a
-/// pool thread for its whole life and can leave a new connection queued behind busy ones during
-/// a burst; recycling keep-alive connections bounds that wait.
-const RECYCLE_EVERY: u64 = 100;
 
 /// What the request handlers share.
 pub struct Ctx {
@@ -45,7 +43,7 @@ pub struct Ctx {
     pub runtime: tokio::runtime::Handle,
     pub streams: AtomicUsize,
     pub stream_threads: Mutex<Vec<JoinHandle<()>>>,
-    pub replies: AtomicU64,
+    pub connections: ConnectionAges,
     pub boards: crate::serial::SerialBoards,
     /// The demo board, once started from the dashboard.
     pub demo: Mutex<Option<crate::sim::VirtualBoard>>,
@@ -93,9 +91,8 @@ fn handle(ctx: &Arc<Ctx>, mut req: tiny_http::Request) {
     match routes::route(ctx, &mut req, peer) {
         routes::Outcome::Reply(mut reply) => {
             let http10 = req.http_version().0 == 1 && req.http_version().1 == 0;
-            if http10
-                || ctx.replies.fetch_add(1, Ordering::Relaxed) % RECYCLE_EVERY == RECYCLE_EVERY - 1
-            {
+            let remote = req.remote_addr().copied();
+            if http10 || remote.is_some_and(|r| ctx.connections.should_close(r, Instant::now())) {
                 reply.close = true;
             }
             let head_only = method == tiny_http::Method::Head;
@@ -144,5 +141,66 @@ fn start_stream(ctx: &Arc<Ctx>, req: tiny_http::Request) {
             ctx.streams.fetch_sub(1, Ordering::Relaxed);
             tracing::error!(error = %e, "could not start a live stream");
         }
+    }
+}
+
+/// Keep-alive connections live at most this long before a reply asks the client to reconnect.
+const CONNECTION_LIFETIME: Duration = Duration::from_millis(250);
+/// Connections remembered at most; past this the memory is cleared (a flood of addresses).
+const MAX_TRACKED: usize = 50_000;
+
+/// When each open connection was first seen, by client address and port.
+///
+/// tiny_http gives each connection one pool thread for the connection's whole life, and during a
+/// burst of new connections its pool can queue one behind busy threads instead of starting a new
+/// thread; such a connection waits until another one closes. Ending every keep-alive connection
+/// at its first reply after [`CONNECTION_LIFETIME`] frees threads often, which bounds that wait
+/// at little cost to fast clients (one reconnect a quarter second).
+#[derive(Default)]
+pub struct ConnectionAges {
+    first_seen: Mutex<HashMap<SocketAddr, Instant>>,
+}
+
+impl ConnectionAges {
+    /// Whether the reply to this connection should close it.
+    pub fn should_close(&self, remote: SocketAddr, now: Instant) -> bool {
+        let mut seen = self.first_seen.lock().expect("connection ages");
+        if seen.len() >= MAX_TRACKED {
+            seen.clear();
+        }
+        let first = *seen.entry(remote).or_insert(now);
+        let close = now.duration_since(first) >= CONNECTION_LIFETIME;
+        if close {
+            seen.remove(&remote);
+        }
+        close
+    }
+
+    /// Forgets connections not seen for a while (closed by their clients).
+    pub fn prune(&self, now: Instant) {
+        self.first_seen
+            .lock()
+            .expect("connection ages")
+            .retain(|_, first| now.duration_since(*first) < Duration::from_secs(60));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connections_are_recycled_by_age() {
+        let ages = ConnectionAges::default();
+        let t0 = Instant::now();
+        let a: SocketAddr = "10.0.0.1:5000".parse().unwrap();
+        let b: SocketAddr = "10.0.0.1:5001".parse().unwrap();
+        assert!(!ages.should_close(a, t0));
+        assert!(!ages.should_close(a, t0 + Duration::from_millis(249)));
+        assert!(!ages.should_close(b, t0 + Duration::from_millis(200)));
+        assert!(ages.should_close(a, t0 + Duration::from_millis(250)));
+        assert!(!ages.should_close(a, t0 + Duration::from_millis(260)), "a new connection on the same port starts over");
+        ages.prune(t0 + Duration::from_secs(61));
+        assert!(!ages.should_close(b, t0 + Duration::from_secs(61)));
     }
 }

@@ -140,8 +140,14 @@ pub fn spawn_writer(
         )?
         .parse()
         .unwrap_or(0);
+    // Checkpoints run on their own thread and connection, so copying pages back into the
+    // database file never stalls a commit; the writer only appends to the WAL.
+    conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+    conn.pragma_update(None, "cache_size", -32_000)?;
+    let checkpointer = conn.path().map(|p| Checkpointer::spawn(p.into())).transpose()?;
     let (tx, rx) = mpsc::sync_channel(4096);
     let mut writer = Writer {
+        checkpointer,
         conn,
         hub,
         cfg,
@@ -158,6 +164,7 @@ pub fn spawn_writer(
 
 struct Writer {
     conn: Connection,
+    checkpointer: Option<Checkpointer>,
     hub: Hub,
     cfg: WriterConfig,
     /// Samples measured before this are in `samples`, the rest in `recent_samples`.
@@ -240,6 +247,13 @@ impl Writer {
                     Instant::now() + self.cfg.move_every
                 };
             }
+        }
+        if let Some(c) = self.checkpointer.take() {
+            c.stop();
+        }
+        // Leave a small WAL behind for the next start.
+        if let Err(e) = self.conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())) {
+            tracing::warn!(error = %e, "final checkpoint failed; the next start replays the WAL");
         }
         tracing::debug!("writer stopped");
     }
@@ -409,6 +423,43 @@ impl Writer {
             tracing::debug!(moved, cutoff, "moved recent samples");
         }
         Ok(nth.is_some())
+    }
+}
+
+/// Copies committed WAL pages into the database file in the background.
+struct Checkpointer {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: JoinHandle<()>,
+}
+
+/// How often the checkpointer runs.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
+
+impl Checkpointer {
+    fn spawn(path: std::path::PathBuf) -> Result<Checkpointer, StoreError> {
+        use std::sync::atomic::Ordering;
+        let conn = Connection::open(&path).map_err(|source| StoreError::Open { path: path.clone(), source })?;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("clima-checkpoint".into())
+            .spawn(move || {
+                while !flag.load(Ordering::Relaxed) {
+                    std::thread::sleep(CHECKPOINT_EVERY);
+                    // PASSIVE never waits for the writer or readers; what it cannot copy now it
+                    // copies next time.
+                    if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                        tracing::debug!(error = %e, "checkpoint deferred");
+                    }
+                }
+            })
+            .map_err(|e| StoreError::Failed(format!("cannot start the checkpoint thread: {e}")))?;
+        Ok(Checkpointer { stop, thread })
+    }
+
+    fn stop(self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let _ = self.thread.join();
     }
 }
 
