@@ -12,11 +12,23 @@ fn buckets(n: usize) -> Vec<Bucket> {
         .map(|i| {
             let t = i as i64 * 60_000;
             if i % 997 > 990 {
-                return Bucket { t, mean: None, min: None, max: None, count: 0 };
+                return Bucket {
+                    t,
+                    mean: None,
+                    min: None,
+                    max: None,
+                    count: 0,
+                };
             }
             let x = i as f64 / 50.0;
             let mean = 21.0 + 3.0 * x.sin() + 0.3 * (x * 7.0).cos();
-            Bucket { t, mean: Some(mean), min: Some(mean - 0.4), max: Some(mean + 0.4), count: 12 }
+            Bucket {
+                t,
+                mean: Some(mean),
+                min: Some(mean - 0.4),
+                max: Some(mean + 0.4),
+                count: 12,
+            }
         })
         .collect()
 }
@@ -38,7 +50,8 @@ fn main() {
         let size = render(&data, &spec).expect("renders").svg.len();
         let mut times: Vec<Duration> = Vec::new();
         let started = Instant::now();
-        while times.len() < 20 || (started.elapsed() < Duration::from_secs(3) && times.len() < 500) {
+        while times.len() < 20 || (started.elapsed() < Duration::from_secs(3) && times.len() < 500)
+        {
             let t = Instant::now();
             let chart = render(&data, &spec).expect("renders");
             times.push(t.elapsed());

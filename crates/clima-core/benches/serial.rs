@@ -16,7 +16,9 @@ use serialport::TTYPort;
 const LINES: u64 = 200_000;
 
 fn parser_throughput() {
-    println!("## Parser throughput (framer + format detection + normalisation), {LINES} lines each");
+    println!(
+        "## Parser throughput (framer + format detection + normalisation), {LINES} lines each"
+    );
     println!("| format | lines/s | readings/s |");
     println!("|---|---:|---:|");
     for name in ["plotter", "json", "csv", "dht", "bme280", "sht31", "influx"] {
@@ -25,7 +27,16 @@ fn parser_throughput() {
         let mut text = Vec::new();
         for tick in 0..LINES {
             climate.step();
-            text.extend_from_slice(render(format, &climate, tick, Some("bench"), 1_795_700_000_000_000_000).as_bytes());
+            text.extend_from_slice(
+                render(
+                    format,
+                    &climate,
+                    tick,
+                    Some("bench"),
+                    1_795_700_000_000_000_000,
+                )
+                .as_bytes(),
+            );
         }
         let lines = text.iter().filter(|b| **b == b'\n').count() as f64;
         let mut framer = LineFramer::new();
@@ -41,7 +52,11 @@ fn parser_throughput() {
             }
         }
         let secs = start.elapsed().as_secs_f64();
-        println!("| {name} | {:.0} | {:.0} |", lines / secs, readings as f64 / secs);
+        println!(
+            "| {name} | {:.0} | {:.0} |",
+            lines / secs,
+            readings as f64 / secs
+        );
     }
 }
 
@@ -49,11 +64,22 @@ fn pty_to_hub_latency() {
     let dir = tempfile::tempdir().unwrap();
     let hub = Hub::default();
     let mut rx = hub.subscribe();
-    let (writer, _thread) = spawn_writer(open(&dir.path().join("b.db")).unwrap(), hub, WriterConfig::default()).unwrap();
+    let (writer, _thread) = spawn_writer(
+        open(&dir.path().join("b.db")).unwrap(),
+        hub,
+        WriterConfig::default(),
+    )
+    .unwrap();
     let (mut master, slave) = TTYPort::pair().unwrap();
     let path = slave.name().unwrap();
     let boards = SerialBoards::start(
-        SerialConfig { auto: false, pinned: vec![PinnedPort { path: path.clone().into(), baud: Some(115_200) }] },
+        SerialConfig {
+            auto: false,
+            pinned: vec![PinnedPort {
+                path: path.clone().into(),
+                baud: Some(115_200),
+            }],
+        },
         writer,
         Vec::new(),
     )
@@ -69,7 +95,9 @@ fn pty_to_hub_latency() {
     for i in 0..300 {
         let value = 10.0 + i as f64 / 100.0;
         let sent = Instant::now();
-        master.write_all(format!("temperature:{value:.2}\r\n").as_bytes()).unwrap();
+        master
+            .write_all(format!("temperature:{value:.2}\r\n").as_bytes())
+            .unwrap();
         loop {
             let batch = rx.blocking_recv().unwrap();
             if batch.iter().any(|s| (s.value - value).abs() < 1e-9) {
@@ -81,8 +109,16 @@ fn pty_to_hub_latency() {
     }
     samples.sort();
     let pct = |p: f64| samples[((samples.len() as f64 - 1.0) * p) as usize].as_secs_f64() * 1000.0;
-    println!("\n## Latency, line written to the pty -> reading on the hub (committed), {} lines", samples.len());
-    println!("p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms", pct(0.5), pct(0.99), pct(1.0));
+    println!(
+        "\n## Latency, line written to the pty -> reading on the hub (committed), {} lines",
+        samples.len()
+    );
+    println!(
+        "p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        pct(0.5),
+        pct(0.99),
+        pct(1.0)
+    );
     boards.stop();
     drop(slave);
 }

@@ -61,7 +61,8 @@ impl Engine {
             .build()?;
         let reader = Arc::new(Reader::new(cfg.db_path.clone()));
         let labels = reader.settings(crate::serial::LABEL_KEY)?;
-        let boards = crate::serial::SerialBoards::start(cfg.serial.clone(), writer.clone(), labels)?;
+        let boards =
+            crate::serial::SerialBoards::start(cfg.serial.clone(), writer.clone(), labels)?;
         let ctx = Arc::new(Ctx {
             boards,
             demo: Mutex::new(None),

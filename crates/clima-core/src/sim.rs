@@ -179,7 +179,14 @@ impl VirtualBoard {
         // Programs started later must not inherit the master end, or unplugging (closing it)
         // would not be seen by the reader.
         // SAFETY: F_SETFD on a descriptor this process owns changes only its close-on-exec flag.
-        if unsafe { libc::fcntl(std::os::fd::AsRawFd::as_raw_fd(&master), libc::F_SETFD, libc::FD_CLOEXEC) } == -1 {
+        if unsafe {
+            libc::fcntl(
+                std::os::fd::AsRawFd::as_raw_fd(&master),
+                libc::F_SETFD,
+                libc::FD_CLOEXEC,
+            )
+        } == -1
+        {
             return Err(std::io::Error::last_os_error());
         }
         master

@@ -21,39 +21,76 @@ fn board_prints_to_its_link() {
     let dir = tempfile::tempdir().unwrap();
     let link = dir.path().join("dht");
     let mut sim = Command::new(env!("CARGO_BIN_EXE_clima-sim"))
-        .args(["board", "--format", "dht", "--rate", "20", "--noise", "--link"])
+        .args([
+            "board", "--format", "dht", "--rate", "20", "--noise", "--link",
+        ])
         .arg(&link)
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
     let mut line = String::new();
-    BufReader::new(sim.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    BufReader::new(sim.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
     assert!(line.contains("/dev/pts/"), "{line}");
-    let e = engine(&dir, SerialConfig { auto: false, pinned: vec![PinnedPort { path: link.clone(), baud: None }] });
+    let e = engine(
+        &dir,
+        SerialConfig {
+            auto: false,
+            pinned: vec![PinnedPort {
+                path: link.clone(),
+                baud: None,
+            }],
+        },
+    );
     let start = Instant::now();
     let sensors = loop {
         let s = e.reader().sensors().unwrap();
         if s.first().is_some_and(|s| s.metrics.len() == 2) {
             break s;
         }
-        assert!(start.elapsed() < Duration::from_secs(10), "no readings from the board");
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "no readings from the board"
+        );
         std::thread::sleep(Duration::from_millis(50));
     };
     assert_eq!(sensors[0].sensor, "serial-dht");
-    let names: Vec<&str> = sensors[0].metrics.iter().map(|m| m.metric.as_str()).collect();
-    assert_eq!(names, ["humidity", "temperature"], "no Fahrenheit copy, no heat index");
+    let names: Vec<&str> = sensors[0]
+        .metrics
+        .iter()
+        .map(|m| m.metric.as_str())
+        .collect();
+    assert_eq!(
+        names,
+        ["humidity", "temperature"],
+        "no Fahrenheit copy, no heat index"
+    );
     let t = sensors[0].metrics[1].value.unwrap();
     assert!((15.0..30.0).contains(&t), "{t}");
     // Past a few cut lines (one in 17 with --noise), still only the two real metrics.
     while e.boards().ports()[0].lines_parsed < 40 {
-        assert!(start.elapsed() < Duration::from_secs(20), "the board stopped being read");
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the board stopped being read"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
-    let metrics: Vec<String> = e.reader().sensors().unwrap()[0].metrics.iter().map(|m| m.metric.clone()).collect();
+    let metrics: Vec<String> = e.reader().sensors().unwrap()[0]
+        .metrics
+        .iter()
+        .map(|m| m.metric.clone())
+        .collect();
     assert_eq!(metrics, ["humidity", "temperature"]);
-    Command::new("kill").arg(sim.id().to_string()).status().unwrap();
+    Command::new("kill")
+        .arg(sim.id().to_string())
+        .status()
+        .unwrap();
     sim.wait().unwrap();
-    assert!(!link.exists(), "the link is removed when the board is unplugged");
+    assert!(
+        !link.exists(),
+        "the link is removed when the board is unplugged"
+    );
     e.shutdown();
 }
 
@@ -62,7 +99,17 @@ fn post_fleet_reaches_the_server() {
     let dir = tempfile::tempdir().unwrap();
     let e = engine(&dir, SerialConfig::default());
     let out = Command::new(env!("CARGO_BIN_EXE_clima-sim"))
-        .args(["post", "--url", &format!("http://{}", e.local_addr()), "--sensors", "3", "--rate", "10", "--duration", "1"])
+        .args([
+            "post",
+            "--url",
+            &format!("http://{}", e.local_addr()),
+            "--sensors",
+            "3",
+            "--rate",
+            "10",
+            "--duration",
+            "1",
+        ])
         .output()
         .unwrap();
     assert!(out.status.success());

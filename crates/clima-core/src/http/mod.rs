@@ -8,11 +8,11 @@ mod request;
 mod routes;
 mod sse;
 
+use std::collections::HashMap;
 use std::io::Write;
+use std::net::SocketAddr;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
-use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -199,7 +199,10 @@ mod tests {
         assert!(!ages.should_close(a, t0 + Duration::from_millis(249)));
         assert!(!ages.should_close(b, t0 + Duration::from_millis(200)));
         assert!(ages.should_close(a, t0 + Duration::from_millis(250)));
-        assert!(!ages.should_close(a, t0 + Duration::from_millis(260)), "a new connection on the same port starts over");
+        assert!(
+            !ages.should_close(a, t0 + Duration::from_millis(260)),
+            "a new connection on the same port starts over"
+        );
         ages.prune(t0 + Duration::from_secs(61));
         assert!(!ages.should_close(b, t0 + Duration::from_secs(61)));
     }

@@ -482,19 +482,33 @@ fn port_action(ctx: &Ctx, req: &mut Request, release: bool) -> Result<Reply, Rep
 
 /// Names a board: body `{"id": "...", "label": "Greenhouse"}` (an empty label removes it).
 fn label_port(ctx: &Ctx, req: &mut Request) -> Result<Reply, Reply> {
-    require_media(req, &["application/json"], "send {\"id\": \"PORT ID\", \"label\": \"NAME\"} as application/json")?;
+    require_media(
+        req,
+        &["application/json"],
+        "send {\"id\": \"PORT ID\", \"label\": \"NAME\"} as application/json",
+    )?;
     let body = read_body(req)?;
     #[derive(serde::Deserialize)]
     struct Label {
         id: String,
         label: String,
     }
-    let l: Label = serde_json::from_slice(&body)
-        .map_err(|e| Reply::error(400, "invalid_body", format!("expected {{\"id\": ..., \"label\": ...}}: {e}")))?;
-    let label = clean_name(&l.label).map_err(|e| Reply::error(400, "invalid_label", format!("label {}", e.problem)))?;
-    ctx.boards.set_label(&l.id, label.clone()).map_err(|e| Reply::error(404, "unknown_port", e.to_string()))?;
+    let l: Label = serde_json::from_slice(&body).map_err(|e| {
+        Reply::error(
+            400,
+            "invalid_body",
+            format!("expected {{\"id\": ..., \"label\": ...}}: {e}"),
+        )
+    })?;
+    let label = clean_name(&l.label)
+        .map_err(|e| Reply::error(400, "invalid_label", format!("label {}", e.problem)))?;
+    ctx.boards
+        .set_label(&l.id, label.clone())
+        .map_err(|e| Reply::error(404, "unknown_port", e.to_string()))?;
     let key = format!("{}{}", crate::serial::LABEL_KEY, l.id);
-    ctx.writer.set_setting(&key, label.as_deref().unwrap_or("")).map_err(store_failed)?;
+    ctx.writer
+        .set_setting(&key, label.as_deref().unwrap_or(""))
+        .map_err(store_failed)?;
     Ok(Reply::json(200, &json!({ "id": l.id, "label": label })))
 }
 

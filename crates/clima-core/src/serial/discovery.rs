@@ -93,6 +93,22 @@ pub fn list_ports() -> Result<Vec<PortIdentity>, serialport::Error> {
         .collect())
 }
 
+/// How often USB ports are listed even when no tty device came or went.
+const FULL_SCAN_EVERY: Duration = Duration::from_secs(10);
+
+/// The names of the tty devices under /dev, sorted: a cheap sign that a board came or went.
+fn tty_device_names() -> Vec<std::ffi::OsString> {
+    let mut names: Vec<_> = std::fs::read_dir("/dev")
+        .map(|dir| {
+            dir.filter_map(|e| e.ok().map(|e| e.file_name()))
+                .filter(|n| n.to_string_lossy().starts_with("tty"))
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
 fn canonical(path: &str) -> Option<PathBuf> {
     std::fs::canonicalize(path).ok()
 }
@@ -106,6 +122,8 @@ pub(super) fn scan_loop(
 ) {
     let mut readers: HashMap<String, JoinHandle<()>> = HashMap::new();
     let mut enumerate_failed = false;
+    let (mut usb_ports, mut tty_names, mut enumerated_at) =
+        (Vec::new(), Vec::new(), None::<std::time::Instant>);
     while !stop.load(Ordering::Relaxed) {
         let mut present: Vec<(PortIdentity, Option<u32>)> = Vec::new();
         let pinned: Vec<PinnedPort> = cfg
@@ -127,27 +145,37 @@ pub(super) fn scan_loop(
             }
         }
         if cfg.auto {
-            match serialport::available_ports() {
-                Ok(ports) => {
-                    enumerate_failed = false;
-                    let taken: Vec<PathBuf> = pinned
-                        .iter()
-                        .filter_map(|p| canonical(&p.path.to_string_lossy()))
-                        .collect();
-                    for p in ports {
-                        if let SerialPortType::UsbPort(usb) = &p.port_type {
-                            if canonical(&p.port_name).is_some_and(|c| taken.contains(&c)) {
-                                continue;
-                            }
-                            present.push((PortIdentity::usb(&p.port_name, usb), None));
-                        }
+            // Asking udev is costly; ask only when the tty devices changed (or now and then).
+            let names = tty_device_names();
+            let stale = enumerated_at.is_none_or(|t| t.elapsed() >= FULL_SCAN_EVERY);
+            if names != tty_names || stale {
+                tty_names = names;
+                enumerated_at = Some(std::time::Instant::now());
+                usb_ports = match serialport::available_ports() {
+                    Ok(ports) => {
+                        enumerate_failed = false;
+                        ports
                     }
+                    Err(e) => {
+                        if !enumerate_failed {
+                            enumerate_failed = true;
+                            tracing::warn!(error = %e, "listing serial ports failed; pinned ports still work");
+                        }
+                        Vec::new()
+                    }
+                };
+            }
+            let taken: Vec<PathBuf> = pinned
+                .iter()
+                .filter_map(|p| canonical(&p.path.to_string_lossy()))
+                .collect();
+            for p in &usb_ports {
+                if let SerialPortType::UsbPort(usb) = &p.port_type {
+                    if canonical(&p.port_name).is_some_and(|c| taken.contains(&c)) {
+                        continue;
+                    }
+                    present.push((PortIdentity::usb(&p.port_name, usb), None));
                 }
-                Err(e) if !enumerate_failed => {
-                    enumerate_failed = true;
-                    tracing::warn!(error = %e, "listing serial ports failed; pinned ports still work");
-                }
-                Err(_) => {}
             }
         }
         let mut seen = Vec::with_capacity(present.len());

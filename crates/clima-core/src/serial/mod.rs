@@ -115,7 +115,11 @@ pub struct SerialBoards {
 impl SerialBoards {
     /// Starts scanning for the configured ports; readings go to `writer`. `labels` are the
     /// names people gave boards before, by port id.
-    pub fn start(cfg: SerialConfig, writer: WriteHandle, labels: Vec<(String, String)>) -> std::io::Result<SerialBoards> {
+    pub fn start(
+        cfg: SerialConfig,
+        writer: WriteHandle,
+        labels: Vec<(String, String)>,
+    ) -> std::io::Result<SerialBoards> {
         let registry = Arc::new(Registry::default());
         for (id, label) in labels.into_iter().filter(|(_, l)| !l.is_empty()) {
             registry.set_label(&id, Some(label));

@@ -116,7 +116,10 @@ pub(super) fn run(args: ReaderArgs) {
                 if last_check.elapsed() >= MOVED_CHECK {
                     last_check = Instant::now();
                     if std::fs::canonicalize(&identity.path).ok() != opened {
-                        break Some(PortStatus::Waiting(format!("{} now leads to another device", identity.path)));
+                        break Some(PortStatus::Waiting(format!(
+                            "{} now leads to another device",
+                            identity.path
+                        )));
                     }
                 }
             }

@@ -67,7 +67,11 @@ impl Default for WriterConfig {
 enum Msg {
     Write(Job),
     /// Stores one row of the settings table.
-    Setting { key: String, value: String, reply: mpsc::SyncSender<Result<(), StoreError>> },
+    Setting {
+        key: String,
+        value: String,
+        reply: mpsc::SyncSender<Result<(), StoreError>>,
+    },
     /// Commit what is queued, then stop.
     Stop,
 }
@@ -113,7 +117,11 @@ impl WriteHandle {
     pub fn set_setting(&self, key: &str, value: &str) -> Result<(), StoreError> {
         let (reply, answer) = mpsc::sync_channel(1);
         self.tx
-            .send(Msg::Setting { key: key.to_owned(), value: value.to_owned(), reply })
+            .send(Msg::Setting {
+                key: key.to_owned(),
+                value: value.to_owned(),
+                reply,
+            })
             .map_err(|_| StoreError::Stopped)?;
         answer.recv().map_err(|_| StoreError::Stopped)?
     }
@@ -144,7 +152,10 @@ pub fn spawn_writer(
     // database file never stalls a commit; the writer only appends to the WAL.
     conn.pragma_update(None, "wal_autocheckpoint", 0)?;
     conn.pragma_update(None, "cache_size", -32_000)?;
-    let checkpointer = conn.path().map(|p| Checkpointer::spawn(p.into())).transpose()?;
+    let checkpointer = conn
+        .path()
+        .map(|p| Checkpointer::spawn(p.into()))
+        .transpose()?;
     let (tx, rx) = mpsc::sync_channel(4096);
     let mut writer = Writer {
         checkpointer,
@@ -252,7 +263,10 @@ impl Writer {
             c.stop();
         }
         // Leave a small WAL behind for the next start.
-        if let Err(e) = self.conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())) {
+        if let Err(e) = self
+            .conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+        {
             tracing::warn!(error = %e, "final checkpoint failed; the next start replays the WAL");
         }
         tracing::debug!("writer stopped");
@@ -297,47 +311,47 @@ impl Writer {
         let mut newest: HashMap<i64, Newest> = HashMap::new();
         let mut seen: HashMap<i64, (&Reading, Source, Millis)> = HashMap::new();
         {
-            let mut ins_recent = tx.prepare_cached(
-                "INSERT OR IGNORE INTO recent_samples (measured_at, series_id, value, received_at) VALUES (?1, ?2, ?3, ?4)",
-            )?;
-            let mut ins_old = tx.prepare_cached(
-                "INSERT OR IGNORE INTO samples (series_id, measured_at, value, received_at) VALUES (?1, ?2, ?3, ?4)",
-            )?;
+            let (mut recent, mut old) = (Vec::new(), Vec::new());
             for job in group {
-                let mut receipt = Receipt::default();
+                recent.clear();
+                old.clear();
                 for reading in &job.readings {
                     let sensor = sensor_id(&tx, &mut self.sensors, reading, job)?;
                     seen.insert(sensor, (reading, job.source, job.received_at));
                     let at = reading.measured_at.unwrap_or(job.received_at);
                     for (metric, value) in &reading.values {
                         let series = series_id(&tx, &mut self.series, sensor, metric.as_str())?;
-                        let inserted = if at < self.horizon {
-                            ins_old.execute((series, at, value, job.received_at))
-                        } else {
-                            ins_recent.execute((at, series, value, job.received_at))
-                        }
-                        .map_err(StoreError::from_write)?;
-                        if inserted == 0 {
-                            receipt.duplicates += 1;
-                            continue;
-                        }
-                        receipt.stored += 1;
-                        let candidate = Newest {
+                        let row = Row {
+                            series,
                             at,
                             value: *value,
                             received_at: job.received_at,
-                            reading,
-                            metric: metric.as_str(),
                         };
-                        match newest.get(&series) {
-                            Some(n) if n.at > at => {}
-                            _ => {
-                                newest.insert(series, candidate);
-                            }
+                        if at < self.horizon {
+                            old.push(row)
+                        } else {
+                            recent.push(row)
+                        }
+                        // A duplicate may be picked here; the series update below ignores it,
+                        // as it is never newer than what is stored.
+                        if newest.get(&series).is_none_or(|n| n.at <= at) {
+                            let n = Newest {
+                                at,
+                                value: *value,
+                                received_at: job.received_at,
+                                reading,
+                                metric: metric.as_str(),
+                            };
+                            newest.insert(series, n);
                         }
                     }
                 }
-                receipts.push(receipt);
+                let stored =
+                    insert_rows(&tx, Table::Recent, &recent)? + insert_rows(&tx, Table::Old, &old)?;
+                receipts.push(Receipt {
+                    stored,
+                    duplicates: recent.len() + old.len() - stored,
+                });
             }
             let mut upd_sensor = tx.prepare_cached(
                 "UPDATE sensors SET last_seen = max(last_seen, ?1), name = coalesce(?2, name), source = ?3 WHERE id = ?4",
@@ -350,7 +364,7 @@ impl Writer {
         {
             let mut upd_series = tx.prepare_cached(
                 "UPDATE series SET last_value = ?1, last_measured_at = ?2, last_received_at = ?3
-                 WHERE id = ?4 AND (last_measured_at IS NULL OR last_measured_at <= ?2)",
+                 WHERE id = ?4 AND (last_measured_at IS NULL OR last_measured_at < ?2)",
             )?;
             for (id, n) in &newest {
                 if upd_series.execute((n.value, n.at, n.received_at, id))? == 1 {
@@ -438,7 +452,10 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
 impl Checkpointer {
     fn spawn(path: std::path::PathBuf) -> Result<Checkpointer, StoreError> {
         use std::sync::atomic::Ordering;
-        let conn = Connection::open(&path).map_err(|source| StoreError::Open { path: path.clone(), source })?;
+        let conn = Connection::open(&path).map_err(|source| StoreError::Open {
+            path: path.clone(),
+            source,
+        })?;
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let flag = stop.clone();
         let thread = std::thread::Builder::new()
@@ -448,7 +465,8 @@ impl Checkpointer {
                     std::thread::sleep(CHECKPOINT_EVERY);
                     // PASSIVE never waits for the writer or readers; what it cannot copy now it
                     // copies next time.
-                    if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                    if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+                    {
                         tracing::debug!(error = %e, "checkpoint deferred");
                     }
                 }
@@ -461,6 +479,69 @@ impl Checkpointer {
         self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
         let _ = self.thread.join();
     }
+}
+
+/// One sample as stored.
+struct Row {
+    series: i64,
+    at: Millis,
+    value: f64,
+    received_at: Millis,
+}
+
+#[derive(Clone, Copy)]
+enum Table {
+    Recent,
+    Old,
+}
+
+/// Rows per INSERT statement: many rows per statement cost far less than one statement each.
+const ROWS_PER_INSERT: usize = 64;
+
+/// The INSERT for one row or for [`ROWS_PER_INSERT`] rows, built once.
+fn insert_sql(table: Table, many: bool) -> &'static str {
+    static SQL: std::sync::OnceLock<[String; 4]> = std::sync::OnceLock::new();
+    let all = SQL.get_or_init(|| {
+        let build = |name: &str, rows: usize| {
+            let values = vec!["(?, ?, ?, ?)"; rows].join(", ");
+            format!("INSERT OR IGNORE INTO {name} (series_id, measured_at, value, received_at) VALUES {values}")
+        };
+        [
+            build("recent_samples", 1),
+            build("recent_samples", ROWS_PER_INSERT),
+            build("samples", 1),
+            build("samples", ROWS_PER_INSERT),
+        ]
+    });
+    &all[(table as usize) * 2 + usize::from(many)]
+}
+
+/// Inserts rows, skipping those already stored; returns how many were new.
+fn insert_rows(
+    tx: &rusqlite::Transaction,
+    table: Table,
+    rows: &[Row],
+) -> Result<usize, StoreError> {
+    let mut stored = 0;
+    let mut run = |rows: &[Row]| -> Result<(), StoreError> {
+        let mut stmt = tx.prepare_cached(insert_sql(table, rows.len() > 1))?;
+        for (i, r) in rows.iter().enumerate() {
+            stmt.raw_bind_parameter(4 * i + 1, r.series)?;
+            stmt.raw_bind_parameter(4 * i + 2, r.at)?;
+            stmt.raw_bind_parameter(4 * i + 3, r.value)?;
+            stmt.raw_bind_parameter(4 * i + 4, r.received_at)?;
+        }
+        stored += stmt.raw_execute().map_err(StoreError::from_write)?;
+        Ok(())
+    };
+    let mut chunks = rows.chunks_exact(ROWS_PER_INSERT);
+    for chunk in &mut chunks {
+        run(chunk)?;
+    }
+    for row in chunks.remainder() {
+        run(std::slice::from_ref(row))?;
+    }
+    Ok(stored)
 }
 
 fn count(job: &Job) -> usize {

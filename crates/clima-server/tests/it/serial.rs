@@ -10,7 +10,14 @@ use serde_json::Value;
 use crate::util::*;
 
 fn board(link: &Path, format: BoardFormat, baud: Option<u32>) -> VirtualBoard {
-    VirtualBoard::start(BoardOptions { format, rate: 20.0, link: Some(link.to_owned()), baud, ..Default::default() }).unwrap()
+    VirtualBoard::start(BoardOptions {
+        format,
+        rate: 20.0,
+        link: Some(link.to_owned()),
+        baud,
+        ..Default::default()
+    })
+    .unwrap()
 }
 
 fn port(s: &Server) -> Value {
@@ -42,19 +49,31 @@ fn board_readings_arrive_and_survive_unplug_and_replug() {
     let sensor = &sensors["sensors"][0];
     assert_eq!(sensor["sensor"], "serial-board");
     assert_eq!(sensor["source"], "serial");
-    let metrics: Vec<&str> = sensor["metrics"].as_array().unwrap().iter().map(|m| m["metric"].as_str().unwrap()).collect();
+    let metrics: Vec<&str> = sensor["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["metric"].as_str().unwrap())
+        .collect();
     assert_eq!(metrics, ["altitude", "humidity", "pressure", "temperature"]);
 
     // Unplug: the port waits, nothing crashes, the API still answers.
     b.stop();
-    wait_for("waiting status", Duration::from_secs(5), || port(&s)["status"] == "waiting");
+    wait_for("waiting status", Duration::from_secs(5), || {
+        port(&s)["status"] == "waiting"
+    });
     assert_eq!(get(&s.url("/healthz")).status, 200);
 
     // Replug on the same path: read again within 2 s.
     let before = readings(&s);
     let _b = board(&link, BoardFormat::Sht31, None);
-    let took = wait_for("readings after replug", Duration::from_secs(5), || readings(&s) > before);
-    assert!(took < Duration::from_secs(2), "replugged board read after {took:?}");
+    let took = wait_for("readings after replug", Duration::from_secs(5), || {
+        readings(&s) > before
+    });
+    assert!(
+        took < Duration::from_secs(2),
+        "replugged board read after {took:?}"
+    );
     assert_eq!(port(&s)["status"], "connected");
 }
 
@@ -67,18 +86,32 @@ fn release_and_reclaim() {
     wait_for("readings", Duration::from_secs(10), || readings(&s) >= 1);
     let id = port(&s)["id"].as_str().unwrap().to_owned();
     let body = serde_json::json!({ "id": id }).to_string();
-    assert_eq!(post_json(&s.url("/api/v1/ports/release"), &body).status, 200);
-    wait_for("released", Duration::from_secs(5), || port(&s)["status"] == "released");
+    assert_eq!(
+        post_json(&s.url("/api/v1/ports/release"), &body).status,
+        200
+    );
+    wait_for("released", Duration::from_secs(5), || {
+        port(&s)["status"] == "released"
+    });
     // While released, the port is free for another program and nothing is read.
     let held = readings(&s);
     let other = serialport::new(link.to_str().unwrap(), 115_200).open();
-    assert!(other.is_ok(), "released port could not be opened: {:?}", other.err());
+    assert!(
+        other.is_ok(),
+        "released port could not be opened: {:?}",
+        other.err()
+    );
     drop(other);
     std::thread::sleep(Duration::from_millis(700));
     assert_eq!(readings(&s), held);
     assert_eq!(post_json(&s.url("/api/v1/ports/claim"), &body).status, 200);
-    wait_for("readings after claim", Duration::from_secs(5), || readings(&s) > held);
-    assert_eq!(post_json(&s.url("/api/v1/ports/claim"), r#"{"id":"nope"}"#).status, 404);
+    wait_for("readings after claim", Duration::from_secs(5), || {
+        readings(&s) > held
+    });
+    assert_eq!(
+        post_json(&s.url("/api/v1/ports/claim"), r#"{"id":"nope"}"#).status,
+        404
+    );
 }
 
 #[test]
@@ -87,13 +120,26 @@ fn wrong_baud_rate_gives_no_garbage_and_is_found() {
     let (fixed, hunted) = (dir.path().join("fixed"), dir.path().join("hunted"));
     let _a = board(&fixed, BoardFormat::Plotter, Some(9_600));
     let _b = board(&hunted, BoardFormat::Json, Some(9_600));
-    let s = Server::start(&["--serial", &format!("{}@115200", fixed.display()), "--serial", hunted.to_str().unwrap()]);
+    let s = Server::start(&[
+        "--serial",
+        &format!("{}@115200", fixed.display()),
+        "--serial",
+        hunted.to_str().unwrap(),
+    ]);
     let by_id = |id: &str| {
-        get(&s.url("/api/v1/ports")).json()["ports"].as_array().unwrap().iter().find(|p| p["id"] == id).cloned().unwrap()
+        get(&s.url("/api/v1/ports")).json()["ports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["id"] == id)
+            .cloned()
+            .unwrap()
     };
     let (fixed_id, hunted_id) = (fixed.to_str().unwrap(), hunted.to_str().unwrap());
     // The hunting port tries other rates and settles on the board's.
-    wait_for("baud found", Duration::from_secs(15), || by_id(hunted_id)["readings"].as_u64().unwrap_or(0) >= 3);
+    wait_for("baud found", Duration::from_secs(15), || {
+        by_id(hunted_id)["readings"].as_u64().unwrap_or(0) >= 3
+    });
     assert_eq!(by_id(hunted_id)["baud"], 9_600);
     // The pinned rate stays wrong: only noise, reported, never stored.
     let f = by_id(fixed_id);
@@ -101,10 +147,19 @@ fn wrong_baud_rate_gives_no_garbage_and_is_found() {
     assert!(f["lines_unparsed"].as_u64().unwrap() > 0);
     assert!(f["unparsed"][0]["reason"].as_str().unwrap().len() > 5);
     let sensors = get(&s.url("/api/v1/sensors")).json();
-    let names: Vec<&str> = sensors["sensors"].as_array().unwrap().iter().map(|x| x["sensor"].as_str().unwrap()).collect();
+    let names: Vec<&str> = sensors["sensors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["sensor"].as_str().unwrap())
+        .collect();
     assert_eq!(names, ["serial-hunted"], "garbage became a sensor");
-    let metrics: Vec<&str> =
-        sensors["sensors"][0]["metrics"].as_array().unwrap().iter().map(|m| m["metric"].as_str().unwrap()).collect();
+    let metrics: Vec<&str> = sensors["sensors"][0]["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["metric"].as_str().unwrap())
+        .collect();
     assert_eq!(metrics, ["co2", "humidity", "pressure", "temperature"]);
 }
 
@@ -120,11 +175,17 @@ fn label_names_the_board_and_is_kept() {
     let id = port(&s)["id"].as_str().unwrap().to_owned();
     let body = serde_json::json!({ "id": id, "label": "Greenhouse <north>" }).to_string();
     assert_eq!(post_json(&s.url("/api/v1/ports/label"), &body).status, 200);
-    let named = || get(&s.url("/api/v1/sensors")).json()["sensors"][0]["name"] == "Greenhouse <north>";
+    let named =
+        || get(&s.url("/api/v1/sensors")).json()["sensors"][0]["name"] == "Greenhouse <north>";
     wait_for("labelled readings", Duration::from_secs(5), named);
     let too_long = serde_json::json!({ "id": id, "label": "x".repeat(101) }).to_string();
-    assert_eq!(post_json(&s.url("/api/v1/ports/label"), &too_long).status, 400);
+    assert_eq!(
+        post_json(&s.url("/api/v1/ports/label"), &too_long).status,
+        400
+    );
     assert!(s.terminate().success());
     let s = Server::start_on(&db, &serial);
-    wait_for("port seen", Duration::from_secs(5), || port(&s)["label"] == "Greenhouse <north>");
+    wait_for("port seen", Duration::from_secs(5), || {
+        port(&s)["label"] == "Greenhouse <north>"
+    });
 }
