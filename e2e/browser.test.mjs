@@ -2,7 +2,7 @@
 // chromedriver. Checks the ?token= link is kept and taken out of the address bar, and the same
 // dashboard behaviour as the desktop test. Fixed ports (9515, 18538): one run at a time.
 
-import { after, before, describe, it } from 'node:test';
+import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
@@ -17,11 +17,22 @@ const DRIVER_PORT = 9515;
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const CHROMEDRIVER = process.env.CHROMEDRIVER || '/usr/bin/chromedriver';
 
+let registered = 0;
+function test(name, fn) {
+  registered++;
+  it(name, fn);
+}
+
 describe('web dashboard', { timeout: 180_000 }, () => {
   let server;
   let driver;
   let session;
   let dir;
+  // The programs' output goes to the log when a test failed or never ran.
+  let passed = 0;
+  afterEach((t) => {
+    if (t.passed) passed++;
+  });
   const base = `http://127.0.0.1:${PORT}`;
 
   before(async () => {
@@ -47,18 +58,22 @@ describe('web dashboard', { timeout: 180_000 }, () => {
   });
 
   after(async () => {
+    if (passed < registered) {
+      if (server) console.error(`--- server output:\n${server.output()}`);
+      if (driver) console.error(`--- driver output:\n${driver.output()}`);
+    }
     if (session) await session.quit().catch(() => {});
     await driver?.stop();
     await server?.stop();
     dir?.remove();
   });
 
-  it('asks for the token when it has none', async () => {
+  test('asks for the token when it has none', async () => {
     await session.navigate(`${base}/`);
     await waitFor('the token form', () => session.exec('return !document.getElementById("auth").hidden'));
   });
 
-  it('keeps a ?token= link and takes it out of the address bar', async () => {
+  test('keeps a ?token= link and takes it out of the address bar', async () => {
     await session.navigate(`${base}/?token=${TOKEN}`);
     await dashboard.ready(session);
     assert.equal(await session.url(), `${base}/`);
@@ -69,18 +84,18 @@ describe('web dashboard', { timeout: 180_000 }, () => {
     await dashboard.showsEmptyState(session);
   });
 
-  it('is live over the event stream', async () => {
+  test('is live over the event stream', async () => {
     await waitFor('the live stream', async () => (await session.exec('return document.getElementById("conn").dataset.state')) === 'live');
   });
 
-  it('shows posted readings on a card and updates it live', () => dashboard.cardUpdates(session, PORT, TOKEN));
-  it('draws the charts', () => dashboard.chartAppears(session));
-  it('switches ranges', () => dashboard.rangesSwitch(session));
-  it('shows time and value under the pointer', () => dashboard.hoverShowsValue(session));
-  it('shows a hostile sensor name as text', () => dashboard.hostileNameIsText(session, PORT, TOKEN));
-  it('opens settings with the token and examples', () => dashboard.settingsOpen(session, TOKEN, `127.0.0.1:${PORT}`));
+  test('shows posted readings on a card and updates it live', () => dashboard.cardUpdates(session, PORT, TOKEN));
+  test('draws the charts', () => dashboard.chartAppears(session));
+  test('switches ranges', () => dashboard.rangesSwitch(session));
+  test('shows time and value under the pointer', () => dashboard.hoverShowsValue(session));
+  test('shows a hostile sensor name as text', () => dashboard.hostileNameIsText(session, PORT, TOKEN));
+  test('opens settings with the token and examples', () => dashboard.settingsOpen(session, TOKEN, `127.0.0.1:${PORT}`));
 
-  it('serves the chart as SVG over HTTP', async () => {
+  test('serves the chart as SVG over HTTP', async () => {
     const now = Date.now();
     const q = `sensor=kitchen&metric=temperature&from=${now - 3_600_000}&to=${now}&points=120&width=600&height=200&unit=F`;
     const response = await fetch(`${base}/api/v1/chart.svg?${q}`, { headers: { Authorization: `Bearer ${TOKEN}` } });

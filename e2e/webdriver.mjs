@@ -10,12 +10,21 @@ export class WebDriverError extends Error {
   }
 }
 
+/** No WebDriver command may take longer than this: a hung browser fails the test, not CI. */
+const COMMAND_TIMEOUT_MS = 60_000;
+
 async function call(base, method, path, body) {
-  const response = await fetch(base + path, {
-    method,
-    headers: body === undefined ? {} : { 'Content-Type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
+  let response;
+  try {
+    response = await fetch(base + path, {
+      method,
+      headers: body === undefined ? {} : { 'Content-Type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: AbortSignal.timeout(COMMAND_TIMEOUT_MS),
+    });
+  } catch (e) {
+    throw new WebDriverError('no answer', `${method} ${path}: ${e.message}`);
+  }
   const text = await response.text();
   let json;
   try {

@@ -11,7 +11,7 @@ use clima_core::sim::{render, BoardFormat, Climate};
 use clima_core::store::{open, spawn_writer, WriterConfig};
 use clima_model::serial::{LineFramer, LineOutcome, SerialParser};
 use clima_model::SensorId;
-use serialport::TTYPort;
+use serialport::{SerialPort, TTYPort};
 
 const LINES: u64 = 200_000;
 

@@ -76,4 +76,18 @@ mod tests {
         assert!(l.check(b).is_ok(), "another client is not affected");
         assert_eq!(l.len(), 2);
     }
+
+    #[test]
+    fn memory_is_bounded_by_pruning() {
+        let l = Limiter::new(RateSpec { count: 10, period: Duration::from_millis(100) });
+        for i in 0..20_000u32 {
+            let ip = IpAddr::from(std::net::Ipv4Addr::from(0x0a00_0000 + i));
+            assert!(l.check(ip).is_ok());
+        }
+        assert_eq!(l.len(), 20_000);
+        // Once an address's allowance has refilled it carries no state worth keeping.
+        std::thread::sleep(Duration::from_millis(150));
+        l.prune();
+        assert_eq!(l.len(), 0);
+    }
 }
