@@ -79,7 +79,10 @@ mod tests {
 
     #[test]
     fn memory_is_bounded_by_pruning() {
-        let l = Limiter::new(RateSpec { count: 10, period: Duration::from_millis(100) });
+        let l = Limiter::new(RateSpec {
+            count: 10,
+            period: Duration::from_millis(100),
+        });
         for i in 0..20_000u32 {
             let ip = IpAddr::from(std::net::Ipv4Addr::from(0x0a00_0000 + i));
             assert!(l.check(ip).is_ok());

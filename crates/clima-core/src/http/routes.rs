@@ -3,7 +3,7 @@
 
 use std::net::IpAddr;
 
-use clima_model::downsample::BucketPlan;
+use clima_model::downsample::{Bucket, BucketPlan};
 use clima_model::json::{self, BodyError};
 use clima_model::line_protocol::{self, Precision};
 use clima_model::metric::unit_of;
@@ -300,12 +300,39 @@ fn get_sensors(ctx: &Ctx) -> Result<Reply, Reply> {
     Ok(Reply::json(200, &json!({ "sensors": sensors })))
 }
 
-fn get_range(ctx: &Ctx, pairs: &[(String, String)]) -> Result<Reply, Reply> {
-    let bad = |code: &str, msg: String| Reply::error(400, code, msg);
-    let sensor =
-        param(pairs, "sensor").ok_or_else(|| bad("missing_sensor", "pass ?sensor=ID".into()))?;
+/// A series and time range from the query (`sensor`, `metric`, `from`, `to`, `points`), with
+/// its downsampled buckets: what both the JSON range and the chart show.
+struct Range<'a> {
+    sensor: &'a str,
+    metric: &'a str,
+    from: i64,
+    to: i64,
+    plan: BucketPlan,
+    buckets: Vec<Bucket>,
+}
+
+fn bad_request(code: &str, msg: String) -> Reply {
+    Reply::error(400, code, msg)
+}
+
+/// A whole-number query parameter, or `default` when absent.
+fn number_param(pairs: &[(String, String)], key: &str, default: i64) -> Result<i64, Reply> {
+    match param(pairs, key) {
+        Some(v) => v.parse::<i64>().map_err(|_| {
+            bad_request(
+                "invalid_number",
+                format!("{key} {v:?} is not a whole number"),
+            )
+        }),
+        None => Ok(default),
+    }
+}
+
+fn query_range<'a>(ctx: &Ctx, pairs: &'a [(String, String)]) -> Result<Range<'a>, Reply> {
+    let sensor = param(pairs, "sensor")
+        .ok_or_else(|| bad_request("missing_sensor", "pass ?sensor=ID".into()))?;
     let metric = param(pairs, "metric").ok_or_else(|| {
-        bad(
+        bad_request(
             "missing_metric",
             "pass ?metric=NAME, e.g. temperature".into(),
         )
@@ -313,22 +340,16 @@ fn get_range(ctx: &Ctx, pairs: &[(String, String)]) -> Result<Reply, Reply> {
     let time = |key: &str| {
         param(pairs, key)
             .map(|v| {
-                timestamp::from_text(v).map_err(|e| bad("invalid_time", format!("{key}: {e}")))
+                timestamp::from_text(v)
+                    .map_err(|e| bad_request("invalid_time", format!("{key}: {e}")))
             })
             .transpose()
     };
     let to = time("to")?.unwrap_or_else(now_ms);
     let from = time("from")?.unwrap_or(to - DAY_MS);
-    let points = match param(pairs, "points") {
-        Some(p) => p.parse().map_err(|_| {
-            bad(
-                "invalid_points",
-                format!("points {p:?} is not a whole number"),
-            )
-        })?,
-        None => DEFAULT_POINTS,
-    };
-    let plan = BucketPlan::new(from, to, points).map_err(|e| bad("invalid_range", e))?;
+    let points = number_param(pairs, "points", DEFAULT_POINTS as i64)?.clamp(0, i64::from(u32::MAX))
+        as usize;
+    let plan = BucketPlan::new(from, to, points).map_err(|e| bad_request("invalid_range", e))?;
     let buckets = ctx
         .reader
         .range(sensor, metric, &plan)
@@ -340,16 +361,28 @@ fn get_range(ctx: &Ctx, pairs: &[(String, String)]) -> Result<Reply, Reply> {
                 format!("sensor {sensor:?} has no metric {metric:?}: see /api/v1/sensors"),
             )
         })?;
+    Ok(Range {
+        sensor,
+        metric,
+        from,
+        to,
+        plan,
+        buckets,
+    })
+}
+
+fn get_range(ctx: &Ctx, pairs: &[(String, String)]) -> Result<Reply, Reply> {
+    let r = query_range(ctx, pairs)?;
     Ok(Reply::json(
         200,
         &json!({
-            "sensor": sensor,
-            "metric": metric,
-            "unit": unit_of(metric),
-            "from": from,
-            "to": to,
-            "bucket_ms": plan.width,
-            "points": buckets,
+            "sensor": r.sensor,
+            "metric": r.metric,
+            "unit": unit_of(r.metric),
+            "from": r.from,
+            "to": r.to,
+            "bucket_ms": r.plan.width,
+            "points": r.buckets,
         }),
     ))
 }
@@ -359,54 +392,21 @@ fn get_range(ctx: &Ctx, pairs: &[(String, String)]) -> Result<Reply, Reply> {
 /// to the buckets of `/api/v1/readings` with the same `from`, `to` and `points`.
 fn get_chart(ctx: &Ctx, pairs: &[(String, String)]) -> Result<Reply, Reply> {
     use crate::chart::{self, ChartSpec, TempUnit};
-    let bad = |code: &str, msg: String| Reply::error(400, code, msg);
-    let sensor =
-        param(pairs, "sensor").ok_or_else(|| bad("missing_sensor", "pass ?sensor=ID".into()))?;
-    let metric =
-        param(pairs, "metric").ok_or_else(|| bad("missing_metric", "pass ?metric=NAME".into()))?;
-    let time = |key: &str| {
-        param(pairs, key)
-            .map(|v| {
-                timestamp::from_text(v).map_err(|e| bad("invalid_time", format!("{key}: {e}")))
-            })
-            .transpose()
-    };
-    let number = |key: &str, default: i64| match param(pairs, key) {
-        Some(v) => v.parse::<i64>().map_err(|_| {
-            bad(
-                "invalid_number",
-                format!("{key} {v:?} is not a whole number"),
-            )
-        }),
-        None => Ok(default),
-    };
-    let to = time("to")?.unwrap_or_else(now_ms);
-    let from = time("from")?.unwrap_or(to - DAY_MS);
-    let points = number("points", DEFAULT_POINTS as i64)?.clamp(0, i64::from(u32::MAX)) as usize;
-    let temp_unit =
-        TempUnit::parse(param(pairs, "unit").unwrap_or("C")).map_err(|e| bad("invalid_unit", e))?;
-    let plan = BucketPlan::new(from, to, points).map_err(|e| bad("invalid_range", e))?;
-    let buckets = ctx
-        .reader
-        .range(sensor, metric, &plan)
-        .map_err(store_failed)?
-        .ok_or_else(|| {
-            Reply::error(
-                404,
-                "unknown_series",
-                format!("sensor {sensor:?} has no metric {metric:?}: see /api/v1/sensors"),
-            )
-        })?;
+    let r = query_range(ctx, pairs)?;
+    let temp_unit = TempUnit::parse(param(pairs, "unit").unwrap_or("C"))
+        .map_err(|e| bad_request("invalid_unit", e))?;
+    let number = |key: &str, default: i64| number_param(pairs, key, default);
     let spec = ChartSpec {
         width: number("width", 640)?.clamp(0, i64::from(u32::MAX)) as u32,
         height: number("height", 240)?.clamp(0, i64::from(u32::MAX)) as u32,
-        unit: unit_of(metric).map(str::to_owned),
+        unit: unit_of(r.metric).map(str::to_owned),
         temp_unit,
-        bucket_ms: plan.width,
+        bucket_ms: r.plan.width,
         // Minutes east of UTC, for the time labels.
         utc_offset_s: (number("tz", 0)?.clamp(-18 * 60, 18 * 60) * 60) as i32,
     };
-    let chart = chart::render(&buckets, &spec).map_err(|e| bad("invalid_chart", e.to_string()))?;
+    let chart = chart::render(&r.buckets, &spec)
+        .map_err(|e| bad_request("invalid_chart", e.to_string()))?;
     let p = chart.plot;
     Ok(Reply {
         content_type: "image/svg+xml",

@@ -73,21 +73,9 @@ fn seed_device_unchanged_with_bearer_token() {
     );
     assert_eq!(r.status, 201);
     assert_eq!(
-        stored_count_auth(&s, "lab-1", "temperature", "seed-token-123"),
+        stored_count_with_token(&s, "lab-1", "temperature", Some("seed-token-123")),
         1
     );
-}
-
-fn stored_count_auth(s: &Server, sensor: &str, metric: &str, token: &str) -> u64 {
-    let r = get(&s.url(&format!(
-        "/api/v1/readings?sensor={sensor}&metric={metric}&from=2000-01-01T00:00:00Z&points=1&token={token}"
-    )));
-    r.json()["points"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["count"].as_u64().unwrap())
-        .sum()
 }
 
 #[test]
@@ -147,7 +135,7 @@ fn telegraf_style_line_protocol() {
     );
     assert_eq!(r.status, 204);
     assert_eq!(
-        stored_count_auth(&s, "climate.attic", "humidity", "telegraf-secret"),
+        stored_count_with_token(&s, "climate.attic", "humidity", Some("telegraf-secret")),
         3
     );
     // A partial write stores the good lines and answers 400 like InfluxDB.
@@ -160,7 +148,7 @@ fn telegraf_style_line_protocol() {
     assert_eq!(r.status, 400, "{}", r.body);
     assert_eq!(r.json()["rejected"][0]["index"], 2);
     assert_eq!(
-        stored_count_auth(&s, "climate.attic", "humidity", "telegraf-secret"),
+        stored_count_with_token(&s, "climate.attic", "humidity", Some("telegraf-secret")),
         4
     );
     let r = call(

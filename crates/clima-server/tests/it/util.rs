@@ -186,8 +186,19 @@ pub fn fixture(rel: &str) -> String {
 
 /// Sample count of one series over all time, from the range API.
 pub fn stored_count(server: &Server, sensor: &str, metric: &str) -> u64 {
+    stored_count_with_token(server, sensor, metric, None)
+}
+
+/// [`stored_count`] against a server with a token.
+pub fn stored_count_with_token(
+    server: &Server,
+    sensor: &str,
+    metric: &str,
+    token: Option<&str>,
+) -> u64 {
+    let token = token.map(|t| format!("&token={t}")).unwrap_or_default();
     let r = get(&server.url(&format!(
-        "/api/v1/readings?sensor={sensor}&metric={metric}&from=2000-01-01T00:00:00Z&points=1"
+        "/api/v1/readings?sensor={sensor}&metric={metric}&from=2000-01-01T00:00:00Z&points=1{token}"
     )));
     assert_eq!(r.status, 200, "{}", r.body);
     r.json()["points"]
