@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use clima_model::rate::{parse_rate, RateSpec};
+pub use clima_model::rate::{parse_duration, parse_rate, RateSpec};
 
 use crate::serial::SerialConfig;
 
@@ -29,6 +29,8 @@ pub struct EngineConfig {
     pub http_workers: usize,
     /// Serial ports to read; the default reads none.
     pub serial: SerialConfig,
+    /// How long raw samples and minute rollups are kept.
+    pub retention: crate::store::Retention,
 }
 
 impl EngineConfig {
@@ -46,6 +48,7 @@ impl EngineConfig {
             ui_dir: None,
             http_workers: 64,
             serial: SerialConfig::default(),
+            retention: Default::default(),
         }
     }
 

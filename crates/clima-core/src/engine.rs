@@ -46,8 +46,14 @@ impl Engine {
         cfg.check_exposure().map_err(EngineError::Exposure)?;
         let conn = store::open(&cfg.db_path)?;
         let hub = Hub::default();
-        let (writer, writer_thread) =
-            store::spawn_writer(conn, hub.clone(), WriterConfig::default())?;
+        let (writer, writer_thread) = store::spawn_writer(
+            conn,
+            hub.clone(),
+            WriterConfig {
+                retention: cfg.retention,
+                ..WriterConfig::default()
+            },
+        )?;
         let server = tiny_http::Server::http(cfg.listen).map_err(|e| EngineError::Bind {
             addr: cfg.listen,
             reason: e.to_string(),

@@ -56,6 +56,15 @@ struct Args {
     #[arg(long, value_name = "auto|off|PATH[@BAUD]")]
     serial: Vec<String>,
 
+    /// How long raw samples are kept (e.g. 30d, 90d, or 'forever'); older data stays as minute
+    /// and hour rollups.
+    #[arg(long, value_name = "DURATION", default_value = "30d")]
+    keep_raw: String,
+
+    /// How long minute rollups are kept (e.g. 365d, or 'forever'); hour rollups are kept forever.
+    #[arg(long, value_name = "DURATION", default_value = "365d")]
+    keep_minute: String,
+
     /// Folder of dashboard files served at / (default: the ui/ folder next to the program or in
     /// the source tree, if present).
     #[arg(long, value_name = "DIR")]
@@ -114,8 +123,21 @@ fn config(args: Args) -> Result<EngineConfig> {
     }
     cfg.throttle = Duration::from_millis(args.throttle_ms);
     cfg.ui_dir = args.ui.or_else(find_ui);
+    cfg.retention.raw = keep("--keep-raw", &args.keep_raw)?;
+    cfg.retention.minute = keep("--keep-minute", &args.keep_minute)?;
     cfg.serial = SerialConfig::from_args(&args.serial).map_err(|e| anyhow!("--serial: {e}"))?;
     Ok(cfg)
+}
+
+/// A retention period: a duration such as 30d, or `forever`.
+fn keep(flag: &str, value: &str) -> Result<Option<Duration>> {
+    if value == "forever" {
+        return Ok(None);
+    }
+    clima_core::config::parse_duration(value)
+        .filter(|d| !d.is_zero())
+        .map(Some)
+        .ok_or_else(|| anyhow!("{flag} {value:?} is not a duration: use e.g. 30d, 12h or forever"))
 }
 
 /// The dashboard folder: beside the executable (installed), or in the source tree (cargo run).

@@ -12,7 +12,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags};
 
 pub use query::{MetricLatest, Reader, SensorInfo};
-pub use writer::{spawn_writer, Receipt, Source, WriteHandle, WriterConfig};
+pub use writer::{spawn_writer, Receipt, Retention, Source, WriteHandle, WriterConfig};
 
 /// What can go wrong with the database.
 #[derive(Debug, thiserror::Error)]

@@ -9,6 +9,7 @@ use clima_model::metric::unit_of;
 use clima_model::Millis;
 use rusqlite::{Connection, OptionalExtension};
 
+use super::writer::ROLLUPS;
 use super::{open_reader, StoreError};
 use crate::hub::LiveSample;
 
@@ -159,19 +160,32 @@ impl Reader {
                 .query_row((sensor, metric), |r| r.get(0))
                 .optional()?;
             let Some(series) = series else { return Ok(None) };
+            // The coarsest table whose periods fit the buckets: hour or minute rollups, else
+            // raw samples. Both cover exactly what `samples` holds; `recent_samples` (never in
+            // either) is added raw, so a chart has no seam where one ends.
+            let stored = match ROLLUPS.iter().rev().find(|(_, period)| plan.width % period == 0) {
+                Some((table, _)) => format!(
+                    "SELECT (t - ?2) / ?3, total(sum), min(min), max(max), sum(count)
+                     FROM {table} WHERE series_id = ?1 AND t >= ?2 AND t < ?4 GROUP BY 1"
+                ),
+                None => "SELECT (measured_at - ?2) / ?3, total(value), min(value), max(value), count(*)
+                     FROM samples WHERE series_id = ?1 AND measured_at >= ?2 AND measured_at < ?4 GROUP BY 1"
+                    .to_owned(),
+            };
+            let recent = "SELECT (measured_at - ?2) / ?3, total(value), min(value), max(value), count(*)
+                 FROM recent_samples WHERE measured_at >= ?2 AND measured_at < ?4 AND series_id = ?1 GROUP BY 1";
             let mut partials = Vec::new();
-            // The two tables never hold the same sample (see the writer), so their sums add up.
-            for sql in [
-                "SELECT (measured_at - ?2) / ?3, total(value), min(value), max(value), count(*)
-                 FROM samples WHERE series_id = ?1 AND measured_at >= ?2 AND measured_at < ?4 GROUP BY 1",
-                "SELECT (measured_at - ?2) / ?3, total(value), min(value), max(value), count(*)
-                 FROM recent_samples WHERE measured_at >= ?2 AND measured_at < ?4 AND series_id = ?1 GROUP BY 1",
-            ] {
+            for sql in [stored.as_str(), recent] {
                 let mut stmt = c.prepare_cached(sql)?;
                 let rows = stmt.query_map((series, plan.start, plan.width, plan.end()), |r| {
                     Ok((
                         r.get::<_, i64>(0)? as usize,
-                        Partial { sum: r.get(1)?, min: r.get(2)?, max: r.get(3)?, count: r.get::<_, i64>(4)? as u64 },
+                        Partial {
+                            sum: r.get(1)?,
+                            min: r.get(2)?,
+                            max: r.get(3)?,
+                            count: r.get::<_, i64>(4)? as u64,
+                        },
                     ))
                 })?;
                 for row in rows {

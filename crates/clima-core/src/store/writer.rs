@@ -51,7 +51,29 @@ pub struct WriterConfig {
     pub move_step_rows: u32,
     /// Most samples one group commit takes; the rest wait for the next.
     pub max_group_samples: usize,
+    /// How long raw samples and minute rollups are kept (`None`: forever). Hour rollups are
+    /// kept forever.
+    pub retention: Retention,
 }
+
+/// How long each kind of data is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    pub raw: Option<Duration>,
+    pub minute: Option<Duration>,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Retention {
+            raw: Some(Duration::from_secs(30 * 86_400)),
+            minute: Some(Duration::from_secs(365 * 86_400)),
+        }
+    }
+}
+
+/// Most rows one pruning step deletes from one table, so a step holds the writer a few ms.
+const PRUNE_STEP_ROWS: i64 = 2_000;
 
 impl Default for WriterConfig {
     fn default() -> Self {
@@ -60,6 +82,7 @@ impl Default for WriterConfig {
             move_every: Duration::from_secs(5),
             move_step_rows: 20_000,
             max_group_samples: 50_000,
+            retention: Retention::default(),
         }
     }
 }
@@ -165,6 +188,7 @@ pub fn spawn_writer(
         horizon,
         sensors: HashMap::new(),
         series: HashMap::new(),
+        prune_cursor: 0,
     };
     let thread = std::thread::Builder::new()
         .name("clima-writer".into())
@@ -182,6 +206,8 @@ struct Writer {
     horizon: Millis,
     sensors: HashMap<String, i64>,
     series: HashMap<i64, HashMap<String, i64>>,
+    /// The last series pruning finished with.
+    prune_cursor: i64,
 }
 
 /// The newest sample of one series within a commit.
@@ -251,6 +277,9 @@ impl Writer {
                     tracing::warn!(error = %e, "moving recent samples failed; will retry");
                     false
                 });
+                if let Err(e) = self.prune_step(now_ms()) {
+                    tracing::warn!(error = %e, "pruning old data failed; will retry");
+                }
                 // A full step means more is waiting: take the next step right after the next group.
                 next_move = if full_step {
                     Instant::now()
@@ -310,6 +339,7 @@ impl Writer {
         let mut receipts = Vec::with_capacity(group.len());
         let mut newest: HashMap<i64, Newest> = HashMap::new();
         let mut seen: HashMap<i64, (&Reading, Source, Millis)> = HashMap::new();
+        let mut rolled = Rollups::default();
         {
             let (mut recent, mut old) = (Vec::new(), Vec::new());
             for job in group {
@@ -346,13 +376,14 @@ impl Writer {
                         }
                     }
                 }
-                let stored =
-                    insert_rows(&tx, Table::Recent, &recent)? + insert_rows(&tx, Table::Old, &old)?;
+                let stored = insert_rows(&tx, Table::Recent, &recent, &mut rolled)?
+                    + insert_rows(&tx, Table::Old, &old, &mut rolled)?;
                 receipts.push(Receipt {
                     stored,
                     duplicates: recent.len() + old.len() - stored,
                 });
             }
+            rolled.upsert(&tx)?;
             let mut upd_sensor = tx.prepare_cached(
                 "UPDATE sensors SET last_seen = max(last_seen, ?1), name = coalesce(?2, name), source = ?3 WHERE id = ?4",
             )?;
@@ -382,6 +413,50 @@ impl Writer {
         }
         tx.commit().map_err(StoreError::from_write)?;
         Ok((receipts, live))
+    }
+
+    /// Deletes data past its retention for one series, at most [`PRUNE_STEP_ROWS`] rows a
+    /// table; the next step takes the same series again if it had more, else the next one.
+    fn prune_step(&mut self, now: Millis) -> Result<(), StoreError> {
+        let cutoff = |keep: Option<Duration>| keep.map(|k| now - k.as_millis() as Millis);
+        let targets = [
+            ("samples", "measured_at", cutoff(self.cfg.retention.raw)),
+            ("rollup_minute", "t", cutoff(self.cfg.retention.minute)),
+        ];
+        if targets.iter().all(|(_, _, c)| c.is_none()) {
+            return Ok(());
+        }
+        let series: Option<i64> = self.conn.query_row(
+            "SELECT min(id) FROM series WHERE id > ?1",
+            [self.prune_cursor],
+            |r| r.get(0),
+        )?;
+        let Some(series) = series else {
+            self.prune_cursor = 0;
+            return Ok(());
+        };
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(StoreError::from_write)?;
+        let mut more = false;
+        for (table, column, cutoff) in targets {
+            let Some(cutoff) = cutoff else { continue };
+            // Deletes up to the cutoff, or up to the step's last row if there are more.
+            let deleted = tx.execute(
+                &format!(
+                    "DELETE FROM {table} WHERE series_id = ?1 AND {column} < min(?2, coalesce(
+                        (SELECT {column} FROM {table} WHERE series_id = ?1 ORDER BY {column} LIMIT 1 OFFSET ?3), ?2))"
+                ),
+                (series, cutoff, PRUNE_STEP_ROWS),
+            )?;
+            more |= deleted as i64 >= PRUNE_STEP_ROWS;
+        }
+        tx.commit().map_err(StoreError::from_write)?;
+        if !more {
+            self.prune_cursor = series;
+        }
+        Ok(())
     }
 
     /// Moves samples older than the recent window into the per-series table, at most
@@ -417,6 +492,18 @@ impl Writer {
                 }
             }
         };
+        // The rows move into `samples`, so into the rollups too (the two never overlap).
+        for (table, period) in ROLLUPS {
+            tx.execute(
+                &format!(
+                    "INSERT INTO {table} (series_id, t, sum, min, max, count)
+                     SELECT series_id, measured_at - measured_at % {period}, total(value), min(value), max(value), count(*)
+                     FROM recent_samples WHERE measured_at < ?1 GROUP BY 1, 2
+                     {ROLLUP_MERGE}"
+                ),
+                [cutoff],
+            )?;
+        }
         tx.execute(
             "INSERT OR IGNORE INTO samples (series_id, measured_at, value, received_at)
              SELECT series_id, measured_at, value, received_at FROM recent_samples
@@ -481,6 +568,46 @@ impl Checkpointer {
     }
 }
 
+/// The rollup tables and the period each sums, in milliseconds.
+pub(super) const ROLLUPS: [(&str, i64); 2] =
+    [("rollup_minute", 60_000), ("rollup_hour", 3_600_000)];
+
+/// Adds a new partial aggregate to the row already there.
+const ROLLUP_MERGE: &str = "ON CONFLICT (series_id, t) DO UPDATE SET sum = sum + excluded.sum, \
+    min = min(min, excluded.min), max = max(max, excluded.max), count = count + excluded.count";
+
+/// Samples newly stored in `samples` by one commit, summed per series and period.
+#[derive(Default)]
+struct Rollups {
+    periods: [HashMap<(i64, Millis), clima_model::downsample::Partial>; 2],
+}
+
+impl Rollups {
+    fn add(&mut self, series: i64, at: Millis, value: f64) {
+        for ((_, period), map) in ROLLUPS.iter().zip(self.periods.iter_mut()) {
+            let key = (series, at - at.rem_euclid(*period));
+            let p = clima_model::downsample::Partial::of(value);
+            map.entry(key).and_modify(|e| e.merge(&p)).or_insert(p);
+        }
+    }
+
+    fn upsert(&self, tx: &rusqlite::Transaction) -> Result<(), StoreError> {
+        for ((table, _), map) in ROLLUPS.iter().zip(self.periods.iter()) {
+            if map.is_empty() {
+                continue;
+            }
+            let mut stmt = tx.prepare_cached(&format!(
+                "INSERT INTO {table} (series_id, t, sum, min, max, count) VALUES (?1, ?2, ?3, ?4, ?5, ?6) {ROLLUP_MERGE}"
+            ))?;
+            for ((series, t), p) in map {
+                stmt.execute((series, t, p.sum, p.min, p.max, p.count as i64))
+                    .map_err(StoreError::from_write)?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// One sample as stored.
 struct Row {
     series: i64,
@@ -504,7 +631,9 @@ fn insert_sql(table: Table, many: bool) -> &'static str {
     let all = SQL.get_or_init(|| {
         let build = |name: &str, rows: usize| {
             let values = vec!["(?, ?, ?, ?)"; rows].join(", ");
-            format!("INSERT OR IGNORE INTO {name} (series_id, measured_at, value, received_at) VALUES {values}")
+            // Rows going straight to `samples` update the rollups, so the new ones are returned.
+            let returning = if name == "samples" { " RETURNING series_id, measured_at, value" } else { "" };
+            format!("INSERT OR IGNORE INTO {name} (series_id, measured_at, value, received_at) VALUES {values}{returning}")
         };
         [
             build("recent_samples", 1),
@@ -517,10 +646,12 @@ fn insert_sql(table: Table, many: bool) -> &'static str {
 }
 
 /// Inserts rows, skipping those already stored; returns how many were new.
+/// Rows new to `samples` are added to `rolled` for the rollups.
 fn insert_rows(
     tx: &rusqlite::Transaction,
     table: Table,
     rows: &[Row],
+    rolled: &mut Rollups,
 ) -> Result<usize, StoreError> {
     let mut stored = 0;
     let mut run = |rows: &[Row]| -> Result<(), StoreError> {
@@ -531,7 +662,16 @@ fn insert_rows(
             stmt.raw_bind_parameter(4 * i + 3, r.value)?;
             stmt.raw_bind_parameter(4 * i + 4, r.received_at)?;
         }
-        stored += stmt.raw_execute().map_err(StoreError::from_write)?;
+        match table {
+            Table::Recent => stored += stmt.raw_execute().map_err(StoreError::from_write)?,
+            Table::Old => {
+                let mut returned = stmt.raw_query();
+                while let Some(row) = returned.next().map_err(StoreError::from_write)? {
+                    rolled.add(row.get(0)?, row.get(1)?, row.get(2)?);
+                    stored += 1;
+                }
+            }
+        }
         Ok(())
     };
     let mut chunks = rows.chunks_exact(ROWS_PER_INSERT);
@@ -633,6 +773,7 @@ mod tests {
             move_every: Duration::from_millis(20),
             move_step_rows: 50,
             max_group_samples: 1000,
+            retention: Retention::default(),
         };
         let hub = Hub::default();
         let mut live = hub.subscribe();
@@ -683,6 +824,139 @@ mod tests {
                 .is_err(),
             "stopped writer refuses"
         );
+    }
+
+    #[test]
+    fn rollups_match_raw_samples_through_moves_late_and_resent_readings() {
+        use clima_model::downsample::bucketize;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.db");
+        let cfg = WriterConfig {
+            recent_window: Duration::from_secs(3600),
+            move_every: Duration::from_millis(20),
+            ..Default::default()
+        };
+        let (w, _t) = spawn_writer(open(&path).unwrap(), Hub::default(), cfg).unwrap();
+        let now = now_ms();
+        let hour = 3_600_000;
+        let start = (now - 6 * hour).div_euclid(hour) * hour;
+        // Three hours, one sample every 7 s: they land in `recent_samples` and are moved (with
+        // their rollups) to `samples` as they are older than the one-hour window.
+        let mut all: Vec<(Millis, f64)> = Vec::new();
+        for chunk in 0..3 {
+            let rs: Vec<Reading> = (0..(hour / 7_000))
+                .map(|i| {
+                    let at = start + chunk * hour + i * 7_000;
+                    let v = ((at / 1000) % 97) as f64 / 3.0;
+                    all.push((at, v));
+                    reading("r", at, v)
+                })
+                .collect();
+            w.write(rs, Source::Http, now).unwrap();
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while count_rows(&path, "recent_samples") > 0 {
+            assert!(Instant::now() < deadline, "not moved");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // Resent backlog and a late reading inside an already rolled-up minute: both go straight
+        // to `samples`.
+        let resent: Vec<Reading> = all[100..200]
+            .iter()
+            .map(|(at, v)| reading("r", *at, *v))
+            .collect();
+        assert_eq!(w.write(resent, Source::Http, now).unwrap().duplicates, 100);
+        let late = (start + 30 * 60_000 + 3_500, 55.5);
+        all.push(late);
+        w.write(vec![reading("r", late.0, late.1)], Source::Http, now)
+            .unwrap();
+        // And some recent samples that stay in `recent_samples`.
+        for i in 0..20 {
+            let at = now - 10 * 60_000 + i * 1000;
+            all.push((at, i as f64));
+            w.write(vec![reading("r", at, i as f64)], Source::Http, now)
+                .unwrap();
+        }
+        let reader = Reader::new(path.clone());
+        for (from, to, points) in [
+            (start, now, 400),
+            (start, now, 6),
+            (start, start + 2 * hour, 120),
+            (start, now, 50_00),
+        ] {
+            let plan = BucketPlan::new(from, to, points).unwrap();
+            let got = reader.range("r", "temperature", &plan).unwrap().unwrap();
+            let want = bucketize(&plan, all.iter().copied());
+            assert_eq!(got.len(), want.len());
+            for (g, w) in got.iter().zip(&want) {
+                assert_eq!(
+                    (g.t, g.count, g.min, g.max),
+                    (w.t, w.count, w.min, w.max),
+                    "width {}",
+                    plan.width
+                );
+                let close = match (g.mean, w.mean) {
+                    (Some(a), Some(b)) => (a - b).abs() < 1e-9,
+                    (a, b) => a == b,
+                };
+                assert!(close, "mean at {} width {}", g.t, plan.width);
+            }
+        }
+    }
+
+    #[test]
+    fn retention_prunes_raw_and_minutes_in_steps_and_keeps_rollups() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keep.db");
+        let hour = 3_600_000;
+        let cfg = WriterConfig {
+            recent_window: Duration::ZERO,
+            move_every: Duration::from_millis(10),
+            retention: Retention {
+                raw: Some(Duration::from_secs(2 * 3600)),
+                minute: Some(Duration::from_secs(4 * 3600)),
+            },
+            ..Default::default()
+        };
+        let (w, _t) = spawn_writer(open(&path).unwrap(), Hub::default(), cfg).unwrap();
+        let now = now_ms();
+        let start = (now - 6 * hour).div_euclid(hour) * hour;
+        // Six hours at one sample every 2 s, for two sensors: 10 800 rows each, several steps.
+        for sensor in ["a", "b"] {
+            let rs: Vec<Reading> = (0..(6 * hour / 2_000))
+                .map(|i| reading(sensor, start + i * 2_000, 20.0))
+                .collect();
+            w.write(rs, Source::Http, now).unwrap();
+        }
+        let c = Connection::open(&path).unwrap();
+        let oldest = |table: &str, col: &str| -> i64 {
+            c.query_row(
+                &format!("SELECT coalesce(min({col}), 0) FROM {table}"),
+                [],
+                |r| r.get(0),
+            )
+            .unwrap()
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while oldest("samples", "measured_at") < now - 2 * hour - 1000
+            || oldest("rollup_minute", "t") < now - 4 * hour - 60_000
+        {
+            assert!(Instant::now() < deadline, "pruning did not finish");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(oldest("samples", "measured_at") >= now - 2 * hour - 1000);
+        assert_eq!(
+            oldest("rollup_hour", "t"),
+            start,
+            "hour rollups are kept forever"
+        );
+        // A chart of the whole range still shows every sample, from the hour rollups.
+        let plan = BucketPlan::new(start, start + 6 * hour, 6).unwrap();
+        let buckets = Reader::new(path.clone())
+            .range("a", "temperature", &plan)
+            .unwrap()
+            .unwrap();
+        assert!(buckets.iter().all(|b| b.count == 1_800), "{buckets:?}");
     }
 
     #[test]
