@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use std::sync::mpsc;
 use std::time::Duration;
 
+mod export;
+
 use anyhow::{anyhow, Context, Result};
 use clap::Parser;
 use clima_core::config::{default_db_path, parse_rate, DEFAULT_PORT};
@@ -25,7 +27,7 @@ struct Args {
 
     /// SQLite database file, created if missing [default: the platform data dir, e.g.
     /// ~/.local/share/clima/clima.db]
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", global = true)]
     db: Option<PathBuf>,
 
     /// Address and port to listen on. Anything but loopback requires --token.
@@ -75,6 +77,37 @@ struct Args {
 enum Command {
     /// List the serial ports of this computer with their USB identity, then exit.
     Ports,
+    /// Write one series to a file: CSV (every raw sample with its device time and time of
+    /// receipt) or an SVG chart.
+    Export {
+        #[arg(long)]
+        sensor: String,
+        #[arg(long)]
+        metric: String,
+        /// Start, RFC 3339 or unix seconds [default: 30 days before --to]
+        #[arg(long)]
+        from: Option<String>,
+        /// End, RFC 3339 or unix seconds [default: now]
+        #[arg(long)]
+        to: Option<String>,
+        #[arg(long, value_enum, default_value = "csv")]
+        format: ExportFormat,
+        /// The file to write ('-' for standard output).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// Read a CSV export into the database; rows already there are skipped, so importing twice
+    /// doubles nothing. Stop a server using the same database first.
+    Import {
+        #[arg(value_name = "FILE.csv")]
+        file: PathBuf,
+    },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum ExportFormat {
+    Csv,
+    Svg,
 }
 
 fn main() -> Result<()> {
@@ -86,8 +119,28 @@ fn main() -> Result<()> {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let args = Args::parse();
-    if let Some(Command::Ports) = args.command {
-        return list_ports();
+    match args.command {
+        Some(Command::Ports) => return list_ports(),
+        Some(Command::Export {
+            sensor,
+            metric,
+            from,
+            to,
+            format,
+            out,
+        }) => {
+            return export::run(
+                &db_path(args.db)?,
+                &sensor,
+                &metric,
+                from.as_deref(),
+                to.as_deref(),
+                format,
+                &out,
+            )
+        }
+        Some(Command::Import { file }) => return export::import(&db_path(args.db)?, &file),
+        None => {}
     }
     let cfg = config(args)?;
     let engine = Engine::start(cfg).context("Clima could not start")?;
@@ -104,12 +157,7 @@ fn main() -> Result<()> {
 }
 
 fn config(args: Args) -> Result<EngineConfig> {
-    let db = match args.db {
-        Some(p) => p,
-        None => default_db_path()
-            .ok_or_else(|| anyhow!("no home folder found for the database: pass --db PATH"))?,
-    };
-    let mut cfg = EngineConfig::new(db);
+    let mut cfg = EngineConfig::new(db_path(args.db)?);
     cfg.listen = args.listen;
     cfg.token = args
         .token
@@ -127,6 +175,14 @@ fn config(args: Args) -> Result<EngineConfig> {
     cfg.retention.minute = keep("--keep-minute", &args.keep_minute)?;
     cfg.serial = SerialConfig::from_args(&args.serial).map_err(|e| anyhow!("--serial: {e}"))?;
     Ok(cfg)
+}
+
+fn db_path(given: Option<PathBuf>) -> Result<PathBuf> {
+    match given {
+        Some(p) => Ok(p),
+        None => default_db_path()
+            .ok_or_else(|| anyhow!("no home folder found for the database: pass --db PATH")),
+    }
 }
 
 /// A retention period: a duration such as 30d, or `forever`.

@@ -37,6 +37,17 @@ pub struct MetricLatest {
     pub received_at: Option<Millis>,
 }
 
+/// The id of a sensor's series for `metric`, if it has one.
+pub(super) fn series_id(
+    c: &Connection,
+    sensor: &str,
+    metric: &str,
+) -> Result<Option<i64>, StoreError> {
+    Ok(c.prepare_cached("SELECT m.id FROM series m JOIN sensors s ON s.id = m.sensor_id WHERE s.key = ?1 AND m.metric = ?2")?
+        .query_row((sensor, metric), |r| r.get(0))
+        .optional()?)
+}
+
 /// Runs queries on pooled read-only connections.
 pub struct Reader {
     path: PathBuf,
@@ -51,7 +62,7 @@ impl Reader {
         }
     }
 
-    fn with<T>(
+    pub(super) fn with<T>(
         &self,
         f: impl FnOnce(&Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
@@ -153,13 +164,7 @@ impl Reader {
         plan: &BucketPlan,
     ) -> Result<Option<Vec<Bucket>>, StoreError> {
         self.with(|c| {
-            let series: Option<i64> = c
-                .prepare_cached(
-                    "SELECT m.id FROM series m JOIN sensors s ON s.id = m.sensor_id WHERE s.key = ?1 AND m.metric = ?2",
-                )?
-                .query_row((sensor, metric), |r| r.get(0))
-                .optional()?;
-            let Some(series) = series else { return Ok(None) };
+            let Some(series) = series_id(c, sensor, metric)? else { return Ok(None) };
             // The coarsest table whose periods fit the buckets: hour or minute rollups, else
             // raw samples. Both cover exactly what `samples` holds; `recent_samples` (never in
             // either) is added raw, so a chart has no seam where one ends.

@@ -20,6 +20,7 @@ pub enum Source {
     LineProtocol,
     Push,
     Serial,
+    Import,
 }
 
 impl Source {
@@ -29,6 +30,7 @@ impl Source {
             Source::LineProtocol => "line-protocol",
             Source::Push => "push",
             Source::Serial => "serial",
+            Source::Import => "import",
         }
     }
 }
@@ -103,6 +105,8 @@ struct Job {
     readings: Vec<Reading>,
     source: Source,
     received_at: Millis,
+    /// Per-reading receipt times (imports); empty means `received_at` for all.
+    received: Vec<Millis>,
     reply: mpsc::SyncSender<Result<Receipt, StoreError>>,
 }
 
@@ -121,17 +125,41 @@ impl WriteHandle {
         source: Source,
         received_at: Millis,
     ) -> Result<Receipt, StoreError> {
+        self.send(readings, source, received_at, Vec::new())
+    }
+
+    /// Stores readings that keep the receipt time they had elsewhere (an import): one time per
+    /// reading, in order.
+    pub fn write_imported(
+        &self,
+        readings: Vec<Reading>,
+        received: Vec<Millis>,
+    ) -> Result<Receipt, StoreError> {
+        debug_assert_eq!(readings.len(), received.len());
+        let received_at = received.first().copied().unwrap_or(0);
+        self.send(readings, Source::Import, received_at, received)
+    }
+
+    fn send(
+        &self,
+        readings: Vec<Reading>,
+        source: Source,
+        received_at: Millis,
+        received: Vec<Millis>,
+    ) -> Result<Receipt, StoreError> {
         if readings.is_empty() {
             return Ok(Receipt::default());
         }
         let (reply, answer) = mpsc::sync_channel(1);
+        let job = Job {
+            readings,
+            source,
+            received_at,
+            received,
+            reply,
+        };
         self.tx
-            .send(Msg::Write(Job {
-                readings,
-                source,
-                received_at,
-                reply,
-            }))
+            .send(Msg::Write(job))
             .map_err(|_| StoreError::Stopped)?;
         answer.recv().map_err(|_| StoreError::Stopped)?
     }
@@ -345,17 +373,18 @@ impl Writer {
             for job in group {
                 recent.clear();
                 old.clear();
-                for reading in &job.readings {
+                for (i, reading) in job.readings.iter().enumerate() {
+                    let received_at = job.received.get(i).copied().unwrap_or(job.received_at);
                     let sensor = sensor_id(&tx, &mut self.sensors, reading, job)?;
-                    seen.insert(sensor, (reading, job.source, job.received_at));
-                    let at = reading.measured_at.unwrap_or(job.received_at);
+                    seen.insert(sensor, (reading, job.source, received_at));
+                    let at = reading.measured_at.unwrap_or(received_at);
                     for (metric, value) in &reading.values {
                         let series = series_id(&tx, &mut self.series, sensor, metric.as_str())?;
                         let row = Row {
                             series,
                             at,
                             value: *value,
-                            received_at: job.received_at,
+                            received_at,
                         };
                         if at < self.horizon {
                             old.push(row)
@@ -368,7 +397,7 @@ impl Writer {
                             let n = Newest {
                                 at,
                                 value: *value,
-                                received_at: job.received_at,
+                                received_at,
                                 reading,
                                 metric: metric.as_str(),
                             };

@@ -1,0 +1,208 @@
+//! CSV export and import of one series: each sample with its device time, its time of receipt
+//! and its value, streamed so that a year of data needs no more memory than a minute of it.
+
+use std::io::{Read, Write};
+
+use clima_model::metric::unit_of;
+use clima_model::reading::Draft;
+use clima_model::timestamp::{format_rfc3339, from_rfc3339};
+use clima_model::{Millis, SensorId};
+
+use super::writer::ROLLUPS;
+use super::{Reader, StoreError, WriteHandle};
+
+/// The columns, in order.
+pub const CSV_HEADER: [&str; 6] = [
+    "sensor",
+    "metric",
+    "unit",
+    "measured_at",
+    "received_at",
+    "value",
+];
+/// Readings an import sends to the writer at once.
+const IMPORT_BATCH: usize = 5_000;
+
+/// Why an export failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    #[error("sensor {sensor:?} has no metric {metric:?}: list them with GET /api/v1/sensors")]
+    UnknownSeries { sensor: String, metric: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("writing the export failed: {0}")]
+    Write(#[from] csv::Error),
+}
+
+/// Why an import stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("the file does not start with the header {expected}: is it a Clima CSV export?")]
+    Header { expected: String },
+    #[error("reading the file failed: {0}")]
+    Read(#[from] csv::Error),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What an import did.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct ImportSummary {
+    pub rows: u64,
+    pub stored: u64,
+    /// Rows already in the database (importing twice doubles nothing).
+    pub duplicates: u64,
+    /// Rows refused, with their line number and why.
+    pub rejected: Vec<(u64, String)>,
+}
+
+fn series_id(reader: &Reader, sensor: &str, metric: &str) -> Result<Option<i64>, StoreError> {
+    reader.with(|c| super::query::series_id(c, sensor, metric))
+}
+
+/// How many samples an export of `[from, to)` will hold, from the hour rollups and the recent
+/// table (cheap; for progress bars). Counts are whole hours, so it can run a little over.
+pub fn estimate(
+    reader: &Reader,
+    sensor: &str,
+    metric: &str,
+    from: Millis,
+    to: Millis,
+) -> Result<u64, StoreError> {
+    let Some(series) = series_id(reader, sensor, metric)? else {
+        return Ok(0);
+    };
+    let hour = ROLLUPS[1].1;
+    reader.with(|c| {
+        let stored: i64 = c.query_row(
+            &format!("SELECT coalesce(sum(count), 0) FROM {} WHERE series_id = ?1 AND t >= ?2 AND t < ?3", ROLLUPS[1].0),
+            (series, from - from.rem_euclid(hour), to),
+            |r| r.get(0),
+        )?;
+        let recent: i64 = c.query_row(
+            "SELECT count(*) FROM recent_samples WHERE measured_at >= ?2 AND measured_at < ?3 AND series_id = ?1",
+            (series, from, to),
+            |r| r.get(0),
+        )?;
+        Ok((stored + recent) as u64)
+    })
+}
+
+/// Writes the raw samples of one series in `[from, to)` as CSV, oldest first, calling
+/// `progress` with the running count every 10 000 rows. Returns the number of rows.
+pub fn export_csv<W: Write>(
+    reader: &Reader,
+    sensor: &str,
+    metric: &str,
+    from: Millis,
+    to: Millis,
+    out: W,
+    mut progress: impl FnMut(u64),
+) -> Result<u64, ExportError> {
+    let series = series_id(reader, sensor, metric)?.ok_or_else(|| ExportError::UnknownSeries {
+        sensor: sensor.into(),
+        metric: metric.into(),
+    })?;
+    let mut csv = csv::Writer::from_writer(out);
+    csv.write_record(CSV_HEADER)?;
+    let unit = unit_of(metric).unwrap_or("");
+    let mut rows = 0u64;
+    // `samples` holds only times before `recent_samples` does, so this order is time order.
+    for table in ["samples", "recent_samples"] {
+        // The outer error is the database's, the inner one the output's.
+        let written: Result<(), csv::Error> = reader.with(|c| {
+            let mut stmt = c.prepare(&format!(
+                "SELECT measured_at, received_at, value FROM {table}
+                 WHERE series_id = ?1 AND measured_at >= ?2 AND measured_at < ?3 ORDER BY measured_at"
+            ))?;
+            let mut it = stmt.query((series, from, to))?;
+            while let Some(r) = it.next()? {
+                let (at, received, value): (Millis, Millis, f64) = (r.get(0)?, r.get(1)?, r.get(2)?);
+                let record = [sensor, metric, unit, &format_rfc3339(at), &format_rfc3339(received), &value.to_string()];
+                if let Err(e) = csv.write_record(record) {
+                    return Ok(Err(e));
+                }
+                rows += 1;
+                if rows % 10_000 == 0 {
+                    progress(rows);
+                }
+            }
+            Ok(Ok(()))
+        })?;
+        written?;
+    }
+    csv.flush().map_err(csv::Error::from)?;
+    progress(rows);
+    Ok(rows)
+}
+
+/// Reads an export and stores its samples, skipping those already stored. Bad rows are
+/// reported by line and skipped; `progress` gets the rows read so far.
+pub fn import_csv<R: Read>(
+    input: R,
+    writer: &WriteHandle,
+    now: Millis,
+    mut progress: impl FnMut(u64),
+) -> Result<ImportSummary, ImportError> {
+    let mut csv = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .from_reader(input);
+    let header: Vec<String> = csv.headers()?.iter().map(str::to_owned).collect();
+    if header != CSV_HEADER {
+        return Err(ImportError::Header {
+            expected: CSV_HEADER.join(","),
+        });
+    }
+    let mut summary = ImportSummary::default();
+    let (mut readings, mut received) = (
+        Vec::with_capacity(IMPORT_BATCH),
+        Vec::with_capacity(IMPORT_BATCH),
+    );
+    let flush = |readings: &mut Vec<_>,
+                 received: &mut Vec<_>,
+                 summary: &mut ImportSummary|
+     -> Result<(), ImportError> {
+        let receipt = writer.write_imported(std::mem::take(readings), std::mem::take(received))?;
+        summary.stored += receipt.stored as u64;
+        summary.duplicates += receipt.duplicates as u64;
+        Ok(())
+    };
+    for (i, record) in csv.records().enumerate() {
+        let line = i as u64 + 2;
+        summary.rows += 1;
+        let parsed = record
+            .map_err(|e| e.to_string())
+            .and_then(|r| parse_row(&r, now));
+        match parsed {
+            Ok((reading, at_received)) => {
+                readings.push(reading);
+                received.push(at_received);
+            }
+            Err(reason) => summary.rejected.push((line, reason)),
+        }
+        if readings.len() == IMPORT_BATCH {
+            flush(&mut readings, &mut received, &mut summary)?;
+            progress(summary.rows);
+        }
+    }
+    flush(&mut readings, &mut received, &mut summary)?;
+    progress(summary.rows);
+    Ok(summary)
+}
+
+fn parse_row(r: &csv::StringRecord, now: Millis) -> Result<(clima_model::Reading, Millis), String> {
+    let field = |i: usize| {
+        r.get(i)
+            .ok_or_else(|| format!("missing column {}", CSV_HEADER[i]))
+    };
+    let sensor = SensorId::parse(field(0)?).map_err(|e| e.to_string())?;
+    let value: f64 = field(5)?
+        .parse()
+        .map_err(|_| format!("value {:?} is not a number", field(5).unwrap_or("")))?;
+    let mut draft = Draft::default();
+    draft.metric(field(1)?, value).map_err(|e| e.to_string())?;
+    let at = from_rfc3339(field(3)?).map_err(|e| format!("measured_at: {e}"))?;
+    draft.measured_at(at, now).map_err(|e| e.to_string())?;
+    let received = from_rfc3339(field(4)?).map_err(|e| format!("received_at: {e}"))?;
+    Ok((draft.finish(&sensor)?, received))
+}

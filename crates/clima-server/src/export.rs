@@ -1,0 +1,114 @@
+//! The `export` and `import` subcommands: a series to CSV or SVG, and a CSV back in, with
+//! progress bars.
+
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Write};
+use std::path::Path;
+
+use anyhow::{anyhow, bail, Context, Result};
+use clima_core::chart::{self, ChartSpec, TempUnit};
+use clima_core::hub::Hub;
+use clima_core::now_ms;
+use clima_core::store::export::{estimate, export_csv, import_csv};
+use clima_core::store::{self, Reader, WriterConfig};
+use clima_model::downsample::BucketPlan;
+use clima_model::metric::unit_of;
+use clima_model::timestamp;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::ExportFormat;
+
+const DAY_MS: i64 = 86_400_000;
+
+pub fn run(
+    db: &Path,
+    sensor: &str,
+    metric: &str,
+    from: Option<&str>,
+    to: Option<&str>,
+    format: ExportFormat,
+    out: &Path,
+) -> Result<()> {
+    if !db.exists() {
+        bail!("no database at {}: pass --db PATH", db.display());
+    }
+    let time = |flag: &str, v: Option<&str>| {
+        v.map(|v| timestamp::from_text(v).map_err(|e| anyhow!("{flag}: {e}")))
+            .transpose()
+    };
+    let to = time("--to", to)?.unwrap_or_else(now_ms);
+    let from = time("--from", from)?.unwrap_or(to - 30 * DAY_MS);
+    // Opening through the store applies migrations, so an old file exports like a new one.
+    drop(store::open(db)?);
+    let reader = Reader::new(db.to_owned());
+    let sink: Box<dyn Write> = if out == Path::new("-") {
+        Box::new(std::io::stdout().lock())
+    } else {
+        Box::new(File::create(out).with_context(|| format!("cannot create {}", out.display()))?)
+    };
+    let mut sink = BufWriter::new(sink);
+    match format {
+        ExportFormat::Csv => {
+            let bar = bar(estimate(&reader, sensor, metric, from, to)?, "samples");
+            let rows = export_csv(&reader, sensor, metric, from, to, &mut sink, |n| {
+                bar.set_position(n)
+            })?;
+            bar.finish_and_clear();
+            eprintln!("{rows} samples written to {}", out.display());
+        }
+        ExportFormat::Svg => {
+            let plan = BucketPlan::new(from, to, 1000).map_err(|e| anyhow!(e))?;
+            let buckets = reader
+                .range(sensor, metric, &plan)?
+                .ok_or_else(|| anyhow!("sensor {sensor:?} has no metric {metric:?}"))?;
+            let spec = ChartSpec {
+                width: 1200,
+                height: 500,
+                unit: unit_of(metric).map(str::to_owned),
+                temp_unit: TempUnit::Celsius,
+                bucket_ms: plan.width,
+                utc_offset_s: 0,
+            };
+            sink.write_all(chart::render(&buckets, &spec)?.svg.as_bytes())?;
+            eprintln!("chart of {sensor} {metric} written to {}", out.display());
+        }
+    }
+    sink.flush()?;
+    Ok(())
+}
+
+pub fn import(db: &Path, file: &Path) -> Result<()> {
+    let input = File::open(file).with_context(|| format!("cannot open {}", file.display()))?;
+    let size = input.metadata().map(|m| m.len()).unwrap_or(0);
+    let conn = store::open(db)?;
+    let (writer, thread) = store::spawn_writer(conn, Hub::default(), WriterConfig::default())?;
+    // Rows are about 80 bytes: a good enough guess for the bar.
+    let bar = bar(size / 80, "rows");
+    let summary = import_csv(BufReader::new(input), &writer, now_ms(), |n| {
+        bar.set_position(n)
+    });
+    bar.finish_and_clear();
+    writer.stop();
+    let _ = thread.join();
+    let summary = summary?;
+    eprintln!(
+        "{} rows read: {} stored, {} already present, {} rejected",
+        summary.rows,
+        summary.stored,
+        summary.duplicates,
+        summary.rejected.len()
+    );
+    for (line, reason) in summary.rejected.iter().take(20) {
+        eprintln!("  line {line}: {reason}");
+    }
+    Ok(())
+}
+
+fn bar(len: u64, what: &str) -> ProgressBar {
+    let bar = ProgressBar::new(len);
+    let template = format!("{{bar:40}} {{pos}}/{{len}} {what} ({{eta}} left)");
+    bar.set_style(
+        ProgressStyle::with_template(&template).unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar
+}
