@@ -108,6 +108,38 @@ fn handle(ctx: &Arc<Ctx>, mut req: tiny_http::Request) {
             }
         }
         routes::Outcome::Stream => start_stream(ctx, req),
+        routes::Outcome::Export(x) => export(ctx, req, x),
+    }
+}
+
+/// Streams a CSV export to the client in chunks, as its length is not known in advance.
+fn export(ctx: &Arc<Ctx>, req: tiny_http::Request, x: routes::ExportRequest) {
+    let mut out = req.into_writer();
+    let file = format!("{}-{}.csv", x.sensor, x.metric);
+    let head = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: text/csv; charset=utf-8\r\nContent-Disposition: attachment; filename=\"{file}\"\r\n\
+         X-Content-Type-Options: nosniff\r\nTransfer-Encoding: chunked\r\n\r\n"
+    );
+    if out.write_all(head.as_bytes()).is_err() {
+        return;
+    }
+    let mut sink = std::io::BufWriter::with_capacity(64 * 1024, reply::Chunked::new(out));
+    match crate::store::export::export_csv(
+        &ctx.reader,
+        &x.sensor,
+        &x.metric,
+        x.from,
+        x.to,
+        &mut sink,
+        |_| {},
+    ) {
+        Ok(_) => {
+            if let Ok(chunked) = sink.into_inner() {
+                let _ = chunked.finish();
+            }
+        }
+        // Ending without the last chunk tells the client the body is incomplete.
+        Err(e) => tracing::warn!(error = %e, "export stopped"),
     }
 }
 

@@ -87,6 +87,39 @@ impl Reply {
     }
 }
 
+/// Writes a body of unknown length with HTTP/1.1 chunked encoding. tiny_http keeps the
+/// connection open after a raw reply, so a body cannot be ended by closing it.
+pub struct Chunked<W: Write> {
+    inner: W,
+}
+
+impl<W: Write> Chunked<W> {
+    pub fn new(inner: W) -> Self {
+        Chunked { inner }
+    }
+
+    /// Writes the last, empty chunk.
+    pub fn finish(mut self) -> std::io::Result<()> {
+        self.inner.write_all(b"0\r\n\r\n")?;
+        self.inner.flush()
+    }
+}
+
+impl<W: Write> Write for Chunked<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if !buf.is_empty() {
+            write!(self.inner, "{:x}\r\n", buf.len())?;
+            self.inner.write_all(buf)?;
+            self.inner.write_all(b"\r\n")?;
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
 fn reason(status: u16) -> &'static str {
     match status {
         200 => "OK",
@@ -131,5 +164,24 @@ mod tests {
         assert!(head.ends_with("\r\n\r\n") && head.contains("Content-Length: 1\r\n"));
         let nc = String::from_utf8(Reply::empty(204).to_bytes(false)).unwrap();
         assert!(!nc.contains("Content-Length"));
+    }
+
+    #[test]
+    fn chunked_bodies() {
+        let mut out = Vec::new();
+        let mut c = Chunked::new(&mut out);
+        c.write_all(b"hello, ").unwrap();
+        c.write_all(b"").unwrap();
+        c.write_all(&[b'x'; 20]).unwrap();
+        c.finish().unwrap();
+        assert_eq!(
+            out,
+            [
+                &b"7\r\nhello, \r\n14\r\n"[..],
+                &[b'x'; 20],
+                b"\r\n0\r\n\r\n"
+            ]
+            .concat()
+        );
     }
 }

@@ -24,6 +24,16 @@ use crate::store::{Source, StoreError};
 pub enum Outcome {
     Reply(Reply),
     Stream,
+    /// A CSV export, streamed straight to the connection.
+    Export(ExportRequest),
+}
+
+/// One series' raw samples in `[from, to)`.
+pub struct ExportRequest {
+    pub sensor: String,
+    pub metric: String,
+    pub from: i64,
+    pub to: i64,
 }
 
 impl From<Reply> for Outcome {
@@ -40,6 +50,7 @@ const ROUTES: &[(&str, &[&str])] = &[
     ("/api/v1/sensors", &["GET"]),
     ("/api/v1/stream", &["GET"]),
     ("/api/v1/chart.svg", &["GET"]),
+    ("/api/v1/export.csv", &["GET"]),
     ("/api/v1/ports", &["GET"]),
     ("/api/v1/ports/release", &["POST"]),
     ("/api/v1/ports/claim", &["POST"]),
@@ -106,6 +117,10 @@ pub fn route(ctx: &Ctx, req: &mut Request, peer: IpAddr) -> Outcome {
         ("GET", "/api/v1/sensors") => get_sensors(ctx),
         ("GET", "/api/v1/stream") => return Outcome::Stream,
         ("GET", "/api/v1/chart.svg") => get_chart(ctx, &pairs),
+        ("GET", "/api/v1/export.csv") => match export_request(ctx, &pairs) {
+            Ok(x) => return Outcome::Export(x),
+            Err(reply) => Err(reply),
+        },
         ("GET", "/api/v1/ports") => Ok(Reply::json(200, &json!({ "ports": ctx.boards.ports() }))),
         ("POST", "/api/v1/ports/release") => port_action(ctx, req, true),
         ("POST", "/api/v1/ports/claim") => port_action(ctx, req, false),
@@ -368,6 +383,20 @@ fn query_range<'a>(ctx: &Ctx, pairs: &'a [(String, String)]) -> Result<Range<'a>
         to,
         plan,
         buckets,
+    })
+}
+
+fn export_request(ctx: &Ctx, pairs: &[(String, String)]) -> Result<ExportRequest, Reply> {
+    // The same checks as a range query, without bucketing: a one-point plan.
+    let mut one = pairs.to_vec();
+    one.retain(|(k, _)| k != "points");
+    one.push(("points".into(), "1".into()));
+    let r = query_range(ctx, &one)?;
+    Ok(ExportRequest {
+        sensor: r.sensor.to_owned(),
+        metric: r.metric.to_owned(),
+        from: r.from,
+        to: r.to,
     })
 }
 

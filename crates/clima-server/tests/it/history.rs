@@ -109,6 +109,26 @@ fn export_then_import_gives_back_the_same_series() {
         "the round trip changed the series"
     );
 
+    // The same file over HTTP.
+    let s2 = Server::start_on(&db2, &[]);
+    let r = get(&s2.url("/api/v1/export.csv?sensor=lab&metric=temperature&from=2026-11-01T00:00:00Z&to=2026-12-01T00:00:00Z"));
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.header("Content-Disposition"),
+        Some("attachment; filename=\"lab-temperature.csv\"")
+    );
+    assert!(
+        r.body == text,
+        "HTTP export differs: {} bytes against {}",
+        r.body.len(),
+        text.len()
+    );
+    assert_eq!(
+        get(&s2.url("/api/v1/export.csv?sensor=nobody&metric=temperature")).status,
+        404
+    );
+    drop(s2);
+
     let svg = dir.path().join("chart.svg");
     cli(&[
         &[
