@@ -364,6 +364,7 @@ impl Writer {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(StoreError::from_write)?;
+        advance_horizon(&tx, &mut self.horizon, self.cfg.recent_window, now_ms())?;
         let mut receipts = Vec::with_capacity(group.len());
         let mut newest: HashMap<i64, Newest> = HashMap::new();
         let mut seen: HashMap<i64, (&Reading, Source, Millis)> = HashMap::new();
@@ -713,6 +714,31 @@ fn insert_rows(
     Ok(stored)
 }
 
+/// Moves the horizon up to the recent window's start when no recent sample lies below it
+/// (a fresh database, or the move has caught up), so that old readings (a backlog, an
+/// import) go straight to `samples` instead of through `recent_samples`.
+fn advance_horizon(
+    tx: &rusqlite::Transaction,
+    horizon: &mut Millis,
+    window: Duration,
+    now: Millis,
+) -> Result<(), StoreError> {
+    let target = now - window.as_millis() as Millis;
+    if target <= *horizon + 1_000 {
+        return Ok(());
+    }
+    let below: Option<i64> = tx
+        .prepare_cached("SELECT 1 FROM recent_samples WHERE measured_at < ?1 LIMIT 1")?
+        .query_row([target], |r| r.get(0))
+        .optional()?;
+    if below.is_none() {
+        tx.prepare_cached("UPDATE settings SET value = ?1 WHERE key = 'recent_horizon'")?
+            .execute([target.to_string()])?;
+        *horizon = target;
+    }
+    Ok(())
+}
+
 fn count(job: &Job) -> usize {
     job.readings.iter().map(|r| r.values.len()).sum()
 }
@@ -807,7 +833,8 @@ mod tests {
         let hub = Hub::default();
         let mut live = hub.subscribe();
         let (w, thread) = spawn_writer(open(&path).unwrap(), hub, cfg).unwrap();
-        let t0 = now_ms() - 10_000;
+        // Just ahead of the clock, so they land in `recent_samples` and move once time passes.
+        let t0 = now_ms() + 1_500;
         // 120 samples at one instant (more than a step) and 100 spread over time.
         let same: Vec<Reading> = (0..120)
             .map(|i| reading(&format!("s{i}"), t0, 20.0))
@@ -818,6 +845,7 @@ mod tests {
             w.write(spread.clone(), Source::Http, t0).unwrap().stored,
             100
         );
+        assert_eq!(count_rows(&path, "recent_samples"), 220);
         let deadline = Instant::now() + Duration::from_secs(10);
         while count_rows(&path, "recent_samples") > 0 {
             assert!(Instant::now() < deadline, "recent samples were not moved");
@@ -861,7 +889,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("r.db");
         let cfg = WriterConfig {
-            recent_window: Duration::from_secs(3600),
+            recent_window: Duration::from_secs(2),
             move_every: Duration::from_millis(20),
             ..Default::default()
         };
@@ -869,43 +897,49 @@ mod tests {
         let now = now_ms();
         let hour = 3_600_000;
         let start = (now - 6 * hour).div_euclid(hour) * hour;
-        // Three hours, one sample every 7 s: they land in `recent_samples` and are moved (with
-        // their rollups) to `samples` as they are older than the one-hour window.
         let mut all: Vec<(Millis, f64)> = Vec::new();
+        let mut write = |at: Millis, v: f64, all: &mut Vec<(Millis, f64)>| {
+            all.push((at, v));
+            reading("r", at, v)
+        };
+        // Three old hours, one sample every 7 s: straight to `samples`, rollups from RETURNING.
         for chunk in 0..3 {
             let rs: Vec<Reading> = (0..(hour / 7_000))
                 .map(|i| {
                     let at = start + chunk * hour + i * 7_000;
-                    let v = ((at / 1000) % 97) as f64 / 3.0;
-                    all.push((at, v));
-                    reading("r", at, v)
+                    write(at, ((at / 1000) % 97) as f64 / 3.0, &mut all)
                 })
                 .collect();
             w.write(rs, Source::Http, now).unwrap();
         }
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while count_rows(&path, "recent_samples") > 0 {
-            assert!(Instant::now() < deadline, "not moved");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        // Resent backlog and a late reading inside an already rolled-up minute: both go straight
-        // to `samples`.
+        // Resent backlog, and a late reading inside an already rolled-up minute.
         let resent: Vec<Reading> = all[100..200]
             .iter()
             .map(|(at, v)| reading("r", *at, *v))
             .collect();
         assert_eq!(w.write(resent, Source::Http, now).unwrap().duplicates, 100);
-        let late = (start + 30 * 60_000 + 3_500, 55.5);
-        all.push(late);
-        w.write(vec![reading("r", late.0, late.1)], Source::Http, now)
-            .unwrap();
-        // And some recent samples that stay in `recent_samples`.
-        for i in 0..20 {
-            let at = now - 10 * 60_000 + i * 1000;
-            all.push((at, i as f64));
-            w.write(vec![reading("r", at, i as f64)], Source::Http, now)
-                .unwrap();
+        let late = write(start + 30 * 60_000 + 3_500, 55.5, &mut all);
+        w.write(vec![late], Source::Http, now).unwrap();
+        // Fresh samples go through `recent_samples` and are moved, with their rollups, once
+        // they are older than the window.
+        let fresh: Vec<Reading> = (0..20)
+            .map(|i| write(now + 500 + i * 10, i as f64, &mut all))
+            .collect();
+        w.write(fresh, Source::Http, now).unwrap();
+        assert_eq!(count_rows(&path, "recent_samples"), 20);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while count_rows(&path, "recent_samples") > 0 {
+            assert!(Instant::now() < deadline, "not moved");
+            std::thread::sleep(Duration::from_millis(20));
         }
+        // And some that are still in `recent_samples` when the queries run.
+        let later = now_ms() + 500;
+        let recent: Vec<Reading> = (0..5)
+            .map(|i| write(later + i, 1.0 + i as f64, &mut all))
+            .collect();
+        w.write(recent, Source::Http, later).unwrap();
+        assert_eq!(count_rows(&path, "recent_samples"), 5);
+        let now = later + 1_000;
         let reader = Reader::new(path.clone());
         for (from, to, points) in [
             (start, now, 400),
