@@ -898,7 +898,7 @@ mod tests {
         let hour = 3_600_000;
         let start = (now - 6 * hour).div_euclid(hour) * hour;
         let mut all: Vec<(Millis, f64)> = Vec::new();
-        let mut write = |at: Millis, v: f64, all: &mut Vec<(Millis, f64)>| {
+        let write = |at: Millis, v: f64, all: &mut Vec<(Millis, f64)>| {
             all.push((at, v));
             reading("r", at, v)
         };
