@@ -42,7 +42,7 @@ describe('web dashboard', { timeout: 180_000 }, () => {
       '--db', path.join(dir.path, 'clima.db'), '--listen', `127.0.0.1:${PORT}`, '--token', TOKEN,
       '--ui', path.join(ROOT, 'ui'), '--serial', 'off',
     ]);
-    driver = start(CHROMEDRIVER, [`--port=${DRIVER_PORT}`]);
+    driver = start(CHROMEDRIVER, [`--port=${DRIVER_PORT}`, ...(process.env.E2E_DRIVER_LOG ? ['--verbose', `--log-path=${process.env.E2E_DRIVER_LOG}`] : [])]);
     await Promise.all([waitForPort(PORT), waitForPort(DRIVER_PORT)]);
     session = await Session.create(`http://127.0.0.1:${DRIVER_PORT}`, {
       browserName: 'chrome',

@@ -50,12 +50,17 @@ fn main() {
         t += n * 1000;
     }
     let ingest = began.elapsed();
+    writer.maintain().unwrap();
+    let sealed = began.elapsed();
     writer.stop();
     thread.join().unwrap();
-    let bytes = std::fs::metadata(&path).unwrap().len()
-        + std::fs::metadata(path.with_extension("db-wal"))
-            .map(|m| m.len())
-            .unwrap_or(0);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let pragma = |name: &str| -> u64 {
+        conn.query_row(&format!("PRAGMA {name}"), [], |r| r.get::<_, i64>(0))
+            .unwrap() as u64
+    };
+    let used = (pragma("page_count") - pragma("freelist_count")) * pragma("page_size");
+    let file = std::fs::metadata(&path).unwrap().len();
     println!("## History: {days} days of 1 Hz readings, one sensor, one metric ({total} readings)");
     println!(
         "ingest with rollups: {:.1} s, {:.0} readings/s (batches of {BATCH}, through the writer)",
@@ -63,9 +68,14 @@ fn main() {
         total as f64 / ingest.as_secs_f64()
     );
     println!(
-        "on disk: {:.1} MB, {:.1} bytes per reading (samples, indexes and rollups)",
-        bytes as f64 / 1e6,
-        bytes as f64 / total as f64
+        "sealed into chunks {:.1} s after the start",
+        sealed.as_secs_f64()
+    );
+    println!(
+        "on disk: {:.1} MB in use, {:.1} bytes per reading (chunks, rollups, keys); the file is {:.1} MB, the rest free pages for reuse",
+        used as f64 / 1e6,
+        used as f64 / total as f64,
+        file as f64 / 1e6
     );
 
     let reader = Reader::new(path.clone());

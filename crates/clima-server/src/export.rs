@@ -88,9 +88,12 @@ pub fn import(db: &Path, file: &Path) -> Result<()> {
         bar.set_position(n)
     });
     bar.finish_and_clear();
+    // Seal and roll up what came in now, so the file is compact when the import ends.
+    let maintained = writer.maintain();
     writer.stop();
     let _ = thread.join();
     let summary = summary?;
+    maintained?;
     eprintln!(
         "{} rows read: {} stored, {} already present, {} rejected",
         summary.rows,

@@ -8,8 +8,9 @@ use clima_model::reading::Draft;
 use clima_model::timestamp::{format_rfc3339, from_rfc3339};
 use clima_model::{Millis, SensorId};
 
-use super::writer::ROLLUPS;
+use super::writer::{load_chunk, ROLLUPS};
 use super::{Reader, StoreError, WriteHandle};
+use clima_model::chunk::Sample;
 
 /// The columns, in order.
 pub const CSV_HEADER: [&str; 6] = [
@@ -107,33 +108,84 @@ pub fn export_csv<W: Write>(
     csv.write_record(CSV_HEADER)?;
     let unit = unit_of(metric).unwrap_or("");
     let mut rows = 0u64;
-    // `samples` holds only times before `recent_samples` does, so this order is time order.
-    for table in ["samples", "recent_samples"] {
-        // The outer error is the database's, the inner one the output's.
-        let written: Result<(), csv::Error> = reader.with(|c| {
-            let mut stmt = c.prepare(&format!(
-                "SELECT measured_at, received_at, value FROM {table}
-                 WHERE series_id = ?1 AND measured_at >= ?2 AND measured_at < ?3 ORDER BY measured_at"
-            ))?;
-            let mut it = stmt.query((series, from, to))?;
-            while let Some(r) = it.next()? {
-                let (at, received, value): (Millis, Millis, f64) = (r.get(0)?, r.get(1)?, r.get(2)?);
-                let record = [sensor, metric, unit, &format_rfc3339(at), &format_rfc3339(received), &value.to_string()];
-                if let Err(e) = csv.write_record(record) {
-                    return Ok(Err(e));
-                }
-                rows += 1;
-                if rows % 10_000 == 0 {
-                    progress(rows);
-                }
+    let Some((first, last)) = reader.with(|c| data_span(c, series))? else {
+        csv.flush().map_err(csv::Error::from)?;
+        return Ok(0);
+    };
+    let (from, to) = (from.max(first), to.min(last + 1));
+    // Hour by hour: a sealed hour's chunk, merged with late samples for it and anything recent.
+    let mut hour = from.div_euclid(HOUR_MS) * HOUR_MS;
+    while hour < to {
+        let (start, end) = (from.max(hour), to.min(hour + HOUR_MS));
+        let samples = reader.with(|c| hour_samples(c, series, hour, start, end))?;
+        for s in samples {
+            let record = [
+                sensor,
+                metric,
+                unit,
+                &format_rfc3339(s.at),
+                &format_rfc3339(s.received_at),
+                &s.value.to_string(),
+            ];
+            csv.write_record(record)?;
+            rows += 1;
+            if rows % 10_000 == 0 {
+                progress(rows);
             }
-            Ok(Ok(()))
-        })?;
-        written?;
+        }
+        hour += HOUR_MS;
     }
     csv.flush().map_err(csv::Error::from)?;
     progress(rows);
     Ok(rows)
+}
+
+const HOUR_MS: Millis = 3_600_000;
+
+/// The first and last sample time of a series, over chunks, samples and recent samples.
+fn data_span(
+    c: &rusqlite::Connection,
+    series: i64,
+) -> Result<Option<(Millis, Millis)>, StoreError> {
+    let (first, last): (Option<Millis>, Option<Millis>) = c.query_row(
+        "SELECT min(f), max(l) FROM (
+             SELECT min(start) AS f, max(start) + 3600000 - 1 AS l FROM chunks WHERE series_id = ?1
+             UNION ALL SELECT min(measured_at), max(measured_at) FROM samples WHERE series_id = ?1
+             UNION ALL SELECT min(measured_at), max(measured_at) FROM recent_samples WHERE series_id = ?1)",
+        [series],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    Ok(first.zip(last))
+}
+
+/// Every sample of `[start, end)`, which lies within `hour`, in time order.
+fn hour_samples(
+    c: &rusqlite::Connection,
+    series: i64,
+    hour: Millis,
+    start: Millis,
+    end: Millis,
+) -> Result<Vec<Sample>, StoreError> {
+    let mut out: Vec<Sample> = load_chunk(c, series, hour)?.unwrap_or_default();
+    out.retain(|s| s.at >= start && s.at < end);
+    for table in ["samples", "recent_samples"] {
+        let mut stmt = c.prepare_cached(&format!(
+            "SELECT measured_at, received_at, value FROM {table}
+             WHERE series_id = ?1 AND measured_at >= ?2 AND measured_at < ?3 ORDER BY measured_at"
+        ))?;
+        let rows = stmt.query_map((series, start, end), |r| {
+            Ok(Sample {
+                at: r.get(0)?,
+                received_at: r.get(1)?,
+                value: r.get(2)?,
+            })
+        })?;
+        for row in rows {
+            out.push(row?);
+        }
+    }
+    out.sort_by_key(|s| s.at);
+    Ok(out)
 }
 
 /// Reads an export and stores its samples, skipping those already stored. Bad rows are

@@ -11,6 +11,7 @@ use super::StoreError;
 const MIGRATIONS: &[&str] = &[
     include_str!("../../../../migrations/0001_init.sql"),
     include_str!("../../../../migrations/0002_rollups.sql"),
+    include_str!("../../../../migrations/0003_chunks.sql"),
 ];
 
 /// The schema version this build writes.

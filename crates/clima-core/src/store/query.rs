@@ -6,7 +6,7 @@ use std::sync::Mutex;
 
 use clima_model::downsample::{assemble, Bucket, BucketPlan, Partial};
 use clima_model::metric::unit_of;
-use clima_model::Millis;
+use clima_model::{chunk, Millis};
 use rusqlite::{Connection, OptionalExtension};
 
 use super::writer::ROLLUPS;
@@ -165,10 +165,12 @@ impl Reader {
     ) -> Result<Option<Vec<Bucket>>, StoreError> {
         self.with(|c| {
             let Some(series) = series_id(c, sensor, metric)? else { return Ok(None) };
-            // The coarsest table whose periods fit the buckets: hour or minute rollups, else
-            // raw samples. Both cover exactly what `samples` holds; `recent_samples` (never in
-            // either) is added raw, so a chart has no seam where one ends.
-            let stored = match ROLLUPS.iter().rev().find(|(_, period)| plan.width % period == 0) {
+            // The coarsest table whose periods fit the buckets: hour or minute rollups, else raw
+            // samples and sealed chunks. Rollups cover exactly what `samples` and `chunks` hold;
+            // `recent_samples` (in neither) is added raw, so a chart has no seam where one ends.
+            let rollup = ROLLUPS.iter().rev().find(|(_, period)| plan.width % period == 0);
+            let uses_rollups = rollup.is_some();
+            let stored = match rollup {
                 Some((table, _)) => format!(
                     "SELECT (t - ?2) / ?3, total(sum), min(min), max(max), sum(count)
                      FROM {table} WHERE series_id = ?1 AND t >= ?2 AND t < ?4 GROUP BY 1"
@@ -180,6 +182,17 @@ impl Reader {
             let recent = "SELECT (measured_at - ?2) / ?3, total(value), min(value), max(value), count(*)
                  FROM recent_samples WHERE measured_at >= ?2 AND measured_at < ?4 AND series_id = ?1 GROUP BY 1";
             let mut partials = Vec::new();
+            if !uses_rollups {
+                // Raw resolution: sealed hours are in chunks.
+                let mut stmt = c.prepare_cached(
+                    "SELECT data FROM chunks WHERE series_id = ?1 AND start > ?2 - 3600000 AND start < ?3",
+                )?;
+                let blobs = stmt.query_map((series, plan.start, plan.end()), |r| r.get::<_, Vec<u8>>(0))?;
+                for blob in blobs {
+                    let samples = chunk::decode(&blob?).map_err(|e| StoreError::Failed(format!("a chunk is damaged: {e}")))?;
+                    partials.extend(samples.iter().filter_map(|s| Some((plan.index(s.at)?, Partial::of(s.value)))));
+                }
+            }
             for sql in [stored.as_str(), recent] {
                 let mut stmt = c.prepare_cached(sql)?;
                 let rows = stmt.query_map((series, plan.start, plan.width, plan.end()), |r| {

@@ -6,7 +6,7 @@ use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use clima_model::{Millis, Reading};
+use clima_model::{chunk, Millis, Reading};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 
 use super::StoreError;
@@ -76,6 +76,54 @@ impl Default for Retention {
 
 /// Most rows one pruning step deletes from one table, so a step holds the writer a few ms.
 const PRUNE_STEP_ROWS: i64 = 2_000;
+/// Most hours one sealing step packs.
+const SEAL_STEP_HOURS: usize = 8;
+const HOUR_MS: Millis = 3_600_000;
+
+/// Removes rows whose time is already in their hour's chunk (a resent backlog of sealed
+/// hours). `sealed` caches each hour's times for the commit.
+fn drop_sealed_duplicates(
+    tx: &rusqlite::Transaction,
+    rows: &mut Vec<Row>,
+    sealed: &mut HashMap<(i64, Millis), Vec<Millis>>,
+) -> Result<(), StoreError> {
+    for r in rows.iter() {
+        let key = (r.series, r.at.div_euclid(HOUR_MS) * HOUR_MS);
+        if !sealed.contains_key(&key) {
+            let times = load_chunk(tx, key.0, key.1)?
+                .unwrap_or_default()
+                .into_iter()
+                .map(|s| s.at)
+                .collect();
+            sealed.insert(key, times);
+        }
+    }
+    rows.retain(|r| {
+        let times = &sealed[&(r.series, r.at.div_euclid(HOUR_MS) * HOUR_MS)];
+        times.binary_search(&r.at).is_err()
+    });
+    Ok(())
+}
+
+/// A sealed hour's samples, if that hour has a chunk.
+pub(super) fn load_chunk(
+    c: &Connection,
+    series: i64,
+    hour: Millis,
+) -> Result<Option<Vec<chunk::Sample>>, StoreError> {
+    let data: Option<Vec<u8>> = c
+        .prepare_cached("SELECT data FROM chunks WHERE series_id = ?1 AND start = ?2")?
+        .query_row((series, hour), |r| r.get(0))
+        .optional()?;
+    data.map(|d| {
+        chunk::decode(&d).map_err(|e| {
+            StoreError::Failed(format!(
+                "chunk of series {series} at {hour} is damaged: {e}"
+            ))
+        })
+    })
+    .transpose()
+}
 
 impl Default for WriterConfig {
     fn default() -> Self {
@@ -97,6 +145,8 @@ enum Msg {
         value: String,
         reply: mpsc::SyncSender<Result<(), StoreError>>,
     },
+    /// Run every maintenance step (move, seal, prune) until none has work left.
+    Maintain(mpsc::SyncSender<Result<(), StoreError>>),
     /// Commit what is queued, then stop.
     Stop,
 }
@@ -177,6 +227,16 @@ impl WriteHandle {
         answer.recv().map_err(|_| StoreError::Stopped)?
     }
 
+    /// Moves, seals and prunes everything that is due now, and returns when done: for tools
+    /// and tests that need the final layout at once rather than over the next ticks.
+    pub fn maintain(&self) -> Result<(), StoreError> {
+        let (reply, answer) = mpsc::sync_channel(1);
+        self.tx
+            .send(Msg::Maintain(reply))
+            .map_err(|_| StoreError::Stopped)?;
+        answer.recv().map_err(|_| StoreError::Stopped)?
+    }
+
     /// Asks the writer to commit everything queued so far and stop; later writes fail with
     /// [`StoreError::Stopped`].
     pub fn stop(&self) {
@@ -216,7 +276,7 @@ pub fn spawn_writer(
         horizon,
         sensors: HashMap::new(),
         series: HashMap::new(),
-        prune_cursor: 0,
+        series_cursor: 0,
     };
     let thread = std::thread::Builder::new()
         .name("clima-writer".into())
@@ -234,8 +294,8 @@ struct Writer {
     horizon: Millis,
     sensors: HashMap<String, i64>,
     series: HashMap<i64, HashMap<String, i64>>,
-    /// The last series pruning finished with.
-    prune_cursor: i64,
+    /// The last series sealing and pruning finished with.
+    series_cursor: i64,
 }
 
 /// The newest sample of one series within a commit.
@@ -249,71 +309,42 @@ struct Newest<'a> {
 
 impl Writer {
     fn run(&mut self, rx: mpsc::Receiver<Msg>) {
-        let mut next_move = Instant::now() + self.cfg.move_every;
+        let mut next_tick = Instant::now() + self.cfg.move_every;
         let mut stopping = false;
         while !stopping {
-            let wait = next_move.saturating_duration_since(Instant::now());
-            let first = match rx.recv_timeout(wait) {
-                Ok(Msg::Write(job)) => Some(job),
-                Ok(Msg::Setting { key, value, reply }) => {
-                    let _ = reply.send(self.set_setting(&key, &value));
-                    None
-                }
-                Ok(Msg::Stop) | Err(mpsc::RecvTimeoutError::Disconnected) => {
-                    stopping = true;
-                    None
-                }
-                Err(mpsc::RecvTimeoutError::Timeout) => None,
-            };
-            if let Some(first) = first {
-                let mut samples = count(&first);
-                let mut group = vec![first];
-                // Group commit: everything that queued up while the last commit ran goes in one
-                // transaction. While stopping, drain the queue whatever its size.
-                while samples < self.cfg.max_group_samples || stopping {
-                    match rx.try_recv() {
-                        Ok(Msg::Write(job)) => {
-                            samples += count(&job);
-                            group.push(job);
+            let wait = next_tick.saturating_duration_since(Instant::now());
+            let mut group = Vec::new();
+            let mut samples = 0;
+            match rx.recv_timeout(wait) {
+                Ok(msg) => {
+                    self.take(msg, &mut group, &mut samples, &mut stopping);
+                    // Group commit: everything that queued up while the last commit ran goes in
+                    // one transaction. While stopping, drain the queue whatever its size.
+                    while samples < self.cfg.max_group_samples || stopping {
+                        match rx.try_recv() {
+                            Ok(msg) => self.take(msg, &mut group, &mut samples, &mut stopping),
+                            Err(_) => break,
                         }
-                        Ok(Msg::Stop) => stopping = true,
-                        Ok(Msg::Setting { key, value, reply }) => {
-                            let _ = reply.send(self.set_setting(&key, &value));
-                        }
-                        Err(_) => break,
                     }
                 }
-                self.commit_and_answer(group);
-            } else if stopping {
-                let rest: Vec<Job> = rx
-                    .try_iter()
-                    .filter_map(|m| match m {
-                        Msg::Write(job) => Some(job),
-                        Msg::Setting { key, value, reply } => {
-                            let _ = reply.send(self.set_setting(&key, &value));
-                            None
-                        }
-                        Msg::Stop => None,
-                    })
-                    .collect();
-                if !rest.is_empty() {
-                    self.commit_and_answer(rest);
-                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => stopping = true,
             }
-            if Instant::now() >= next_move {
-                let full_step = self.move_step(now_ms()).unwrap_or_else(|e| {
-                    tracing::warn!(error = %e, "moving recent samples failed; will retry");
+            if !group.is_empty() {
+                self.commit_and_answer(group);
+            }
+            if Instant::now() >= next_tick {
+                // More work waiting means the next tick comes right after the next group.
+                let busy = self.tick(now_ms()).unwrap_or_else(|e| {
+                    tracing::warn!(error = %e, "store maintenance failed; will retry");
                     false
                 });
-                if let Err(e) = self.prune_step(now_ms()) {
-                    tracing::warn!(error = %e, "pruning old data failed; will retry");
-                }
-                // A full step means more is waiting: take the next step right after the next group.
-                next_move = if full_step {
-                    Instant::now()
-                } else {
-                    Instant::now() + self.cfg.move_every
-                };
+                next_tick = Instant::now()
+                    + if busy {
+                        Duration::ZERO
+                    } else {
+                        self.cfg.move_every
+                    };
             }
         }
         if let Some(c) = self.checkpointer.take() {
@@ -369,6 +400,7 @@ impl Writer {
         let mut newest: HashMap<i64, Newest> = HashMap::new();
         let mut seen: HashMap<i64, (&Reading, Source, Millis)> = HashMap::new();
         let mut rolled = Rollups::default();
+        let mut sealed = HashMap::new();
         {
             let (mut recent, mut old) = (Vec::new(), Vec::new());
             for job in group {
@@ -406,11 +438,13 @@ impl Writer {
                         }
                     }
                 }
+                let attempted = recent.len() + old.len();
+                drop_sealed_duplicates(&tx, &mut old, &mut sealed)?;
                 let stored = insert_rows(&tx, Table::Recent, &recent, &mut rolled)?
                     + insert_rows(&tx, Table::Old, &old, &mut rolled)?;
                 receipts.push(Receipt {
                     stored,
-                    duplicates: recent.len() + old.len() - stored,
+                    duplicates: attempted - stored,
                 });
             }
             rolled.upsert(&tx)?;
@@ -445,32 +479,106 @@ impl Writer {
         Ok((receipts, live))
     }
 
-    /// Deletes data past its retention for one series, at most [`PRUNE_STEP_ROWS`] rows a
-    /// table; the next step takes the same series again if it had more, else the next one.
-    fn prune_step(&mut self, now: Millis) -> Result<(), StoreError> {
-        let cutoff = |keep: Option<Duration>| keep.map(|k| now - k.as_millis() as Millis);
-        let targets = [
-            ("samples", "measured_at", cutoff(self.cfg.retention.raw)),
-            ("rollup_minute", "t", cutoff(self.cfg.retention.minute)),
-        ];
-        if targets.iter().all(|(_, _, c)| c.is_none()) {
-            return Ok(());
+    /// Files one message: writes join the group, the rest are answered at once.
+    fn take(&mut self, msg: Msg, group: &mut Vec<Job>, samples: &mut usize, stopping: &mut bool) {
+        match msg {
+            Msg::Write(job) => {
+                *samples += count(&job);
+                group.push(job);
+            }
+            Msg::Setting { key, value, reply } => {
+                let _ = reply.send(self.set_setting(&key, &value));
+            }
+            Msg::Maintain(reply) => {
+                // Writes sent before the request are part of what it waits for.
+                if !group.is_empty() {
+                    self.commit_and_answer(std::mem::take(group));
+                    *samples = 0;
+                }
+                let _ = reply.send(self.maintain_all(now_ms()));
+            }
+            Msg::Stop => *stopping = true,
         }
-        let series: Option<i64> = self.conn.query_row(
+    }
+
+    /// One round of upkeep between commits: a move step, and sealing and pruning for the next
+    /// series. Returns whether more is waiting.
+    fn tick(&mut self, now: Millis) -> Result<bool, StoreError> {
+        let moved_all = !self.move_step(now)?;
+        let Some(series) = self.next_series()? else {
+            return Ok(!moved_all);
+        };
+        let more = self.seal_series(series, now)? | self.prune_series(series, now)?;
+        if !more {
+            self.series_cursor = series;
+        }
+        Ok(more || !moved_all)
+    }
+
+    /// Runs every step until nothing is due.
+    fn maintain_all(&mut self, now: Millis) -> Result<(), StoreError> {
+        while self.move_step(now)? {}
+        let ids: Vec<i64> = self
+            .conn
+            .prepare("SELECT id FROM series ORDER BY id")?
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        for series in ids {
+            while self.seal_series(series, now)? {}
+            while self.prune_series(series, now)? {}
+        }
+        // Give the freed pages back to the file system (a no-op unless the file was created
+        // with incremental auto-vacuum).
+        // The pragma frees pages as it is stepped, so step it to the end.
+        let mut vacuum = self.conn.prepare("PRAGMA incremental_vacuum")?;
+        let mut steps = vacuum.query([])?;
+        while steps.next().map_err(StoreError::from_write)?.is_some() {}
+        Ok(())
+    }
+
+    /// The series after the cursor, wrapping around.
+    fn next_series(&mut self) -> Result<Option<i64>, StoreError> {
+        let next: Option<i64> = self.conn.query_row(
             "SELECT min(id) FROM series WHERE id > ?1",
-            [self.prune_cursor],
+            [self.series_cursor],
             |r| r.get(0),
         )?;
-        let Some(series) = series else {
-            self.prune_cursor = 0;
-            return Ok(());
-        };
+        if next.is_none() {
+            self.series_cursor = 0;
+        }
+        Ok(next)
+    }
+
+    /// Deletes one series' data past its retention, at most [`PRUNE_STEP_ROWS`] rows a table.
+    /// Returns whether more is waiting.
+    fn prune_series(&mut self, series: i64, now: Millis) -> Result<bool, StoreError> {
+        let cutoff = |keep: Option<Duration>| keep.map(|k| now - k.as_millis() as Millis);
+        let raw = cutoff(self.cfg.retention.raw);
+        let targets = [
+            ("samples", "measured_at", raw, PRUNE_STEP_ROWS),
+            // A chunk goes once its whole hour is past the cutoff.
+            (
+                "chunks",
+                "start",
+                raw.map(|c| c - HOUR_MS + 1),
+                PRUNE_STEP_ROWS / 100,
+            ),
+            (
+                "rollup_minute",
+                "t",
+                cutoff(self.cfg.retention.minute),
+                PRUNE_STEP_ROWS,
+            ),
+        ];
+        if targets.iter().all(|(_, _, c, _)| c.is_none()) {
+            return Ok(false);
+        }
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(StoreError::from_write)?;
         let mut more = false;
-        for (table, column, cutoff) in targets {
+        for (table, column, cutoff, step) in targets {
             let Some(cutoff) = cutoff else { continue };
             // Deletes up to the cutoff, or up to the step's last row if there are more.
             let deleted = tx.execute(
@@ -478,15 +586,58 @@ impl Writer {
                     "DELETE FROM {table} WHERE series_id = ?1 AND {column} < min(?2, coalesce(
                         (SELECT {column} FROM {table} WHERE series_id = ?1 ORDER BY {column} LIMIT 1 OFFSET ?3), ?2))"
                 ),
-                (series, cutoff, PRUNE_STEP_ROWS),
+                (series, cutoff, step),
             )?;
-            more |= deleted as i64 >= PRUNE_STEP_ROWS;
+            more |= deleted as i64 >= step;
         }
         tx.commit().map_err(StoreError::from_write)?;
-        if !more {
-            self.prune_cursor = series;
+        Ok(more)
+    }
+
+    /// Packs one series' oldest hours that ended more than an hour ago into chunks, at most
+    /// [`SEAL_STEP_HOURS`] of them. Returns whether more is waiting.
+    fn seal_series(&mut self, series: i64, now: Millis) -> Result<bool, StoreError> {
+        let sealed_before = now.div_euclid(HOUR_MS) * HOUR_MS - HOUR_MS;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(StoreError::from_write)?;
+        for _ in 0..SEAL_STEP_HOURS {
+            let oldest: Option<Millis> = tx.query_row(
+                "SELECT min(measured_at) FROM samples WHERE series_id = ?1",
+                [series],
+                |r| r.get(0),
+            )?;
+            let Some(hour) = oldest
+                .map(|t| t.div_euclid(HOUR_MS) * HOUR_MS)
+                .filter(|h| h + HOUR_MS <= sealed_before)
+            else {
+                tx.commit().map_err(StoreError::from_write)?;
+                return Ok(false);
+            };
+            let range = (series, hour, hour + HOUR_MS);
+            let mut rows: Vec<chunk::Sample> = tx
+                .prepare_cached(
+                    "SELECT measured_at, received_at, value FROM samples
+                     WHERE series_id = ?1 AND measured_at >= ?2 AND measured_at < ?3 ORDER BY measured_at",
+                )?
+                .query_map(range, |r| Ok(chunk::Sample { at: r.get(0)?, received_at: r.get(1)?, value: r.get(2)? }))?
+                .collect::<Result<_, _>>()?;
+            // Late samples for an hour sealed before join its chunk; the chunk's copy of a
+            // time wins, as it was stored first.
+            if let Some(existing) = load_chunk(&tx, series, hour)? {
+                rows.retain(|r| existing.binary_search_by_key(&r.at, |s| s.at).is_err());
+                rows.extend(existing);
+                rows.sort_by_key(|s| s.at);
+            }
+            tx.prepare_cached("INSERT OR REPLACE INTO chunks (series_id, start, count, data) VALUES (?1, ?2, ?3, ?4)")?
+                .execute((series, hour, rows.len() as i64, chunk::encode(&rows)))
+                .map_err(StoreError::from_write)?;
+            tx.prepare_cached("DELETE FROM samples WHERE series_id = ?1 AND measured_at >= ?2 AND measured_at < ?3")?
+                .execute(range)?;
         }
-        Ok(())
+        tx.commit().map_err(StoreError::from_write)?;
+        Ok(true)
     }
 
     /// Moves samples older than the recent window into the per-series table, at most
@@ -806,6 +957,24 @@ mod tests {
     use clima_model::downsample::BucketPlan;
     use clima_model::SensorId;
 
+    /// Buckets equal but for rounding in the means (sums are added in another order).
+    fn same_buckets(
+        got: &[clima_model::downsample::Bucket],
+        want: &[clima_model::downsample::Bucket],
+    ) {
+        assert_eq!(got.len(), want.len());
+        for (g, w) in got.iter().zip(want) {
+            let means = match (g.mean, w.mean) {
+                (Some(a), Some(b)) => (a - b).abs() < 1e-9,
+                (a, b) => a == b,
+            };
+            assert!(
+                (g.t, g.count, g.min, g.max) == (w.t, w.count, w.min, w.max) && means,
+                "bucket {g:?} != {w:?}"
+            );
+        }
+    }
+
     fn reading(sensor: &str, at: Millis, value: f64) -> Reading {
         let mut d = clima_model::reading::Draft::default();
         d.metric("temperature", value).unwrap();
@@ -968,6 +1137,91 @@ mod tests {
     }
 
     #[test]
+    fn sealed_hours_are_compact_exact_and_still_deduplicated() {
+        use clima_model::downsample::bucketize;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("seal.db");
+        let (w, _t) = spawn_writer(
+            open(&path).unwrap(),
+            Hub::default(),
+            WriterConfig::default(),
+        )
+        .unwrap();
+        let hour = 3_600_000;
+        let now = now_ms();
+        let start = (now - 6 * hour).div_euclid(hour) * hour;
+        let mut all: Vec<(Millis, f64)> = (0..3 * 3600)
+            .map(|i| (start + i * 1000, ((i % 500) as f64) / 100.0 + 18.0))
+            .collect();
+        let readings = |v: &[(Millis, f64)]| {
+            v.iter()
+                .map(|(at, x)| reading("s", *at, *x))
+                .collect::<Vec<_>>()
+        };
+        w.write(readings(&all), Source::Http, now).unwrap();
+        w.maintain().unwrap();
+        let c = Connection::open(&path).unwrap();
+        let count = |sql: &str| -> i64 { c.query_row(sql, [], |r| r.get(0)).unwrap() };
+        assert_eq!(count("SELECT count(*) FROM samples"), 0);
+        assert_eq!(count("SELECT count(*) FROM chunks"), 3);
+        assert_eq!(count("SELECT sum(count) FROM chunks"), 3 * 3600);
+        let bytes = count("SELECT sum(length(data)) FROM chunks");
+        assert!(
+            bytes < 3 * 3600 * 4,
+            "{bytes} bytes for {} samples",
+            3 * 3600
+        );
+        // Resending a sealed hour stores nothing; a new late sample waits, then joins its chunk.
+        assert_eq!(
+            w.write(readings(&all[..3600]), Source::Http, now)
+                .unwrap()
+                .duplicates,
+            3600
+        );
+        let late = (start + 1500, 99.5);
+        all.push(late);
+        assert_eq!(
+            w.write(readings(&[late]), Source::Http, now)
+                .unwrap()
+                .stored,
+            1
+        );
+        // Raw-resolution charts read chunks and pending late samples alike.
+        let reader = Reader::new(path.clone());
+        let check = |all: &[(Millis, f64)]| {
+            let plan = BucketPlan::new(start, start + 3 * hour, 2000).unwrap();
+            assert!(plan.width < 60_000, "raw resolution");
+            let got = reader.range("s", "temperature", &plan).unwrap().unwrap();
+            same_buckets(&got, &bucketize(&plan, all.iter().copied()));
+        };
+        check(&all);
+        w.maintain().unwrap();
+        assert_eq!(count("SELECT count(*) FROM samples"), 0);
+        assert_eq!(count("SELECT sum(count) FROM chunks"), 3 * 3600 + 1);
+        check(&all);
+        // And the export has every sample once, in time order.
+        let mut csv = Vec::new();
+        let rows = super::super::export::export_csv(
+            &reader,
+            "s",
+            "temperature",
+            start,
+            now,
+            &mut csv,
+            |_| {},
+        )
+        .unwrap();
+        assert_eq!(rows, 3 * 3600 + 1);
+        let text = String::from_utf8(csv).unwrap();
+        let times: Vec<&str> = text
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').nth(3).unwrap())
+            .collect();
+        assert!(times.windows(2).all(|w| w[0] < w[1]), "not in time order");
+    }
+
+    #[test]
     fn retention_prunes_raw_and_minutes_in_steps_and_keeps_rollups() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("keep.db");
@@ -992,24 +1246,27 @@ mod tests {
             w.write(rs, Source::Http, now).unwrap();
         }
         let c = Connection::open(&path).unwrap();
-        let oldest = |table: &str, col: &str| -> i64 {
-            c.query_row(
-                &format!("SELECT coalesce(min({col}), 0) FROM {table}"),
-                [],
-                |r| r.get(0),
-            )
-            .unwrap()
+        let oldest = |sql: &str| -> i64 {
+            c.query_row(sql, [], |r| r.get::<_, Option<i64>>(0))
+                .unwrap()
+                .unwrap_or(i64::MAX)
         };
+        // Raw data lives in `samples` and, once sealed, in hour chunks; a chunk goes when its
+        // whole hour is past the cutoff.
+        let raw = "SELECT min(t) FROM (SELECT min(measured_at) AS t FROM samples UNION ALL SELECT min(start) FROM chunks)";
         let deadline = Instant::now() + Duration::from_secs(20);
-        while oldest("samples", "measured_at") < now - 2 * hour - 1000
-            || oldest("rollup_minute", "t") < now - 4 * hour - 60_000
+        while oldest(raw) <= now - 3 * hour
+            || oldest("SELECT min(t) FROM rollup_minute") < now - 4 * hour - 60_000
         {
             assert!(Instant::now() < deadline, "pruning did not finish");
             std::thread::sleep(Duration::from_millis(20));
         }
-        assert!(oldest("samples", "measured_at") >= now - 2 * hour - 1000);
+        let chunks: i64 = c
+            .query_row("SELECT count(*) FROM chunks", [], |r| r.get(0))
+            .unwrap();
+        assert!(chunks > 0, "old hours were sealed");
         assert_eq!(
-            oldest("rollup_hour", "t"),
+            oldest("SELECT min(t) FROM rollup_hour"),
             start,
             "hour rollups are kept forever"
         );
