@@ -23,7 +23,7 @@ function test(name, fn) {
   it(name, fn);
 }
 
-describe('web dashboard', { timeout: 180_000 }, () => {
+describe('web dashboard', { timeout: 300_000 }, () => {
   let server;
   let driver;
   let session;
@@ -70,7 +70,7 @@ describe('web dashboard', { timeout: 180_000 }, () => {
 
   test('asks for the token when it has none', async () => {
     await session.navigate(`${base}/`);
-    await waitFor('the token form', () => session.exec('return !document.getElementById("auth").hidden'));
+    await waitFor('the token form', () => session.exec('return !document.getElementById("auth").hidden'), 60_000);
   });
 
   test('keeps a ?token= link and takes it out of the address bar', async () => {

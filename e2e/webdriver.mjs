@@ -11,7 +11,7 @@ export class WebDriverError extends Error {
 }
 
 /** No WebDriver command may take longer than this: a hung browser fails the test, not CI. */
-const COMMAND_TIMEOUT_MS = 60_000;
+const COMMAND_TIMEOUT_MS = 90_000;
 
 async function call(base, method, path, body) {
   let response;
@@ -121,7 +121,7 @@ export class Session {
 }
 
 /** Polls `probe` until it returns a truthy value (returned) or `ms` pass (throws `what`). */
-export async function waitFor(what, probe, ms = 15_000) {
+export async function waitFor(what, probe, ms = 30_000) {
   const deadline = Date.now() + ms;
   let last;
   for (;;) {

@@ -1,7 +1,8 @@
 //! History benchmark (`cargo bench -p clima-core --bench history`): generates a year of 1 Hz
 //! readings for one sensor through the writer (rollups on), then measures bytes on disk per
 //! reading and the latency of 1 h, 24 h, 30 d and 1 y chart queries of 1,000 points.
-//! `CLIMA_BENCH_DAYS` shortens the generated history.
+//! `CLIMA_BENCH_DAYS` shortens the generated history; `CLIMA_BENCH_SENSORS` and
+//! `CLIMA_BENCH_METRICS` widen it (issue 5's storage figure is 30 days, 10 sensors, 3 metrics).
 
 use std::time::{Duration, Instant};
 
@@ -15,10 +16,17 @@ use clima_model::SensorId;
 const BATCH: i64 = 50_000;
 
 fn main() {
-    let days: i64 = std::env::var("CLIMA_BENCH_DAYS")
-        .ok()
-        .and_then(|d| d.parse().ok())
-        .unwrap_or(365);
+    let knob = |name: &str, default: i64| {
+        std::env::var(name)
+            .ok()
+            .and_then(|d| d.parse().ok())
+            .unwrap_or(default)
+    };
+    let (days, sensors, metrics) = (
+        knob("CLIMA_BENCH_DAYS", 365),
+        knob("CLIMA_BENCH_SENSORS", 1),
+        knob("CLIMA_BENCH_METRICS", 1).clamp(1, 3),
+    );
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("history.db");
     let (writer, thread) = spawn_writer(
@@ -29,23 +37,40 @@ fn main() {
     .unwrap();
     let end = now_ms() / 1000 * 1000;
     let start = end - days * 86_400_000;
-    let total = days * 86_400;
-    let sensor = SensorId::parse("bench").unwrap();
+    // One stored value is a sample; each reading carries `metrics` of them.
+    let total = days * 86_400 * sensors * metrics;
+    let ids: Vec<SensorId> = (0..sensors)
+        .map(|i| SensorId::parse(&format!("bench-{i}")).unwrap())
+        .collect();
     let began = Instant::now();
+    let step = BATCH / sensors;
     let mut t = start;
     while t < end {
-        let readings: Vec<_> = (0..BATCH.min((end - t) / 1000))
-            .map(|i| {
-                let at = t + i * 1000;
+        let n = step.min((end - t) / 1000);
+        let mut readings = Vec::with_capacity((n * sensors) as usize);
+        let mut received = Vec::with_capacity(readings.capacity());
+        for i in 0..n {
+            let at = t + i * 1000;
+            for (k, id) in ids.iter().enumerate() {
+                // Two-decimal values, as a sensor's text gives them.
+                let wave = ((at / 60_000 + k as i64 * 7) % 600) as f64;
                 let mut d = Draft::default();
-                d.metric("temperature", 20.0 + ((at / 60_000) % 600) as f64 / 100.0)
-                    .unwrap();
+                for (m, (name, base)) in [
+                    ("temperature", 2000.0),
+                    ("humidity", 4000.0),
+                    ("pressure", 101_000.0),
+                ]
+                .iter()
+                .enumerate()
+                .take(metrics as usize)
+                {
+                    d.metric(name, (base + wave + m as f64) / 100.0).unwrap();
+                }
                 d.measured_at = Some(at);
-                d.finish(&sensor).unwrap()
-            })
-            .collect();
-        let n = readings.len() as i64;
-        let received = (0..n).map(|i| t + i * 1000 + 150).collect();
+                readings.push(d.finish(id).unwrap());
+                received.push(at + 150);
+            }
+        }
         writer.write_imported(readings, received).unwrap();
         t += n * 1000;
     }
@@ -61,9 +86,9 @@ fn main() {
     };
     let used = (pragma("page_count") - pragma("freelist_count")) * pragma("page_size");
     let file = std::fs::metadata(&path).unwrap().len();
-    println!("## History: {days} days of 1 Hz readings, one sensor, one metric ({total} readings)");
+    println!("## History: {days} days of 1 Hz readings, {sensors} sensor(s) x {metrics} metric(s) ({total} stored values)");
     println!(
-        "ingest with rollups: {:.1} s, {:.0} readings/s (batches of {BATCH}, through the writer)",
+        "ingest with rollups: {:.1} s, {:.0} values/s (batches of {BATCH} readings, through the writer)",
         ingest.as_secs_f64(),
         total as f64 / ingest.as_secs_f64()
     );
@@ -72,7 +97,7 @@ fn main() {
         sealed.as_secs_f64()
     );
     println!(
-        "on disk: {:.1} MB in use, {:.1} bytes per reading (chunks, rollups, keys); the file is {:.1} MB, the rest free pages for reuse",
+        "on disk: {:.1} MB in use, {:.1} bytes per stored value (chunks, rollups, keys); the file is {:.1} MB",
         used as f64 / 1e6,
         used as f64 / total as f64,
         file as f64 / 1e6
@@ -96,7 +121,7 @@ fn main() {
         for _ in 0..30 {
             let q = Instant::now();
             let buckets = reader
-                .range("bench", "temperature", &plan)
+                .range("bench-0", "temperature", &plan)
                 .unwrap()
                 .unwrap();
             times.push(q.elapsed());
