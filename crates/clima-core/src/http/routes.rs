@@ -48,6 +48,7 @@ const ROUTES: &[(&str, &[&str])] = &[
     ("/api/v1/readings", &["GET", "POST"]),
     ("/api/v1/push", &["GET", "POST"]),
     ("/api/v1/sensors", &["GET"]),
+    ("/api/v1/sensors/retention", &["POST"]),
     ("/api/v1/stream", &["GET"]),
     ("/api/v1/chart.svg", &["GET"]),
     ("/api/v1/export.csv", &["GET"]),
@@ -115,6 +116,7 @@ pub fn route(ctx: &Ctx, req: &mut Request, peer: IpAddr) -> Outcome {
         ("GET", "/api/v1/readings") => get_range(ctx, &pairs),
         (_, "/api/v1/push") => push_reading(ctx, &pairs, peer),
         ("GET", "/api/v1/sensors") => get_sensors(ctx),
+        ("POST", "/api/v1/sensors/retention") => set_retention(ctx, req),
         ("GET", "/api/v1/stream") => return Outcome::Stream,
         ("GET", "/api/v1/chart.svg") => get_chart(ctx, &pairs),
         ("GET", "/api/v1/export.csv") => match export_request(ctx, &pairs) {
@@ -398,6 +400,71 @@ fn export_request(ctx: &Ctx, pairs: &[(String, String)]) -> Result<ExportRequest
         from: r.from,
         to: r.to,
     })
+}
+
+/// Sets how long one sensor's data is kept: body `{"sensor": ID, "keep_raw": "90d",
+/// "keep_minute": "forever"}`; a missing or null field goes back to the server's setting.
+fn set_retention(ctx: &Ctx, req: &mut Request) -> Result<Reply, Reply> {
+    require_media(
+        req,
+        &["application/json"],
+        "send JSON with Content-Type: application/json",
+    )?;
+    let body = read_body(req)?;
+    #[derive(serde::Deserialize)]
+    struct Keep {
+        sensor: String,
+        keep_raw: Option<String>,
+        keep_minute: Option<String>,
+    }
+    let k: Keep = serde_json::from_slice(&body).map_err(|e| {
+        bad_request("invalid_body", format!("expected {{\"sensor\": ID, \"keep_raw\": \"90d\", \"keep_minute\": \"forever\"}}: {e}"))
+    })?;
+    let known = ctx
+        .reader
+        .sensors()
+        .map_err(store_failed)?
+        .iter()
+        .any(|s| s.sensor == k.sensor);
+    if !known {
+        return Err(Reply::error(
+            404,
+            "unknown_sensor",
+            format!("no sensor {:?}: see /api/v1/sensors", k.sensor),
+        ));
+    }
+    // Stored as milliseconds, `forever`, or empty for the server's setting.
+    let stored = |field: &str, v: &Option<String>| -> Result<String, Reply> {
+        match v.as_deref() {
+            None => Ok(String::new()),
+            Some("forever") => Ok("forever".into()),
+            Some(d) => crate::config::parse_duration(d)
+                .filter(|d| !d.is_zero())
+                .map(|d| d.as_millis().to_string())
+                .ok_or_else(|| {
+                    bad_request(
+                        "invalid_duration",
+                        format!("{field} {d:?} is not a duration: use e.g. 90d, 12h or forever"),
+                    )
+                }),
+        }
+    };
+    let (raw, minute) = (
+        stored("keep_raw", &k.keep_raw)?,
+        stored("keep_minute", &k.keep_minute)?,
+    );
+    for (prefix, value) in [
+        (crate::store::KEEP_RAW_KEY, &raw),
+        (crate::store::KEEP_MINUTE_KEY, &minute),
+    ] {
+        ctx.writer
+            .set_setting(&format!("{prefix}{}", k.sensor), value)
+            .map_err(store_failed)?;
+    }
+    Ok(Reply::json(
+        200,
+        &json!({ "sensor": k.sensor, "keep_raw": k.keep_raw, "keep_minute": k.keep_minute }),
+    ))
 }
 
 fn get_range(ctx: &Ctx, pairs: &[(String, String)]) -> Result<Reply, Reply> {

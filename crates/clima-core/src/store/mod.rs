@@ -13,7 +13,10 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags};
 
 pub use query::{MetricLatest, Reader, SensorInfo};
-pub use writer::{spawn_writer, Receipt, Retention, Source, WriteHandle, WriterConfig};
+pub use writer::{
+    spawn_writer, Receipt, Retention, Source, WriteHandle, WriterConfig, KEEP_MINUTE_KEY,
+    KEEP_RAW_KEY,
+};
 
 /// What can go wrong with the database.
 #[derive(Debug, thiserror::Error)]

@@ -80,6 +80,35 @@ const PRUNE_STEP_ROWS: i64 = 2_000;
 const SEAL_STEP_HOURS: usize = 8;
 const HOUR_MS: Millis = 3_600_000;
 
+/// Settings key prefixes of a sensor's own retention, followed by its id; the value is
+/// milliseconds, or `forever`.
+pub const KEEP_RAW_KEY: &str = "keep_raw:";
+pub const KEEP_MINUTE_KEY: &str = "keep_minute:";
+
+/// The retention of the sensor a series belongs to: its own settings where it has them.
+fn sensor_retention(
+    c: &Connection,
+    series: i64,
+    global: Retention,
+) -> Result<Retention, StoreError> {
+    let own = |prefix: &str| -> Result<Option<String>, StoreError> {
+        Ok(c.prepare_cached(
+            "SELECT value FROM settings WHERE key = ?1 || (SELECT s.key FROM sensors s JOIN series m ON m.sensor_id = s.id WHERE m.id = ?2)",
+        )?
+        .query_row((prefix, series), |r| r.get(0))
+        .optional()?)
+    };
+    let parse = |v: Option<String>, fallback: Option<Duration>| match v.as_deref() {
+        None => fallback,
+        Some("forever") => None,
+        Some(ms) => ms.parse().ok().map(Duration::from_millis).or(fallback),
+    };
+    Ok(Retention {
+        raw: parse(own(KEEP_RAW_KEY)?, global.raw),
+        minute: parse(own(KEEP_MINUTE_KEY)?, global.minute),
+    })
+}
+
 /// Removes rows whose time is already in their hour's chunk (a resent backlog of sealed
 /// hours). `sealed` caches each hour's times for the commit.
 fn drop_sealed_duplicates(
@@ -552,8 +581,9 @@ impl Writer {
     /// Deletes one series' data past its retention, at most [`PRUNE_STEP_ROWS`] rows a table.
     /// Returns whether more is waiting.
     fn prune_series(&mut self, series: i64, now: Millis) -> Result<bool, StoreError> {
+        let retention = sensor_retention(&self.conn, series, self.cfg.retention)?;
         let cutoff = |keep: Option<Duration>| keep.map(|k| now - k.as_millis() as Millis);
-        let raw = cutoff(self.cfg.retention.raw);
+        let raw = cutoff(retention.raw);
         let targets = [
             ("samples", "measured_at", raw, PRUNE_STEP_ROWS),
             // A chunk goes once its whole hour is past the cutoff.
@@ -566,7 +596,7 @@ impl Writer {
             (
                 "rollup_minute",
                 "t",
-                cutoff(self.cfg.retention.minute),
+                cutoff(retention.minute),
                 PRUNE_STEP_ROWS,
             ),
         ];
@@ -1219,6 +1249,58 @@ mod tests {
             .map(|l| l.split(',').nth(3).unwrap())
             .collect();
         assert!(times.windows(2).all(|w| w[0] < w[1]), "not in time order");
+    }
+
+    #[test]
+    fn a_sensor_can_keep_less_or_more_than_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("own.db");
+        let (w, _t) = spawn_writer(
+            open(&path).unwrap(),
+            Hub::default(),
+            WriterConfig::default(),
+        )
+        .unwrap();
+        let hour = 3_600_000;
+        let now = now_ms();
+        let start = now - 6 * hour;
+        for sensor in ["short", "normal"] {
+            let rs: Vec<Reading> = (0..6 * 360)
+                .map(|i| reading(sensor, start + i * 10_000, 20.0))
+                .collect();
+            w.write(rs, Source::Http, now).unwrap();
+        }
+        w.set_setting(&format!("{KEEP_RAW_KEY}short"), &(2 * hour).to_string())
+            .unwrap();
+        w.maintain().unwrap();
+        let reader = Reader::new(path.clone());
+        let raw_count = |sensor: &str| {
+            let plan = BucketPlan::new(start, now, 5000).unwrap();
+            assert!(plan.width < 60_000);
+            reader
+                .range(sensor, "temperature", &plan)
+                .unwrap()
+                .unwrap()
+                .iter()
+                .map(|b| b.count)
+                .sum::<u64>()
+        };
+        assert_eq!(
+            raw_count("normal"),
+            6 * 360,
+            "the global 30 days keep everything"
+        );
+        let short = raw_count("short");
+        assert!(
+            (2 * 360..=3 * 360).contains(&short),
+            "kept {short} of the last 2 to 3 hours"
+        );
+        // Back to the server's setting, and `forever`, both parse.
+        w.set_setting(&format!("{KEEP_RAW_KEY}short"), "").unwrap();
+        w.set_setting(&format!("{KEEP_MINUTE_KEY}short"), "forever")
+            .unwrap();
+        w.maintain().unwrap();
+        assert_eq!(raw_count("short"), short);
     }
 
     #[test]

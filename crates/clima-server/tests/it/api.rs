@@ -382,3 +382,30 @@ fn range_downsamples_with_gaps() {
     assert!(points[2]["mean"].is_null(), "a gap is visible");
     assert_eq!(points[5]["max"], 59.0);
 }
+
+#[test]
+fn per_sensor_retention_is_checked() {
+    let s = Server::start(&[]);
+    post_json(
+        &s.url("/api/v1/readings"),
+        r#"{"sensor":"attic","temperature":20}"#,
+    );
+    let url = s.url("/api/v1/sensors/retention");
+    assert_eq!(
+        post_json(
+            &url,
+            r#"{"sensor":"attic","keep_raw":"90d","keep_minute":"forever"}"#
+        )
+        .status,
+        200
+    );
+    let r = post_json(&url, r#"{"sensor":"attic","keep_raw":"a while"}"#);
+    assert_eq!(
+        (r.status, r.json()["error"].as_str()),
+        (400, Some("invalid_duration"))
+    );
+    assert_eq!(
+        post_json(&url, r#"{"sensor":"cellar","keep_raw":"1d"}"#).status,
+        404
+    );
+}
