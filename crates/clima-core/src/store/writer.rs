@@ -987,6 +987,13 @@ mod tests {
     use clima_model::downsample::BucketPlan;
     use clima_model::SensorId;
 
+    /// A fresh database path in a folder that lives as long as the returned guard.
+    fn temp_db(name: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(format!("{name}.db"));
+        (dir, path)
+    }
+
     /// Buckets equal but for rounding in the means (sums are added in another order).
     fn same_buckets(
         got: &[clima_model::downsample::Bucket],
@@ -1169,8 +1176,7 @@ mod tests {
     #[test]
     fn sealed_hours_are_compact_exact_and_still_deduplicated() {
         use clima_model::downsample::bucketize;
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("seal.db");
+        let (_dir, path) = temp_db("seal");
         let (w, _t) = spawn_writer(
             open(&path).unwrap(),
             Hub::default(),
@@ -1253,8 +1259,7 @@ mod tests {
 
     #[test]
     fn a_sensor_can_keep_less_or_more_than_the_rest() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("own.db");
+        let (_dir, path) = temp_db("own");
         let (w, _t) = spawn_writer(
             open(&path).unwrap(),
             Hub::default(),
@@ -1363,8 +1368,7 @@ mod tests {
 
     #[test]
     fn older_reading_does_not_replace_latest_value() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("l.db");
+        let (_dir, path) = temp_db("l");
         let (w, _t) = spawn_writer(
             open(&path).unwrap(),
             Hub::default(),
