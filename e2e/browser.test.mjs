@@ -10,7 +10,7 @@ import { Session, waitFor } from './webdriver.mjs';
 import { ROOT, TARGET, start, tempDir, waitForPort } from './util.mjs';
 import * as dashboard from './dashboard.mjs';
 
-const SERVER = path.join(TARGET, 'debug', 'clima-server');
+const SERVER = process.env.CLIMA_SERVER || path.join(TARGET, 'debug', 'clima-server');
 const PORT = 18538;
 const TOKEN = 'e2e-browser-token';
 const DRIVER_PORT = 9515;

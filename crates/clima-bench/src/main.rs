@@ -132,9 +132,13 @@ fn http(a: HttpArgs) -> Result<()> {
         sensors: a.sensors,
         clients: a.clients,
         run_tag: run_tag(),
-        // Start ten minutes back: every series moves forward from there at one ms per reading
-        // and stays well inside Clima's "at most an hour ahead" check.
-        base_ms: sse::now_ms() - 600_000,
+        // Single readings are live data: their times start now, as a sensor's would. Batches are
+        // a backlog: they start ten minutes back. Either way every series moves forward one ms a
+        // reading and stays well inside Clima's "at most an hour ahead" check.
+        base_ms: match a.mode {
+            Mode::Single | Mode::InfluxSingle => sse::now_ms(),
+            Mode::Batch | Mode::InfluxBatch => sse::now_ms() - 600_000,
+        },
         influx_db: a.influx_db,
     };
     let cfg = load::LoadConfig {

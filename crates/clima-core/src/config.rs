@@ -46,7 +46,7 @@ impl EngineConfig {
             }),
             throttle: Duration::from_millis(500),
             ui_dir: None,
-            http_workers: 64,
+            http_workers: 16,
             serial: SerialConfig::default(),
             retention: Default::default(),
         }

@@ -28,6 +28,9 @@ pub enum EngineError {
     Runtime(#[from] std::io::Error),
 }
 
+/// Threads writing replies after commits.
+const RESPONDERS: usize = 4;
+
 /// How often the housekeeping chores run (rate-limiter pruning).
 const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(5);
 
@@ -37,6 +40,8 @@ pub struct Engine {
     ctx: Arc<Ctx>,
     server: Arc<tiny_http::Server>,
     threads: Vec<JoinHandle<()>>,
+    /// Reply threads: they finish after the writer, which feeds them.
+    responders: Vec<JoinHandle<()>>,
     writer_thread: Option<JoinHandle<()>>,
     runtime: Option<tokio::runtime::Runtime>,
 }
@@ -65,6 +70,7 @@ impl Engine {
             .thread_name("clima-rt")
             .enable_time()
             .build()?;
+        let (reply_tx, reply_rx) = std::sync::mpsc::channel();
         let reader = Arc::new(Reader::new(cfg.db_path.clone()));
         let labels = reader.settings(crate::serial::LABEL_KEY)?;
         let boards =
@@ -84,8 +90,10 @@ impl Engine {
             streams: AtomicUsize::new(0),
             stream_threads: Mutex::new(Vec::new()),
             connections: Default::default(),
+            responders: Mutex::new(Some(reply_tx)),
         });
         let mut threads = http::spawn_workers(server.clone(), ctx.clone(), cfg.http_workers.max(1));
+        let responders = http::spawn_responders(ctx.clone(), reply_rx, RESPONDERS);
         threads.push(spawn_housekeeping(ctx.clone())?);
         tracing::info!(%addr, db = %cfg.db_path.display(), auth = cfg.token.is_some(), "clima engine started");
         Ok(Engine {
@@ -93,6 +101,7 @@ impl Engine {
             ctx,
             server,
             threads,
+            responders,
             writer_thread: Some(writer_thread),
             runtime: Some(runtime),
         })
@@ -155,6 +164,11 @@ impl Engine {
         self.ctx.boards.stop();
         self.ctx.writer.stop();
         if let Some(t) = self.writer_thread.take() {
+            let _ = t.join();
+        }
+        // Every commit has answered; let the reply threads write the last replies and end.
+        self.ctx.responders.lock().expect("responders").take();
+        for t in self.responders.drain(..) {
             let _ = t.join();
         }
         if let Some(rt) = self.runtime.take() {

@@ -14,7 +14,7 @@ use std::net::SocketAddr;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -44,6 +44,8 @@ pub struct Ctx {
     pub streams: AtomicUsize,
     pub stream_threads: Mutex<Vec<JoinHandle<()>>>,
     pub connections: ConnectionAges,
+    /// Where the writer's callbacks send the replies of stored requests; taken at shutdown.
+    pub responders: Mutex<Option<mpsc::Sender<Answer>>>,
     pub boards: crate::serial::SerialBoards,
     /// The demo board, once started from the dashboard.
     pub demo: Mutex<Option<crate::sim::VirtualBoard>>,
@@ -81,35 +83,84 @@ fn worker(server: &tiny_http::Server, ctx: &Arc<Ctx>) {
 
 fn handle(ctx: &Arc<Ctx>, mut req: tiny_http::Request) {
     let started = Instant::now();
-    let peer = req
-        .remote_addr()
-        .map(|a| a.ip())
-        .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
-    let method = req.method().clone();
-    // The path only: query strings may carry a token and never reach the log.
-    let path = req.url().split('?').next().unwrap_or("").to_owned();
+    let peer = req.remote_addr().map(|a| a.ip()).unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
     match routes::route(ctx, &mut req, peer) {
-        routes::Outcome::Reply(mut reply) => {
-            let http10 = req.http_version().0 == 1 && req.http_version().1 == 0;
-            let remote = req.remote_addr().copied();
-            if http10 || remote.is_some_and(|r| ctx.connections.should_close(r, Instant::now())) {
-                reply.close = true;
-            }
-            let head_only = method == tiny_http::Method::Head;
-            let status = reply.status;
-            let mut out = req.into_writer();
-            let _ = out
-                .write_all(&reply.to_bytes(head_only))
-                .and_then(|_| out.flush());
-            if status >= 500 {
-                tracing::warn!(%method, %path, status, "request failed");
-            } else {
-                tracing::debug!(%method, %path, status, micros = started.elapsed().as_micros() as u64, "request");
-            }
+        routes::Outcome::Reply(reply) => answer(ctx, Answer::new(req, reply, started)),
+        routes::Outcome::Store(p) => {
+            // The worker moves on; the writer calls back after the commit, and a responder
+            // thread writes the reply, so no thread waits on the commit.
+            let Some(responders) = ctx.responders.lock().expect("responders").clone() else {
+                return answer(ctx, Answer::new(req, routes::store_failed(crate::store::StoreError::Stopped), started));
+            };
+            let finish = p.finish;
+            ctx.writer.write_then(
+                p.readings,
+                p.source,
+                p.received_at,
+                Box::new(move |result| {
+                    let reply = result.map(finish).unwrap_or_else(routes::store_failed);
+                    let _ = responders.send(Answer::new(req, reply, started));
+                }),
+            );
         }
         routes::Outcome::Stream => start_stream(ctx, req),
         routes::Outcome::Export(x) => export(ctx, req, x),
     }
+}
+
+/// A reply on its way to a request.
+pub struct Answer {
+    req: tiny_http::Request,
+    reply: Reply,
+    started: Instant,
+}
+
+impl Answer {
+    fn new(req: tiny_http::Request, reply: Reply, started: Instant) -> Self {
+        Answer { req, reply, started }
+    }
+}
+
+/// Writes a reply, deciding whether the connection should close (see [`ConnectionAges`]).
+fn answer(ctx: &Ctx, a: Answer) {
+    let Answer { req, mut reply, started } = a;
+    let version = req.http_version();
+    let http10 = version.0 == 1 && version.1 == 0;
+    if http10 || req.remote_addr().is_some_and(|r| ctx.connections.should_close(*r, Instant::now())) {
+        reply.close = true;
+    }
+    let method = req.method().clone();
+    // The path only: query strings may carry a token and never reach the log.
+    let path = req.url().split('?').next().unwrap_or("").to_owned();
+    let status = reply.status;
+    let mut out = req.into_writer();
+    let _ = out.write_all(&reply.to_bytes(method == tiny_http::Method::Head)).and_then(|_| out.flush());
+    if status >= 500 {
+        tracing::warn!(%method, %path, status, "request failed");
+    } else {
+        tracing::debug!(%method, %path, status, micros = started.elapsed().as_micros() as u64, "request");
+    }
+}
+
+/// Threads writing the replies of stored requests, fed by the writer's callbacks. Several, so
+/// one client that stops reading holds up only its own thread.
+pub fn spawn_responders(ctx: Arc<Ctx>, rx: mpsc::Receiver<Answer>, count: usize) -> Vec<JoinHandle<()>> {
+    let rx = Arc::new(Mutex::new(rx));
+    (0..count)
+        .map(|i| {
+            let (ctx, rx) = (ctx.clone(), rx.clone());
+            std::thread::Builder::new()
+                .name(format!("clima-reply-{i}"))
+                .spawn(move || loop {
+                    let next = rx.lock().expect("reply queue").recv();
+                    match next {
+                        Ok(a) => answer(&ctx, a),
+                        Err(_) => break,
+                    }
+                })
+                .expect("spawning a reply thread")
+        })
+        .collect()
 }
 
 /// Streams a CSV export to the client in chunks, as its length is not known in advance.

@@ -18,14 +18,24 @@ use super::{assets, Ctx};
 use crate::now_ms;
 use crate::serial::PinnedPort;
 use crate::sim::{BoardFormat, BoardOptions, VirtualBoard};
-use crate::store::{Source, StoreError};
+use crate::store::{Receipt, Source, StoreError};
 
-/// What a request turns into: a reply, or a live stream that takes the connection over.
+/// What a request turns into: a reply, readings to store before replying, or a live stream
+/// that takes the connection over.
 pub enum Outcome {
     Reply(Reply),
+    Store(Pending),
     Stream,
     /// A CSV export, streamed straight to the connection.
     Export(ExportRequest),
+}
+
+/// Readings to store; the reply is built from the receipt once they are committed.
+pub struct Pending {
+    pub readings: Vec<Reading>,
+    pub source: Source,
+    pub received_at: i64,
+    pub finish: Box<dyn FnOnce(Receipt) -> Reply + Send>,
 }
 
 /// One series' raw samples in `[from, to)`.
@@ -112,9 +122,9 @@ pub fn route(ctx: &Ctx, req: &mut Request, peer: IpAddr) -> Outcome {
         }
     }
     let result = match (method.as_str(), path) {
-        ("POST", "/api/v1/readings") => post_readings(ctx, req, &pairs, peer),
+        ("POST", "/api/v1/readings") => return post_readings(req, &pairs, peer).unwrap_or_else(Outcome::Reply),
         ("GET", "/api/v1/readings") => get_range(ctx, &pairs),
-        (_, "/api/v1/push") => push_reading(ctx, &pairs, peer),
+        (_, "/api/v1/push") => return push_reading(&pairs, peer).unwrap_or_else(Outcome::Reply),
         ("GET", "/api/v1/sensors") => get_sensors(ctx),
         ("POST", "/api/v1/sensors/retention") => set_retention(ctx, req),
         ("GET", "/api/v1/stream") => return Outcome::Stream,
@@ -128,7 +138,7 @@ pub fn route(ctx: &Ctx, req: &mut Request, peer: IpAddr) -> Outcome {
         ("POST", "/api/v1/ports/claim") => port_action(ctx, req, false),
         ("POST", "/api/v1/ports/label") => label_port(ctx, req),
         ("POST", "/api/v1/demo") => start_demo(ctx),
-        ("POST", "/write") => post_line_protocol(ctx, req, &pairs),
+        ("POST", "/write") => return post_line_protocol(req, &pairs).unwrap_or_else(Outcome::Reply),
         (_, "/ping") => Ok(Reply::empty(204).with_header("X-Influxdb-Version", "1.8-clima")),
         (_, "/query") => influx_query(req, &pairs),
         _ => Ok(not_allowed(allowed)),
@@ -168,42 +178,37 @@ fn fallback_sensor(pairs: &[(String, String)], peer: IpAddr) -> Result<SensorId,
     }
 }
 
-fn store_failed(e: StoreError) -> Reply {
+pub fn store_failed(e: StoreError) -> Reply {
     tracing::warn!(error = %e, "ingest refused: store unavailable");
     Reply::error(503, "store_unavailable", e.to_string()).with_header("Retry-After", "5")
 }
 
-/// Splits parsed items, stores the good ones and builds the reply from `ok_status`.
+/// Splits parsed items into readings to store and rejections; the reply after the commit is
+/// `ok(accepted, duplicates)`, or `partial_status` listing the rejected items.
 fn store_items(
-    ctx: &Ctx,
     items: Vec<Result<Reading, Rejected>>,
     source: Source,
     received_at: i64,
-    ok: impl FnOnce(usize, usize) -> Reply,
-) -> Result<Reply, Reply> {
+    partial_status: u16,
+    ok: impl FnOnce(usize, usize) -> Reply + Send + 'static,
+) -> Result<Outcome, Reply> {
     let (good, bad): (Vec<_>, Vec<_>) = items.into_iter().partition(Result::is_ok);
     let good: Vec<Reading> = good.into_iter().map(Result::unwrap).collect();
     let rejected: Vec<Rejected> = bad.into_iter().map(|r| r.unwrap_err()).collect();
     if good.is_empty() {
-        let first = rejected
-            .first()
-            .map(|r| r.reason.clone())
-            .unwrap_or_default();
+        let first = rejected.first().map(|r| r.reason.clone()).unwrap_or_default();
         return Err(Reply::json(
             422,
             &json!({ "error": "invalid_reading", "message": format!("nothing stored: {first}"), "rejected": rejected }),
         ));
     }
     let accepted = good.len();
-    let receipt = ctx
-        .writer
-        .write(good, source, received_at)
-        .map_err(store_failed)?;
-    if rejected.is_empty() {
-        Ok(ok(accepted, receipt.duplicates))
-    } else {
-        Ok(Reply::json(
-            207,
+    let finish = move |receipt: Receipt| {
+        if rejected.is_empty() {
+            return ok(accepted, receipt.duplicates);
+        }
+        Reply::json(
+            partial_status,
             &json!({
                 "error": "partially_accepted",
                 "message": format!("{accepted} readings stored, {} rejected: see 'rejected'", rejected.len()),
@@ -211,16 +216,12 @@ fn store_items(
                 "duplicates": receipt.duplicates,
                 "rejected": rejected,
             }),
-        ))
-    }
+        )
+    };
+    Ok(Outcome::Store(Pending { readings: good, source, received_at, finish: Box::new(finish) }))
 }
 
-fn post_readings(
-    ctx: &Ctx,
-    req: &mut Request,
-    pairs: &[(String, String)],
-    peer: IpAddr,
-) -> Result<Reply, Reply> {
+fn post_readings(req: &mut Request, pairs: &[(String, String)], peer: IpAddr) -> Result<Outcome, Reply> {
     require_media(
         req,
         &["application/json", "text/json"],
@@ -233,25 +234,12 @@ fn post_readings(
         BodyError::TooMany(_) => Reply::error(413, "batch_too_large", e.to_string()),
         _ => Reply::error(400, "invalid_body", e.to_string()),
     })?;
-    store_items(
-        ctx,
-        items,
-        Source::Http,
-        received_at,
-        |accepted, duplicates| {
-            Reply::json(
-                201,
-                &json!({ "accepted": accepted, "duplicates": duplicates }),
-            )
-        },
-    )
+    store_items(items, Source::Http, received_at, 207, |accepted, duplicates| {
+        Reply::json(201, &json!({ "accepted": accepted, "duplicates": duplicates }))
+    })
 }
 
-fn post_line_protocol(
-    ctx: &Ctx,
-    req: &mut Request,
-    pairs: &[(String, String)],
-) -> Result<Reply, Reply> {
+fn post_line_protocol(req: &mut Request, pairs: &[(String, String)]) -> Result<Outcome, Reply> {
     require_media(
         req,
         &[
@@ -280,36 +268,16 @@ fn post_line_protocol(
             "no lines in the body: send 'measurement,tag=v field=1.5'",
         ));
     }
-    let partial = items.iter().any(Result::is_err);
-    let reply = store_items(ctx, items, Source::LineProtocol, received_at, |_, _| {
-        Reply::empty(204)
-    })?;
     // InfluxDB answers a partial write with 400, so Telegraf does not resend the good lines.
-    Ok(if partial {
-        Reply {
-            status: 400,
-            ..reply
-        }
-    } else {
-        reply
-    })
+    store_items(items, Source::LineProtocol, received_at, 400, |_, _| Reply::empty(204))
 }
 
-fn push_reading(ctx: &Ctx, pairs: &[(String, String)], peer: IpAddr) -> Result<Reply, Reply> {
+fn push_reading(pairs: &[(String, String)], peer: IpAddr) -> Result<Outcome, Reply> {
     let received_at = now_ms();
     let item = push::parse(pairs, &SensorId::from_client(peer), received_at);
-    store_items(
-        ctx,
-        vec![item],
-        Source::Push,
-        received_at,
-        |accepted, duplicates| {
-            Reply::json(
-                200,
-                &json!({ "accepted": accepted, "duplicates": duplicates }),
-            )
-        },
-    )
+    store_items(vec![item], Source::Push, received_at, 207, |accepted, duplicates| {
+        Reply::json(200, &json!({ "accepted": accepted, "duplicates": duplicates }))
+    })
 }
 
 fn get_sensors(ctx: &Ctx) -> Result<Reply, Reply> {

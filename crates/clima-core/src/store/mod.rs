@@ -14,7 +14,7 @@ use rusqlite::{Connection, OpenFlags};
 
 pub use query::{MetricLatest, Reader, SensorInfo};
 pub use writer::{
-    spawn_writer, Receipt, Retention, Source, WriteHandle, WriterConfig, KEEP_MINUTE_KEY,
+    spawn_writer, Done, Receipt, Retention, Source, WriteHandle, WriterConfig, KEEP_MINUTE_KEY,
     KEEP_RAW_KEY,
 };
 

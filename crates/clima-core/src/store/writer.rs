@@ -186,8 +186,12 @@ struct Job {
     received_at: Millis,
     /// Per-reading receipt times (imports); empty means `received_at` for all.
     received: Vec<Millis>,
-    reply: mpsc::SyncSender<Result<Receipt, StoreError>>,
+    done: Done,
 }
+
+/// Called on the writer thread with a write's outcome, once committed (or failed). It must be
+/// quick: hand the result on, never block.
+pub type Done = Box<dyn FnOnce(Result<Receipt, StoreError>) + Send>;
 
 /// Sends readings to the writer. Cheap to clone; every ingest path holds one.
 #[derive(Clone)]
@@ -219,6 +223,22 @@ impl WriteHandle {
         self.send(readings, Source::Import, received_at, received)
     }
 
+    /// Queues readings and returns at once; `done` gets the outcome after the commit. This is
+    /// how request handlers avoid waiting on a thread of their own.
+    pub fn write_then(&self, readings: Vec<Reading>, source: Source, received_at: Millis, done: Done) {
+        self.queue(readings, source, received_at, Vec::new(), done);
+    }
+
+    fn queue(&self, readings: Vec<Reading>, source: Source, received_at: Millis, received: Vec<Millis>, done: Done) {
+        if readings.is_empty() {
+            return done(Ok(Receipt::default()));
+        }
+        let job = Job { readings, source, received_at, received, done };
+        if let Err(mpsc::SendError(Msg::Write(job))) = self.tx.send(Msg::Write(job)) {
+            (job.done)(Err(StoreError::Stopped));
+        }
+    }
+
     fn send(
         &self,
         readings: Vec<Reading>,
@@ -226,20 +246,11 @@ impl WriteHandle {
         received_at: Millis,
         received: Vec<Millis>,
     ) -> Result<Receipt, StoreError> {
-        if readings.is_empty() {
-            return Ok(Receipt::default());
-        }
         let (reply, answer) = mpsc::sync_channel(1);
-        let job = Job {
-            readings,
-            source,
-            received_at,
-            received,
-            reply,
-        };
-        self.tx
-            .send(Msg::Write(job))
-            .map_err(|_| StoreError::Stopped)?;
+        let done: Done = Box::new(move |result| {
+            let _ = reply.send(result);
+        });
+        self.queue(readings, source, received_at, received, done);
         answer.recv().map_err(|_| StoreError::Stopped)?
     }
 
@@ -291,7 +302,7 @@ pub fn spawn_writer(
     // Checkpoints run on their own thread and connection, so copying pages back into the
     // database file never stalls a commit; the writer only appends to the WAL.
     conn.pragma_update(None, "wal_autocheckpoint", 0)?;
-    conn.pragma_update(None, "cache_size", -32_000)?;
+    conn.pragma_update(None, "cache_size", -4_000)?;
     let checkpointer = conn
         .path()
         .map(|p| Checkpointer::spawn(p.into()))
@@ -400,10 +411,11 @@ impl Writer {
     }
 
     fn commit_and_answer(&mut self, group: Vec<Job>) {
-        match self.commit(&group) {
+        let outcome = self.commit(&group);
+        match outcome {
             Ok((receipts, live)) => {
-                for (job, receipt) in group.iter().zip(receipts) {
-                    let _ = job.reply.send(Ok(receipt));
+                for (job, receipt) in group.into_iter().zip(receipts) {
+                    (job.done)(Ok(receipt));
                 }
                 self.hub.publish(live);
             }
@@ -412,8 +424,8 @@ impl Writer {
                 self.sensors.clear();
                 self.series.clear();
                 tracing::error!(error = %e, readings = group.len(), "commit failed");
-                for job in &group {
-                    let _ = job.reply.send(Err(e.for_each_caller()));
+                for job in group {
+                    (job.done)(Err(e.for_each_caller()));
                 }
             }
         }
