@@ -24,8 +24,8 @@ pub struct EngineConfig {
     pub throttle: Duration,
     /// Static dashboard files served at `/`, if any.
     pub ui_dir: Option<PathBuf>,
-    /// Threads answering requests; each waits for its commit, so this bounds how many requests
-    /// one group commit can serve.
+    /// Threads taking requests off the server. Ingest requests do not hold one during their
+    /// commit, so a few suffice; reads (ranges, exports) hold one while they run.
     pub http_workers: usize,
     /// Serial ports to read; the default reads none.
     pub serial: SerialConfig,
