@@ -83,14 +83,24 @@ fn worker(server: &tiny_http::Server, ctx: &Arc<Ctx>) {
 
 fn handle(ctx: &Arc<Ctx>, mut req: tiny_http::Request) {
     let started = Instant::now();
-    let peer = req.remote_addr().map(|a| a.ip()).unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
+    let peer = req
+        .remote_addr()
+        .map(|a| a.ip())
+        .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
     match routes::route(ctx, &mut req, peer) {
         routes::Outcome::Reply(reply) => answer(ctx, Answer::new(req, reply, started)),
         routes::Outcome::Store(p) => {
             // The worker moves on; the writer calls back after the commit, and a responder
             // thread writes the reply, so no thread waits on the commit.
             let Some(responders) = ctx.responders.lock().expect("responders").clone() else {
-                return answer(ctx, Answer::new(req, routes::store_failed(crate::store::StoreError::Stopped), started));
+                return answer(
+                    ctx,
+                    Answer::new(
+                        req,
+                        routes::store_failed(crate::store::StoreError::Stopped),
+                        started,
+                    ),
+                );
             };
             let finish = p.finish;
             ctx.writer.write_then(
@@ -117,16 +127,32 @@ pub struct Answer {
 
 impl Answer {
     fn new(req: tiny_http::Request, reply: Reply, started: Instant) -> Self {
-        Answer { req, reply, started }
+        Answer {
+            req,
+            reply,
+            started,
+        }
     }
 }
 
 /// Writes a reply, deciding whether the connection should close (see [`ConnectionAges`]).
 fn answer(ctx: &Ctx, a: Answer) {
-    let Answer { req, mut reply, started } = a;
+    let Answer {
+        req,
+        mut reply,
+        started,
+    } = a;
     let version = req.http_version();
     let http10 = version.0 == 1 && version.1 == 0;
-    if http10 || req.remote_addr().is_some_and(|r| ctx.connections.should_close(*r, Instant::now())) {
+    // GET replies (pages, reads) always close: a browser opens several connections at once, and
+    // one left queued in tiny_http's pool (see `ConnectionAges`) would wait for another to close.
+    let get = *req.method() == tiny_http::Method::Get;
+    if http10
+        || get
+        || req
+            .remote_addr()
+            .is_some_and(|r| ctx.connections.should_close(*r, Instant::now()))
+    {
         reply.close = true;
     }
     let method = req.method().clone();
@@ -134,7 +160,9 @@ fn answer(ctx: &Ctx, a: Answer) {
     let path = req.url().split('?').next().unwrap_or("").to_owned();
     let status = reply.status;
     let mut out = req.into_writer();
-    let _ = out.write_all(&reply.to_bytes(method == tiny_http::Method::Head)).and_then(|_| out.flush());
+    let _ = out
+        .write_all(&reply.to_bytes(method == tiny_http::Method::Head))
+        .and_then(|_| out.flush());
     if status >= 500 {
         tracing::warn!(%method, %path, status, "request failed");
     } else {
@@ -144,7 +172,11 @@ fn answer(ctx: &Ctx, a: Answer) {
 
 /// Threads writing the replies of stored requests, fed by the writer's callbacks. Several, so
 /// one client that stops reading holds up only its own thread.
-pub fn spawn_responders(ctx: Arc<Ctx>, rx: mpsc::Receiver<Answer>, count: usize) -> Vec<JoinHandle<()>> {
+pub fn spawn_responders(
+    ctx: Arc<Ctx>,
+    rx: mpsc::Receiver<Answer>,
+    count: usize,
+) -> Vec<JoinHandle<()>> {
     let rx = Arc::new(Mutex::new(rx));
     (0..count)
         .map(|i| {

@@ -122,7 +122,9 @@ pub fn route(ctx: &Ctx, req: &mut Request, peer: IpAddr) -> Outcome {
         }
     }
     let result = match (method.as_str(), path) {
-        ("POST", "/api/v1/readings") => return post_readings(req, &pairs, peer).unwrap_or_else(Outcome::Reply),
+        ("POST", "/api/v1/readings") => {
+            return post_readings(req, &pairs, peer).unwrap_or_else(Outcome::Reply)
+        }
         ("GET", "/api/v1/readings") => get_range(ctx, &pairs),
         (_, "/api/v1/push") => return push_reading(&pairs, peer).unwrap_or_else(Outcome::Reply),
         ("GET", "/api/v1/sensors") => get_sensors(ctx),
@@ -138,7 +140,9 @@ pub fn route(ctx: &Ctx, req: &mut Request, peer: IpAddr) -> Outcome {
         ("POST", "/api/v1/ports/claim") => port_action(ctx, req, false),
         ("POST", "/api/v1/ports/label") => label_port(ctx, req),
         ("POST", "/api/v1/demo") => start_demo(ctx),
-        ("POST", "/write") => return post_line_protocol(req, &pairs).unwrap_or_else(Outcome::Reply),
+        ("POST", "/write") => {
+            return post_line_protocol(req, &pairs).unwrap_or_else(Outcome::Reply)
+        }
         (_, "/ping") => Ok(Reply::empty(204).with_header("X-Influxdb-Version", "1.8-clima")),
         (_, "/query") => influx_query(req, &pairs),
         _ => Ok(not_allowed(allowed)),
@@ -196,7 +200,10 @@ fn store_items(
     let good: Vec<Reading> = good.into_iter().map(Result::unwrap).collect();
     let rejected: Vec<Rejected> = bad.into_iter().map(|r| r.unwrap_err()).collect();
     if good.is_empty() {
-        let first = rejected.first().map(|r| r.reason.clone()).unwrap_or_default();
+        let first = rejected
+            .first()
+            .map(|r| r.reason.clone())
+            .unwrap_or_default();
         return Err(Reply::json(
             422,
             &json!({ "error": "invalid_reading", "message": format!("nothing stored: {first}"), "rejected": rejected }),
@@ -218,10 +225,19 @@ fn store_items(
             }),
         )
     };
-    Ok(Outcome::Store(Pending { readings: good, source, received_at, finish: Box::new(finish) }))
+    Ok(Outcome::Store(Pending {
+        readings: good,
+        source,
+        received_at,
+        finish: Box::new(finish),
+    }))
 }
 
-fn post_readings(req: &mut Request, pairs: &[(String, String)], peer: IpAddr) -> Result<Outcome, Reply> {
+fn post_readings(
+    req: &mut Request,
+    pairs: &[(String, String)],
+    peer: IpAddr,
+) -> Result<Outcome, Reply> {
     require_media(
         req,
         &["application/json", "text/json"],
@@ -234,9 +250,18 @@ fn post_readings(req: &mut Request, pairs: &[(String, String)], peer: IpAddr) ->
         BodyError::TooMany(_) => Reply::error(413, "batch_too_large", e.to_string()),
         _ => Reply::error(400, "invalid_body", e.to_string()),
     })?;
-    store_items(items, Source::Http, received_at, 207, |accepted, duplicates| {
-        Reply::json(201, &json!({ "accepted": accepted, "duplicates": duplicates }))
-    })
+    store_items(
+        items,
+        Source::Http,
+        received_at,
+        207,
+        |accepted, duplicates| {
+            Reply::json(
+                201,
+                &json!({ "accepted": accepted, "duplicates": duplicates }),
+            )
+        },
+    )
 }
 
 fn post_line_protocol(req: &mut Request, pairs: &[(String, String)]) -> Result<Outcome, Reply> {
@@ -269,15 +294,26 @@ fn post_line_protocol(req: &mut Request, pairs: &[(String, String)]) -> Result<O
         ));
     }
     // InfluxDB answers a partial write with 400, so Telegraf does not resend the good lines.
-    store_items(items, Source::LineProtocol, received_at, 400, |_, _| Reply::empty(204))
+    store_items(items, Source::LineProtocol, received_at, 400, |_, _| {
+        Reply::empty(204)
+    })
 }
 
 fn push_reading(pairs: &[(String, String)], peer: IpAddr) -> Result<Outcome, Reply> {
     let received_at = now_ms();
     let item = push::parse(pairs, &SensorId::from_client(peer), received_at);
-    store_items(vec![item], Source::Push, received_at, 207, |accepted, duplicates| {
-        Reply::json(200, &json!({ "accepted": accepted, "duplicates": duplicates }))
-    })
+    store_items(
+        vec![item],
+        Source::Push,
+        received_at,
+        207,
+        |accepted, duplicates| {
+            Reply::json(
+                200,
+                &json!({ "accepted": accepted, "duplicates": duplicates }),
+            )
+        },
+    )
 }
 
 fn get_sensors(ctx: &Ctx) -> Result<Reply, Reply> {

@@ -225,15 +225,34 @@ impl WriteHandle {
 
     /// Queues readings and returns at once; `done` gets the outcome after the commit. This is
     /// how request handlers avoid waiting on a thread of their own.
-    pub fn write_then(&self, readings: Vec<Reading>, source: Source, received_at: Millis, done: Done) {
+    pub fn write_then(
+        &self,
+        readings: Vec<Reading>,
+        source: Source,
+        received_at: Millis,
+        done: Done,
+    ) {
         self.queue(readings, source, received_at, Vec::new(), done);
     }
 
-    fn queue(&self, readings: Vec<Reading>, source: Source, received_at: Millis, received: Vec<Millis>, done: Done) {
+    fn queue(
+        &self,
+        readings: Vec<Reading>,
+        source: Source,
+        received_at: Millis,
+        received: Vec<Millis>,
+        done: Done,
+    ) {
         if readings.is_empty() {
             return done(Ok(Receipt::default()));
         }
-        let job = Job { readings, source, received_at, received, done };
+        let job = Job {
+            readings,
+            source,
+            received_at,
+            received,
+            done,
+        };
         if let Err(mpsc::SendError(Msg::Write(job))) = self.tx.send(Msg::Write(job)) {
             (job.done)(Err(StoreError::Stopped));
         }
