@@ -92,6 +92,7 @@ pub async fn chart(
         temp_unit,
         bucket_ms: plan.width,
         utc_offset_s: tz.unwrap_or(0).clamp(-18 * 60, 18 * 60) * 60,
+        title: None,
     };
     chart::render(&buckets, &spec).map_err(|e| CommandError::invalid(e.to_string()))
 }

@@ -41,6 +41,7 @@ fn main() {
         temp_unit: TempUnit::Celsius,
         bucket_ms: 60_000,
         utc_offset_s: 0,
+        title: None,
     };
     println!("| buckets | SVG size | median | p90 | runs |");
     println!("|---:|---:|---:|---:|---:|");

@@ -65,6 +65,23 @@ pub struct ChartSpec {
     pub bucket_ms: Millis,
     /// The viewer's offset from UTC, seconds east, for the time labels.
     pub utc_offset_s: i32,
+    /// A heading above the plot (exported charts carry one; the dashboard has its own).
+    pub title: Option<String>,
+}
+
+impl ChartSpec {
+    /// An exported chart: titled, in UTC, the size of a report figure.
+    pub fn for_export(sensor: &str, metric: &str, bucket_ms: Millis) -> ChartSpec {
+        ChartSpec {
+            width: 1200,
+            height: 500,
+            unit: clima_model::metric::unit_of(metric).map(str::to_owned),
+            temp_unit: TempUnit::Celsius,
+            bucket_ms,
+            utc_offset_s: 0,
+            title: Some(format!("{sensor} · {metric} (times in UTC)")),
+        }
+    }
 }
 
 /// Where the data is drawn inside the image, so a page can map the pointer to a bucket: x runs
@@ -147,33 +164,116 @@ pub fn runs(buckets: &[Bucket]) -> Vec<Vec<&Bucket>> {
 
 /// Draws the buckets (as returned by the store for one series) into an SVG.
 pub fn render(buckets: &[Bucket], spec: &ChartSpec) -> Result<Chart, ChartError> {
-    let (w, h) = (spec.width, spec.height);
-    if !(MIN_SIZE.0..=MAX_SIZE.0).contains(&w) || !(MIN_SIZE.1..=MAX_SIZE.1).contains(&h) {
-        return Err(ChartError::Size {
-            width: w,
-            height: h,
-        });
-    }
-    if spec.bucket_ms <= 0 {
-        return Err(ChartError::BucketWidth);
-    }
-    register_embedded_font();
-    let (buckets, unit) = convert(buckets, spec.unit.as_deref(), spec.temp_unit);
-    let half = spec.bucket_ms / 2;
-    let x_from = buckets.first().map_or(0, |b| b.t);
-    let x_to = buckets
-        .last()
-        .map_or(spec.bucket_ms, |b| b.t + spec.bucket_ms);
-    let (y_min, y_max) = y_range(&buckets, unit.as_deref());
-    let decimals = decimals_for(y_max - y_min);
-
+    let frame = Frame::new(buckets, spec)?;
     let mut svg = String::new();
+    let plot = draw(
+        SVGBackend::with_string(&mut svg, (spec.width, spec.height)).into_drawing_area(),
+        &frame,
+    )?;
+    Ok(Chart { svg, plot })
+}
+
+/// The same chart as a PNG image, on white, with the same embedded font.
+pub fn render_png(buckets: &[Bucket], spec: &ChartSpec) -> Result<Vec<u8>, ChartError> {
+    let frame = Frame::new(buckets, spec)?;
+    let (w, h) = (spec.width, spec.height);
+    let mut rgb = vec![0u8; w as usize * h as usize * 3];
+    {
+        let root = BitMapBackend::with_buffer(&mut rgb, (w, h)).into_drawing_area();
+        root.fill(&WHITE)
+            .map_err(|e| ChartError::Draw(e.to_string()))?;
+        draw(root, &frame)?;
+    }
+    let mut out = Vec::new();
+    let mut encoder = png::Encoder::new(&mut out, w, h);
+    encoder.set_color(png::ColorType::Rgb);
+    encoder.set_depth(png::BitDepth::Eight);
+    let png_err = |e: png::EncodingError| ChartError::Draw(e.to_string());
+    encoder
+        .write_header()
+        .and_then(|mut wr| wr.write_image_data(&rgb))
+        .map_err(png_err)?;
+    Ok(out)
+}
+
+/// What one chart shows, worked out once for any backend.
+struct Frame {
+    buckets: Vec<Bucket>,
+    unit: Option<String>,
+    title: Option<String>,
+    x_from: Millis,
+    x_to: Millis,
+    y_min: f64,
+    y_max: f64,
+    decimals: usize,
+    half: Millis,
+    utc_offset_s: i32,
+}
+
+impl Frame {
+    fn new(buckets: &[Bucket], spec: &ChartSpec) -> Result<Frame, ChartError> {
+        let (w, h) = (spec.width, spec.height);
+        if !(MIN_SIZE.0..=MAX_SIZE.0).contains(&w) || !(MIN_SIZE.1..=MAX_SIZE.1).contains(&h) {
+            return Err(ChartError::Size {
+                width: w,
+                height: h,
+            });
+        }
+        if spec.bucket_ms <= 0 {
+            return Err(ChartError::BucketWidth);
+        }
+        register_embedded_font();
+        let (buckets, unit) = convert(buckets, spec.unit.as_deref(), spec.temp_unit);
+        let half = spec.bucket_ms / 2;
+        let x_from = buckets.first().map_or(0, |b| b.t);
+        let x_to = buckets
+            .last()
+            .map_or(spec.bucket_ms, |b| b.t + spec.bucket_ms);
+        let (y_min, y_max) = y_range(&buckets, unit.as_deref());
+        let decimals = decimals_for(y_max - y_min);
+
+        Ok(Frame {
+            buckets,
+            unit,
+            title: spec.title.clone(),
+            x_from,
+            x_to,
+            y_min,
+            y_max,
+            decimals,
+            half,
+            utc_offset_s: spec.utc_offset_s,
+        })
+    }
+}
+
+/// Draws a frame on any plotters backend; returns where the data sits.
+fn draw<DB: DrawingBackend>(
+    root: DrawingArea<DB, plotters::coord::Shift>,
+    f: &Frame,
+) -> Result<PlotArea, ChartError> {
+    let Frame {
+        buckets,
+        unit,
+        x_from,
+        x_to,
+        y_min,
+        y_max,
+        decimals,
+        half,
+        ..
+    } = f;
+    let (x_from, x_to, y_min, y_max, decimals, half) =
+        (*x_from, *x_to, *y_min, *y_max, *decimals, *half);
     let plot;
     {
         let draw_err = |e: &dyn std::fmt::Display| ChartError::Draw(e.to_string());
-        let root = SVGBackend::with_string(&mut svg, (w, h)).into_drawing_area();
         let mut chart = ChartBuilder::on(&root)
-            .margin_top(MARGIN_TOP)
+            .margin_top(if f.title.is_some() {
+                MARGIN_TOP + 24
+            } else {
+                MARGIN_TOP
+            })
             .margin_left(MARGIN_SIDE)
             .margin_right(MARGIN_SIDE)
             .margin_bottom(4)
@@ -205,7 +305,7 @@ pub fn render(buckets: &[Bucket], spec: &ChartSpec) -> Result<Chart, ChartError>
 
         // Time labels at round local times, with their grid lines.
         let px_per_ms = plot.width.max(1) as f64 / (x_to - x_from) as f64;
-        let ticks = time_ticks(x_from, x_to, px_per_ms, spec.utc_offset_s);
+        let ticks = time_ticks(x_from, x_to, px_per_ms, f.utc_offset_s);
         chart
             .draw_series(
                 ticks
@@ -220,13 +320,22 @@ pub fn render(buckets: &[Bucket], spec: &ChartSpec) -> Result<Chart, ChartError>
             root.draw(&Text::new(text.clone(), (x, label_top), style))
                 .map_err(|e| draw_err(&e))?;
         }
+        if let Some(title) = &f.title {
+            let style = (FAMILY, 15)
+                .into_font()
+                .color(&BLACK)
+                .pos(Pos::new(HPos::Left, VPos::Top));
+            root.draw(&Text::new(title.clone(), (plot.left, 6), style))
+                .map_err(|e| draw_err(&e))?;
+        }
         if let Some(unit) = &unit {
             let style = label.clone().pos(Pos::new(HPos::Right, VPos::Top));
-            root.draw(&Text::new(unit.clone(), (plot.left - 6, 4), style))
+            let top = if f.title.is_some() { plot.top - 18 } else { 4 };
+            root.draw(&Text::new(unit.clone(), (plot.left - 6, top), style))
                 .map_err(|e| draw_err(&e))?;
         }
 
-        let runs = runs(&buckets);
+        let runs = runs(buckets);
         if runs.is_empty() {
             let style = (FAMILY, 16)
                 .into_font()
@@ -264,7 +373,7 @@ pub fn render(buckets: &[Bucket], spec: &ChartSpec) -> Result<Chart, ChartError>
         }
         root.present().map_err(|e| draw_err(&e))?;
     }
-    Ok(Chart { svg, plot })
+    Ok(plot)
 }
 
 /// The time axis: unix ms, mapped linearly. It offers plotters no key points (its integer
@@ -474,6 +583,7 @@ mod tests {
             temp_unit: TempUnit::Celsius,
             bucket_ms: MINUTE,
             utc_offset_s: 0,
+            title: None,
         }
     }
 

@@ -6,13 +6,12 @@ use std::io::{BufReader, BufWriter, Write};
 use std::path::Path;
 
 use anyhow::{anyhow, bail, Context, Result};
-use clima_core::chart::{self, ChartSpec, TempUnit};
+use clima_core::chart::{self, ChartSpec};
 use clima_core::hub::Hub;
 use clima_core::now_ms;
 use clima_core::store::export::{estimate, export_csv, import_csv};
 use clima_core::store::{self, Reader, WriterConfig};
 use clima_model::downsample::BucketPlan;
-use clima_model::metric::unit_of;
 use clima_model::timestamp;
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -56,20 +55,17 @@ pub fn run(
             bar.finish_and_clear();
             eprintln!("{rows} samples written to {}", out.display());
         }
-        ExportFormat::Svg => {
+        ExportFormat::Svg | ExportFormat::Png => {
             let plan = BucketPlan::new(from, to, 1000).map_err(|e| anyhow!(e))?;
             let buckets = reader
                 .range(sensor, metric, &plan)?
                 .ok_or_else(|| anyhow!("sensor {sensor:?} has no metric {metric:?}"))?;
-            let spec = ChartSpec {
-                width: 1200,
-                height: 500,
-                unit: unit_of(metric).map(str::to_owned),
-                temp_unit: TempUnit::Celsius,
-                bucket_ms: plan.width,
-                utc_offset_s: 0,
+            let spec = ChartSpec::for_export(sensor, metric, plan.width);
+            let bytes = match format {
+                ExportFormat::Png => chart::render_png(&buckets, &spec)?,
+                _ => chart::render(&buckets, &spec)?.svg.into_bytes(),
             };
-            sink.write_all(chart::render(&buckets, &spec)?.svg.as_bytes())?;
+            sink.write_all(&bytes)?;
             eprintln!("chart of {sensor} {metric} written to {}", out.display());
         }
     }

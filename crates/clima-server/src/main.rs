@@ -78,7 +78,7 @@ enum Command {
     /// List the serial ports of this computer with their USB identity, then exit.
     Ports,
     /// Write one series to a file: CSV (every raw sample with its device time and time of
-    /// receipt) or an SVG chart.
+    /// receipt), or a chart as SVG or PNG.
     Export {
         #[arg(long)]
         sensor: String,
@@ -108,6 +108,7 @@ enum Command {
 enum ExportFormat {
     Csv,
     Svg,
+    Png,
 }
 
 fn main() -> Result<()> {

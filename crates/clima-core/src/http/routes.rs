@@ -62,6 +62,8 @@ const ROUTES: &[(&str, &[&str])] = &[
     ("/api/v1/stream", &["GET"]),
     ("/api/v1/chart.svg", &["GET"]),
     ("/api/v1/export.csv", &["GET"]),
+    ("/api/v1/export.svg", &["GET"]),
+    ("/api/v1/export.png", &["GET"]),
     ("/api/v1/ports", &["GET"]),
     ("/api/v1/ports/release", &["POST"]),
     ("/api/v1/ports/claim", &["POST"]),
@@ -131,6 +133,8 @@ pub fn route(ctx: &Ctx, req: &mut Request, peer: IpAddr) -> Outcome {
         ("POST", "/api/v1/sensors/retention") => set_retention(ctx, req),
         ("GET", "/api/v1/stream") => return Outcome::Stream,
         ("GET", "/api/v1/chart.svg") => get_chart(ctx, &pairs),
+        ("GET", "/api/v1/export.svg") => export_chart(ctx, &pairs, false),
+        ("GET", "/api/v1/export.png") => export_chart(ctx, &pairs, true),
         ("GET", "/api/v1/export.csv") => match export_request(ctx, &pairs) {
             Ok(x) => return Outcome::Export(x),
             Err(reply) => Err(reply),
@@ -471,6 +475,43 @@ fn set_retention(ctx: &Ctx, req: &mut Request) -> Result<Reply, Reply> {
     ))
 }
 
+/// A titled chart of a range to download, as SVG or PNG (the same drawing as the dashboard's).
+fn export_chart(ctx: &Ctx, pairs: &[(String, String)], png: bool) -> Result<Reply, Reply> {
+    use crate::chart::{self, ChartSpec};
+    let mut points = pairs.to_vec();
+    points.retain(|(k, _)| k != "points");
+    points.push(("points".into(), "1000".into()));
+    let r = query_range(ctx, &points)?;
+    let spec = ChartSpec::for_export(r.sensor, r.metric, r.plan.width);
+    let failed = |e: chart::ChartError| Reply::error(500, "chart_failed", e.to_string());
+    let (content_type, body, ext) = if png {
+        (
+            "image/png",
+            chart::render_png(&r.buckets, &spec).map_err(failed)?,
+            "png",
+        )
+    } else {
+        (
+            "image/svg+xml",
+            chart::render(&r.buckets, &spec)
+                .map_err(failed)?
+                .svg
+                .into_bytes(),
+            "svg",
+        )
+    };
+    Ok(Reply {
+        content_type,
+        ..Reply::empty(200)
+    }
+    .with_body(body)
+    .with_header(
+        "Content-Disposition",
+        format!("attachment; filename=\"{}-{}.{ext}\"", r.sensor, r.metric),
+    )
+    .with_header("Content-Security-Policy", "default-src 'none'"))
+}
+
 fn get_range(ctx: &Ctx, pairs: &[(String, String)]) -> Result<Reply, Reply> {
     let r = query_range(ctx, pairs)?;
     Ok(Reply::json(
@@ -504,6 +545,7 @@ fn get_chart(ctx: &Ctx, pairs: &[(String, String)]) -> Result<Reply, Reply> {
         bucket_ms: r.plan.width,
         // Minutes east of UTC, for the time labels.
         utc_offset_s: (number("tz", 0)?.clamp(-18 * 60, 18 * 60) * 60) as i32,
+        title: None,
     };
     let chart = chart::render(&r.buckets, &spec)
         .map_err(|e| bad_request("invalid_chart", e.to_string()))?;

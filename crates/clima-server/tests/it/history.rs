@@ -143,7 +143,29 @@ fn export_then_import_gives_back_the_same_series() {
         &range[..],
     ]
     .concat());
-    assert!(std::fs::read_to_string(&svg).unwrap().starts_with("<svg"));
+    let svg_text = std::fs::read_to_string(&svg).unwrap();
+    assert!(svg_text.starts_with("<svg") && svg_text.contains("lab · temperature (times in UTC)"));
+    let png = dir.path().join("chart.png");
+    cli(&[
+        &[
+            "export",
+            "--db",
+            db_arg,
+            "--format",
+            "png",
+            "--out",
+            png.to_str().unwrap(),
+        ][..],
+        &range[..],
+    ]
+    .concat());
+    let bytes = std::fs::read(&png).unwrap();
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
+    assert!(
+        bytes.len() > 5_000,
+        "an image with a drawn chart, {} bytes",
+        bytes.len()
+    );
 
     // A bad file is refused with a reason, and bad rows are reported by line.
     let bad = dir.path().join("bad.csv");
