@@ -1186,21 +1186,7 @@ mod tests {
         ] {
             let plan = BucketPlan::new(from, to, points).unwrap();
             let got = reader.range("r", "temperature", &plan).unwrap().unwrap();
-            let want = bucketize(&plan, all.iter().copied());
-            assert_eq!(got.len(), want.len());
-            for (g, w) in got.iter().zip(&want) {
-                assert_eq!(
-                    (g.t, g.count, g.min, g.max),
-                    (w.t, w.count, w.min, w.max),
-                    "width {}",
-                    plan.width
-                );
-                let close = match (g.mean, w.mean) {
-                    (Some(a), Some(b)) => (a - b).abs() < 1e-9,
-                    (a, b) => a == b,
-                };
-                assert!(close, "mean at {} width {}", g.t, plan.width);
-            }
+            same_buckets(&got, &bucketize(&plan, all.iter().copied()));
         }
     }
 
