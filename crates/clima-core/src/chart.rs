@@ -4,7 +4,7 @@
 use std::sync::Once;
 
 use clima_model::downsample::Bucket;
-use clima_model::Millis;
+use clima_model::{Millis, DAY, HOUR, MINUTE};
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use plotters::style::{register_font, FontStyle as PlottersFontStyle};
@@ -471,9 +471,6 @@ fn decimals_for(span: f64) -> usize {
     .min(3)
 }
 
-const MINUTE: Millis = 60_000;
-const HOUR: Millis = 60 * MINUTE;
-const DAY: Millis = 24 * HOUR;
 /// Time label steps, from the finest.
 const STEPS: &[Millis] = &[
     MINUTE,

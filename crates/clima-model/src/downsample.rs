@@ -1,12 +1,7 @@
 //! Downsampling for charts: splits a time range into at most N aligned buckets and reduces
 //! values (or partial aggregates from the store) into mean, min, max and count per bucket.
 
-use crate::Millis;
-
-const SECOND: Millis = 1_000;
-const MINUTE: Millis = 60 * SECOND;
-const HOUR: Millis = 60 * MINUTE;
-const DAY: Millis = 24 * HOUR;
+use crate::{Millis, DAY, HOUR, MINUTE, SECOND};
 
 /// Bucket widths a plan may use. Round widths keep bucket edges still while a live chart
 /// refreshes, and line up with minute and hour rollups.

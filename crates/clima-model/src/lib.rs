@@ -20,3 +20,9 @@ pub use sensor::{SensorId, SensorIdError};
 
 /// Milliseconds since the Unix epoch, UTC. Every stored and compared time uses this unit.
 pub type Millis = i64;
+
+/// Lengths of time in [`Millis`].
+pub const SECOND: Millis = 1_000;
+pub const MINUTE: Millis = 60 * SECOND;
+pub const HOUR: Millis = 60 * MINUTE;
+pub const DAY: Millis = 24 * HOUR;

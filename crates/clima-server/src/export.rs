@@ -12,12 +12,10 @@ use clima_core::now_ms;
 use clima_core::store::export::{estimate, export_csv, import_csv};
 use clima_core::store::{self, Reader, WriterConfig};
 use clima_model::downsample::BucketPlan;
-use clima_model::timestamp;
+use clima_model::{timestamp, DAY};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::ExportFormat;
-
-const DAY_MS: i64 = 86_400_000;
 
 pub fn run(
     db: &Path,
@@ -36,7 +34,7 @@ pub fn run(
             .transpose()
     };
     let to = time("--to", to)?.unwrap_or_else(now_ms);
-    let from = time("--from", from)?.unwrap_or(to - 30 * DAY_MS);
+    let from = time("--from", from)?.unwrap_or(to - 30 * DAY);
     // Opening through the store applies migrations, so an old file exports like a new one.
     drop(store::open(db)?);
     let reader = Reader::new(db.to_owned());

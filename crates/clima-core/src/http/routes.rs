@@ -8,7 +8,7 @@ use clima_model::json::{self, BodyError};
 use clima_model::line_protocol::{self, Precision};
 use clima_model::metric::unit_of;
 use clima_model::reading::clean_name;
-use clima_model::{push, timestamp, Reading, Rejected, SensorId};
+use clima_model::{push, timestamp, Reading, Rejected, SensorId, DAY};
 use serde_json::json;
 use tiny_http::{Method, Request};
 
@@ -76,7 +76,6 @@ const ROUTES: &[(&str, &[&str])] = &[
 
 /// Default and largest number of chart points a range query returns.
 const DEFAULT_POINTS: usize = 500;
-const DAY_MS: i64 = 86_400_000;
 
 pub fn route(ctx: &Ctx, req: &mut Request, peer: IpAddr) -> Outcome {
     let url = req.url().to_owned();
@@ -371,7 +370,7 @@ fn query_range<'a>(ctx: &Ctx, pairs: &'a [(String, String)]) -> Result<Range<'a>
             .transpose()
     };
     let to = time("to")?.unwrap_or_else(now_ms);
-    let from = time("from")?.unwrap_or(to - DAY_MS);
+    let from = time("from")?.unwrap_or(to - DAY);
     let points = number_param(pairs, "points", DEFAULT_POINTS as i64)?.clamp(0, i64::from(u32::MAX))
         as usize;
     let plan = BucketPlan::new(from, to, points).map_err(|e| bad_request("invalid_range", e))?;

@@ -6,7 +6,7 @@ use std::io::{Read, Write};
 use clima_model::metric::unit_of;
 use clima_model::reading::Draft;
 use clima_model::timestamp::{format_rfc3339, from_rfc3339};
-use clima_model::{Millis, SensorId};
+use clima_model::{Millis, SensorId, HOUR};
 
 use super::writer::{load_chunk, ROLLUPS};
 use super::{Reader, StoreError, WriteHandle};
@@ -114,9 +114,9 @@ pub fn export_csv<W: Write>(
     };
     let (from, to) = (from.max(first), to.min(last + 1));
     // Hour by hour: a sealed hour's chunk, merged with late samples for it and anything recent.
-    let mut hour = from.div_euclid(HOUR_MS) * HOUR_MS;
+    let mut hour = from.div_euclid(HOUR) * HOUR;
     while hour < to {
-        let (start, end) = (from.max(hour), to.min(hour + HOUR_MS));
+        let (start, end) = (from.max(hour), to.min(hour + HOUR));
         let samples = reader.with(|c| hour_samples(c, series, hour, start, end))?;
         for s in samples {
             let record = [
@@ -133,14 +133,12 @@ pub fn export_csv<W: Write>(
                 progress(rows);
             }
         }
-        hour += HOUR_MS;
+        hour += HOUR;
     }
     csv.flush().map_err(csv::Error::from)?;
     progress(rows);
     Ok(rows)
 }
-
-const HOUR_MS: Millis = 3_600_000;
 
 /// The first and last sample time of a series, over chunks, samples and recent samples.
 fn data_span(

@@ -6,7 +6,7 @@ use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use clima_model::{chunk, Millis, Reading};
+use clima_model::{chunk, Millis, Reading, HOUR, MINUTE};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 
 use super::StoreError;
@@ -78,7 +78,6 @@ impl Default for Retention {
 const PRUNE_STEP_ROWS: i64 = 2_000;
 /// Most hours one sealing step packs.
 const SEAL_STEP_HOURS: usize = 8;
-const HOUR_MS: Millis = 3_600_000;
 
 /// Settings key prefixes of a sensor's own retention, followed by its id; the value is
 /// milliseconds, or `forever`.
@@ -117,7 +116,7 @@ fn drop_sealed_duplicates(
     sealed: &mut HashMap<(i64, Millis), Vec<Millis>>,
 ) -> Result<(), StoreError> {
     for r in rows.iter() {
-        let key = (r.series, r.at.div_euclid(HOUR_MS) * HOUR_MS);
+        let key = (r.series, r.at.div_euclid(HOUR) * HOUR);
         if !sealed.contains_key(&key) {
             let times = load_chunk(tx, key.0, key.1)?
                 .unwrap_or_default()
@@ -128,7 +127,7 @@ fn drop_sealed_duplicates(
         }
     }
     rows.retain(|r| {
-        let times = &sealed[&(r.series, r.at.div_euclid(HOUR_MS) * HOUR_MS)];
+        let times = &sealed[&(r.series, r.at.div_euclid(HOUR) * HOUR)];
         times.binary_search(&r.at).is_err()
     });
     Ok(())
@@ -621,7 +620,7 @@ impl Writer {
             (
                 "chunks",
                 "start",
-                raw.map(|c| c - HOUR_MS + 1),
+                raw.map(|c| c - HOUR + 1),
                 PRUNE_STEP_ROWS / 100,
             ),
             (
@@ -658,7 +657,7 @@ impl Writer {
     /// Packs one series' oldest hours that ended more than an hour ago into chunks, at most
     /// [`SEAL_STEP_HOURS`] of them. Returns whether more is waiting.
     fn seal_series(&mut self, series: i64, now: Millis) -> Result<bool, StoreError> {
-        let sealed_before = now.div_euclid(HOUR_MS) * HOUR_MS - HOUR_MS;
+        let sealed_before = now.div_euclid(HOUR) * HOUR - HOUR;
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -670,13 +669,13 @@ impl Writer {
                 |r| r.get(0),
             )?;
             let Some(hour) = oldest
-                .map(|t| t.div_euclid(HOUR_MS) * HOUR_MS)
-                .filter(|h| h + HOUR_MS <= sealed_before)
+                .map(|t| t.div_euclid(HOUR) * HOUR)
+                .filter(|h| h + HOUR <= sealed_before)
             else {
                 tx.commit().map_err(StoreError::from_write)?;
                 return Ok(false);
             };
-            let range = (series, hour, hour + HOUR_MS);
+            let range = (series, hour, hour + HOUR);
             let mut rows: Vec<chunk::Sample> = tx
                 .prepare_cached(
                     "SELECT measured_at, received_at, value FROM samples
@@ -811,8 +810,7 @@ impl Checkpointer {
 }
 
 /// The rollup tables and the period each sums, in milliseconds.
-pub(super) const ROLLUPS: [(&str, i64); 2] =
-    [("rollup_minute", 60_000), ("rollup_hour", 3_600_000)];
+pub(super) const ROLLUPS: [(&str, i64); 2] = [("rollup_minute", MINUTE), ("rollup_hour", HOUR)];
 
 /// Adds a new partial aggregate to the row already there.
 const ROLLUP_MERGE: &str = "ON CONFLICT (series_id, t) DO UPDATE SET sum = sum + excluded.sum, \
@@ -1025,6 +1023,18 @@ mod tests {
         (dir, path)
     }
 
+    /// A writer with the default settings on a fresh database.
+    fn default_writer(name: &str) -> (tempfile::TempDir, std::path::PathBuf, WriteHandle) {
+        let (dir, path) = temp_db(name);
+        let (w, _thread) = spawn_writer(
+            open(&path).unwrap(),
+            Hub::default(),
+            WriterConfig::default(),
+        )
+        .unwrap();
+        (dir, path, w)
+    }
+
     /// Buckets equal but for rounding in the means (sums are added in another order).
     fn same_buckets(
         got: &[clima_model::downsample::Bucket],
@@ -1132,7 +1142,7 @@ mod tests {
         };
         let (w, _t) = spawn_writer(open(&path).unwrap(), Hub::default(), cfg).unwrap();
         let now = now_ms();
-        let hour = 3_600_000;
+        let hour = HOUR;
         let start = (now - 6 * hour).div_euclid(hour) * hour;
         let mut all: Vec<(Millis, f64)> = Vec::new();
         let write = |at: Millis, v: f64, all: &mut Vec<(Millis, f64)>| {
@@ -1193,14 +1203,8 @@ mod tests {
     #[test]
     fn sealed_hours_are_compact_exact_and_still_deduplicated() {
         use clima_model::downsample::bucketize;
-        let (_dir, path) = temp_db("seal");
-        let (w, _t) = spawn_writer(
-            open(&path).unwrap(),
-            Hub::default(),
-            WriterConfig::default(),
-        )
-        .unwrap();
-        let hour = 3_600_000;
+        let (_dir, path, w) = default_writer("seal");
+        let hour = HOUR;
         let now = now_ms();
         let start = (now - 6 * hour).div_euclid(hour) * hour;
         let mut all: Vec<(Millis, f64)> = (0..3 * 3600)
@@ -1276,14 +1280,8 @@ mod tests {
 
     #[test]
     fn a_sensor_can_keep_less_or_more_than_the_rest() {
-        let (_dir, path) = temp_db("own");
-        let (w, _t) = spawn_writer(
-            open(&path).unwrap(),
-            Hub::default(),
-            WriterConfig::default(),
-        )
-        .unwrap();
-        let hour = 3_600_000;
+        let (_dir, path, w) = default_writer("own");
+        let hour = HOUR;
         let now = now_ms();
         let start = now - 6 * hour;
         for sensor in ["short", "normal"] {
@@ -1329,7 +1327,7 @@ mod tests {
     fn retention_prunes_raw_and_minutes_in_steps_and_keeps_rollups() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("keep.db");
-        let hour = 3_600_000;
+        let hour = HOUR;
         let cfg = WriterConfig {
             recent_window: Duration::ZERO,
             move_every: Duration::from_millis(10),
@@ -1385,13 +1383,7 @@ mod tests {
 
     #[test]
     fn older_reading_does_not_replace_latest_value() {
-        let (_dir, path) = temp_db("l");
-        let (w, _t) = spawn_writer(
-            open(&path).unwrap(),
-            Hub::default(),
-            WriterConfig::default(),
-        )
-        .unwrap();
+        let (_dir, path, w) = default_writer("l");
         let t0 = now_ms();
         w.write(vec![reading("x", t0, 2.0)], Source::Http, t0)
             .unwrap();

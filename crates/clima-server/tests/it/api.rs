@@ -358,14 +358,7 @@ fn range_downsamples_with_gaps() {
             )
         })
         .collect();
-    assert_eq!(
-        post_json(
-            &s.url("/api/v1/readings"),
-            &format!("[{}]", items.join(","))
-        )
-        .status,
-        201
-    );
+    post_batch(&s, &items);
     let r = get(&s.url(&format!(
         "/api/v1/readings?sensor=r&metric=temperature&from={base}&to={}&points=6",
         base + 3600

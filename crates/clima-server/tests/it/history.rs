@@ -33,14 +33,7 @@ fn export_then_import_gives_back_the_same_series() {
             )
         })
         .collect();
-    assert_eq!(
-        post_json(
-            &s.url("/api/v1/readings"),
-            &format!("[{}]", items.join(","))
-        )
-        .status,
-        201
-    );
+    post_batch(&s, &items);
     assert!(s.terminate().success());
 
     let csv1 = dir.path().join("one.csv");

@@ -156,6 +156,15 @@ pub fn post_json(url: &str, body: &str) -> Resp {
     )
 }
 
+/// Posts JSON reading objects as one batch and asserts they were all taken.
+pub fn post_batch(server: &Server, items: &[String]) {
+    let r = post_json(
+        &server.url("/api/v1/readings"),
+        &format!("[{}]", items.join(",")),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+}
+
 /// A raw HTTP/1.1 request sent from a chosen loopback source address.
 pub fn raw_from(source: IpAddr, to: SocketAddr, request: &str) -> (u16, String) {
     let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
