@@ -17,7 +17,6 @@ SINGLE_CLIENTS=${SINGLE_CLIENTS:-50}
 BATCH_CLIENTS=${BATCH_CLIENTS:-4}
 BATCH_SIZE=${BATCH_SIZE:-5000}
 BURST_TRIES=${BURST_TRIES:-3}
-BIN_DIR=${BIN_DIR:-$ROOT/target/release}
 ISOLATE=${ISOLATE:-1}
 CLIMA_PORT=18137
 INFLUX_PORT=18086
@@ -29,10 +28,11 @@ OUT_DIR=${OUT_DIR:-$WORK/out}
 mkdir -p "$OUT_DIR"
 RESULTS=$OUT_DIR/results.txt
 : >"$RESULTS"
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
 
 clima_pid=""
 influx_pid=""
-policy_added=""
 
 cleanup() {
     for pid in $clima_pid $influx_pid; do
@@ -42,7 +42,7 @@ cleanup() {
     for pid in $clima_pid $influx_pid; do
         wait "$pid" 2>/dev/null || true
     done
-    if [ -n "$policy_added" ]; then rm -f /usr/sbin/policy-rc.d; fi
+    influx_install_cleanup
     rm -rf "$WORK/influx" "$WORK"/clima-*.db* "$WORK/before" "$WORK/after"
     rmdir "$WORK" 2>/dev/null || true
     echo "logs and results: $OUT_DIR"
@@ -52,84 +52,16 @@ trap 'exit 130' INT TERM
 
 say() { printf '\n### %s\n' "$*" | tee -a "$RESULTS"; }
 
-port_free() {
-    if curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$1/"; then
-        echo "port $1 is already in use on 127.0.0.1: stop what listens there first" >&2
-        exit 1
-    fi
-}
-
-wait_http() { # URL EXPECTED_STATUS WHAT
-    for _ in $(seq 1 150); do
-        if [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "$1")" = "$2" ]; then return 0; fi
-        sleep 0.2
-    done
-    echo "$3 did not come up at $1 within 30 s" >&2
-    exit 1
-}
-
 echo "clima $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null)$(git -C "$ROOT" diff --quiet 2>/dev/null || echo ' (uncommitted changes)'), $(nproc) cores, $(uname -sr), $(date -u +%FT%TZ)" | tee -a "$RESULTS"
 
-# --- build -----------------------------------------------------------------------------------
-if [ "${NO_BUILD:-0}" != 1 ]; then
-    (cd "$ROOT" && cargo build --release -p clima-server -p clima-bench)
-fi
-BENCH=$BIN_DIR/clima-bench
-SERVER=$BIN_DIR/clima-server
-[ -x "$BENCH" ] && [ -x "$SERVER" ] || { echo "no binaries in $BIN_DIR" >&2; exit 1; }
+# --- build ---------------------------------------------------------------------------------------
+build_release
 
-# --- InfluxDB 1.6 from Debian, started by hand on loopback ------------------------------------
-if ! command -v influxd >/dev/null; then
-    # Keep the package's service from starting (and binding every interface) during install.
-    if [ ! -e /usr/sbin/policy-rc.d ]; then
-        printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
-        chmod +x /usr/sbin/policy-rc.d
-        policy_added=1
-    fi
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq influxdb >/dev/null
-fi
+# --- InfluxDB 1.6 from Debian, started by hand on loopback (bench/lib.sh) --------------------------
+influx_install
 port_free $CLIMA_PORT
 port_free $INFLUX_PORT
-
-mkdir -p "$WORK/influx"
-cat >"$WORK/influx/influxdb.conf" <<EOF
-reporting-disabled = true
-bind-address = "127.0.0.1:18088"
-[meta]
-  dir = "$WORK/influx/meta"
-[data]
-  dir = "$WORK/influx/data"
-  wal-dir = "$WORK/influx/wal"
-  # wal-fsync-delay stays at its default, 0s: the WAL is fsynced on every write.
-  query-log-enabled = false
-[monitor]
-  store-enabled = false
-[http]
-  enabled = true
-  bind-address = "127.0.0.1:$INFLUX_PORT"
-  auth-enabled = false
-  log-enabled = false
-[ifql]
-  enabled = false
-[subscriber]
-  enabled = false
-[continuous_queries]
-  enabled = false
-[[graphite]]
-  enabled = false
-[[collectd]]
-  enabled = false
-[[opentsdb]]
-  enabled = false
-[[udp]]
-  enabled = false
-EOF
-# (InfluxDB 1.6 has no admin UI listener any more; everything else that listens is off above.)
-influxd -config "$WORK/influx/influxdb.conf" >"$OUT_DIR/influxd.log" 2>&1 &
-influx_pid=$!
-wait_http "$INFLUX/ping" 204 "influxd"
-curl -s -XPOST "$INFLUX/query" --data-urlencode 'q=CREATE DATABASE bench' >/dev/null
+influx_start $INFLUX_PORT "$OUT_DIR/influxd.log" bench
 echo "influxd $(influxd version 2>/dev/null | head -1) on $INFLUX (pid $influx_pid)" | tee -a "$RESULTS"
 
 clima_runs=0

@@ -4,7 +4,7 @@
 
 import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { Session, waitFor } from './webdriver.mjs';
 import { ROOT, TARGET, start, tempDir, waitForPort } from './util.mjs';
@@ -53,6 +53,8 @@ describe('web dashboard', { timeout: 300_000 }, () => {
           '--no-first-run', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage',
           `--user-data-dir=${path.join(dir.path, 'profile')}`, '--window-size=1280,900',
         ],
+        // Downloads (the dashboard's Export buttons) land here without asking.
+        prefs: { 'download.default_directory': path.join(dir.path, 'downloads'), 'download.prompt_for_download': false },
       },
     });
   });
@@ -92,8 +94,42 @@ describe('web dashboard', { timeout: 300_000 }, () => {
   test('draws the charts', () => dashboard.chartAppears(session));
   test('switches ranges', () => dashboard.rangesSwitch(session));
   test('shows time and value under the pointer', () => dashboard.hoverShowsValue(session));
+
+  test('downloads a chart\'s readings as CSV', async () => {
+    const downloads = path.join(dir.path, 'downloads');
+    await session.click(await session.find('#chart-list figure[data-metric="temperature"] .export button[data-format="csv"]'));
+    const status = await waitFor('the download', async () => {
+      const st = await session.exec(`const el = document.querySelector('#chart-list figure[data-metric="temperature"] .export-status');
+        return el && el.dataset.state !== 'busy' && { state: el.dataset.state, text: el.textContent };`);
+      return st && st.state ? st : null;
+    });
+    assert.equal(status.state, 'done', status.text);
+    const name = status.text.match(/^Downloaded (kitchen-temperature-\d{4}-\d\d-\d\d(_\d{4}-\d\d-\d\d)?\.csv) \(/)?.[1];
+    assert.ok(name, status.text);
+    // Chromium writes a .crdownload file first and renames it when the download is complete.
+    const file = await waitFor('the downloaded file', () => readdirSync(downloads).includes(name) && path.join(downloads, name));
+    const lines = readFileSync(file, 'utf8').trim().split('\n');
+    assert.equal(lines[0], 'sensor,metric,unit,measured_at,received_at,value');
+    assert.ok(lines.length - 1 >= 40, `${lines.length - 1} rows`);
+    assert.match(lines[1], /^kitchen,temperature,°C,/);
+  });
+
   test('shows a hostile sensor name as text', () => dashboard.hostileNameIsText(session, PORT, TOKEN));
   test('opens settings with the token and examples', () => dashboard.settingsOpen(session, TOKEN, `127.0.0.1:${PORT}`));
+
+  test('serves exports over HTTP with the token', async () => {
+    const now = Date.now();
+    const q = `sensor=kitchen&metric=temperature&from=${now - 3_600_000}&to=${now}`;
+    const auth = { headers: { Authorization: `Bearer ${TOKEN}` } };
+    const csv = await fetch(`${base}/api/v1/export.csv?${q}`, auth);
+    assert.equal(csv.status, 200);
+    assert.match(csv.headers.get('content-type'), /^text\/csv/);
+    assert.equal((await csv.text()).split('\n')[0], 'sensor,metric,unit,measured_at,received_at,value');
+    const png = await fetch(`${base}/api/v1/export.png?${q}`, auth);
+    assert.equal(png.headers.get('content-type'), 'image/png');
+    assert.deepEqual([...new Uint8Array(await png.arrayBuffer()).slice(0, 4)], [0x89, 0x50, 0x4e, 0x47]);
+    assert.equal((await fetch(`${base}/api/v1/export.csv?${q}`)).status, 401);
+  });
 
   test('serves the chart as SVG over HTTP', async () => {
     const now = Date.now();

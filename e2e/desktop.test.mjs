@@ -5,9 +5,9 @@
 import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { Session } from './webdriver.mjs';
+import { Session, waitFor } from './webdriver.mjs';
 import { TARGET, start, tempDir, waitForPort, waitForPortClosed } from './util.mjs';
 import * as dashboard from './dashboard.mjs';
 
@@ -15,6 +15,26 @@ const APP = path.join(TARGET, 'debug', 'clima');
 const PORT = 18537;
 const TOKEN = 'e2e-desktop-token';
 const DRIVER_PORT = 4444;
+
+/** Runs xdotool (on the test's X display) and returns its output; throws when it fails. */
+function xdotool(...args) {
+  return execFileSync('xdotool', args, { encoding: 'utf8', timeout: 10_000 }).trim();
+}
+
+/** The status line under one chart's Export buttons. */
+const exportStatus = (metric) => `
+  const el = document.querySelector('#chart-list figure[data-metric="${metric}"] .export-status');
+  return el && { state: el.dataset.state || null, text: el.textContent };`;
+
+/** Clicks a chart's Export button and waits for the app's native save dialog (GTK). */
+async function openSaveDialog(session, metric, format) {
+  await session.click(await session.find(`#chart-list figure[data-metric="${metric}"] .export button[data-format="${format}"]`));
+  const title = `^Export kitchen ${metric} as ${format.toUpperCase()}$`;
+  const id = await waitFor('the save dialog', () => xdotool('search', '--onlyvisible', '--name', title).split('\n')[0]);
+  // No window manager runs under Xvfb: give the dialog the keyboard directly.
+  xdotool('windowfocus', '--sync', id);
+  return id;
+}
 
 let registered = 0;
 function test(name, fn) {
@@ -65,6 +85,37 @@ describe('desktop app', { timeout: 180_000 }, () => {
   test('draws the charts', () => dashboard.chartAppears(session));
   test('switches ranges', () => dashboard.rangesSwitch(session));
   test('shows time and value under the pointer', () => dashboard.hoverShowsValue(session));
+
+  test('exports a chart as CSV through the native save dialog', async () => {
+    assert.ok(process.env.DISPLAY && existsSync('/usr/bin/xdotool'), 'needs xdotool: scripts/install-deps test');
+    const out = path.join(dir.path, 'kitchen export.csv');
+    await openSaveDialog(session, 'temperature', 'csv');
+    // The name field has focus, holding the suggested name: replace it with a full path.
+    xdotool('key', '--clearmodifiers', 'ctrl+a');
+    xdotool('type', '--delay', '15', out);
+    xdotool('key', 'Return');
+    const status = await waitFor('the export to finish', async () => {
+      const st = await session.exec(exportStatus('temperature'));
+      return st && (st.state === 'done' || st.state === 'error') ? st : null;
+    });
+    assert.equal(status.state, 'done', status.text);
+    const lines = readFileSync(out, 'utf8').trim().split('\n');
+    assert.equal(lines[0], 'sensor,metric,unit,measured_at,received_at,value');
+    // The 1 h range holds the 40 minutes of history and the live readings posted since.
+    assert.ok(lines.length - 1 >= 40, `${lines.length - 1} rows`);
+    assert.match(lines[1], /^kitchen,temperature,°C,\d{4}-\d\d-\d\dT[^,]+Z,[^,]+Z,-?[\d.]+$/);
+    assert.equal(status.text, `Saved ${lines.length - 1} readings to ${out}`);
+  });
+
+  test('a cancelled save dialog is not an error', async () => {
+    await openSaveDialog(session, 'humidity', 'png');
+    xdotool('key', 'Escape');
+    const status = await waitFor('the dialog to close', async () => {
+      const st = await session.exec(exportStatus('humidity'));
+      return st && st.state !== 'busy' ? st : null;
+    });
+    assert.deepEqual(status, { state: 'cancelled', text: '' });
+  });
   test('shows a hostile sensor name as text', () => dashboard.hostileNameIsText(session, PORT, TOKEN));
   test('opens settings with the token and examples', () => dashboard.settingsOpen(session, TOKEN, `127.0.0.1:${PORT}`));
 

@@ -7,11 +7,13 @@ const COMMANDS: &[&str] = &[
     "sensors",
     "readings",
     "chart",
+    "export",
     "ports",
     "port_action",
     "demo",
     "set_update_interval",
     "painted",
+    "regenerate_token",
 ];
 
 fn main() {

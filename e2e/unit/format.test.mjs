@@ -5,7 +5,9 @@ import assert from 'node:assert/strict';
 import {
   bucketAt,
   convert,
+  exportFileName,
   formatAge,
+  formatBytes,
   formatInterval,
   formatNumber,
   intervalFromTimes,
@@ -101,5 +103,23 @@ test('the pointer maps to the bucket under it', () => {
     [[450], 4],
     [[20], null],
     [[460], null],
+  ]);
+});
+
+test('export file names are safe and match the desktop app\'s', () => {
+  // 2026-11-25T12:00Z to 2026-11-26T12:00Z, the same cases as src-tauri/src/export.rs.
+  const [from, to] = [1_795_608_000_000, 1_795_694_400_000];
+  check((sensor, metric) => exportFileName(sensor, metric, from, to, 'csv'), [
+    [['kitchen', 'temperature'], 'kitchen-temperature-2026-11-25_2026-11-26.csv'],
+    [['../../etc/passwd', 'temperature'], '_.._etc_passwd-temperature-2026-11-25_2026-11-26.csv'],
+    [['..', 'co2'], 'sensor-co2-2026-11-25_2026-11-26.csv'],
+    [['-rf <img src=x>', 'a/b'], 'rf__img_src_x_-a_b-2026-11-25_2026-11-26.csv'],
+    [['x'.repeat(200), 'küche'], `${'x'.repeat(64)}-k_che-2026-11-25_2026-11-26.csv`],
+  ]);
+  assert.equal(exportFileName('lab', 'humidity', 1_795_687_200_000, 1_795_690_800_000, 'png'), 'lab-humidity-2026-11-26.png');
+  check(formatBytes, [
+    [[812], '812 B'],
+    [[45_300], '45 KB'],
+    [[3_240_000], '3.2 MB'],
   ]);
 });

@@ -6,20 +6,27 @@ use clima_core::now_ms;
 use clima_model::downsample::BucketPlan;
 use clima_model::metric::unit_of;
 use serde_json::{json, Value};
-use tauri::State;
+use tauri::{Runtime, State, Window};
 
 use crate::error::CommandError;
+use crate::export::{self, Exported, Format};
 use crate::shell::{ingest_addresses, Shell};
 
 const DAY_MS: i64 = 86_400_000;
 
-/// What the settings page shows: where devices send readings, and with which token.
+/// What the settings page shows: where devices send readings, and with which token; and what
+/// the page must warn about.
 #[derive(Debug, serde::Serialize)]
 pub struct Status {
     pub listen: String,
     pub port: u16,
     pub addresses: Vec<String>,
+    /// The token in force now (it changes when regenerated).
     pub token: Option<String>,
+    /// Whether `regenerate_token` can replace the token: false when it came from `--token`.
+    pub token_regenerable: bool,
+    /// Why commits fail (disk full, read-only file), while they do; as `/healthz` reports it.
+    pub store_problem: Option<String>,
     pub db: String,
     pub update_interval_ms: u64,
     pub version: &'static str,
@@ -34,7 +41,9 @@ pub fn status(shell: State<'_, Shell>) -> Result<Status, CommandError> {
             listen: listen.to_string(),
             port: listen.port(),
             addresses: ingest_addresses(listen),
-            token: r.token.as_ref().map(|t| t.expose().to_owned()),
+            token: r.engine.token().map(|t| t.expose().to_owned()),
+            token_regenerable: r.token_stored,
+            store_problem: r.engine.writer().problem(),
             db: r.db.display().to_string(),
             update_interval_ms: interval,
             version: env!("CARGO_PKG_VERSION"),
@@ -97,6 +106,50 @@ pub async fn chart(
     chart::render(&buckets, &spec).map_err(|e| CommandError::invalid(e.to_string()))
 }
 
+/// `GET /api/v1/export.csv`, `.png` or `.svg` into a file the user picks in the save dialog:
+/// `null` when the dialog is cancelled.
+#[allow(clippy::too_many_arguments)]
+#[tauri::command]
+pub async fn export<R: Runtime>(
+    window: Window<R>,
+    shell: State<'_, Shell>,
+    sensor: String,
+    metric: String,
+    format: String,
+    from: Option<i64>,
+    to: Option<i64>,
+) -> Result<Option<Exported>, CommandError> {
+    let format = Format::parse(&format)?;
+    let (from, to, _) = plan(from, to, None)?;
+    let reader = shell.reader()?;
+    let name = export::default_file_name(&sensor, &metric, from, to, format);
+    let title = format!(
+        "Export {sensor} {metric} as {}",
+        format.extension().to_uppercase()
+    );
+    let Some(path) = export::ask_path(&window, name, title, format).await? else {
+        return Ok(None);
+    };
+    tauri::async_runtime::spawn_blocking(move || {
+        export::export_to(&reader, &path, format, &sensor, &metric, from, to)
+    })
+    .await
+    .map_err(|e| CommandError::new("io", format!("the export stopped: {e}")))?
+    .map(Some)
+}
+
+/// `POST /api/v1/token/regenerate`: a new token, in force at once (the old one is refused from
+/// the next request on) and kept in the database. A token given with `--token` is changed
+/// there (`token_fixed`).
+#[tauri::command]
+pub async fn regenerate_token(shell: State<'_, Shell>) -> Result<Value, CommandError> {
+    shell.with(|r| match r.engine.regenerate_token() {
+        Ok(token) => Ok(json!({ "token": token.expose() })),
+        Err(e) if !r.token_stored => Err(CommandError::new("token_fixed", e.to_string())),
+        Err(e) => Err(e.into()),
+    })
+}
+
 /// `GET /api/v1/ports`.
 #[tauri::command]
 pub async fn ports(shell: State<'_, Shell>) -> Result<Value, CommandError> {
@@ -130,8 +183,12 @@ pub async fn port_action(
 /// the engine's own HTTP port, where the demo board lives.
 #[tauri::command]
 pub async fn demo(shell: State<'_, Shell>, start: bool) -> Result<Value, CommandError> {
-    let (local, token) =
-        shell.with(|r| Ok((r.local, r.token.as_ref().map(|t| t.expose().to_owned()))))?;
+    let (local, token) = shell.with(|r| {
+        Ok((
+            r.local,
+            r.engine.token().map(|t| t.expose().to_owned()),
+        ))
+    })?;
     let url = format!("http://{local}/api/v1/demo");
     let agent = ureq::AgentBuilder::new()
         .timeout(std::time::Duration::from_secs(10))

@@ -5,7 +5,8 @@ use clima_core::store::StoreError;
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct CommandError {
-    /// `config`, `engine`, `store`, `invalid`, `not_found`, `unavailable`, `stopped`, or an
+    /// `config`, `engine`, `store`, `invalid`, `not_found`, `unavailable`, `stopped`, `io` (a
+    /// file could not be written), `token_fixed` (a `--token` cannot be regenerated), or an
     /// HTTP API error code passed through.
     pub kind: String,
     pub message: String,

@@ -3,6 +3,7 @@
 
 mod commands;
 mod error;
+mod export;
 mod live;
 mod shell;
 
@@ -96,11 +97,13 @@ fn app<R: Runtime>(builder: tauri::Builder<R>, shell: Shell) -> tauri::Builder<R
             commands::sensors,
             commands::readings,
             commands::chart,
+            commands::export,
             commands::ports,
             commands::port_action,
             commands::demo,
             commands::set_update_interval,
             commands::painted,
+            commands::regenerate_token,
         ])
         .setup(|app| {
             let shell = app.state::<Shell>();
@@ -186,9 +189,35 @@ mod tests {
 
         // A token was generated and stored; a second start with the same database keeps it.
         let status = invoke(&webview, "status", json!({})).unwrap();
-        let token = status["token"].as_str().unwrap().to_owned();
-        assert_eq!(token.len(), 32);
+        let first = status["token"].as_str().unwrap().to_owned();
+        assert_eq!(first.len(), 32);
         assert!(status["listen"].as_str().unwrap().starts_with("127.0.0.1:"));
+        assert_eq!(status["token_regenerable"], true);
+        // Present and null while commits succeed.
+        assert_eq!(status.get("store_problem"), Some(&Value::Null));
+
+        // A regenerated token is in force at once: the old one gets 401 from the engine's port.
+        let local = app.state::<Shell>().with(|r| Ok(r.local)).unwrap();
+        let sensors_with = |token: &str| {
+            match ureq::get(&format!("http://{local}/api/v1/sensors"))
+                .set("Authorization", &format!("Bearer {token}"))
+                .call()
+            {
+                Ok(resp) => resp.status(),
+                Err(ureq::Error::Status(code, _)) => code,
+                Err(e) => panic!("the engine did not answer: {e}"),
+            }
+        };
+        assert_eq!(sensors_with(&first), 200);
+        let regenerated = invoke(&webview, "regenerate_token", json!({})).unwrap();
+        let token = regenerated["token"].as_str().unwrap().to_owned();
+        assert_eq!(token.len(), 32);
+        assert_ne!(token, first);
+        assert_eq!(sensors_with(&first), 401);
+        assert_eq!(sensors_with(&token), 200);
+        // status reports the token in force, not the one taken at start.
+        let status = invoke(&webview, "status", json!({})).unwrap();
+        assert_eq!(status["token"], token.as_str());
 
         // A reading written through the engine shows in sensors, readings and the chart.
         let writer = app
@@ -248,6 +277,26 @@ mod tests {
         .unwrap_err();
         assert_eq!(missing["kind"], "not_found");
         assert!(missing["message"].as_str().unwrap().contains("nope"));
+        // An export is checked before its save dialog opens (the dialog itself needs a display:
+        // export::export_to is tested on its own, the dialog in e2e/desktop.test.mjs).
+        let export = invoke(
+            &webview,
+            "export",
+            json!({"sensor": "kitchen", "metric": "temperature", "format": "pdf"}),
+        )
+        .unwrap_err();
+        assert_eq!(export["kind"], "invalid");
+        assert!(export["message"]
+            .as_str()
+            .unwrap()
+            .contains("csv, png or svg"));
+        let backwards = invoke(
+            &webview,
+            "export",
+            json!({"sensor": "kitchen", "metric": "temperature", "format": "csv", "from": now, "to": now - 1}),
+        )
+        .unwrap_err();
+        assert_eq!(backwards["kind"], "invalid");
         let bad = invoke(
             &webview,
             "port_action",
@@ -264,9 +313,42 @@ mod tests {
         let stopped = invoke(&webview, "sensors", json!({})).unwrap_err();
         assert_eq!(stopped["kind"], "stopped");
 
+        // The regenerated token is the one kept for the next start.
         let again = shell::start(&args).unwrap();
-        assert_eq!(again.token.as_ref().unwrap().expose(), token);
+        assert_eq!(again.engine.token().unwrap().expose(), token);
         again.engine.shutdown();
+    }
+
+    #[test]
+    fn a_token_given_with_the_flag_is_not_regenerated() {
+        let dir = tempfile::tempdir().unwrap();
+        let args = Args::parse_from([
+            "clima",
+            "--db",
+            dir.path().join("t.db").to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+            "--serial",
+            "off",
+            "--token",
+            "fixed-token-1234",
+        ]);
+        let shell = Shell::new(shell::start(&args), Instant::now());
+        let app = app(mock_builder(), shell)
+            .build(mock_context(noop_assets()))
+            .unwrap();
+        let webview = tauri::WebviewWindowBuilder::new(&app, "main", Default::default())
+            .build()
+            .unwrap();
+        let status = invoke(&webview, "status", json!({})).unwrap();
+        assert_eq!(status["token"], "fixed-token-1234");
+        assert_eq!(status["token_regenerable"], false);
+        let refused = invoke(&webview, "regenerate_token", json!({})).unwrap_err();
+        assert_eq!(refused["kind"], "token_fixed");
+        assert!(refused["message"].as_str().unwrap().contains("--token"));
+        let status = invoke(&webview, "status", json!({})).unwrap();
+        assert_eq!(status["token"], "fixed-token-1234");
+        quit(app.handle());
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! What the window's commands share: the running engine (or why it could not start), the
-//! ingest address and token, and the live-update interval.
+//! ingest address, and the live-update interval. The token in force is the engine's.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -25,7 +25,8 @@ pub struct Running {
     pub db: PathBuf,
     /// Where to reach the engine's HTTP port from this machine.
     pub local: SocketAddr,
-    pub token: Option<Token>,
+    /// The token is the one kept in the database (not `--token`), so it may be regenerated.
+    pub token_stored: bool,
 }
 
 /// The app's managed state.
@@ -81,8 +82,9 @@ impl Shell {
     }
 }
 
-/// Starts the engine as the arguments say: the token comes from `--token`, else from the
-/// database, where the first run stores a new random one.
+/// Starts the engine as the arguments say: a token given with `--token` is fixed; otherwise
+/// the one kept in the database (the first run stores a new random one) is used, and may be
+/// regenerated from Settings.
 pub fn start(args: &Args) -> Result<Running, CommandError> {
     let db = match &args.db {
         Some(p) => p.clone(),
@@ -93,25 +95,18 @@ pub fn start(args: &Args) -> Result<Running, CommandError> {
             )
         })?,
     };
-    let token = match args.token.as_deref().filter(|t| !t.is_empty()) {
-        Some(t) => {
-            Token::new(t).map_err(|e| CommandError::new("config", format!("--token: {e}")))?
-        }
+    let (token, stored) = match args.token.as_deref().filter(|t| !t.is_empty()) {
+        Some(t) => (
+            Token::new(t).map_err(|e| CommandError::new("config", format!("--token: {e}")))?,
+            false,
+        ),
         // Read before the engine opens the file: only its writer thread writes afterwards.
-        None => {
-            let stored = settings::get_or_create(&db, settings::INGEST_TOKEN, new_token)
-                .map_err(|e| CommandError::new("store", e.to_string()))?;
-            Token::new(stored).map_err(|e| {
-                CommandError::new(
-                    "store",
-                    format!("the stored ingest token is unusable ({e}): start clima with --token"),
-                )
-            })?
-        }
+        None => (settings::stored_token(&db)?, true),
     };
     let mut cfg = EngineConfig::new(db.clone());
     cfg.listen = args.listen;
-    cfg.token = Some(token.clone());
+    cfg.token = Some(token);
+    cfg.token_stored = stored;
     cfg.ui_dir = find_ui();
     cfg.serial = clima_core::serial::SerialConfig::from_args(&args.serial)
         .map_err(|e| CommandError::new("config", format!("--serial: {e}")))?;
@@ -131,16 +126,8 @@ pub fn start(args: &Args) -> Result<Running, CommandError> {
         engine,
         db,
         local,
-        token: Some(token),
+        token_stored: stored,
     })
-}
-
-/// 128 random bits as 32 hex digits: long enough to guess never, short enough to paste.
-pub fn new_token() -> String {
-    let mut bytes = [0u8; 16];
-    // Without an OS random source no safe token can be made; that machine cannot run Clima.
-    getrandom::fill(&mut bytes).expect("the operating system's random source failed");
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The web dashboard's files, served by the engine to browsers on the network: beside the
@@ -182,15 +169,6 @@ pub fn ingest_addresses(listen: SocketAddr) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn tokens_are_random_hex() {
-        let (a, b) = (new_token(), new_token());
-        assert_eq!(a.len(), 32);
-        assert!(a.chars().all(|c| c.is_ascii_hexdigit()));
-        assert_ne!(a, b);
-        assert!(Token::new(a).is_ok());
-    }
 
     #[test]
     fn addresses_to_show() {

@@ -3,7 +3,14 @@
 // in, and maps the pointer to a bucket to show its time and value.
 
 import { h, replace, setText } from './dom.js';
-import { RANGES, bucketAt, convert, formatNumber, formatTime, metricLabel } from './format.js';
+import { RANGES, bucketAt, convert, formatBytes, formatNumber, formatTime, metricLabel } from './format.js';
+
+/** What each chart can be exported as. */
+const EXPORT_FORMATS = [
+  { id: 'csv', label: 'CSV', title: 'Every reading of this range, one row each' },
+  { id: 'png', label: 'PNG', title: 'This range as a chart image' },
+  { id: 'svg', label: 'SVG', title: 'This range as a scalable chart' },
+];
 
 /** A live chart is redrawn at most this often, and never more often than its buckets change. */
 const MIN_REFRESH_MS = 2000;
@@ -84,9 +91,14 @@ export class ChartPanel {
     const cursor = h('div', { class: 'cursor', hidden: true });
     const tip = h('div', { class: 'tip', role: 'status', hidden: true });
     const plotBox = h('div', { class: 'plot' }, img, cursor, tip);
-    const caption = h('figcaption', {}, metricLabel(metric));
+    const status = h('span', { class: 'export-status', role: 'status' });
+    const buttons = EXPORT_FORMATS.map((f) =>
+      h('button', { type: 'button', data: { format: f.id }, title: f.title, onclick: () => this.exportAs(fig, f.id) }, f.label),
+    );
+    const exporter = h('span', { class: 'export', role: 'group', 'aria-label': `Export ${metricLabel(metric)}` }, 'Export', buttons, status);
+    const caption = h('figcaption', {}, h('span', { class: 'chart-name' }, metricLabel(metric)), exporter);
     const root = h('figure', { class: 'chart', data: { metric } }, caption, plotBox);
-    const fig = { metric, root, img, cursor, tip, plotBox, generation: 0, chart: null, readings: null };
+    const fig = { metric, root, img, cursor, tip, plotBox, buttons, status, generation: 0, chart: null, readings: null };
     plotBox.addEventListener('pointermove', (e) => this.hover(fig, e));
     plotBox.addEventListener('pointerleave', () => {
       cursor.hidden = true;
@@ -134,6 +146,33 @@ export class ChartPanel {
       fig.root.classList.add('error');
       fig.img.removeAttribute('src');
       fig.img.alt = `Chart unavailable: ${e.message}`;
+    }
+  }
+
+  /** Exports the shown sensor, metric and range; says where it went, or why it did not. */
+  async exportAs(fig, format) {
+    const to = Date.now();
+    const query = { sensor: this.sensor, metric: fig.metric, format, from: to - this.range.ms, to };
+    const say = (text, state) => {
+      setText(fig.status, text);
+      fig.status.dataset.state = state;
+    };
+    for (const b of fig.buttons) b.disabled = true;
+    say('Exporting…', 'busy');
+    try {
+      const done = await this.transport.exportFile(query);
+      if (!done) {
+        // The save dialog was cancelled: nothing to report.
+        say('', 'cancelled');
+      } else if (done.rows != null) {
+        say(`Saved ${done.rows.toLocaleString('en')} readings to ${done.path}`, 'done');
+      } else {
+        say(`${this.transport.kind === 'tauri' ? 'Saved' : 'Downloaded'} ${done.path} (${formatBytes(done.bytes)})`, 'done');
+      }
+    } catch (e) {
+      say(`Export failed: ${e.message}`, 'error');
+    } finally {
+      for (const b of fig.buttons) b.disabled = false;
     }
   }
 

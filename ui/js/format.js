@@ -154,3 +154,26 @@ export function bucketAt(x, plot, readings) {
   const i = Math.min(points.length - 1, Math.floor((t - start) / readings.bucket_ms));
   return points[i] ?? null;
 }
+
+/**
+ * The name an export is saved under: sensor, metric and the range's UTC dates, as the desktop
+ * app suggests it. Device-supplied ids keep only `A-Z a-z 0-9 . _ -`, and no part starts with a
+ * dot (a hidden file, `..`) or a dash (an option to command-line tools).
+ */
+export function exportFileName(sensor, metric, from, to, ext) {
+  const part = (s, fallback) => {
+    const cleaned = [...String(s)].map((c) => (/^[A-Za-z0-9._-]$/.test(c) ? c : '_')).slice(0, 64).join('');
+    return cleaned.replace(/^[.-]+/, '') || fallback;
+  };
+  const date = (t) => new Date(t).toISOString().slice(0, 10);
+  const [first, last] = [date(from), date(to - 1)];
+  const dates = first === last ? first : `${first}_${last}`;
+  return `${part(sensor, 'sensor')}-${part(metric, 'metric')}-${dates}.${ext}`;
+}
+
+/** A byte count as "812 B", "45 KB", "3.2 MB". */
+export function formatBytes(n) {
+  if (n < 1000) return `${n} B`;
+  if (n < 1e6) return `${Math.round(n / 1000)} KB`;
+  return `${(n / 1e6).toFixed(1)} MB`;
+}

@@ -2,6 +2,8 @@
 // Tauri IPC and listens to its events; in a browser it uses the HTTP API with fetch and
 // EventSource. Both answer in the same shapes, and both fail with {kind, message}.
 
+import { exportFileName } from './format.js';
+
 const TOKEN_KEY = 'clima.token';
 
 /** An error from either side, shaped like the shell's `{kind, message}`. */
@@ -32,6 +34,11 @@ function tauriTransport(tauri) {
     sensors: () => call('sensors'),
     readings: (q) => call('readings', q),
     chart: (q) => call('chart', q),
+    /**
+     * Exports `{sensor, metric, format, from, to}` to a file the user picks in the app's save
+     * dialog: `{path, format, rows, bytes}`, or null when the dialog was cancelled.
+     */
+    exportFile: (q) => call('export', q),
     ports: () => call('ports'),
     portAction: (action, id) => call('port_action', { action, id }),
     demoAvailable: async () => (await call('demo', { start: false })).available === true,
@@ -114,6 +121,26 @@ function httpTransport() {
       const response = await request('GET', '/api/v1/chart.svg', q);
       const [left, top, width, height] = (response.headers.get('X-Clima-Plot-Area') ?? '0,0,0,0').split(',').map(Number);
       return { svg: await response.text(), plot: { left, top, width, height } };
+    },
+    /**
+     * Downloads `{sensor, metric, format, from, to}` from the export routes, with the token in
+     * the header like every other request (so not as a plain link): `{path, format, rows, bytes}`
+     * where `path` is the suggested file name and `rows` is unknown.
+     */
+    async exportFile({ sensor, metric, format, from, to }) {
+      const response = await request('GET', `/api/v1/export.${format}`, { sensor, metric, from, to });
+      const blob = await response.blob();
+      const name = exportFileName(sensor, metric, from, to, format);
+      const link = document.createElement('a');
+      link.href = URL.createObjectURL(blob);
+      link.download = name;
+      link.hidden = true;
+      document.body.append(link);
+      link.click();
+      link.remove();
+      // The download has taken the blob by now; a minute is generous for a slow disk.
+      setTimeout(() => URL.revokeObjectURL(link.href), 60_000);
+      return { path: name, format, rows: null, bytes: blob.size };
     },
     ports: () => json('GET', '/api/v1/ports'),
     portAction: (action, id) => json('POST', `/api/v1/ports/${action}`, null, { id }),

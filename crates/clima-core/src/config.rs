@@ -18,6 +18,11 @@ pub struct EngineConfig {
     pub db_path: PathBuf,
     pub listen: SocketAddr,
     pub token: Option<Token>,
+    /// Whether the token is the one kept in the database (and so can be regenerated), rather
+    /// than one given on the command line.
+    pub token_stored: bool,
+    /// Reverse proxies whose `X-Forwarded-For` header is believed.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     /// Per-client-address request limit; `None` disables it.
     pub rate_limit: Option<RateSpec>,
     /// Live updates go out at most once per this interval to each viewer.
@@ -31,6 +36,10 @@ pub struct EngineConfig {
     pub serial: SerialConfig,
     /// How long raw samples and minute rollups are kept.
     pub retention: crate::store::Retention,
+    /// Whether each commit is synced to the disk before it is acknowledged.
+    pub durability: crate::store::Durability,
+    /// Limits on HTTP connections: idle and age timeouts, head size, per-address and total caps.
+    pub connections: crate::http::Policy,
 }
 
 impl EngineConfig {
@@ -40,6 +49,8 @@ impl EngineConfig {
             db_path,
             listen: SocketAddr::from(([127, 0, 0, 1], DEFAULT_PORT)),
             token: None,
+            token_stored: false,
+            trusted_proxies: Vec::new(),
             rate_limit: Some(RateSpec {
                 count: 600,
                 period: Duration::from_secs(60),
@@ -49,6 +60,8 @@ impl EngineConfig {
             http_workers: 16,
             serial: SerialConfig::default(),
             retention: Default::default(),
+            durability: Default::default(),
+            connections: Default::default(),
         }
     }
 
@@ -81,6 +94,15 @@ impl Token {
             return Err("a token needs at least 8 characters and no spaces".into());
         }
         Ok(Token(s))
+    }
+
+    /// A fresh random token: 128 bits as 32 hex digits, long enough to guess never, short
+    /// enough to paste.
+    pub fn generate() -> Token {
+        let mut bytes = [0u8; 16];
+        // Without an OS random source no safe token can be made; that machine cannot run Clima.
+        getrandom::fill(&mut bytes).expect("the operating system's random source failed");
+        Token(bytes.iter().map(|b| format!("{b:02x}")).collect())
     }
 
     /// Compares in constant time, so response timing reveals nothing about the token.

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crate::config::EngineConfig;
+use crate::config::{EngineConfig, Token};
 use crate::http::{self, Ctx, Limiter};
 use crate::hub::Hub;
 use crate::store::{self, Reader, StoreError, WriteHandle, WriterConfig};
@@ -38,7 +38,7 @@ const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(5);
 pub struct Engine {
     addr: SocketAddr,
     ctx: Arc<Ctx>,
-    server: Arc<tiny_http::Server>,
+    front: Arc<http::Front>,
     threads: Vec<JoinHandle<()>>,
     /// Reply threads: they finish after the writer, which feeds them.
     responders: Vec<JoinHandle<()>>,
@@ -56,15 +56,19 @@ impl Engine {
             hub.clone(),
             WriterConfig {
                 retention: cfg.retention,
+                durability: cfg.durability,
                 ..WriterConfig::default()
             },
         )?;
-        let server = tiny_http::Server::http(cfg.listen).map_err(|e| EngineError::Bind {
-            addr: cfg.listen,
-            reason: e.to_string(),
-        })?;
-        let addr = server.server_addr().to_ip().unwrap_or(cfg.listen);
-        let server = Arc::new(server);
+        raise_open_file_limit();
+        let front =
+            Arc::new(
+                http::Front::bind(cfg.listen).map_err(|reason| EngineError::Bind {
+                    addr: cfg.listen,
+                    reason,
+                })?,
+            );
+        let addr = front.addr();
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("clima-rt")
@@ -81,8 +85,10 @@ impl Engine {
             writer,
             reader,
             hub,
-            token: cfg.token.clone(),
+            token: std::sync::RwLock::new(cfg.token.clone()),
+            token_stored: cfg.token_stored && cfg.token.is_some(),
             limiter: cfg.rate_limit.map(Limiter::new),
+            trusted_proxies: cfg.trusted_proxies.clone(),
             throttle: cfg.throttle,
             ui_dir: cfg.ui_dir.clone(),
             shutdown: Arc::new(AtomicBool::new(false)),
@@ -90,16 +96,22 @@ impl Engine {
             streams: AtomicUsize::new(0),
             stream_threads: Mutex::new(Vec::new()),
             connections: Default::default(),
+            closed: Default::default(),
             responders: Mutex::new(Some(reply_tx)),
         });
-        let mut threads = http::spawn_workers(server.clone(), ctx.clone(), cfg.http_workers.max(1));
+        let mut threads = http::spawn_workers(front.clone(), ctx.clone(), cfg.http_workers.max(1));
+        threads.push(http::spawn_warden(
+            ctx.clone(),
+            front.clone(),
+            cfg.connections,
+        )?);
         let responders = http::spawn_responders(ctx.clone(), reply_rx, RESPONDERS);
         threads.push(spawn_housekeeping(ctx.clone())?);
-        tracing::info!(%addr, db = %cfg.db_path.display(), auth = cfg.token.is_some(), "clima engine started");
+        tracing::info!(%addr, db = %cfg.db_path.display(), auth = cfg.token.is_some(), durability = ?cfg.durability, "clima engine started");
         Ok(Engine {
             addr,
             ctx,
-            server,
+            front,
             threads,
             responders,
             writer_thread: Some(writer_thread),
@@ -123,6 +135,17 @@ impl Engine {
 
     pub fn reader(&self) -> Arc<Reader> {
         self.ctx.reader.clone()
+    }
+
+    /// The token requests must carry, if any.
+    pub fn token(&self) -> Option<Token> {
+        self.ctx.token.read().expect("token").clone()
+    }
+
+    /// Replaces the stored token with a new one, refused at once in its place. Only a token
+    /// kept in the database can be regenerated; one given with `--token` is changed there.
+    pub fn regenerate_token(&self) -> Result<Token, StoreError> {
+        http::regenerate_token(&self.ctx)
     }
 
     /// The serial ports being read.
@@ -155,7 +178,7 @@ impl Engine {
             let _ = t.join();
         }
         for _ in 0..4 {
-            self.server.unblock();
+            self.front.server().unblock();
         }
         // Serial readers hand their last readings to the writer before it stops.
         if let Some(demo) = self.ctx.demo.lock().expect("demo board").take() {
@@ -181,6 +204,25 @@ impl Engine {
 impl Drop for Engine {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// Lets the process hold as many descriptors as the system allows it: each HTTP connection
+/// holds one, and running out stops the listener from accepting (see [`http::Front`]).
+fn raise_open_file_limit() {
+    #[cfg(unix)]
+    {
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: reading and setting this process's own limit through a valid struct.
+        unsafe {
+            if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
+                lim.rlim_cur = lim.rlim_max;
+                libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+            }
+        }
     }
 }
 

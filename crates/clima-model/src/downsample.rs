@@ -46,8 +46,15 @@ pub struct BucketPlan {
     pub count: usize,
 }
 
+/// Whole-day widths tried one by one before [`BucketPlan::new`] settles for one it knows fits.
+const DAY_WIDTHS_TRIED: i128 = 100_000;
+
 impl BucketPlan {
-    /// Plans at most `points` aligned buckets covering `[from, to)`.
+    /// Plans at most `points` aligned buckets covering `[from, to)`: the narrowest round width
+    /// that fits, or past [`DAY_WIDTHS_TRIED`] whole days, a wider one that surely does.
+    ///
+    /// Buckets are aligned to the epoch, so one bucket never holds both sides of
+    /// 1970-01-01T00:00:00Z: a range across it needs at least 2 points.
     pub fn new(from: Millis, to: Millis, points: usize) -> Result<Self, String> {
         if to <= from {
             return Err("'to' must be after 'from'".into());
@@ -55,25 +62,55 @@ impl BucketPlan {
         if points == 0 || points > MAX_POINTS {
             return Err(format!("points must be between 1 and {MAX_POINTS}"));
         }
+        // In i128, so that no range of i64 times overflows.
+        let (from, to, n, day) = (
+            i128::from(from),
+            i128::from(to),
+            points as i128,
+            i128::from(DAY),
+        );
         let span = to - from;
-        let min_width = (span + points as Millis - 1) / points as Millis;
-        let mut candidates = WIDTHS
+        let min_width = (span + n - 1) / n;
+        // A width that surely fits: with n - 1 widths past `from`, n buckets reach `to`; a
+        // single bucket needs the whole range on one side of the epoch.
+        let enough = if n > 1 {
+            (span + n - 2) / (n - 1)
+        } else if from >= 0 {
+            to
+        } else if to <= 0 {
+            -from
+        } else {
+            return Err(
+                "a range across 1970-01-01T00:00:00Z needs at least 2 points: one bucket \
+                 cannot hold both sides of it"
+                    .into(),
+            );
+        };
+        let enough = (enough.max(min_width) + day - 1) / day * day;
+        let first_day = ((min_width + day - 1) / day).max(1);
+        let last_day = (enough / day).min(first_day + DAY_WIDTHS_TRIED);
+        let candidates = WIDTHS
             .iter()
-            .copied()
+            .map(|w| i128::from(*w))
             .filter(|w| *w >= min_width)
-            .chain((1..).map(|d| d * DAY).skip_while(|w| *w < min_width));
-        loop {
-            let width = candidates.next().expect("widths are unbounded");
+            .chain((first_day..=last_day).map(|d| d * day))
+            .chain(std::iter::once(enough));
+        for width in candidates {
             let start = from.div_euclid(width) * width;
-            let count = ((to - start + width - 1) / width) as usize;
-            if count <= points {
-                return Ok(BucketPlan {
-                    start,
-                    width,
-                    count,
-                });
+            let count = (to - start + width - 1) / width;
+            if count <= n {
+                let fit = |v: i128| Millis::try_from(v).ok();
+                return match (fit(start), fit(width), fit(start + width * count)) {
+                    (Some(start), Some(width), Some(_end)) => Ok(BucketPlan {
+                        start,
+                        width,
+                        count: count as usize,
+                    }),
+                    _ => Err("the range is too wide for its buckets' edges to be times".into()),
+                };
             }
         }
+        unreachable!("a width of {enough} ms fits [{from}, {to}) in {points} buckets")
     }
 
     /// The bucket holding time `t`, if it is inside the plan.
@@ -81,8 +118,8 @@ impl BucketPlan {
         if t < self.start {
             return None;
         }
-        let i = ((t - self.start) / self.width) as usize;
-        (i < self.count).then_some(i)
+        let i = (i128::from(t) - i128::from(self.start)) / i128::from(self.width);
+        (i < self.count as i128).then_some(i as usize)
     }
 
     /// The first millisecond after the last bucket.
@@ -207,6 +244,50 @@ mod tests {
         assert!(BucketPlan::new(10, 10, 5).is_err());
         assert!(BucketPlan::new(0, 10, 0).is_err());
         assert!(BucketPlan::new(0, 10, MAX_POINTS + 1).is_err());
+    }
+
+    /// Found by fuzz/query_string: `?from=-1&to=1&points=1` spun through ever wider day
+    /// buckets (about nine minutes in a release build, then a wrapped, empty plan; an overflow
+    /// panic in a debug build), as no aligned bucket holds both sides of the epoch.
+    #[test]
+    fn plans_end_for_any_range() {
+        let across = BucketPlan::new(-SECOND, SECOND, 1).unwrap_err();
+        assert!(across.contains("at least 2 points"), "{across}");
+        let bound = 1_000_000_000_000_000; // the largest time `from_text` accepts
+        assert!(BucketPlan::new(-bound, bound, 1).is_err());
+        for (from, to, points) in [
+            (-SECOND, SECOND, 2),
+            (-bound, bound, 2),
+            (-bound, bound, 3),
+            (-bound, -bound / 2, 1),
+            (bound / 2, bound, 1),
+            (0, bound, 1),
+            (-bound, 0, 1),
+            (i64::MIN, i64::MAX, 2),
+            (i64::MIN, i64::MIN + 1, 1),
+            (i64::MAX - 1, i64::MAX, 1),
+            (-5 * DAY - 1, 5 * DAY, MAX_POINTS),
+        ] {
+            match BucketPlan::new(from, to, points) {
+                Ok(p) => {
+                    assert!(p.count >= 1 && p.count <= points, "{p:?}");
+                    assert!(p.start <= from && p.start.rem_euclid(p.width) == 0, "{p:?}");
+                    assert!(p.end() >= to, "{p:?}");
+                    assert_eq!(p.index(from), Some(0));
+                    assert_eq!(p.index(to - 1), Some(p.count - 1));
+                }
+                // Edges past the i64 range.
+                Err(e) => assert!(e.contains("too wide"), "[{from}, {to}) {points}: {e}"),
+            }
+        }
+        assert_eq!(
+            BucketPlan::new(-SECOND, SECOND, 2),
+            Ok(BucketPlan {
+                start: -SECOND,
+                width: SECOND,
+                count: 2
+            })
+        );
     }
 
     #[test]

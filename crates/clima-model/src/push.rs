@@ -5,8 +5,10 @@ use crate::reading::{Draft, Reading, Rejected};
 use crate::sensor::SensorId;
 use crate::{timestamp, FieldError, Millis};
 
-/// Query parameters that are not metrics.
-const RESERVED: &[&str] = &["id", "sensor", "name", "measured_at", "token"];
+/// Query parameters that are not metrics. `token` and `p` are credentials (the HTTP layer
+/// accepts `?p=` from InfluxDB 1 clients on every route): never data, or a numeric token would
+/// be stored and shown as a metric, and any other one would get the push refused.
+const RESERVED: &[&str] = &["id", "sensor", "name", "measured_at", "token", "p"];
 
 /// Builds a reading from decoded query pairs. `fallback` names a device that sends no `id`.
 pub fn parse(
@@ -106,5 +108,11 @@ mod tests {
             Some("id")
         );
         assert!(check("id=s1").unwrap_err().reason.contains("no numeric"));
+        // `?p=` is the InfluxDB 1 password the HTTP layer accepts as the token (found by fuzzing).
+        for q in ["temp=20&p=1234", "p=s3cret&temp=20"] {
+            let r = check(q).unwrap();
+            let v: Vec<_> = r.values.iter().map(|(m, v)| (m.as_str(), *v)).collect();
+            assert_eq!(v, vec![("temperature", 20.0)], "{q}");
+        }
     }
 }

@@ -6,12 +6,10 @@ use std::io::{BufReader, BufWriter, Write};
 use std::path::Path;
 
 use anyhow::{anyhow, bail, Context, Result};
-use clima_core::chart::{self, ChartSpec};
 use clima_core::hub::Hub;
 use clima_core::now_ms;
-use clima_core::store::export::{estimate, export_csv, import_csv};
+use clima_core::store::export::{estimate, export_chart, export_csv, import_csv, ChartFormat};
 use clima_core::store::{self, Reader, WriterConfig};
-use clima_model::downsample::BucketPlan;
 use clima_model::{timestamp, DAY};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -54,15 +52,11 @@ pub fn run(
             eprintln!("{rows} samples written to {}", out.display());
         }
         ExportFormat::Svg | ExportFormat::Png => {
-            let plan = BucketPlan::new(from, to, 1000).map_err(|e| anyhow!(e))?;
-            let buckets = reader
-                .range(sensor, metric, &plan)?
-                .ok_or_else(|| anyhow!("sensor {sensor:?} has no metric {metric:?}"))?;
-            let spec = ChartSpec::for_export(sensor, metric, plan.width);
-            let bytes = match format {
-                ExportFormat::Png => chart::render_png(&buckets, &spec)?,
-                _ => chart::render(&buckets, &spec)?.svg.into_bytes(),
+            let chart_format = match format {
+                ExportFormat::Png => ChartFormat::Png,
+                _ => ChartFormat::Svg,
             };
+            let bytes = export_chart(&reader, sensor, metric, from, to, chart_format)?;
             sink.write_all(&bytes)?;
             eprintln!("chart of {sensor} {metric} written to {}", out.display());
         }

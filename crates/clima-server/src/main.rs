@@ -11,6 +11,7 @@ use anyhow::{anyhow, Context, Result};
 use clap::Parser;
 use clima_core::config::{default_db_path, parse_rate, DEFAULT_PORT};
 use clima_core::serial::SerialConfig;
+use clima_core::store::{self, settings};
 use clima_core::{Engine, EngineConfig, Token};
 
 /// Clima's headless server: takes sensor readings over HTTP, keeps them in SQLite and streams
@@ -35,7 +36,8 @@ struct Args {
     listen: SocketAddr,
 
     /// Token clients must send as 'Authorization: Bearer TOKEN' (or ?token=TOKEN); at least 8
-    /// characters. /healthz stays open.
+    /// characters. /healthz stays open. 'auto' uses a token Clima generates and keeps in the
+    /// database, which `clima-server token` prints and POST /api/v1/token/regenerate replaces.
     #[arg(
         long,
         env = "CLIMA_TOKEN",
@@ -57,6 +59,16 @@ struct Args {
     /// Repeat to read several. Without @BAUD the rate starts at 115200 and is detected.
     #[arg(long, value_name = "auto|off|PATH[@BAUD]")]
     serial: Vec<String>,
+
+    /// Believe X-Forwarded-For from this reverse proxy's address (for rate limiting and
+    /// address-named sensors); repeat for a chain. Without it the header is ignored.
+    #[arg(long, value_name = "ADDR")]
+    trusted_proxy: Vec<std::net::IpAddr>,
+
+    /// 'normal': a commit is acknowledged once written; a killed process loses nothing, a power
+    /// cut can lose the last few seconds. 'full': every commit is synced to the disk first.
+    #[arg(long, value_enum, default_value = "normal")]
+    durability: Durability,
 
     /// How long raw samples are kept (e.g. 30d, 90d, or 'forever'); older data stays as minute
     /// and hour rollups.
@@ -102,6 +114,19 @@ enum Command {
         #[arg(value_name = "FILE.csv")]
         file: PathBuf,
     },
+    /// Print the token kept in the database for --token auto (generating one if there is none).
+    /// Stop a server using the same database before --regenerate.
+    Token {
+        /// Replace it with a new one first; the old one is refused from then on.
+        #[arg(long)]
+        regenerate: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum Durability {
+    Normal,
+    Full,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -141,6 +166,7 @@ fn main() -> Result<()> {
             )
         }
         Some(Command::Import { file }) => return export::import(&db_path(args.db)?, &file),
+        Some(Command::Token { regenerate }) => return print_token(&db_path(args.db)?, regenerate),
         None => {}
     }
     let cfg = config(args)?;
@@ -160,12 +186,19 @@ fn main() -> Result<()> {
 fn config(args: Args) -> Result<EngineConfig> {
     let mut cfg = EngineConfig::new(db_path(args.db)?);
     cfg.listen = args.listen;
-    cfg.token = args
-        .token
-        .filter(|t| !t.is_empty())
-        .map(Token::new)
-        .transpose()
-        .map_err(|e| anyhow!("--token: {e}"))?;
+    match args.token.as_deref().filter(|t| !t.is_empty()) {
+        Some("auto") => {
+            cfg.token = Some(settings::stored_token(&cfg.db_path)?);
+            cfg.token_stored = true;
+        }
+        Some(t) => cfg.token = Some(Token::new(t).map_err(|e| anyhow!("--token: {e}"))?),
+        None => {}
+    }
+    cfg.trusted_proxies = args.trusted_proxy;
+    cfg.durability = match args.durability {
+        Durability::Normal => store::Durability::Normal,
+        Durability::Full => store::Durability::Full,
+    };
     cfg.rate_limit = parse_rate(&args.rate_limit).map_err(|e| anyhow!("--rate-limit: {e}"))?;
     if args.throttle_ms == 0 {
         return Err(anyhow!("--throttle-ms must be at least 1"));
@@ -176,6 +209,16 @@ fn config(args: Args) -> Result<EngineConfig> {
     cfg.retention.minute = keep("--keep-minute", &args.keep_minute)?;
     cfg.serial = SerialConfig::from_args(&args.serial).map_err(|e| anyhow!("--serial: {e}"))?;
     Ok(cfg)
+}
+
+/// Prints the stored token, replacing it first if asked.
+fn print_token(db: &std::path::Path, regenerate: bool) -> Result<()> {
+    if regenerate {
+        let conn = store::open(db)?;
+        settings::set(&conn, settings::INGEST_TOKEN, Token::generate().expose())?;
+    }
+    println!("{}", settings::stored_token(db)?.expose());
+    Ok(())
 }
 
 fn db_path(given: Option<PathBuf>) -> Result<PathBuf> {

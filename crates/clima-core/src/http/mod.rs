@@ -2,23 +2,25 @@
 //! and write replies; live streams get a thread of their own.
 
 mod assets;
+mod connections;
 mod limit;
 mod reply;
 mod request;
 mod routes;
 mod sse;
+mod warden;
 
-use std::collections::HashMap;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{mpsc, Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 pub use assets::CSP;
+pub use connections::{Connections, Policy};
 pub use limit::Limiter;
 pub use reply::Reply;
 pub use request::MAX_BODY;
@@ -35,15 +37,22 @@ pub struct Ctx {
     pub writer: WriteHandle,
     pub reader: Arc<Reader>,
     pub hub: Hub,
-    pub token: Option<Token>,
+    /// The token every request but `/healthz` must carry, if any.
+    pub token: RwLock<Option<Token>>,
+    /// Whether the token lives in the database and may be regenerated.
+    pub token_stored: bool,
     pub limiter: Option<Limiter>,
+    /// Peers whose `X-Forwarded-For` names the client (for rate limiting and sensor ids).
+    pub trusted_proxies: Vec<IpAddr>,
     pub throttle: Duration,
     pub ui_dir: Option<PathBuf>,
     pub shutdown: Arc<AtomicBool>,
     pub runtime: tokio::runtime::Handle,
     pub streams: AtomicUsize,
     pub stream_threads: Mutex<Vec<JoinHandle<()>>>,
-    pub connections: ConnectionAges,
+    pub connections: Connections,
+    /// Connections the warden closed, by reason.
+    pub closed: warden::Closed,
     /// Where the writer's callbacks send the replies of stored requests; taken at shutdown.
     pub responders: Mutex<Option<mpsc::Sender<Answer>>>,
     pub boards: crate::serial::SerialBoards,
@@ -51,31 +60,100 @@ pub struct Ctx {
     pub demo: Mutex<Option<crate::sim::VirtualBoard>>,
 }
 
-/// Starts `count` workers taking requests from `server` until `ctx.shutdown` is set.
-pub fn spawn_workers(
-    server: Arc<tiny_http::Server>,
-    ctx: Arc<Ctx>,
-    count: usize,
-) -> Vec<JoinHandle<()>> {
+/// The listening server. tiny_http ends its accept thread at the first accept error (running
+/// out of file descriptors, say), after which the port would be deaf; the worker that sees the
+/// error binds a new server on the same address.
+pub struct Front {
+    addr: SocketAddr,
+    current: RwLock<Arc<tiny_http::Server>>,
+    rebinding: Mutex<()>,
+}
+
+impl Front {
+    pub fn bind(addr: SocketAddr) -> Result<Front, String> {
+        let server = tiny_http::Server::http(addr).map_err(|e| e.to_string())?;
+        let addr = server.server_addr().to_ip().unwrap_or(addr);
+        Ok(Front {
+            addr,
+            current: RwLock::new(Arc::new(server)),
+            rebinding: Mutex::new(()),
+        })
+    }
+
+    /// The address actually bound.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn server(&self) -> Arc<tiny_http::Server> {
+        self.current.read().expect("front").clone()
+    }
+
+    /// Replaces `failed` with a new server on the same address, retrying until it binds or the
+    /// engine stops. Other workers that saw the same failure find it already replaced.
+    pub(crate) fn rebind(&self, failed: &Arc<tiny_http::Server>, shutdown: &AtomicBool) {
+        let _one_at_a_time = self.rebinding.lock().expect("rebinding");
+        while Arc::ptr_eq(failed, &self.server()) && !shutdown.load(Ordering::Relaxed) {
+            match tiny_http::Server::http(self.addr) {
+                Ok(s) => {
+                    *self.current.write().expect("front") = Arc::new(s);
+                    tracing::warn!(addr = %self.addr, "listening again");
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot listen again yet; retrying");
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+            }
+        }
+    }
+}
+
+/// Stores a new token, then puts it in force; the old one is refused from the next request on.
+pub fn regenerate_token(ctx: &Ctx) -> Result<Token, crate::store::StoreError> {
+    if !ctx.token_stored {
+        return Err(crate::store::StoreError::Failed(
+            "this server has no token kept by Clima (it was given with --token or CLIMA_TOKEN, or there is none): change it there, or start with --token auto to let Clima keep one and regenerate it".into(),
+        ));
+    }
+    let token = Token::generate();
+    ctx.writer
+        .set_setting(crate::store::settings::INGEST_TOKEN, token.expose())?;
+    *ctx.token.write().expect("token") = Some(token.clone());
+    tracing::info!("the ingest token was regenerated; the old one is refused");
+    Ok(token)
+}
+
+/// Starts `count` workers taking requests from `front` until `ctx.shutdown` is set.
+pub fn spawn_workers(front: Arc<Front>, ctx: Arc<Ctx>, count: usize) -> Vec<JoinHandle<()>> {
     (0..count)
         .map(|i| {
-            let (server, ctx) = (server.clone(), ctx.clone());
+            let (front, ctx) = (front.clone(), ctx.clone());
             std::thread::Builder::new()
                 .name(format!("clima-http-{i}"))
-                .spawn(move || worker(&server, &ctx))
+                .spawn(move || worker(&front, &ctx))
                 .expect("spawning an HTTP worker")
         })
         .collect()
 }
 
-fn worker(server: &tiny_http::Server, ctx: &Arc<Ctx>) {
+/// Starts the thread that closes idle, slow, oversized and excess connections.
+pub fn spawn_warden(
+    ctx: Arc<Ctx>,
+    front: Arc<Front>,
+    policy: Policy,
+) -> std::io::Result<JoinHandle<()>> {
+    warden::spawn(ctx, front, policy)
+}
+
+fn worker(front: &Front, ctx: &Arc<Ctx>) {
     while !ctx.shutdown.load(Ordering::Relaxed) {
+        let server = front.server();
         match server.recv_timeout(Duration::from_millis(200)) {
             Ok(Some(req)) => handle(ctx, req),
             Ok(None) => {}
             Err(e) => {
-                tracing::error!(error = %e, "the HTTP listener failed");
-                std::thread::sleep(Duration::from_millis(200));
+                tracing::error!(error = %e, "the HTTP listener failed; binding again");
+                front.rebind(&server, &ctx.shutdown);
             }
         }
     }
@@ -83,10 +161,14 @@ fn worker(server: &tiny_http::Server, ctx: &Arc<Ctx>) {
 
 fn handle(ctx: &Arc<Ctx>, mut req: tiny_http::Request) {
     let started = Instant::now();
-    let peer = req
-        .remote_addr()
-        .map(|a| a.ip())
-        .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
+    let remote = req.remote_addr().copied();
+    let _busy = remote.map(|r| ctx.connections.request(r, started));
+    let peer = remote.map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), |a| a.ip());
+    let peer = request::client_ip(
+        peer,
+        &request::headers(&req, "X-Forwarded-For"),
+        &ctx.trusted_proxies,
+    );
     match routes::route(ctx, &mut req, peer) {
         routes::Outcome::Reply(reply) => answer(ctx, Answer::new(req, reply, started)),
         routes::Outcome::Store(p) => {
@@ -135,7 +217,7 @@ impl Answer {
     }
 }
 
-/// Writes a reply, deciding whether the connection should close (see [`ConnectionAges`]).
+/// Writes a reply, deciding whether the connection should close (see [`Connections`]).
 fn answer(ctx: &Ctx, a: Answer) {
     let Answer {
         req,
@@ -145,7 +227,7 @@ fn answer(ctx: &Ctx, a: Answer) {
     let version = req.http_version();
     let http10 = version.0 == 1 && version.1 == 0;
     // GET replies (pages, reads) always close: a browser opens several connections at once, and
-    // one left queued in tiny_http's pool (see `ConnectionAges`) would wait for another to close.
+    // one left queued in tiny_http's pool (see `Connections`) would wait for another to close.
     let get = *req.method() == tiny_http::Method::Get;
     if http10
         || get
@@ -197,6 +279,17 @@ pub fn spawn_responders(
 
 /// Streams a CSV export to the client in chunks, as its length is not known in advance.
 fn export(ctx: &Arc<Ctx>, req: tiny_http::Request, x: routes::ExportRequest) {
+    let remote = req.remote_addr().copied();
+    if let Some(r) = remote {
+        ctx.connections.set_long_running(r, true);
+    }
+    write_export(ctx, req, x);
+    if let Some(r) = remote {
+        ctx.connections.set_long_running(r, false);
+    }
+}
+
+fn write_export(ctx: &Arc<Ctx>, req: tiny_http::Request, x: routes::ExportRequest) {
     let mut out = req.into_writer();
     let file = format!("{}-{}.csv", x.sensor, x.metric);
     let head = format!(
@@ -239,12 +332,19 @@ fn start_stream(ctx: &Arc<Ctx>, req: tiny_http::Request) {
         return;
     }
     let ctx2 = ctx.clone();
+    let remote = req.remote_addr().copied();
+    if let Some(r) = remote {
+        ctx.connections.set_long_running(r, true);
+    }
     let out = req.into_writer();
     let spawned = std::thread::Builder::new()
         .name("clima-sse".into())
         .spawn(move || {
             sse::run(ctx2.clone(), out);
             ctx2.streams.fetch_sub(1, Ordering::Relaxed);
+            if let Some(r) = remote {
+                ctx2.connections.set_long_running(r, false);
+            }
         });
     match spawned {
         Ok(handle) => {
@@ -256,69 +356,5 @@ fn start_stream(ctx: &Arc<Ctx>, req: tiny_http::Request) {
             ctx.streams.fetch_sub(1, Ordering::Relaxed);
             tracing::error!(error = %e, "could not start a live stream");
         }
-    }
-}
-
-/// Keep-alive connections live at most this long before a reply asks the client to reconnect.
-const CONNECTION_LIFETIME: Duration = Duration::from_millis(250);
-/// Connections remembered at most; past this the memory is cleared (a flood of addresses).
-const MAX_TRACKED: usize = 50_000;
-
-/// When each open connection was first seen, by client address and port.
-///
-/// tiny_http gives each connection one pool thread for the connection's whole life, and during a
-/// burst of new connections its pool can queue one behind busy threads instead of starting a new
-/// thread; such a connection waits until another one closes. Ending every keep-alive connection
-/// at its first reply after [`CONNECTION_LIFETIME`] frees threads often, which bounds that wait
-/// at little cost to fast clients (one reconnect a quarter second).
-#[derive(Default)]
-pub struct ConnectionAges {
-    first_seen: Mutex<HashMap<SocketAddr, Instant>>,
-}
-
-impl ConnectionAges {
-    /// Whether the reply to this connection should close it.
-    pub fn should_close(&self, remote: SocketAddr, now: Instant) -> bool {
-        let mut seen = self.first_seen.lock().expect("connection ages");
-        if seen.len() >= MAX_TRACKED {
-            seen.clear();
-        }
-        let first = *seen.entry(remote).or_insert(now);
-        let close = now.duration_since(first) >= CONNECTION_LIFETIME;
-        if close {
-            seen.remove(&remote);
-        }
-        close
-    }
-
-    /// Forgets connections not seen for a while (closed by their clients).
-    pub fn prune(&self, now: Instant) {
-        self.first_seen
-            .lock()
-            .expect("connection ages")
-            .retain(|_, first| now.duration_since(*first) < Duration::from_secs(60));
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn connections_are_recycled_by_age() {
-        let ages = ConnectionAges::default();
-        let t0 = Instant::now();
-        let a: SocketAddr = "10.0.0.1:5000".parse().unwrap();
-        let b: SocketAddr = "10.0.0.1:5001".parse().unwrap();
-        assert!(!ages.should_close(a, t0));
-        assert!(!ages.should_close(a, t0 + Duration::from_millis(249)));
-        assert!(!ages.should_close(b, t0 + Duration::from_millis(200)));
-        assert!(ages.should_close(a, t0 + Duration::from_millis(250)));
-        assert!(
-            !ages.should_close(a, t0 + Duration::from_millis(260)),
-            "a new connection on the same port starts over"
-        );
-        ages.prune(t0 + Duration::from_secs(61));
-        assert!(!ages.should_close(b, t0 + Duration::from_secs(61)));
     }
 }

@@ -2,6 +2,7 @@
 //! read within the size limit (and un-gzipped when the client compressed it).
 
 use std::io::Read;
+use std::net::IpAddr;
 
 use base64::Engine as _;
 use tiny_http::Request;
@@ -32,6 +33,38 @@ pub fn header<'a>(req: &'a Request, name: &'static str) -> Option<&'a str> {
         .iter()
         .find(|h| h.field.equiv(name))
         .map(|h| h.value.as_str())
+}
+
+/// The address a request comes from: the peer's, unless the peer is a trusted proxy, in which
+/// case the right-most `X-Forwarded-For` entry that is not itself a trusted proxy. Entries to
+/// the left of that were written by the client and prove nothing.
+pub fn client_ip(peer: IpAddr, forwarded_for: &[&str], trusted: &[IpAddr]) -> IpAddr {
+    if !trusted.contains(&peer) {
+        return peer;
+    }
+    let hops = forwarded_for
+        .iter()
+        .flat_map(|h| h.split(','))
+        .rev()
+        .map(|hop| hop.trim().parse::<IpAddr>());
+    for hop in hops {
+        match hop {
+            Ok(ip) if trusted.contains(&ip) => continue,
+            Ok(ip) => return ip,
+            // A hop we cannot read: stop at the last address we could trust.
+            Err(_) => break,
+        }
+    }
+    peer
+}
+
+/// Every value of a header, in order.
+pub fn headers<'a>(req: &'a Request, name: &'static str) -> Vec<&'a str> {
+    req.headers()
+        .iter()
+        .filter(|h| h.field.equiv(name))
+        .map(|h| h.value.as_str())
+        .collect()
 }
 
 /// Checks the request's credentials against the token, if one is set.
@@ -171,6 +204,29 @@ mod tests {
         assert_eq!(credential_from_header("Basic !!!"), None);
         assert_eq!(credential_from_header("Digest x"), None);
         assert_eq!(credential_from_header("Bearer"), None);
+    }
+
+    #[test]
+    fn forwarded_for_counts_only_from_a_trusted_proxy() {
+        let proxy: IpAddr = "10.0.0.2".parse().unwrap();
+        let inner: IpAddr = "10.0.0.3".parse().unwrap();
+        let stranger: IpAddr = "192.0.2.9".parse().unwrap();
+        let client: IpAddr = "198.51.100.7".parse().unwrap();
+        let trusted = [proxy, inner];
+        // Not from the proxy: the header is ignored.
+        assert_eq!(client_ip(stranger, &["198.51.100.7"], &trusted), stranger);
+        assert_eq!(client_ip(stranger, &["198.51.100.7"], &[]), stranger);
+        // From the proxy: the hop it appended.
+        assert_eq!(client_ip(proxy, &["198.51.100.7"], &trusted), client);
+        // A forged left-hand entry changes nothing; proxies in the chain are skipped.
+        assert_eq!(
+            client_ip(proxy, &["1.2.3.4, 198.51.100.7", "10.0.0.3"], &trusted),
+            client
+        );
+        // Nothing usable: the proxy itself.
+        assert_eq!(client_ip(proxy, &[], &trusted), proxy);
+        assert_eq!(client_ip(proxy, &["garbage"], &trusted), proxy);
+        assert_eq!(client_ip(proxy, &["10.0.0.3"], &trusted), proxy);
     }
 
     #[test]

@@ -69,6 +69,7 @@ const ROUTES: &[(&str, &[&str])] = &[
     ("/api/v1/ports/claim", &["POST"]),
     ("/api/v1/ports/label", &["POST"]),
     ("/api/v1/demo", &["POST"]),
+    ("/api/v1/token/regenerate", &["POST"]),
     ("/write", &["POST"]),
     ("/ping", &["GET", "HEAD"]),
     ("/query", &["GET", "POST"]),
@@ -84,7 +85,14 @@ pub fn route(ctx: &Ctx, req: &mut Request, peer: IpAddr) -> Outcome {
 
     if path == "/healthz" {
         return match method.as_str() {
-            "GET" | "HEAD" => Reply::json(200, &json!({ "status": "ok" })).into(),
+            "GET" | "HEAD" => match ctx.writer.problem() {
+                None => Reply::json(200, &json!({ "status": "ok" })).into(),
+                Some(problem) => Reply::json(
+                    503,
+                    &json!({ "status": "store_unavailable", "message": problem }),
+                )
+                .into(),
+            },
             _ => not_allowed(&["GET", "HEAD"]).into(),
         };
     }
@@ -118,7 +126,8 @@ pub fn route(ctx: &Ctx, req: &mut Request, peer: IpAddr) -> Outcome {
     }
     let pairs = query_pairs(query);
     if path != "/ping" {
-        if let Err(reply) = authorize(req, &pairs, ctx.token.as_ref()) {
+        let token = ctx.token.read().expect("token").clone();
+        if let Err(reply) = authorize(req, &pairs, token.as_ref()) {
             return reply.into();
         }
     }
@@ -143,6 +152,13 @@ pub fn route(ctx: &Ctx, req: &mut Request, peer: IpAddr) -> Outcome {
         ("POST", "/api/v1/ports/claim") => port_action(ctx, req, false),
         ("POST", "/api/v1/ports/label") => label_port(ctx, req),
         ("POST", "/api/v1/demo") => start_demo(ctx),
+        ("POST", "/api/v1/token/regenerate") => match super::regenerate_token(ctx) {
+            Ok(t) => Ok(Reply::json(200, &json!({ "token": t.expose() }))),
+            Err(e @ crate::store::StoreError::Failed(_)) if !ctx.token_stored => {
+                Err(Reply::error(409, "token_fixed", e.to_string()))
+            }
+            Err(e) => Err(store_failed(e)),
+        },
         ("POST", "/write") => {
             return post_line_protocol(req, &pairs).unwrap_or_else(Outcome::Reply)
         }

@@ -3,6 +3,7 @@
 
 use std::io::{Read, Write};
 
+use clima_model::downsample::BucketPlan;
 use clima_model::metric::unit_of;
 use clima_model::reading::Draft;
 use clima_model::timestamp::{format_rfc3339, from_rfc3339};
@@ -10,6 +11,7 @@ use clima_model::{Millis, SensorId, HOUR};
 
 use super::writer::{load_chunk, ROLLUPS};
 use super::{Reader, StoreError, WriteHandle};
+use crate::chart::{self, ChartError, ChartSpec};
 use clima_model::chunk::Sample;
 
 /// The columns, in order.
@@ -23,6 +25,15 @@ pub const CSV_HEADER: [&str; 6] = [
 ];
 /// Readings an import sends to the writer at once.
 const IMPORT_BATCH: usize = 5_000;
+/// Buckets in an exported chart: finer than a report figure shows, coarse enough to draw fast.
+pub const CHART_POINTS: usize = 1_000;
+
+/// The file formats an exported chart can take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChartFormat {
+    Svg,
+    Png,
+}
 
 /// Why an export failed.
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +44,11 @@ pub enum ExportError {
     Store(#[from] StoreError),
     #[error("writing the export failed: {0}")]
     Write(#[from] csv::Error),
+    /// The range cannot be cut into buckets (`to` not after `from`).
+    #[error("invalid range: {0}")]
+    Range(String),
+    #[error(transparent)]
+    Chart(#[from] ChartError),
 }
 
 /// Why an import stopped.
@@ -129,7 +145,7 @@ pub fn export_csv<W: Write>(
             ];
             csv.write_record(record)?;
             rows += 1;
-            if rows % 10_000 == 0 {
+            if rows.is_multiple_of(10_000) {
                 progress(rows);
             }
         }
@@ -138,6 +154,31 @@ pub fn export_csv<W: Write>(
     csv.flush().map_err(csv::Error::from)?;
     progress(rows);
     Ok(rows)
+}
+
+/// Draws one series over `[from, to)` as a titled chart file: what the CLI, the HTTP API and
+/// the desktop app export, with the dashboard's drawing code and an embedded font.
+pub fn export_chart(
+    reader: &Reader,
+    sensor: &str,
+    metric: &str,
+    from: Millis,
+    to: Millis,
+    format: ChartFormat,
+) -> Result<Vec<u8>, ExportError> {
+    let plan = BucketPlan::new(from, to, CHART_POINTS).map_err(ExportError::Range)?;
+    let buckets =
+        reader
+            .range(sensor, metric, &plan)?
+            .ok_or_else(|| ExportError::UnknownSeries {
+                sensor: sensor.into(),
+                metric: metric.into(),
+            })?;
+    let spec = ChartSpec::for_export(sensor, metric, plan.width);
+    Ok(match format {
+        ChartFormat::Png => chart::render_png(&buckets, &spec)?,
+        ChartFormat::Svg => chart::render(&buckets, &spec)?.svg.into_bytes(),
+    })
 }
 
 /// The first and last sample time of a series, over chunks, samples and recent samples.
@@ -240,7 +281,12 @@ pub fn import_csv<R: Read>(
     Ok(summary)
 }
 
-fn parse_row(r: &csv::StringRecord, now: Millis) -> Result<(clima_model::Reading, Millis), String> {
+/// Checks one record of an export, as [`import_csv`] does for every row: the reading (one
+/// value) and its time of receipt. Pure, so the import can be fuzzed without a store.
+pub fn parse_row(
+    r: &csv::StringRecord,
+    now: Millis,
+) -> Result<(clima_model::Reading, Millis), String> {
     let field = |i: usize| {
         r.get(i)
             .ok_or_else(|| format!("missing column {}", CSV_HEADER[i]))

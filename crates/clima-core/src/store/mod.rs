@@ -14,8 +14,8 @@ use rusqlite::{Connection, OpenFlags};
 
 pub use query::{MetricLatest, Reader, SensorInfo};
 pub use writer::{
-    spawn_writer, Done, Receipt, Retention, Source, WriteHandle, WriterConfig, KEEP_MINUTE_KEY,
-    KEEP_RAW_KEY,
+    spawn_writer, Done, Durability, Receipt, Retention, Source, WriteHandle, WriterConfig,
+    KEEP_MINUTE_KEY, KEEP_RAW_KEY,
 };
 
 /// What can go wrong with the database.
@@ -57,12 +57,20 @@ pub enum StoreError {
 impl StoreError {
     /// Maps write failures caused by the environment (disk full, read-only) to [`StoreError::Full`].
     fn from_write(e: rusqlite::Error) -> Self {
+        match Self::classify(&e) {
+            StoreError::Full(m) => StoreError::Full(m),
+            _ => StoreError::Sqlite(e),
+        }
+    }
+
+    /// `Full` for failures of the environment, else `Failed`.
+    fn classify(e: &rusqlite::Error) -> Self {
         use rusqlite::ErrorCode::*;
         match e.sqlite_error_code() {
             Some(DiskFull | ReadOnly | CannotOpen | SystemIoFailure) => {
                 StoreError::Full(e.to_string())
             }
-            _ => StoreError::Sqlite(e),
+            _ => StoreError::Failed(e.to_string()),
         }
     }
 }
@@ -73,6 +81,9 @@ impl StoreError {
         match self {
             StoreError::Full(m) => StoreError::Full(m.clone()),
             StoreError::Stopped => StoreError::Stopped,
+            StoreError::Sqlite(e) if matches!(StoreError::classify(e), StoreError::Full(_)) => {
+                StoreError::Full(e.to_string())
+            }
             other => StoreError::Failed(other.to_string()),
         }
     }

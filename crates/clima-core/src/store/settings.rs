@@ -1,4 +1,4 @@
-//! Rows of the `settings` table that a front door keeps between runs (the desktop app's ingest
+//! Rows of the `settings` table that a front door keeps between runs (the stored ingest
 //! token). Uses its own short-lived connection, before the engine starts: only the writer
 //! thread writes while the engine runs.
 
@@ -8,8 +8,21 @@ use rusqlite::{Connection, OptionalExtension};
 
 use super::StoreError;
 
-/// The key of the desktop app's generated ingest token.
+/// The key of the generated ingest token (the desktop app's, and `clima-server --token auto`).
 pub const INGEST_TOKEN: &str = "ingest_token";
+
+/// The ingest token kept in the database at `path`, generated and stored on first use. Call it
+/// before [`crate::Engine::start`] (see [`get_or_create`]).
+pub fn stored_token(path: &Path) -> Result<crate::config::Token, StoreError> {
+    let stored = get_or_create(path, INGEST_TOKEN, || {
+        crate::config::Token::generate().expose().to_owned()
+    })?;
+    crate::config::Token::new(stored).map_err(|e| {
+        StoreError::Failed(format!(
+            "the stored ingest token is unusable ({e}): regenerate it with `clima-server token --regenerate`, or pass --token"
+        ))
+    })
+}
 
 /// Reads one setting.
 pub fn get(conn: &Connection, key: &str) -> Result<Option<String>, StoreError> {

@@ -2,7 +2,7 @@
 //! has queued up in one transaction, answers each caller after the commit, then tells the hub.
 
 use std::collections::HashMap;
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -56,6 +56,28 @@ pub struct WriterConfig {
     /// How long raw samples and minute rollups are kept (`None`: forever). Hour rollups are
     /// kept forever.
     pub retention: Retention,
+    /// Whether a commit waits for the disk.
+    pub durability: Durability,
+}
+
+/// What a commit survives. Either way a killed process loses nothing acknowledged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// SQLite's WAL with `synchronous = NORMAL`: a power cut or kernel crash can lose the
+    /// commits since the last checkpoint's sync (at most a few seconds); the file stays sound.
+    #[default]
+    Normal,
+    /// `synchronous = FULL`: every commit is synced to the disk before it is acknowledged.
+    Full,
+}
+
+impl Durability {
+    fn pragma(self) -> &'static str {
+        match self {
+            Durability::Normal => "NORMAL",
+            Durability::Full => "FULL",
+        }
+    }
 }
 
 /// How long each kind of data is kept.
@@ -161,6 +183,7 @@ impl Default for WriterConfig {
             move_step_rows: 20_000,
             max_group_samples: 50_000,
             retention: Retention::default(),
+            durability: Durability::default(),
         }
     }
 }
@@ -196,9 +219,16 @@ pub type Done = Box<dyn FnOnce(Result<Receipt, StoreError>) + Send>;
 #[derive(Clone)]
 pub struct WriteHandle {
     tx: mpsc::SyncSender<Msg>,
+    problem: Arc<Mutex<Option<String>>>,
 }
 
 impl WriteHandle {
+    /// Why the last commit failed, while commits keep failing (a full disk, a read-only file);
+    /// `None` once one succeeds again.
+    pub fn problem(&self) -> Option<String> {
+        self.problem.lock().expect("store problem").clone()
+    }
+
     /// Stores readings and returns once they are committed (or failed). `received_at` is the
     /// host clock at receipt and stands in for a missing `measured_at`.
     pub fn write(
@@ -320,13 +350,16 @@ pub fn spawn_writer(
     // Checkpoints run on their own thread and connection, so copying pages back into the
     // database file never stalls a commit; the writer only appends to the WAL.
     conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+    conn.pragma_update(None, "synchronous", cfg.durability.pragma())?;
     conn.pragma_update(None, "cache_size", -4_000)?;
     let checkpointer = conn
         .path()
         .map(|p| Checkpointer::spawn(p.into()))
         .transpose()?;
     let (tx, rx) = mpsc::sync_channel(4096);
+    let problem = Arc::new(Mutex::new(None));
     let mut writer = Writer {
+        problem: problem.clone(),
         checkpointer,
         conn,
         hub,
@@ -340,11 +373,12 @@ pub fn spawn_writer(
         .name("clima-writer".into())
         .spawn(move || writer.run(rx))
         .expect("spawning the writer thread");
-    Ok((WriteHandle { tx }, thread))
+    Ok((WriteHandle { tx, problem }, thread))
 }
 
 struct Writer {
     conn: Connection,
+    problem: Arc<Mutex<Option<String>>>,
     checkpointer: Option<Checkpointer>,
     hub: Hub,
     cfg: WriterConfig,
@@ -429,19 +463,27 @@ impl Writer {
     }
 
     fn commit_and_answer(&mut self, group: Vec<Job>) {
+        let horizon = self.horizon;
         let outcome = self.commit(&group);
         match outcome {
             Ok((receipts, live)) => {
+                if self.problem.lock().expect("store problem").take().is_some() {
+                    tracing::info!("commits succeed again; ingest has resumed");
+                }
                 for (job, receipt) in group.into_iter().zip(receipts) {
                     (job.done)(Ok(receipt));
                 }
                 self.hub.publish(live);
             }
             Err(e) => {
-                // The transaction rolled back: ids cached during it may not exist.
+                // The transaction rolled back: ids cached during it may not exist, and the
+                // horizon it moved is back where it was.
                 self.sensors.clear();
                 self.series.clear();
-                tracing::error!(error = %e, readings = group.len(), "commit failed");
+                self.horizon = horizon;
+                let e = e.for_each_caller();
+                tracing::error!(error = %e, requests = group.len(), "commit failed");
+                *self.problem.lock().expect("store problem") = Some(e.to_string());
                 for job in group {
                     (job.done)(Err(e.for_each_caller()));
                 }
@@ -1075,7 +1117,7 @@ mod tests {
             move_every: Duration::from_millis(20),
             move_step_rows: 50,
             max_group_samples: 1000,
-            retention: Retention::default(),
+            ..WriterConfig::default()
         };
         let hub = Hub::default();
         let mut live = hub.subscribe();

@@ -1,9 +1,7 @@
 //! Starting, stopping and restarting: data survives, a newer schema is refused, an exposed port
-//! without a token is refused, and a killed server has kept every acknowledged reading.
+//! without a token is refused (crashes are in `hardening`).
 
 use std::process::Command;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
 
 use crate::util::*;
 
@@ -26,63 +24,6 @@ fn restart_keeps_data_and_sigterm_is_clean() {
     assert_eq!(stored_count(&s, "kitchen", "temperature"), 2);
     assert_eq!(stored_count(&s, "garage", "temperature"), 1);
     assert!(s.log().contains("clima engine started"));
-}
-
-#[test]
-fn kill_9_loses_no_acknowledged_reading() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("kill.db");
-    let s = Server::start_on(&db, &["--rate-limit", "off"]);
-    let url = s.url("/api/v1/readings");
-    let acked = Arc::new(AtomicU64::new(0));
-    let stop = Arc::new(AtomicBool::new(false));
-    let clients: Vec<_> = (0..4)
-        .map(|c| {
-            let (url, acked, stop) = (url.clone(), acked.clone(), stop.clone());
-            std::thread::spawn(move || {
-                let agent = ureq::AgentBuilder::new()
-                    .timeout(std::time::Duration::from_secs(5))
-                    .build();
-                for i in 0..5_000u64 {
-                    if stop.load(Ordering::Relaxed) {
-                        break;
-                    }
-                    let body = format!(
-                        r#"{{"sensor":"k{c}","temperature":20,"measured_at":{}}}"#,
-                        1_795_680_000_000u64 + i
-                    );
-                    match agent
-                        .post(&url)
-                        .set("Content-Type", "application/json")
-                        .send_string(&body)
-                    {
-                        Ok(r) if r.status() == 201 => {
-                            acked.fetch_add(1, Ordering::SeqCst);
-                        }
-                        _ => break,
-                    }
-                }
-            })
-        })
-        .collect();
-    while acked.load(Ordering::SeqCst) < 300 {
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
-    signal(&s.child, "-KILL");
-    stop.store(true, Ordering::Relaxed);
-    for c in clients {
-        c.join().unwrap();
-    }
-    let acknowledged = acked.load(Ordering::SeqCst);
-    drop(s);
-    let s = Server::start_on(&db, &[]);
-    let stored: u64 = (0..4)
-        .map(|c| stored_count(&s, &format!("k{c}"), "temperature"))
-        .sum();
-    assert!(
-        stored >= acknowledged,
-        "stored {stored} < acknowledged {acknowledged}"
-    );
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! Integration tests: a real `clima-server` process on 127.0.0.1 with a real SQLite file.
 
 mod api;
+mod hardening;
 mod history;
 mod lifecycle;
 mod serial;

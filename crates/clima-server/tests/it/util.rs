@@ -26,12 +26,19 @@ impl Server {
 
     /// Starts a server on an existing database path.
     pub fn start_on(db: &std::path::Path, args: &[&str]) -> Server {
-        let stderr = db.with_extension(format!("stderr.{}", std::process::id()));
-        let mut child = Command::new(env!("CARGO_BIN_EXE_clima-server"))
-            .arg("--db")
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_clima-server"));
+        cmd.arg("--db")
             .arg(db)
             .args(["--listen", "127.0.0.1:0"])
-            .args(args)
+            .args(args);
+        Server::spawn(cmd, db)
+    }
+
+    /// Starts a prepared command that runs `clima-server` on `db` (perhaps through a wrapper),
+    /// and waits for the address it prints.
+    pub fn spawn(mut cmd: Command, db: &std::path::Path) -> Server {
+        let stderr = db.with_extension(format!("stderr.{}", std::process::id()));
+        let mut child = cmd
             .env("RUST_LOG", "debug")
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&stderr).unwrap())
