@@ -1,18 +1,19 @@
 // End-to-end test of the web dashboard: clima-server serving ui/ to headless Chromium driven by
 // chromedriver. Checks the ?token= link is kept and taken out of the address bar, and the same
-// dashboard behaviour as the desktop test. Fixed ports (9515, 18538): one run at a time.
+// dashboard behaviour as the desktop test; the server keeps its own token (--token auto) and
+// reads a hostile serial board. Fixed ports (9515, 18538): one run at a time.
 
 import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { Session, waitFor } from './webdriver.mjs';
-import { ROOT, TARGET, start, tempDir, waitForPort } from './util.mjs';
+import { ROOT, TARGET, start, startHostileBoard, tempDir, waitForPort } from './util.mjs';
 import * as dashboard from './dashboard.mjs';
 
 const SERVER = process.env.CLIMA_SERVER || path.join(TARGET, 'debug', 'clima-server');
 const PORT = 18538;
-const TOKEN = 'e2e-browser-token';
 const DRIVER_PORT = 9515;
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const CHROMEDRIVER = process.env.CHROMEDRIVER || '/usr/bin/chromedriver';
@@ -26,8 +27,12 @@ function test(name, fn) {
 describe('web dashboard', { timeout: 300_000 }, () => {
   let server;
   let driver;
+  let board;
   let session;
   let dir;
+  let boardPath;
+  // The server's kept token (--token auto); regenerated below.
+  let token;
   // The programs' output goes to the log when a test failed or never ran.
   let passed = 0;
   afterEach((t) => {
@@ -38,9 +43,15 @@ describe('web dashboard', { timeout: 300_000 }, () => {
   before(async () => {
     assert.ok(existsSync(SERVER), `${SERVER} is missing: run cargo build -p clima-server first`);
     dir = tempDir('clima-e2e-browser-');
+    const db = path.join(dir.path, 'clima.db');
+    // Generates and prints the token --token auto then uses (as a user would look it up).
+    token = execFileSync(SERVER, ['--db', db, 'token'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+    assert.match(token, /^[0-9a-f]{32}$/);
+    boardPath = path.join(dir.path, 'hostile-board');
+    board = await startHostileBoard(boardPath);
     server = start(SERVER, [
-      '--db', path.join(dir.path, 'clima.db'), '--listen', `127.0.0.1:${PORT}`, '--token', TOKEN,
-      '--ui', path.join(ROOT, 'ui'), '--serial', 'off',
+      '--db', db, '--listen', `127.0.0.1:${PORT}`, '--token', 'auto',
+      '--ui', path.join(ROOT, 'ui'), '--serial', boardPath,
     ]);
     driver = start(CHROMEDRIVER, [`--port=${DRIVER_PORT}`, ...(process.env.E2E_DRIVER_LOG ? ['--verbose', `--log-path=${process.env.E2E_DRIVER_LOG}`] : [])]);
     await Promise.all([waitForPort(PORT), waitForPort(DRIVER_PORT)]);
@@ -63,10 +74,12 @@ describe('web dashboard', { timeout: 300_000 }, () => {
     if (passed < registered) {
       if (server) console.error(`--- server output:\n${server.output()}`);
       if (driver) console.error(`--- driver output:\n${driver.output()}`);
+      if (board) console.error(`--- hostile board output:\n${board.output()}`);
     }
     if (session) await session.quit().catch(() => {});
     await driver?.stop();
     await server?.stop();
+    await board?.stop();
     dir?.remove();
   });
 
@@ -76,10 +89,10 @@ describe('web dashboard', { timeout: 300_000 }, () => {
   });
 
   test('keeps a ?token= link and takes it out of the address bar', async () => {
-    await session.navigate(`${base}/?token=${TOKEN}`);
+    await session.navigate(`${base}/?token=${token}`);
     await dashboard.ready(session);
     assert.equal(await session.url(), `${base}/`);
-    assert.equal(await session.exec('return localStorage.getItem("clima.token")'), TOKEN);
+    assert.equal(await session.exec('return localStorage.getItem("clima.token")'), token);
     await session.navigate(`${base}/`);
     await dashboard.ready(session);
     assert.equal(await session.exec('return document.getElementById("auth").hidden'), true);
@@ -90,7 +103,7 @@ describe('web dashboard', { timeout: 300_000 }, () => {
     await waitFor('the live stream', async () => (await session.exec('return document.getElementById("conn").dataset.state')) === 'live');
   });
 
-  test('shows posted readings on a card and updates it live', () => dashboard.cardUpdates(session, PORT, TOKEN));
+  test('shows posted readings on a card and updates it live', () => dashboard.cardUpdates(session, PORT, token));
   test('draws the charts', () => dashboard.chartAppears(session));
   test('switches ranges', () => dashboard.rangesSwitch(session));
   test('shows time and value under the pointer', () => dashboard.hoverShowsValue(session));
@@ -114,13 +127,25 @@ describe('web dashboard', { timeout: 300_000 }, () => {
     assert.match(lines[1], /^kitchen,temperature,°C,/);
   });
 
-  test('shows a hostile sensor name as text', () => dashboard.hostileNameIsText(session, PORT, TOKEN));
-  test('opens settings with the token and examples', () => dashboard.settingsOpen(session, TOKEN, `127.0.0.1:${PORT}`));
+  test('shows a hostile sensor name as text', () => dashboard.hostileNameIsText(session, PORT, token));
+  test('opens settings with the token and examples', () => dashboard.settingsOpen(session, token, `127.0.0.1:${PORT}`, boardPath));
+  test('shows hostile serial lines as text', () => dashboard.hostileSerialIsText(session, boardPath));
+
+  test('regenerates the token from Settings', async () => {
+    const fresh = await dashboard.regenerateToken(session, PORT, token);
+    // The page keeps the new token for the next visit and offers no old one in the address bar.
+    assert.equal(await session.exec('return localStorage.getItem("clima.token")'), fresh);
+    assert.equal(await session.url(), `${base}/`);
+    // The server keeps it too.
+    const kept = execFileSync(SERVER, ['--db', path.join(dir.path, 'clima.db'), 'token'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    assert.equal(kept.trim(), fresh);
+    token = fresh;
+  });
 
   test('serves exports over HTTP with the token', async () => {
     const now = Date.now();
     const q = `sensor=kitchen&metric=temperature&from=${now - 3_600_000}&to=${now}`;
-    const auth = { headers: { Authorization: `Bearer ${TOKEN}` } };
+    const auth = { headers: { Authorization: `Bearer ${token}` } };
     const csv = await fetch(`${base}/api/v1/export.csv?${q}`, auth);
     assert.equal(csv.status, 200);
     assert.match(csv.headers.get('content-type'), /^text\/csv/);
@@ -134,7 +159,7 @@ describe('web dashboard', { timeout: 300_000 }, () => {
   test('serves the chart as SVG over HTTP', async () => {
     const now = Date.now();
     const q = `sensor=kitchen&metric=temperature&from=${now - 3_600_000}&to=${now}&points=120&width=600&height=200&unit=F`;
-    const response = await fetch(`${base}/api/v1/chart.svg?${q}`, { headers: { Authorization: `Bearer ${TOKEN}` } });
+    const response = await fetch(`${base}/api/v1/chart.svg?${q}`, { headers: { Authorization: `Bearer ${token}` } });
     assert.equal(response.status, 200);
     assert.equal(response.headers.get('content-type'), 'image/svg+xml');
     assert.match(response.headers.get('x-clima-plot-area'), /^\d+,\d+,\d+,\d+$/);

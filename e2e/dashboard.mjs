@@ -1,10 +1,11 @@
 // The dashboard checks both end-to-end tests run, against the desktop window and against a
 // browser: readings posted over HTTP show on a card and in a chart, ranges switch, settings
-// open, and a hostile sensor name stays text.
+// open, the token is regenerated from Settings, and a hostile sensor name and hostile serial
+// lines stay text.
 
 import assert from 'node:assert/strict';
 import { waitFor } from './webdriver.mjs';
-import { HOSTILE, history, post } from './util.mjs';
+import { HOSTILE, HOSTILE_LINES, history, post, statusWithToken } from './util.mjs';
 
 /** Waits for the page to have loaded its model. A page load from clima-server has been seen
  * to stall for about 17 s under load (see the report of issue #4), hence the long wait. */
@@ -97,12 +98,23 @@ export async function hostileNameIsText(s, port, token) {
   await s.click(await s.find('[data-sensor="kitchen"]'));
 }
 
-export async function settingsOpen(s, token, address) {
-  await s.click(await s.find('#open-settings'));
+/** A probe for the token Settings shows. */
+const shownToken = (s) => () => s.exec('const el = document.querySelector(\'[data-fact="token"] code\'); return el && el.textContent;');
+
+async function openSettings(s) {
+  if (await s.exec('return document.getElementById("settings").hidden')) await s.click(await s.find('#open-settings'));
   await waitFor('the settings panel', () => s.exec('return !document.getElementById("settings").hidden'));
-  const tokenText = await waitFor('the token', () =>
-    s.exec('const el = document.querySelector(\'[data-fact="token"]\'); return el && el.textContent;'),
-  );
+}
+
+async function closeSettings(s) {
+  await s.click(await s.find('#close-settings'));
+  await waitFor('the settings panel to close', () => s.exec('return document.getElementById("settings").hidden'));
+}
+
+/** `portPath` is the serial port the engine reads (the hostile board's link). */
+export async function settingsOpen(s, token, address, portPath) {
+  await openSettings(s);
+  const tokenText = await waitFor('the token', shownToken(s));
   assert.equal(tokenText, token);
   const example = await s.exec('return document.getElementById("example-text").textContent');
   assert.ok(example.includes(`http://${address}/api/v1/readings`), example);
@@ -113,13 +125,96 @@ export async function settingsOpen(s, token, address) {
     assert.ok(text.includes(address), `${id}: ${text}`);
   }
   const ports = await waitFor('the ports section', () => s.exec('return document.getElementById("ports").textContent'));
-  assert.match(ports, /serial/i);
+  assert.ok(ports.includes(portPath), ports);
   // °F applies to cards at once.
   await s.click(await s.find('input[name="temp-unit"][value="F"]'));
   await waitFor('°F on the card', async () =>
     (await s.exec('return document.querySelector(\'[data-sensor="kitchen"] [data-metric="temperature"] .unit\').textContent')) === '°F',
   );
   await s.click(await s.find('input[name="temp-unit"][value="C"]'));
-  await s.click(await s.find('#close-settings'));
-  await waitFor('the settings panel to close', () => s.exec('return document.getElementById("settings").hidden'));
+  await closeSettings(s);
+}
+
+/**
+ * Regenerates the token from Settings (Regenerate, then the inline confirm button) and returns
+ * the new one, after checking the engine refuses the old one and the page keeps working.
+ */
+export async function regenerateToken(s, port, token) {
+  await openSettings(s);
+  assert.equal(await waitFor('the token', shownToken(s)), token);
+  // The first click only asks; Cancel leaves the token alone.
+  await s.click(await s.find('#regenerate-token'));
+  await waitFor('the confirm step', () => s.exec('return !!document.getElementById("regenerate-confirm")'));
+  assert.equal(await shownToken(s)(), token);
+  assert.equal(await statusWithToken(port, token), 200, 'asking is not regenerating');
+  await s.click(await s.find('#regenerate-cancel'));
+  await waitFor('the cancelled confirm step', () => s.exec('return !document.getElementById("regenerate-confirm") && !!document.getElementById("regenerate-token")'));
+  assert.equal(await statusWithToken(port, token), 200, 'cancel is not regenerating');
+
+  await s.click(await s.find('#regenerate-token'));
+  await s.click(await s.find('#regenerate-confirm'));
+  const fresh = await waitFor('the new token', async () => {
+    const shown = await shownToken(s)();
+    return shown && shown !== token ? shown : null;
+  });
+  assert.match(fresh, /^[0-9a-f]{32}$/);
+  assert.equal(await statusWithToken(port, token), 401, 'the old token is refused');
+  assert.equal(await statusWithToken(port, fresh), 200, 'the new token is accepted');
+  const note = await s.exec('return document.querySelector(\'[data-fact="token"] .token-done\')?.textContent ?? null');
+  assert.match(note ?? '', /New token in force/);
+  const example = await s.exec('return document.getElementById("example-text").textContent');
+  assert.ok(example.includes(fresh) && !example.includes(token), example);
+  await closeSettings(s);
+
+  // The page keeps working: a reading sent with the new token shows live...
+  await post(port, fresh, { sensor: 'kitchen', temperature: 24.5 });
+  await waitFor('a live update after the new token', async () =>
+    (await s.exec('return document.querySelector(\'[data-sensor="kitchen"] [data-metric="temperature"] .value\')?.textContent')) === '24.5',
+  );
+  // ...and a reload loads the sensors again.
+  await s.exec('window.__beforeReload = true; setTimeout(() => location.reload(), 50);');
+  await waitFor(
+    'the reloaded dashboard',
+    () => s.exec('return !window.__beforeReload && document.body.dataset.ready === "true" && !!document.querySelector(\'[data-sensor="kitchen"] .value\')'),
+    60_000,
+  );
+  assert.equal(await s.exec('return document.getElementById("auth").hidden'), true, 'no token asked for');
+  return fresh;
+}
+
+/**
+ * The hostile board's lines show in the ports panel as the characters it printed: no element,
+ * script or alert comes of them.
+ */
+export async function hostileSerialIsText(s, portPath) {
+  await openSettings(s);
+  const linesShown = `return [...document.querySelectorAll('#ports .unparsed code')].map((c) => c.textContent);`;
+  const check = async () => {
+    const made = await s.exec('return [...document.querySelectorAll("#ports img, #ports script, #ports svg, #ports iframe, #ports [onerror], #ports [onload]")].map((e) => e.outerHTML)');
+    assert.deepEqual(made, [], 'no element was made from a serial line');
+    assert.equal(await s.exec('return typeof window.__pwned'), 'undefined', 'no script ran');
+    assert.equal(await s.alertText(), null, 'no alert opened');
+  };
+  await waitFor('the unparsed lines', async () => (await s.exec('return document.querySelectorAll("#ports .unparsed li").length')) >= HOSTILE_LINES.length);
+  assert.ok((await s.exec('return document.getElementById("ports").textContent')).includes(portPath));
+  await check();
+  // The panel is redrawn every 2 s, so a found element may be gone by the click: retry.
+  const isOpen = 'return document.querySelector("#ports details")?.open === true';
+  await waitFor('the unparsed lines to open', async () => {
+    if (!(await s.exec(isOpen))) await s.click(await s.find('#ports details summary'));
+    return s.exec(isOpen);
+  });
+  const shown = await waitFor('every hostile line', async () => {
+    const lines = await s.exec(linesShown);
+    return HOSTILE_LINES.every((l) => lines.includes(l)) ? lines : null;
+  });
+  assert.ok(shown.every((l) => HOSTILE_LINES.includes(l)), JSON.stringify(shown));
+  await check();
+  // The list is redrawn every 2 s: the lines stay open and stay text.
+  await new Promise((r) => setTimeout(r, 2500));
+  assert.equal(await s.exec(isOpen), true, 'the opened list stays open');
+  const again = await s.exec(linesShown);
+  assert.ok(HOSTILE_LINES.some((l) => again.includes(l)), JSON.stringify(again));
+  await check();
+  await closeSettings(s);
 }

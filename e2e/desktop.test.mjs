@@ -1,5 +1,6 @@
 // End-to-end test of the real desktop app: the `clima` binary in a real WebKitGTK window under
-// Xvfb, driven by tauri-driver and WebKitWebDriver. Run by scripts/test (under xvfb-run) after
+// Xvfb, driven by tauri-driver and WebKitWebDriver, with its own stored token (as a user runs
+// it) and a hostile serial board on a pseudo-terminal. Run by scripts/test (under xvfb-run) after
 // `cargo build -p clima-desktop`. Uses fixed ports (4444, 4445, 18537): one run at a time.
 
 import { after, afterEach, before, describe, it } from 'node:test';
@@ -8,12 +9,11 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Session, waitFor } from './webdriver.mjs';
-import { TARGET, start, tempDir, waitForPort, waitForPortClosed } from './util.mjs';
+import { TARGET, start, startHostileBoard, tempDir, waitForPort, waitForPortClosed } from './util.mjs';
 import * as dashboard from './dashboard.mjs';
 
 const APP = path.join(TARGET, 'debug', 'clima');
 const PORT = 18537;
-const TOKEN = 'e2e-desktop-token';
 const DRIVER_PORT = 4444;
 
 /** Runs xdotool (on the test's X display) and returns its output; throws when it fails. */
@@ -36,6 +36,12 @@ async function openSaveDialog(session, metric, format) {
   return id;
 }
 
+/** The app's `status` command, called from the page as the dashboard calls it. */
+function appStatus(session) {
+  return session.execAsync(`const done = arguments[arguments.length - 1];
+    window.__TAURI__.core.invoke('status').then(done, (e) => done({ error: e }));`);
+}
+
 let registered = 0;
 function test(name, fn) {
   registered++;
@@ -44,8 +50,12 @@ function test(name, fn) {
 
 describe('desktop app', { timeout: 180_000 }, () => {
   let driver;
+  let board;
   let session;
   let dir;
+  let boardPath;
+  // The app's own token (generated on first run, kept in the database); regenerated below.
+  let token;
   // The programs' output goes to the log when a test failed or never ran.
   let passed = 0;
   afterEach((t) => {
@@ -56,12 +66,17 @@ describe('desktop app', { timeout: 180_000 }, () => {
     assert.ok(existsSync(APP), `${APP} is missing: run cargo build -p clima-desktop first`);
     assert.ok(process.env.DISPLAY, 'needs a display: run under xvfb-run');
     dir = tempDir('clima-e2e-desktop-');
-    driver = start('tauri-driver', ['--port', String(DRIVER_PORT)]);
+    boardPath = path.join(dir.path, 'hostile-board');
+    board = await startHostileBoard(boardPath);
+    // No --token and no CLIMA_TOKEN: the app keeps its own, which Settings can regenerate.
+    const env = { ...process.env };
+    delete env.CLIMA_TOKEN;
+    driver = start('tauri-driver', ['--port', String(DRIVER_PORT)], { env });
     await waitForPort(DRIVER_PORT);
     session = await Session.create(`http://127.0.0.1:${DRIVER_PORT}`, {
       'tauri:options': {
         application: APP,
-        args: ['--db', path.join(dir.path, 'clima.db'), '--listen', `127.0.0.1:${PORT}`, '--token', TOKEN, '--serial', 'off'],
+        args: ['--db', path.join(dir.path, 'clima.db'), '--listen', `127.0.0.1:${PORT}`, '--serial', boardPath],
       },
     });
     await waitForPort(PORT);
@@ -70,18 +85,22 @@ describe('desktop app', { timeout: 180_000 }, () => {
   after(async () => {
     if (passed < registered) {
       if (driver) console.error(`--- driver output:\n${driver.output()}`);
+      if (board) console.error(`--- hostile board output:\n${board.output()}`);
     }
     if (session) await session.quit().catch(() => {});
     await driver?.stop();
+    await board?.stop();
     dir?.remove();
   });
 
   test('opens with the first-run help', async () => {
     await dashboard.ready(session);
     await dashboard.showsEmptyState(session);
+    token = (await appStatus(session)).token;
+    assert.match(token, /^[0-9a-f]{32}$/, 'a token was generated on first run');
   });
 
-  test('shows posted readings on a card and updates it live', () => dashboard.cardUpdates(session, PORT, TOKEN));
+  test('shows posted readings on a card and updates it live', () => dashboard.cardUpdates(session, PORT, token));
   test('draws the charts', () => dashboard.chartAppears(session));
   test('switches ranges', () => dashboard.rangesSwitch(session));
   test('shows time and value under the pointer', () => dashboard.hoverShowsValue(session));
@@ -116,8 +135,18 @@ describe('desktop app', { timeout: 180_000 }, () => {
     });
     assert.deepEqual(status, { state: 'cancelled', text: '' });
   });
-  test('shows a hostile sensor name as text', () => dashboard.hostileNameIsText(session, PORT, TOKEN));
-  test('opens settings with the token and examples', () => dashboard.settingsOpen(session, TOKEN, `127.0.0.1:${PORT}`));
+  test('shows a hostile sensor name as text', () => dashboard.hostileNameIsText(session, PORT, token));
+  test('opens settings with the token and examples', () => dashboard.settingsOpen(session, token, `127.0.0.1:${PORT}`, boardPath));
+  test('shows hostile serial lines as text', () => dashboard.hostileSerialIsText(session, boardPath));
+
+  test('regenerates the token from Settings', async () => {
+    const fresh = await dashboard.regenerateToken(session, PORT, token);
+    // The app reports the token in force.
+    const status = await appStatus(session);
+    assert.equal(status.token, fresh);
+    assert.equal(status.store_problem, null);
+    token = fresh;
+  });
 
   test('leaves a screenshot of the real window', async () => {
     const out = process.env.CLIMA_SCREENSHOT || path.join(TARGET, 'e2e', 'desktop.png');

@@ -1,8 +1,9 @@
 // What both end-to-end tests share: starting programs in their own process group (so their
-// children die with them), waiting for ports, and posting readings like a device.
+// children die with them), waiting for ports, posting readings like a device, and a serial
+// board that prints markup.
 
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { lstatSync, mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -13,6 +14,42 @@ export const TARGET = process.env.CARGO_TARGET_DIR ? path.resolve(process.env.CA
 
 /** The hostile sensor name: it must show as these characters, never become an element. */
 export const HOSTILE = '<img src=x onerror=alert(1)>';
+
+/** What the hostile serial board prints: each must show as these characters in the ports panel. */
+export const HOSTILE_LINES = [
+  '<img src=x onerror="window.__pwned=1">',
+  '<script>window.__pwned=2</script>',
+  '"><svg onload=window.__pwned=3>',
+];
+
+/**
+ * Starts e2e/hostile-board.py: a pseudo-terminal at `link` printing HOSTILE_LINES every 200 ms.
+ * Resolves once `link` exists; `stop()` ends it and removes the link.
+ */
+export async function startHostileBoard(link, ms = 10_000) {
+  const board = start('python3', [path.join(ROOT, 'e2e', 'hostile-board.py'), link, ...HOSTILE_LINES]);
+  const deadline = Date.now() + ms;
+  for (;;) {
+    try {
+      lstatSync(link);
+      return board;
+    } catch {
+      // Not there yet.
+    }
+    if (Date.now() > deadline || board.child.exitCode !== null) {
+      await board.stop();
+      throw new Error(`the hostile board did not create ${link}: ${board.output()}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** The status of `GET /api/v1/sensors` sent with `token`: 200, or 401 for a refused token. */
+export async function statusWithToken(port, token) {
+  const response = await fetch(`http://127.0.0.1:${port}/api/v1/sensors`, { headers: { Authorization: `Bearer ${token}` } });
+  await response.arrayBuffer();
+  return response.status;
+}
 
 export function tempDir(prefix) {
   const dir = mkdtempSync(path.join(os.tmpdir(), prefix));

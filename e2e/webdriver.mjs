@@ -89,6 +89,11 @@ export class Session {
     return this.cmd('POST', '/execute/sync', { script, args });
   }
 
+  /** Runs `script` in the page; it finishes by calling `arguments[arguments.length - 1](value)`. */
+  execAsync(script, args = []) {
+    return this.cmd('POST', '/execute/async', { script, args });
+  }
+
   navigate(url) {
     return this.cmd('POST', '/url', { url });
   }

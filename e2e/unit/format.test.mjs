@@ -12,6 +12,7 @@ import {
   formatNumber,
   intervalFromTimes,
   isStale,
+  storeProblemText,
   trend,
   usualInterval,
 } from '../../ui/js/format.js';
@@ -122,4 +123,17 @@ test('export file names are safe and match the desktop app\'s', () => {
     [[45_300], '45 KB'],
     [[3_240_000], '3.2 MB'],
   ]);
+});
+
+test('the store banner says what is wrong and what to do', () => {
+  const tail = 'Readings sent now are refused (503) and devices should resend them.';
+  check(storeProblemText, [
+    [['database or disk is full'], `The database cannot be written: database or disk is full. ${tail}`],
+    // The engine's reason may end in a full stop or spaces: one full stop in the sentence.
+    [['attempt to write a readonly database. '], `The database cannot be written: attempt to write a readonly database. ${tail}`],
+    [[''], `The database cannot be written: no reason given. ${tail}`],
+    [[null], `The database cannot be written: no reason given. ${tail}`],
+  ]);
+  // Device or engine text stays text: the helper builds a string, the page sets it as text.
+  assert.ok(storeProblemText('<b>x</b>').includes('<b>x</b>'));
 });

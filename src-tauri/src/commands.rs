@@ -2,6 +2,7 @@
 //! answering in the same JSON shapes as the HTTP API so the page has one code path.
 
 use clima_core::chart::{self, ChartSpec, TempUnit};
+use clima_core::http::TokenError;
 use clima_core::now_ms;
 use clima_model::downsample::BucketPlan;
 use clima_model::metric::unit_of;
@@ -145,8 +146,8 @@ pub async fn export<R: Runtime>(
 pub async fn regenerate_token(shell: State<'_, Shell>) -> Result<Value, CommandError> {
     shell.with(|r| match r.engine.regenerate_token() {
         Ok(token) => Ok(json!({ "token": token.expose() })),
-        Err(e) if !r.token_stored => Err(CommandError::new("token_fixed", e.to_string())),
-        Err(e) => Err(e.into()),
+        Err(e @ TokenError::NotStored) => Err(CommandError::new("token_fixed", e.to_string())),
+        Err(TokenError::Store(e)) => Err(e.into()),
     })
 }
 
@@ -183,12 +184,8 @@ pub async fn port_action(
 /// the engine's own HTTP port, where the demo board lives.
 #[tauri::command]
 pub async fn demo(shell: State<'_, Shell>, start: bool) -> Result<Value, CommandError> {
-    let (local, token) = shell.with(|r| {
-        Ok((
-            r.local,
-            r.engine.token().map(|t| t.expose().to_owned()),
-        ))
-    })?;
+    let (local, token) =
+        shell.with(|r| Ok((r.local, r.engine.token().map(|t| t.expose().to_owned()))))?;
     let url = format!("http://{local}/api/v1/demo");
     let agent = ureq::AgentBuilder::new()
         .timeout(std::time::Duration::from_secs(10))

@@ -198,15 +198,13 @@ mod tests {
 
         // A regenerated token is in force at once: the old one gets 401 from the engine's port.
         let local = app.state::<Shell>().with(|r| Ok(r.local)).unwrap();
-        let sensors_with = |token: &str| {
-            match ureq::get(&format!("http://{local}/api/v1/sensors"))
-                .set("Authorization", &format!("Bearer {token}"))
-                .call()
-            {
-                Ok(resp) => resp.status(),
-                Err(ureq::Error::Status(code, _)) => code,
-                Err(e) => panic!("the engine did not answer: {e}"),
-            }
+        let sensors_with = |token: &str| match ureq::get(&format!("http://{local}/api/v1/sensors"))
+            .set("Authorization", &format!("Bearer {token}"))
+            .call()
+        {
+            Ok(resp) => resp.status(),
+            Err(ureq::Error::Status(code, _)) => code,
+            Err(e) => panic!("the engine did not answer: {e}"),
         };
         assert_eq!(sensors_with(&first), 200);
         let regenerated = invoke(&webview, "regenerate_token", json!({})).unwrap();

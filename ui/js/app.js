@@ -1,13 +1,14 @@
 // Clima's dashboard: keeps the model of sensors and their latest values, applies live updates
 // (already coalesced by the app or the server, and coalesced again here to the chosen
-// interval), and drives the cards, charts, settings and the first-run help.
+// interval), and drives the cards, charts, settings, the first-run help and the banner shown
+// while the database cannot be written.
 
 import { createTransport } from './transport.js';
 import { byId, h, replace, setText } from './dom.js';
 import { SensorCards } from './cards.js';
 import { ChartPanel } from './charts.js';
 import { SettingsPanel, examples } from './settings.js';
-import { intervalFromTimes, usualInterval } from './format.js';
+import { intervalFromTimes, storeProblemText, usualInterval } from './format.js';
 
 /** History behind trends and usual intervals: the last 3 h in 1-minute buckets. */
 const HISTORY_MS = 3 * 3_600_000;
@@ -15,6 +16,8 @@ const HISTORY_POINTS = 180;
 const HISTORY_REFRESH_MS = 5 * 60_000;
 /** Live arrival times kept per sensor, to learn the interval of a new sensor. */
 const LIVE_TIMES = 12;
+/** How often the page asks whether the database can be written (status or /healthz). */
+const STORE_CHECK_MS = 3000;
 
 const transport = createTransport();
 const prefs = {
@@ -47,7 +50,13 @@ const view = {
 
 const cards = new SensorCards(byId('cards'), (id) => select(id));
 const charts = new ChartPanel(byId('charts'), transport, view);
-const settings = new SettingsPanel(byId('settings'), transport, prefs, (change) => setPrefs(change));
+const settings = new SettingsPanel(
+  byId('settings'),
+  transport,
+  prefs,
+  (change) => setPrefs(change),
+  () => renderEmptyExample(),
+);
 
 byId('open-settings').addEventListener('click', () => (settings.isOpen ? settings.close() : settings.open()));
 byId('auth').addEventListener('submit', (e) => {
@@ -90,6 +99,26 @@ function showError(e) {
   const banner = byId('banner');
   banner.hidden = !e;
   if (e) setText(banner, e.message);
+}
+
+let checkingStore = false;
+/** Shows or hides the store banner: while commits fail, devices' readings are refused. */
+async function checkStore() {
+  // A slow answer is not asked again on top of itself.
+  if (checkingStore) return;
+  checkingStore = true;
+  let problem;
+  try {
+    problem = await transport.storeProblem();
+  } catch {
+    // No answer (the engine did not start, or is stopping): other messages say so.
+    return;
+  } finally {
+    checkingStore = false;
+  }
+  const banner = byId('store-banner');
+  banner.hidden = problem == null;
+  if (problem != null) setText(banner, storeProblemText(problem));
 }
 
 /** Metrics in the order cards and charts show them; others follow by name. */
@@ -230,7 +259,8 @@ function render() {
   }
 }
 
-async function renderEmptyState() {
+/** The first-run curl line, with the address and the token in force. */
+async function renderEmptyExample() {
   let status;
   try {
     status = await transport.status();
@@ -239,6 +269,10 @@ async function renderEmptyState() {
   }
   const base = `http://${status.addresses[0] ?? status.listen}`;
   setText(byId('empty-curl'), examples(base, status.token)[0].text);
+}
+
+async function renderEmptyState() {
+  await renderEmptyExample();
   const demo = byId('demo');
   if (await transport.demoAvailable().catch(() => false)) {
     demo.hidden = false;
@@ -257,6 +291,8 @@ async function renderEmptyState() {
 
 async function start() {
   transport.setUpdateInterval(prefs.updateMs).catch(() => {});
+  checkStore();
+  setInterval(checkStore, STORE_CHECK_MS);
   let list;
   try {
     list = await transport.sensors();

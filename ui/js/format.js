@@ -1,5 +1,5 @@
-// Pure helpers for the dashboard: units, ages, trends and the staleness rule. No DOM, no clock
-// reads: callers pass `now`, so the unit tests (e2e/unit) are exact.
+// Pure helpers for the dashboard: units, ages, trends, the staleness rule and message texts. No
+// DOM, no clock reads: callers pass `now`, so the unit tests (e2e/unit) are exact.
 
 const LABELS = {
   temperature: 'Temperature',
@@ -176,4 +176,13 @@ export function formatBytes(n) {
   if (n < 1000) return `${n} B`;
   if (n < 1e6) return `${Math.round(n / 1000)} KB`;
   return `${(n / 1e6).toFixed(1)} MB`;
+}
+
+/**
+ * The banner shown while the database cannot be written: what is wrong (`reason`, as the
+ * engine reports it) and what happens to readings meanwhile.
+ */
+export function storeProblemText(reason) {
+  const why = String(reason ?? '').trim().replace(/[\s.]+$/, '') || 'no reason given';
+  return `The database cannot be written: ${why}. Readings sent now are refused (503) and devices should resend them.`;
 }

@@ -1,6 +1,6 @@
 // The settings panel: units and update interval, where and how devices send readings (with
-// examples to paste), and the serial ports with their state. Port identities and unparsed lines
-// come from devices and are shown as text only.
+// examples to paste, and the token with a two-step Regenerate), and the serial ports with their
+// state. Port identities and unparsed lines come from devices and are shown as text only.
 
 import { byId, h, replace, setText } from './dom.js';
 import { formatTime } from './format.js';
@@ -83,14 +83,20 @@ The Shelly adds temp= and hum= itself.`,
 }
 
 export class SettingsPanel {
-  constructor(root, transport, prefs, onPrefs) {
+  /** `onToken(token)` is called after the token was regenerated. */
+  constructor(root, transport, prefs, onPrefs, onToken = () => {}) {
     this.root = root;
     this.transport = transport;
     this.prefs = prefs;
     this.onPrefs = onPrefs;
+    this.onToken = onToken;
     this.portTimer = null;
     this.status = null;
     this.example = 'curl';
+    /** What the token row says after a regeneration (kept until the panel closes). */
+    this.tokenNote = null;
+    /** Ports whose unparsed lines the user opened: kept open across refreshes. */
+    this.openUnparsed = new Set();
 
     for (const input of root.querySelectorAll('input[name="temp-unit"]')) {
       input.checked = input.value === prefs.tempUnit;
@@ -128,6 +134,7 @@ export class SettingsPanel {
     byId('open-settings').setAttribute('aria-expanded', 'false');
     clearInterval(this.portTimer);
     this.portTimer = null;
+    this.tokenNote = null;
   }
 
   async renderIngest() {
@@ -141,13 +148,17 @@ export class SettingsPanel {
     const base = `http://${s.addresses[0] ?? s.listen}`;
     const rows = [
       ['Address', s.addresses.map((a) => `http://${a}`).join('\n')],
-      ['Token', s.token ?? 'none (anyone who can reach this address may send)'],
+      ['Token', s.token ?? 'none (anyone who can reach this address may send)', this.tokenControls(s)],
     ];
     if (this.transport.kind === 'tauri' && s.token) {
       rows.push(['Watch in a browser', `${base}/?token=${encodeURIComponent(s.token)}`]);
     }
     if (s.db) rows.push(['Database', s.db]);
-    const list = h('dl', { class: 'facts' }, rows.map(([k, v]) => [h('dt', {}, k), h('dd', { data: { fact: k.toLowerCase() } }, h('code', {}, v))]));
+    const list = h(
+      'dl',
+      { class: 'facts' },
+      rows.map(([k, v, extra]) => [h('dt', {}, k), h('dd', { data: { fact: k.toLowerCase() } }, h('code', {}, v), extra)]),
+    );
 
     const all = examples(base, s.token);
     const tabs = h('div', { class: 'tabs', role: 'tablist' });
@@ -165,6 +176,57 @@ export class SettingsPanel {
     const copy = h('button', { type: 'button', class: 'copy', onclick: () => copyText(code.textContent, copy) }, 'Copy');
     show(this.example);
     replace(byId('ingest'), list, tabs, h('div', { class: 'example-box' }, code, copy));
+  }
+
+  /**
+   * The Regenerate button under the token. The first click only asks (inline, so nothing else
+   * on the page is blocked); the second replaces the token, after which every device needs the
+   * new one.
+   */
+  tokenControls(s) {
+    if (!s.token) return null;
+    if (s.token_regenerable === false) {
+      return h('div', { class: 'muted token-note' }, 'Given with --token: change it there.');
+    }
+    const box = h('div', { class: 'token-actions' });
+    const idle = (message) => {
+      const start = h('button', { type: 'button', id: 'regenerate-token', onclick: () => confirming() }, 'Regenerate token');
+      replace(box, start, message ? h('span', { class: message.kind, role: 'status' }, message.text) : null);
+      return start;
+    };
+    const confirming = () => {
+      const question = h('span', { class: 'token-question' }, 'Devices still sending the current token will be refused (401) until they get the new one.');
+      const cancel = h('button', { type: 'button', id: 'regenerate-cancel', onclick: () => idle().focus() }, 'Cancel');
+      const confirm = h(
+        'button',
+        {
+          type: 'button',
+          id: 'regenerate-confirm',
+          class: 'danger',
+          onclick: async () => {
+            confirm.disabled = true;
+            cancel.disabled = true;
+            setText(question, 'Regenerating…');
+            let token;
+            try {
+              token = await this.transport.regenerateToken();
+            } catch (e) {
+              idle({ kind: 'error', text: `The token was not changed: ${e.message}` }).focus();
+              return;
+            }
+            this.tokenNote = 'New token in force: the old one is refused. Give it to every device that sends readings (the examples below use it).';
+            await this.renderIngest();
+            this.onToken(token);
+            byId('regenerate-token')?.focus();
+          },
+        },
+        'Regenerate now',
+      );
+      replace(box, question, confirm, cancel);
+      cancel.focus();
+    };
+    idle(this.tokenNote ? { kind: 'token-done', text: this.tokenNote } : null);
+    return box;
   }
 
   async refreshPorts() {
@@ -223,7 +285,10 @@ export class SettingsPanel {
       unparsed.length
         ? h(
             'details',
-            {},
+            {
+              open: this.openUnparsed.has(p.id),
+              ontoggle: (e) => (e.target.open ? this.openUnparsed.add(p.id) : this.openUnparsed.delete(p.id)),
+            },
             h('summary', {}, `Lines not understood (${unparsed.length})`),
             h('ul', { class: 'unparsed' }, unparsed.map((u) => h('li', {}, h('code', {}, u.line), ` — ${u.reason} (${formatTime(u.at, Date.now())})`))),
           )

@@ -15,6 +15,27 @@ export class ApiError extends Error {
   }
 }
 
+/**
+ * `href` with its `token` query parameter, if it has one, set to `token`: the address bar must
+ * not keep offering a token that no longer works. Anything else in the address is kept.
+ */
+export function withToken(href, token) {
+  const url = new URL(href);
+  if (!url.searchParams.has('token')) return href;
+  url.searchParams.set('token', token);
+  return url.href;
+}
+
+/**
+ * What a `/healthz` answer says about the store: the reason it cannot write, or null. Only
+ * Clima's own 503 counts (`{"status": "store_unavailable", "message"}`); a proxy's 503 page
+ * means Clima is unreachable, which the connection badge shows.
+ */
+export function storeProblemFrom(status, body) {
+  if (status !== 503 || body?.status !== 'store_unavailable') return null;
+  return typeof body.message === 'string' && body.message.trim() ? body.message.trim() : 'the store refuses writes';
+}
+
 export function createTransport() {
   const tauri = window.__TAURI__;
   return tauri && tauri.core ? tauriTransport(tauri) : httpTransport();
@@ -45,6 +66,10 @@ function tauriTransport(tauri) {
     startDemo: () => call('demo', { start: true }),
     setUpdateInterval: (ms) => call('set_update_interval', { ms }),
     painted: () => call('painted'),
+    /** Why the database cannot be written right now, or null. */
+    storeProblem: async () => (await call('status')).store_problem ?? null,
+    /** Replaces the app's token; the page itself talks over IPC and needs none. */
+    regenerateToken: async () => (await call('regenerate_token')).token,
     needsToken: () => false,
     setToken: () => {},
     /** Calls `onUpdate({readings, skipped})` for each coalesced update from the app. */
@@ -73,6 +98,8 @@ function httpTransport() {
   }
   let token = localStorage.getItem(TOKEN_KEY) || '';
   let needsToken = false;
+  /** The live subscription: `{onUpdate, onState, source}`, reopened when the token changes. */
+  let stream = null;
 
   const request = async (method, path, params, body) => {
     const target = new URL(path, window.location.origin);
@@ -103,6 +130,30 @@ function httpTransport() {
   };
   const json = async (method, path, params, body) => (await request(method, path, params, body)).json();
 
+  /** (Re)opens the live stream with the current token: EventSource cannot send headers, so the
+   * stream URL carries it. */
+  const openStream = () => {
+    const { onUpdate, onState } = stream;
+    if (stream.source) {
+      stream.source.close();
+      // Back to live from here reloads the sensors, so what arrived in between is not missed.
+      onState('reconnecting');
+    }
+    const target = new URL('/api/v1/stream', window.location.origin);
+    if (token) target.searchParams.set('token', token);
+    const source = new EventSource(target);
+    source.addEventListener('hello', () => onState('live'));
+    source.addEventListener('readings', (event) => {
+      try {
+        onUpdate(JSON.parse(event.data));
+      } catch {
+        // A malformed event is skipped; the next one carries the newest values anyway.
+      }
+    });
+    source.onerror = () => onState(source.readyState === EventSource.CLOSED ? 'offline' : 'reconnecting');
+    stream.source = source;
+  };
+
   return {
     kind: 'http',
     async status() {
@@ -111,6 +162,8 @@ function httpTransport() {
         port: Number(window.location.port) || (window.location.protocol === 'https:' ? 443 : 80),
         addresses: [window.location.host],
         token: token || null,
+        // Unknown here: the server answers 409 when its token was given with --token.
+        token_regenerable: null,
         db: null,
         version: null,
       };
@@ -163,21 +216,43 @@ function httpTransport() {
       if (token) localStorage.setItem(TOKEN_KEY, token);
       else localStorage.removeItem(TOKEN_KEY);
     },
-    /** EventSource cannot send headers, so the stream URL carries the token. */
+    /** Why the database cannot be written right now (from `/healthz`, which needs no token), or null. */
+    async storeProblem() {
+      let response;
+      try {
+        response = await fetch(new URL('/healthz', window.location.origin), { cache: 'no-store' });
+      } catch {
+        // Unreachable: the connection badge says so; this banner is about the store.
+        return null;
+      }
+      let body = null;
+      try {
+        body = await response.json();
+      } catch {
+        // Not JSON: the status alone decides.
+      }
+      return storeProblemFrom(response.status, body);
+    },
+    /**
+     * Replaces the server's kept token. From then on the page sends the new one, keeps it for
+     * the next visit, and reopens its live stream with it.
+     */
+    async regenerateToken() {
+      const { token: fresh } = await json('POST', '/api/v1/token/regenerate');
+      token = fresh;
+      localStorage.setItem(TOKEN_KEY, fresh);
+      const address = withToken(window.location.href, fresh);
+      if (address !== window.location.href) history.replaceState(history.state, '', address);
+      if (stream) openStream();
+      return fresh;
+    },
     subscribe(onUpdate, onState) {
-      const target = new URL('/api/v1/stream', window.location.origin);
-      if (token) target.searchParams.set('token', token);
-      const source = new EventSource(target);
-      source.addEventListener('hello', () => onState('live'));
-      source.addEventListener('readings', (event) => {
-        try {
-          onUpdate(JSON.parse(event.data));
-        } catch {
-          // A malformed event is skipped; the next one carries the newest values anyway.
-        }
-      });
-      source.onerror = () => onState(source.readyState === EventSource.CLOSED ? 'offline' : 'reconnecting');
-      return () => source.close();
+      stream = { onUpdate, onState, source: null };
+      openStream();
+      return () => {
+        stream?.source?.close();
+        stream = null;
+      };
     },
   };
 }

@@ -144,7 +144,7 @@ impl Engine {
 
     /// Replaces the stored token with a new one, refused at once in its place. Only a token
     /// kept in the database can be regenerated; one given with `--token` is changed there.
-    pub fn regenerate_token(&self) -> Result<Token, StoreError> {
+    pub fn regenerate_token(&self) -> Result<Token, http::TokenError> {
         http::regenerate_token(&self.ctx)
     }
 

@@ -108,7 +108,7 @@ pub fn render(
             format!("{{{id}\"temperature\":{t:.2},\"humidity\":{h:.2},\"pressure\":{p:.1},\"co2\":{:.0}}}\r\n", c.co2)
         }
         // A board prints its header at reset; repeating it lets a reader that joins late start.
-        BoardFormat::Csv if tick % 10 == 0 => format!("temperature,humidity,pressure\r\n{t:.2},{h:.2},{p:.1}\r\n"),
+        BoardFormat::Csv if tick.is_multiple_of(10) => format!("temperature,humidity,pressure\r\n{t:.2},{h:.2},{p:.1}\r\n"),
         BoardFormat::Csv => format!("{t:.2},{h:.2},{p:.1}\r\n"),
         BoardFormat::Dht => {
             let f = t * 9.0 / 5.0 + 32.0;

@@ -74,7 +74,7 @@ fn main() -> Result<()> {
             sensor,
             seed,
         } => {
-            if !(rate > 0.0) {
+            if rate.is_nan() || rate <= 0.0 {
                 bail!("--rate must be above zero");
             }
             let board = VirtualBoard::start(BoardOptions {
@@ -116,7 +116,7 @@ fn wait_for_signal() -> Result<()> {
 }
 
 fn post(url: &str, sensors: u32, rate: f64, duration: u64, token: Option<String>) -> Result<()> {
-    if !(rate > 0.0) || sensors == 0 {
+    if rate.is_nan() || rate <= 0.0 || sensors == 0 {
         bail!("--sensors and --rate must be above zero");
     }
     let endpoint = format!("{}/api/v1/readings", url.trim_end_matches('/'));

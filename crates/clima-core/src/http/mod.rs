@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 
 pub use assets::CSP;
 pub use connections::{Connections, Policy};
+
 pub use limit::Limiter;
 pub use reply::Reply;
 pub use request::MAX_BODY;
@@ -108,12 +109,20 @@ impl Front {
     }
 }
 
+/// Why a token could not be regenerated.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    /// The token was given on the command line (or there is none): Clima does not own it.
+    #[error("this token was given with --token or CLIMA_TOKEN (or none is set): change it there, or start without it (clima-server: --token auto) to let Clima keep one it can regenerate")]
+    NotStored,
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+}
+
 /// Stores a new token, then puts it in force; the old one is refused from the next request on.
-pub fn regenerate_token(ctx: &Ctx) -> Result<Token, crate::store::StoreError> {
+pub fn regenerate_token(ctx: &Ctx) -> Result<Token, TokenError> {
     if !ctx.token_stored {
-        return Err(crate::store::StoreError::Failed(
-            "this server has no token kept by Clima (it was given with --token or CLIMA_TOKEN, or there is none): change it there, or start with --token auto to let Clima keep one and regenerate it".into(),
-        ));
+        return Err(TokenError::NotStored);
     }
     let token = Token::generate();
     ctx.writer

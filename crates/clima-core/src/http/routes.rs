@@ -154,10 +154,10 @@ pub fn route(ctx: &Ctx, req: &mut Request, peer: IpAddr) -> Outcome {
         ("POST", "/api/v1/demo") => start_demo(ctx),
         ("POST", "/api/v1/token/regenerate") => match super::regenerate_token(ctx) {
             Ok(t) => Ok(Reply::json(200, &json!({ "token": t.expose() }))),
-            Err(e @ crate::store::StoreError::Failed(_)) if !ctx.token_stored => {
+            Err(e @ super::TokenError::NotStored) => {
                 Err(Reply::error(409, "token_fixed", e.to_string()))
             }
-            Err(e) => Err(store_failed(e)),
+            Err(super::TokenError::Store(e)) => Err(store_failed(e)),
         },
         ("POST", "/write") => {
             return post_line_protocol(req, &pairs).unwrap_or_else(Outcome::Reply)
@@ -492,29 +492,15 @@ fn set_retention(ctx: &Ctx, req: &mut Request) -> Result<Reply, Reply> {
 
 /// A titled chart of a range to download, as SVG or PNG (the same drawing as the dashboard's).
 fn export_chart(ctx: &Ctx, pairs: &[(String, String)], png: bool) -> Result<Reply, Reply> {
-    use crate::chart::{self, ChartSpec};
-    let mut points = pairs.to_vec();
-    points.retain(|(k, _)| k != "points");
-    points.push(("points".into(), "1000".into()));
-    let r = query_range(ctx, &points)?;
-    let spec = ChartSpec::for_export(r.sensor, r.metric, r.plan.width);
-    let failed = |e: chart::ChartError| Reply::error(500, "chart_failed", e.to_string());
-    let (content_type, body, ext) = if png {
-        (
-            "image/png",
-            chart::render_png(&r.buckets, &spec).map_err(failed)?,
-            "png",
-        )
+    use crate::store::export::{self, ChartFormat};
+    let x = export_request(ctx, pairs)?;
+    let (format, content_type, ext) = if png {
+        (ChartFormat::Png, "image/png", "png")
     } else {
-        (
-            "image/svg+xml",
-            chart::render(&r.buckets, &spec)
-                .map_err(failed)?
-                .svg
-                .into_bytes(),
-            "svg",
-        )
+        (ChartFormat::Svg, "image/svg+xml", "svg")
     };
+    let body = export::export_chart(&ctx.reader, &x.sensor, &x.metric, x.from, x.to, format)
+        .map_err(|e| Reply::error(500, "chart_failed", e.to_string()))?;
     Ok(Reply {
         content_type,
         ..Reply::empty(200)
@@ -522,7 +508,7 @@ fn export_chart(ctx: &Ctx, pairs: &[(String, String)], png: bool) -> Result<Repl
     .with_body(body)
     .with_header(
         "Content-Disposition",
-        format!("attachment; filename=\"{}-{}.{ext}\"", r.sensor, r.metric),
+        format!("attachment; filename=\"{}-{}.{ext}\"", x.sensor, x.metric),
     )
     .with_header("Content-Security-Policy", "default-src 'none'"))
 }

@@ -139,13 +139,13 @@ fn drop_sealed_duplicates(
 ) -> Result<(), StoreError> {
     for r in rows.iter() {
         let key = (r.series, r.at.div_euclid(HOUR) * HOUR);
-        if !sealed.contains_key(&key) {
+        if let std::collections::hash_map::Entry::Vacant(e) = sealed.entry(key) {
             let times = load_chunk(tx, key.0, key.1)?
                 .unwrap_or_default()
                 .into_iter()
                 .map(|s| s.at)
                 .collect();
-            sealed.insert(key, times);
+            e.insert(times);
         }
     }
     rows.retain(|r| {

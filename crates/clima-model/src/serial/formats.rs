@@ -374,8 +374,7 @@ fn is_banner(text: &str) -> bool {
         && text
             .split_whitespace()
             .map(|w| w.trim_matches(|c| c == '!' || c == '-'))
-            .filter(|w| !w.is_empty())
-            .last()
+            .rfind(|w| !w.is_empty())
             .is_some_and(|w| w.eq_ignore_ascii_case("test"))
 }
 
