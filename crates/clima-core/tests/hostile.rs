@@ -210,6 +210,19 @@ fn one_address_cannot_hold_more_than_its_share() {
         n.saturating_sub(cap),
         "closed of {n} from one address"
     );
+    let health: serde_json::Value = serde_json::from_str(
+        &ureq::get(&format!("http://{addr}/healthz"))
+            .call()
+            .unwrap()
+            .into_string()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        health["connections_closed"]["capped"].as_u64(),
+        Some(n.saturating_sub(cap) as u64),
+        "{health}"
+    );
     served_quickly(addr);
     engine.shutdown();
 }

@@ -21,7 +21,6 @@ use std::time::{Duration, Instant};
 
 pub use assets::CSP;
 pub use connections::{Connections, Policy};
-
 pub use limit::Limiter;
 pub use reply::Reply;
 pub use request::MAX_BODY;
@@ -63,7 +62,8 @@ pub struct Ctx {
 
 /// The listening server. tiny_http ends its accept thread at the first accept error (running
 /// out of file descriptors, say), after which the port would be deaf; the worker that sees the
-/// error binds a new server on the same address.
+/// error, or the warden that finds the listening socket gone, binds a new server on the same
+/// address.
 pub struct Front {
     addr: SocketAddr,
     current: RwLock<Arc<tiny_http::Server>>,

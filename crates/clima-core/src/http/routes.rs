@@ -85,14 +85,17 @@ pub fn route(ctx: &Ctx, req: &mut Request, peer: IpAddr) -> Outcome {
 
     if path == "/healthz" {
         return match method.as_str() {
-            "GET" | "HEAD" => match ctx.writer.problem() {
-                None => Reply::json(200, &json!({ "status": "ok" })).into(),
-                Some(problem) => Reply::json(
-                    503,
-                    &json!({ "status": "store_unavailable", "message": problem }),
-                )
-                .into(),
-            },
+            "GET" | "HEAD" => {
+                let closed = ctx.closed.snapshot();
+                match ctx.writer.problem() {
+                    None => Reply::json(200, &json!({ "status": "ok", "connections_closed": closed })),
+                    Some(problem) => Reply::json(
+                        503,
+                        &json!({ "status": "store_unavailable", "message": problem, "connections_closed": closed }),
+                    ),
+                }
+                .into()
+            }
             _ => not_allowed(&["GET", "HEAD"]).into(),
         };
     }

@@ -19,7 +19,7 @@ use super::{Ctx, Front};
 const EVERY_MIN: Duration = Duration::from_millis(50);
 const EVERY_MAX: Duration = Duration::from_millis(500);
 
-/// Connections the warden has closed, by reason, for logs and tests.
+/// Connections the warden has closed, by reason (shown by `/healthz`).
 #[derive(Default, Debug)]
 pub struct Closed {
     pub idle: AtomicU64,
