@@ -224,7 +224,10 @@ mod tests {
 
     const NOW: Millis = 1_795_700_000_000;
 
-    fn check(line: &str, expected: Result<(&str, &[(&str, f64)], Option<Millis>), &str>) {
+    /// The sensor, the values and the time a line should give, or a fragment of its error.
+    type Expected<'a> = Result<(&'a str, &'a [(&'a str, f64)], Option<Millis>), &'a str>;
+
+    fn check(line: &str, expected: Expected) {
         let got = parse(line, Precision::Nanoseconds, NOW).remove(0);
         match (got, expected) {
             (Ok(r), Ok((sensor, values, t))) => {

@@ -1,8 +1,9 @@
 //! Inputs the fuzz targets in `fuzz/` once broke, kept as files under `tests/data/fuzz/` named
 //! `TARGET-what.*`, each with the behaviour it must have now. See fuzz/README.md.
 
-use clima_model::push;
-use clima_model::SensorId;
+use clima_model::downsample::BucketPlan;
+use clima_model::timestamp::from_text;
+use clima_model::{push, SensorId, SECOND};
 
 const NOW: clima_model::Millis = 1_795_700_000_000;
 
@@ -26,4 +27,27 @@ fn push_never_stores_the_p_credential() {
     assert_eq!(r.sensor.as_str(), "s1");
     let metrics: Vec<&str> = r.values.iter().map(|(m, _)| m.as_str()).collect();
     assert_eq!(metrics, ["mdasured_at"]);
+}
+
+/// query_string: a range across 1970-01-01 in one point, as `GET /api/v1/readings` plans it,
+/// never finished (about nine minutes of ever wider day buckets in a release build, then a
+/// wrapped plan of zero buckets; an overflow panic in a debug build). It is refused instead.
+#[test]
+fn a_range_across_the_epoch_in_one_point_is_refused() {
+    let query = fixture("query_string-range-across-epoch.txt");
+    let pairs: Vec<(String, String)> = form_urlencoded::parse(&query).into_owned().collect();
+    let param = |key: &str| {
+        let (_, v) = pairs.iter().find(|(k, _)| k == key).unwrap();
+        v.as_str()
+    };
+    let (from, to) = (
+        from_text(param("from")).unwrap(),
+        from_text(param("to")).unwrap(),
+    );
+    assert_eq!((from, to), (-SECOND, SECOND));
+    let points: usize = param("points").parse().unwrap();
+    let e = BucketPlan::new(from, to, points).unwrap_err();
+    assert!(e.contains("needs at least 2 points"), "{e}");
+    let two = BucketPlan::new(from, to, 2).unwrap();
+    assert_eq!((two.start, two.width, two.count), (-SECOND, SECOND, 2));
 }
