@@ -109,3 +109,11 @@ wait_idle() { # PID MAX_S
     done
     echo "$waited"
 }
+
+# A section heading in the output and in $RESULTS.
+say() { printf '\n### %s\n' "$*" | tee -a "$RESULTS"; }
+
+# The first line of $RESULTS: which build, on what machine, when.
+describe_run() {
+    echo "clima $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null)$(git -C "$ROOT" diff --quiet 2>/dev/null || echo ' (uncommitted changes)'), $(nproc) cores, $(uname -sr), $(date -u +%FT%TZ), load average $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$RESULTS"
+}

@@ -160,18 +160,26 @@ mod tests {
         get_ipc_response(webview, request).map(|b| b.deserialize::<Value>().unwrap())
     }
 
-    #[test]
-    fn commands_answer_like_the_http_api() {
-        let dir = tempfile::tempdir().unwrap();
-        let args = Args::parse_from([
+    /// Arguments for an app on a fresh database in `dir`, on an ephemeral port, with no serial.
+    fn test_args(dir: &tempfile::TempDir, extra: &[&str]) -> Args {
+        let db = dir.path().join("t.db");
+        let mut argv = vec![
             "clima",
             "--db",
-            dir.path().join("t.db").to_str().unwrap(),
+            db.to_str().unwrap(),
             "--listen",
             "127.0.0.1:0",
             "--serial",
             "off",
-        ]);
+        ];
+        argv.extend_from_slice(extra);
+        Args::parse_from(argv)
+    }
+
+    #[test]
+    fn commands_answer_like_the_http_api() {
+        let dir = tempfile::tempdir().unwrap();
+        let args = test_args(&dir, &[]);
         let shell = Shell::new(shell::start(&args), Instant::now());
         let mut app = app(mock_builder(), shell)
             .build(mock_context(noop_assets()))
@@ -320,17 +328,7 @@ mod tests {
     #[test]
     fn a_token_given_with_the_flag_is_not_regenerated() {
         let dir = tempfile::tempdir().unwrap();
-        let args = Args::parse_from([
-            "clima",
-            "--db",
-            dir.path().join("t.db").to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-            "--serial",
-            "off",
-            "--token",
-            "fixed-token-1234",
-        ]);
+        let args = test_args(&dir, &["--token", "fixed-token-1234"]);
         let shell = Shell::new(shell::start(&args), Instant::now());
         let app = app(mock_builder(), shell)
             .build(mock_context(noop_assets()))

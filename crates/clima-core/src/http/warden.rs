@@ -120,6 +120,22 @@ fn patrol(
     }
 }
 
+/// The connections to the port, as the kernel sees them.
+struct Scan {
+    sockets: Vec<Socket>,
+    /// Whether the listening socket is still open.
+    listening: bool,
+}
+
+/// One connection: its descriptor, its peer, and the kernel's counters.
+struct Socket {
+    fd: i32,
+    peer: SocketAddr,
+    quiet_in: Duration,
+    quiet_out: Duration,
+    bytes_in: u64,
+}
+
 #[cfg(target_os = "linux")]
 mod os {
     //! Finding this process's sockets in `/proc/self/fd` and reading `TCP_INFO` from them.
@@ -128,20 +144,9 @@ mod os {
     use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
     use std::time::Duration;
 
+    use super::{Scan, Socket};
+
     pub const SUPPORTED: bool = true;
-
-    pub struct Scan {
-        pub sockets: Vec<Socket>,
-        pub listening: bool,
-    }
-
-    pub struct Socket {
-        pub fd: i32,
-        pub peer: SocketAddr,
-        pub quiet_in: Duration,
-        pub quiet_out: Duration,
-        pub bytes_in: u64,
-    }
 
     fn addr_of(
         fd: i32,
@@ -261,22 +266,10 @@ mod os {
     //! Elsewhere the kernel's view is not read; the router's recycling still applies.
 
     use std::net::SocketAddr;
-    use std::time::Duration;
+
+    use super::Scan;
 
     pub const SUPPORTED: bool = false;
-
-    pub struct Scan {
-        pub sockets: Vec<Socket>,
-        pub listening: bool,
-    }
-
-    pub struct Socket {
-        pub fd: i32,
-        pub peer: SocketAddr,
-        pub quiet_in: Duration,
-        pub quiet_out: Duration,
-        pub bytes_in: u64,
-    }
 
     pub fn connections_to(_listen: SocketAddr) -> Option<Scan> {
         None
