@@ -43,7 +43,7 @@ pub fn status(shell: State<'_, Shell>) -> Result<Status, CommandError> {
             port: listen.port(),
             addresses: ingest_addresses(listen),
             token: r.engine.token().map(|t| t.expose().to_owned()),
-            token_regenerable: r.token_stored,
+            token_regenerable: r.engine.token_regenerable(),
             store_problem: r.engine.writer().problem(),
             db: r.db.display().to_string(),
             update_interval_ms: interval,

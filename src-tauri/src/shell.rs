@@ -25,8 +25,6 @@ pub struct Running {
     pub db: PathBuf,
     /// Where to reach the engine's HTTP port from this machine.
     pub local: SocketAddr,
-    /// The token is the one kept in the database (not `--token`), so it may be regenerated.
-    pub token_stored: bool,
 }
 
 /// The app's managed state.
@@ -122,12 +120,7 @@ pub fn start(args: &Args) -> Result<Running, CommandError> {
     } else {
         bound
     };
-    Ok(Running {
-        engine,
-        db,
-        local,
-        token_stored: stored,
-    })
+    Ok(Running { engine, db, local })
 }
 
 /// The web dashboard's files, served by the engine to browsers on the network: beside the

@@ -130,6 +130,13 @@ function httpTransport() {
   };
   const json = async (method, path, params, body) => (await request(method, path, params, body)).json();
 
+  /** Sends `value` from now on and keeps it for the next visit (none if empty). */
+  const keepToken = (value) => {
+    token = value.trim();
+    if (token) localStorage.setItem(TOKEN_KEY, token);
+    else localStorage.removeItem(TOKEN_KEY);
+  };
+
   /** (Re)opens the live stream with the current token: EventSource cannot send headers, so the
    * stream URL carries it. */
   const openStream = () => {
@@ -211,11 +218,7 @@ function httpTransport() {
     setUpdateInterval: async (ms) => ms,
     painted: async () => null,
     needsToken: () => needsToken,
-    setToken(value) {
-      token = value.trim();
-      if (token) localStorage.setItem(TOKEN_KEY, token);
-      else localStorage.removeItem(TOKEN_KEY);
-    },
+    setToken: keepToken,
     /** Why the database cannot be written right now (from `/healthz`, which needs no token), or null. */
     async storeProblem() {
       let response;
@@ -239,8 +242,7 @@ function httpTransport() {
      */
     async regenerateToken() {
       const { token: fresh } = await json('POST', '/api/v1/token/regenerate');
-      token = fresh;
-      localStorage.setItem(TOKEN_KEY, fresh);
+      keepToken(fresh);
       const address = withToken(window.location.href, fresh);
       if (address !== window.location.href) history.replaceState(history.state, '', address);
       if (stream) openStream();

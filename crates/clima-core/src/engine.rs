@@ -142,6 +142,12 @@ impl Engine {
         self.ctx.token.read().expect("token").clone()
     }
 
+    /// Whether [`Engine::regenerate_token`] can replace the token: it is the one kept in the
+    /// database, not one given with `--token`.
+    pub fn token_regenerable(&self) -> bool {
+        self.ctx.token_stored
+    }
+
     /// Replaces the stored token with a new one, refused at once in its place. Only a token
     /// kept in the database can be regenerated; one given with `--token` is changed there.
     pub fn regenerate_token(&self) -> Result<Token, http::TokenError> {

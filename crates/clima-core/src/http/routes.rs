@@ -129,7 +129,7 @@ pub fn route(ctx: &Ctx, req: &mut Request, peer: IpAddr) -> Outcome {
     }
     let pairs = query_pairs(query);
     if path != "/ping" {
-        let token = ctx.token.read().expect("token").clone();
+        let token = ctx.token.read().expect("token");
         if let Err(reply) = authorize(req, &pairs, token.as_ref()) {
             return reply.into();
         }

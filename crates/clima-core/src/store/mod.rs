@@ -51,26 +51,19 @@ pub enum StoreError {
     Stopped,
     /// Any other SQLite failure.
     #[error("database error: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    Sqlite(rusqlite::Error),
 }
 
-impl StoreError {
-    /// Maps write failures caused by the environment (disk full, read-only) to [`StoreError::Full`].
-    fn from_write(e: rusqlite::Error) -> Self {
-        match Self::classify(&e) {
-            StoreError::Full(m) => StoreError::Full(m),
-            _ => StoreError::Sqlite(e),
-        }
-    }
-
-    /// `Full` for failures of the environment, else `Failed`.
-    fn classify(e: &rusqlite::Error) -> Self {
+/// Failures caused by the environment (disk full, read-only, I/O) become [`StoreError::Full`],
+/// wherever they happen, so that every caller sees what to do about them.
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
         use rusqlite::ErrorCode::*;
         match e.sqlite_error_code() {
             Some(DiskFull | ReadOnly | CannotOpen | SystemIoFailure) => {
                 StoreError::Full(e.to_string())
             }
-            _ => StoreError::Failed(e.to_string()),
+            _ => StoreError::Sqlite(e),
         }
     }
 }
@@ -81,9 +74,6 @@ impl StoreError {
         match self {
             StoreError::Full(m) => StoreError::Full(m.clone()),
             StoreError::Stopped => StoreError::Stopped,
-            StoreError::Sqlite(e) if matches!(StoreError::classify(e), StoreError::Full(_)) => {
-                StoreError::Full(e.to_string())
-            }
             other => StoreError::Failed(other.to_string()),
         }
     }

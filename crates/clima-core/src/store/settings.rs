@@ -39,8 +39,7 @@ pub fn set(conn: &Connection, key: &str, value: &str) -> Result<(), StoreError> 
         "INSERT INTO settings (key, value) VALUES (?1, ?2)
          ON CONFLICT (key) DO UPDATE SET value = excluded.value",
         (key, value),
-    )
-    .map_err(StoreError::from_write)?;
+    )?;
     Ok(())
 }
 

@@ -458,7 +458,7 @@ impl Writer {
                 "INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 (key, value),
             )
-            .map_err(StoreError::from_write)?;
+            ?;
         Ok(())
     }
 
@@ -494,8 +494,7 @@ impl Writer {
     fn commit(&mut self, group: &[Job]) -> Result<(Vec<Receipt>, Vec<LiveSample>), StoreError> {
         let tx = self
             .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(StoreError::from_write)?;
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         advance_horizon(&tx, &mut self.horizon, self.cfg.recent_window, now_ms())?;
         let mut receipts = Vec::with_capacity(group.len());
         let mut newest: HashMap<i64, Newest> = HashMap::new();
@@ -576,7 +575,7 @@ impl Writer {
                 }
             }
         }
-        tx.commit().map_err(StoreError::from_write)?;
+        tx.commit()?;
         Ok((receipts, live))
     }
 
@@ -633,7 +632,7 @@ impl Writer {
         // The pragma frees pages as it is stepped, so step it to the end.
         let mut vacuum = self.conn.prepare("PRAGMA incremental_vacuum")?;
         let mut steps = vacuum.query([])?;
-        while steps.next().map_err(StoreError::from_write)?.is_some() {}
+        while steps.next()?.is_some() {}
         Ok(())
     }
 
@@ -677,8 +676,7 @@ impl Writer {
         }
         let tx = self
             .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(StoreError::from_write)?;
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut more = false;
         for (table, column, cutoff, step) in targets {
             let Some(cutoff) = cutoff else { continue };
@@ -692,7 +690,7 @@ impl Writer {
             )?;
             more |= deleted as i64 >= step;
         }
-        tx.commit().map_err(StoreError::from_write)?;
+        tx.commit()?;
         Ok(more)
     }
 
@@ -702,8 +700,7 @@ impl Writer {
         let sealed_before = now.div_euclid(HOUR) * HOUR - HOUR;
         let tx = self
             .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(StoreError::from_write)?;
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         for _ in 0..SEAL_STEP_HOURS {
             let oldest: Option<Millis> = tx.query_row(
                 "SELECT min(measured_at) FROM samples WHERE series_id = ?1",
@@ -714,7 +711,7 @@ impl Writer {
                 .map(|t| t.div_euclid(HOUR) * HOUR)
                 .filter(|h| h + HOUR <= sealed_before)
             else {
-                tx.commit().map_err(StoreError::from_write)?;
+                tx.commit()?;
                 return Ok(false);
             };
             let range = (series, hour, hour + HOUR);
@@ -734,11 +731,11 @@ impl Writer {
             }
             tx.prepare_cached("INSERT OR REPLACE INTO chunks (series_id, start, count, data) VALUES (?1, ?2, ?3, ?4)")?
                 .execute((series, hour, rows.len() as i64, chunk::encode(&rows)))
-                .map_err(StoreError::from_write)?;
+                ?;
             tx.prepare_cached("DELETE FROM samples WHERE series_id = ?1 AND measured_at >= ?2 AND measured_at < ?3")?
                 .execute(range)?;
         }
-        tx.commit().map_err(StoreError::from_write)?;
+        tx.commit()?;
         Ok(true)
     }
 
@@ -751,8 +748,7 @@ impl Writer {
         }
         let tx = self
             .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(StoreError::from_write)?;
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let nth: Option<Millis> = tx
             .query_row(
                 "SELECT measured_at FROM recent_samples WHERE measured_at < ?1 ORDER BY measured_at LIMIT 1 OFFSET ?2",
@@ -801,7 +797,7 @@ impl Writer {
             "UPDATE settings SET value = ?1 WHERE key = 'recent_horizon'",
             [cutoff.to_string()],
         )?;
-        tx.commit().map_err(StoreError::from_write)?;
+        tx.commit()?;
         self.horizon = cutoff;
         if moved > 0 {
             tracing::debug!(moved, cutoff, "moved recent samples");
@@ -882,8 +878,7 @@ impl Rollups {
                 "INSERT INTO {table} (series_id, t, sum, min, max, count) VALUES (?1, ?2, ?3, ?4, ?5, ?6) {ROLLUP_MERGE}"
             ))?;
             for ((series, t), p) in map {
-                stmt.execute((series, t, p.sum, p.min, p.max, p.count as i64))
-                    .map_err(StoreError::from_write)?;
+                stmt.execute((series, t, p.sum, p.min, p.max, p.count as i64))?;
             }
         }
         Ok(())
@@ -945,10 +940,10 @@ fn insert_rows(
             stmt.raw_bind_parameter(4 * i + 4, r.received_at)?;
         }
         match table {
-            Table::Recent => stored += stmt.raw_execute().map_err(StoreError::from_write)?,
+            Table::Recent => stored += stmt.raw_execute()?,
             Table::Old => {
                 let mut returned = stmt.raw_query();
-                while let Some(row) = returned.next().map_err(StoreError::from_write)? {
+                while let Some(row) = returned.next()? {
                     rolled.add(row.get(0)?, row.get(1)?, row.get(2)?);
                     stored += 1;
                 }
@@ -1016,7 +1011,7 @@ fn sensor_id(
                 "INSERT INTO sensors (key, name, source, first_seen, last_seen) VALUES (?1, ?2, ?3, ?4, ?4)",
             )?
             .execute((key, reading.name.as_deref(), job.source.as_str(), job.received_at))
-            .map_err(StoreError::from_write)?;
+            ?;
             tx.last_insert_rowid()
         }
     };
@@ -1042,8 +1037,7 @@ fn series_id(
         Some(id) => id,
         None => {
             tx.prepare_cached("INSERT INTO series (sensor_id, metric) VALUES (?1, ?2)")?
-                .execute((sensor, metric))
-                .map_err(StoreError::from_write)?;
+                .execute((sensor, metric))?;
             tx.last_insert_rowid()
         }
     };
