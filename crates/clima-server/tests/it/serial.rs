@@ -126,6 +126,7 @@ fn wrong_baud_rate_gives_no_garbage_and_is_found() {
         "--serial",
         hunted.to_str().unwrap(),
     ]);
+    // A port is listed once discovery has first seen it; until then this is null.
     let by_id = |id: &str| {
         get(&s.url("/api/v1/ports")).json()["ports"]
             .as_array()
@@ -133,7 +134,7 @@ fn wrong_baud_rate_gives_no_garbage_and_is_found() {
             .iter()
             .find(|p| p["id"] == id)
             .cloned()
-            .unwrap()
+            .unwrap_or_default()
     };
     let (fixed_id, hunted_id) = (fixed.to_str().unwrap(), hunted.to_str().unwrap());
     // The hunting port tries other rates and settles on the board's.
