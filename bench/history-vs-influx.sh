@@ -96,6 +96,7 @@ influx_count=$(curl -sG "$INFLUX/query" --data-urlencode db=history --data-urlen
 echo "InfluxDB holds ${influx_count:-?} points; TSM files: $(find "$WORK/influx/data" -name '*.tsm' | wc -l)" | tee -a "$RESULTS"
 if command -v sqlite3 >/dev/null; then
     sqlite3 "$WORK/clima.db" "SELECT 'Clima holds: ' || (SELECT count(*) FROM chunks) || ' hourly chunks, ' ||
+        (SELECT count(*) FROM pieces) || ' pieces, ' ||
         (SELECT count(*) FROM samples) || ' rows in samples, ' || (SELECT count(*) FROM recent_samples) ||
         ' in recent_samples, ' || (SELECT count(*) FROM rollup_minute) || ' minute and ' ||
         (SELECT count(*) FROM rollup_hour) || ' hour rollups'" | tee -a "$RESULTS"

@@ -172,7 +172,8 @@ influx_points=$(curl -sG "$INFLUX/query" --data-urlencode db=bench --data-urlenc
     grep -o '"values":\[\[[^]]*\]' | grep -o '[0-9]*\]$' | tr -d ']')
 echo "InfluxDB: $(sent 'influx') points acknowledged, ${influx_points:-?} stored" | tee -a "$RESULTS"
 if command -v sqlite3 >/dev/null; then
-    clima_samples=$(sqlite3 "$clima_db" 'SELECT (SELECT count(*) FROM samples) + (SELECT count(*) FROM recent_samples)')
+    clima_samples=$(sqlite3 "$clima_db" 'SELECT (SELECT count(*) FROM samples) + (SELECT count(*) FROM recent_samples)
+        + (SELECT coalesce(sum(count), 0) FROM pieces) + (SELECT coalesce(sum(count), 0) FROM chunks)')
     echo "Clima: $(sent '^clima-') readings acknowledged, $((clima_samples / 2)) stored ($clima_samples samples, 2 per reading)" | tee -a "$RESULTS"
     sqlite3 "$clima_db" "SELECT 'not from this benchmark: sensor ' || key || ' (' || source || ')' FROM sensors WHERE key NOT GLOB 'b[0-9]*-[0-9]*'" | tee -a "$RESULTS"
 fi

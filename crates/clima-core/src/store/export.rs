@@ -9,7 +9,7 @@ use clima_model::reading::Draft;
 use clima_model::timestamp::{format_rfc3339, from_rfc3339};
 use clima_model::{Millis, SensorId, HOUR};
 
-use super::writer::{load_chunk, ROLLUPS};
+use super::writer::{load_hour, ROLLUPS};
 use super::{Reader, StoreError, WriteHandle};
 use crate::chart::{self, ChartError, ChartSpec};
 use clima_model::chunk::Sample;
@@ -129,7 +129,7 @@ pub fn export_csv<W: Write>(
         return Ok(0);
     };
     let (from, to) = (from.max(first), to.min(last + 1));
-    // Hour by hour: a sealed hour's chunk, merged with late samples for it and anything recent.
+    // Hour by hour: a sealed hour's chunk and pieces, merged with late samples and anything recent.
     let mut hour = from.div_euclid(HOUR) * HOUR;
     while hour < to {
         let (start, end) = (from.max(hour), to.min(hour + HOUR));
@@ -181,7 +181,8 @@ pub fn export_chart(
     })
 }
 
-/// The first and last sample time of a series, over chunks, samples and recent samples.
+/// The first and last sample time of a series, over chunks, pieces, samples and recent samples
+/// (packed data by whole hours).
 fn data_span(
     c: &rusqlite::Connection,
     series: i64,
@@ -189,6 +190,7 @@ fn data_span(
     let (first, last): (Option<Millis>, Option<Millis>) = c.query_row(
         "SELECT min(f), max(l) FROM (
              SELECT min(start) AS f, max(start) + 3600000 - 1 AS l FROM chunks WHERE series_id = ?1
+             UNION ALL SELECT min(first), max(first) + 3600000 - 1 FROM pieces WHERE series_id = ?1
              UNION ALL SELECT min(measured_at), max(measured_at) FROM samples WHERE series_id = ?1
              UNION ALL SELECT min(measured_at), max(measured_at) FROM recent_samples WHERE series_id = ?1)",
         [series],
@@ -205,7 +207,7 @@ fn hour_samples(
     start: Millis,
     end: Millis,
 ) -> Result<Vec<Sample>, StoreError> {
-    let mut out: Vec<Sample> = load_chunk(c, series, hour)?.unwrap_or_default();
+    let mut out: Vec<Sample> = load_hour(c, series, hour)?;
     out.retain(|s| s.at >= start && s.at < end);
     for table in ["samples", "recent_samples"] {
         let mut stmt = c.prepare_cached(&format!(

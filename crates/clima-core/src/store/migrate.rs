@@ -12,6 +12,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../../migrations/0001_init.sql"),
     include_str!("../../../../migrations/0002_rollups.sql"),
     include_str!("../../../../migrations/0003_chunks.sql"),
+    include_str!("../../../../migrations/0004_pieces.sql"),
 ];
 
 /// The schema version this build writes.

@@ -6,10 +6,10 @@ use std::sync::Mutex;
 
 use clima_model::downsample::{assemble, Bucket, BucketPlan, Partial};
 use clima_model::metric::unit_of;
-use clima_model::{chunk, Millis};
+use clima_model::Millis;
 use rusqlite::{Connection, OptionalExtension};
 
-use super::writer::ROLLUPS;
+use super::writer::{unpack, ROLLUPS};
 use super::{open_reader, StoreError};
 use crate::hub::LiveSample;
 
@@ -166,7 +166,8 @@ impl Reader {
         self.with(|c| {
             let Some(series) = series_id(c, sensor, metric)? else { return Ok(None) };
             // The coarsest table whose periods fit the buckets: hour or minute rollups, else raw
-            // samples and sealed chunks. Rollups cover exactly what `samples` and `chunks` hold;
+            // samples, pieces and sealed chunks. Rollups cover exactly what `samples`, `pieces` and
+            // `chunks` hold;
             // `recent_samples` (in neither) is added raw, so a chart has no seam where one ends.
             let rollup = ROLLUPS.iter().rev().find(|(_, period)| plan.width % period == 0);
             let uses_rollups = rollup.is_some();
@@ -183,13 +184,14 @@ impl Reader {
                  FROM recent_samples WHERE measured_at >= ?2 AND measured_at < ?4 AND series_id = ?1 GROUP BY 1";
             let mut partials = Vec::new();
             if !uses_rollups {
-                // Raw resolution: sealed hours are in chunks.
+                // Raw resolution: packed hours are in chunks and pieces, each within one hour.
                 let mut stmt = c.prepare_cached(
-                    "SELECT data FROM chunks WHERE series_id = ?1 AND start > ?2 - 3600000 AND start < ?3",
+                    "SELECT data FROM chunks WHERE series_id = ?1 AND start > ?2 - 3600000 AND start < ?3
+                     UNION ALL SELECT data FROM pieces WHERE series_id = ?1 AND first > ?2 - 3600000 AND first < ?3",
                 )?;
-                let blobs = stmt.query_map((series, plan.start, plan.end()), |r| r.get::<_, Vec<u8>>(0))?;
-                for blob in blobs {
-                    let samples = chunk::decode(&blob?).map_err(|e| StoreError::Failed(format!("a chunk is damaged: {e}")))?;
+                let mut blobs = stmt.query((series, plan.start, plan.end()))?;
+                while let Some(row) = blobs.next()? {
+                    let samples = unpack(row)?;
                     partials.extend(samples.iter().filter_map(|s| Some((plan.index(s.at)?, Partial::of(s.value)))));
                 }
             }

@@ -1,11 +1,14 @@
 //! The single writer: takes validated readings from every ingest path, group-commits whatever
 //! has queued up in one transaction, answers each caller after the commit, then tells the hub.
 
-use std::collections::HashMap;
+// foldhash: several times faster than std's SipHash on these small keys, and randomly seeded
+// per process like it, so sensor-chosen keys cannot be lined up to collide.
+use foldhash::HashMap;
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use clima_model::downsample::Partial;
 use clima_model::{chunk, Millis, Reading, HOUR, MINUTE};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 
@@ -45,7 +48,7 @@ pub struct Receipt {
 /// Tuning of the writer; the defaults suit a home or lab.
 #[derive(Debug, Clone)]
 pub struct WriterConfig {
-    /// Samples stay in the time-ordered table this long before moving to the per-series table.
+    /// Samples stay in the time-ordered table this long before moving into pieces.
     pub recent_window: Duration,
     /// How often the move runs.
     pub move_every: Duration,
@@ -130,9 +133,9 @@ fn sensor_retention(
     })
 }
 
-/// Removes rows whose time is already in their hour's chunk (a resent backlog of sealed
-/// hours). `sealed` caches each hour's times for the commit.
-fn drop_sealed_duplicates(
+/// Removes rows whose time is already in their hour's chunk or pieces (a resent backlog).
+/// `sealed` caches each hour's times for the commit.
+fn drop_packed_duplicates(
     tx: &rusqlite::Transaction,
     rows: &mut Vec<Row>,
     sealed: &mut HashMap<(i64, Millis), Vec<Millis>>,
@@ -140,8 +143,7 @@ fn drop_sealed_duplicates(
     for r in rows.iter() {
         let key = (r.series, r.at.div_euclid(HOUR) * HOUR);
         if let std::collections::hash_map::Entry::Vacant(e) = sealed.entry(key) {
-            let times = load_chunk(tx, key.0, key.1)?
-                .unwrap_or_default()
+            let times = load_hour(tx, key.0, key.1)?
                 .into_iter()
                 .map(|s| s.at)
                 .collect();
@@ -155,24 +157,37 @@ fn drop_sealed_duplicates(
     Ok(())
 }
 
-/// A sealed hour's samples, if that hour has a chunk.
-pub(super) fn load_chunk(
+/// The samples packed in one series' hour: its chunk and its pieces, in time order.
+pub(super) fn load_hour(
     c: &Connection,
     series: i64,
     hour: Millis,
-) -> Result<Option<Vec<chunk::Sample>>, StoreError> {
-    let data: Option<Vec<u8>> = c
-        .prepare_cached("SELECT data FROM chunks WHERE series_id = ?1 AND start = ?2")?
-        .query_row((series, hour), |r| r.get(0))
-        .optional()?;
-    data.map(|d| {
-        chunk::decode(&d).map_err(|e| {
-            StoreError::Failed(format!(
-                "chunk of series {series} at {hour} is damaged: {e}"
-            ))
-        })
-    })
-    .transpose()
+) -> Result<Vec<chunk::Sample>, StoreError> {
+    let mut stmt = c.prepare_cached(
+        "SELECT data FROM chunks WHERE series_id = ?1 AND start = ?2
+         UNION ALL SELECT data FROM pieces WHERE series_id = ?1 AND first >= ?2 AND first < ?3",
+    )?;
+    let mut blobs = stmt.query((series, hour, hour + HOUR))?;
+    let (mut out, mut parts) = (Vec::new(), 0);
+    while let Some(row) = blobs.next()? {
+        out.extend(unpack(row)?);
+        parts += 1;
+    }
+    if parts > 1 {
+        out.sort_by_key(|s| s.at);
+    }
+    Ok(out)
+}
+
+/// Decodes the chunk or piece in a query row's first column.
+pub(super) fn unpack(row: &rusqlite::Row) -> Result<Vec<chunk::Sample>, StoreError> {
+    let damaged = |e: &dyn std::fmt::Display| {
+        StoreError::Failed(format!(
+            "stored samples are damaged ({e}): restore the database from a backup or export what still reads"
+        ))
+    };
+    let data = row.get_ref(0)?.as_blob().map_err(|e| damaged(&e))?;
+    chunk::decode(data).map_err(|e| damaged(&e))
 }
 
 impl Default for WriterConfig {
@@ -365,8 +380,8 @@ pub fn spawn_writer(
         hub,
         cfg,
         horizon,
-        sensors: HashMap::new(),
-        series: HashMap::new(),
+        sensors: HashMap::default(),
+        series: HashMap::default(),
         series_cursor: 0,
     };
     let thread = std::thread::Builder::new()
@@ -382,16 +397,27 @@ struct Writer {
     checkpointer: Option<Checkpointer>,
     hub: Hub,
     cfg: WriterConfig,
-    /// Samples measured before this are in `samples`, the rest in `recent_samples`.
+    /// Samples measured before this are packed (pieces, chunks) or late (`samples`), the rest
+    /// in `recent_samples`.
     horizon: Millis,
     sensors: HashMap<String, i64>,
-    series: HashMap<i64, HashMap<String, i64>>,
+    series: HashMap<i64, HashMap<String, Known>>,
     /// The last series sealing and pruning finished with.
     series_cursor: i64,
 }
 
+/// A series as the writer caches it.
+#[derive(Debug, Clone, Copy)]
+struct Known {
+    id: i64,
+    /// The latest `measured_at` it holds, as of the last commit: a sample after it cannot be a
+    /// duplicate.
+    newest: Option<Millis>,
+}
+
 /// The newest sample of one series within a commit.
 struct Newest<'a> {
+    sensor: i64,
     at: Millis,
     value: f64,
     received_at: Millis,
@@ -497,37 +523,53 @@ impl Writer {
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         advance_horizon(&tx, &mut self.horizon, self.cfg.recent_window, now_ms())?;
         let mut receipts = Vec::with_capacity(group.len());
-        let mut newest: HashMap<i64, Newest> = HashMap::new();
-        let mut seen: HashMap<i64, (&Reading, Source, Millis)> = HashMap::new();
+        let mut newest: HashMap<i64, Newest> = HashMap::default();
+        let mut seen: HashMap<i64, (&Reading, Source, Millis)> = HashMap::default();
         let mut rolled = Rollups::default();
-        let mut sealed = HashMap::new();
+        let mut sealed = HashMap::default();
+        let mut fresh = Vec::new();
         {
             let (mut recent, mut old) = (Vec::new(), Vec::new());
-            for job in group {
+            for (j, job) in group.iter().enumerate() {
                 recent.clear();
                 old.clear();
+                let fresh_before = fresh.len();
                 for (i, reading) in job.readings.iter().enumerate() {
                     let received_at = job.received.get(i).copied().unwrap_or(job.received_at);
                     let sensor = sensor_id(&tx, &mut self.sensors, reading, job)?;
                     seen.insert(sensor, (reading, job.source, received_at));
                     let at = reading.measured_at.unwrap_or(received_at);
                     for (metric, value) in &reading.values {
-                        let series = series_id(&tx, &mut self.series, sensor, metric.as_str())?;
+                        let known = series_id(&tx, &mut self.series, sensor, metric.as_str())?;
+                        let series = known.id;
                         let row = Row {
                             series,
                             at,
                             value: *value,
                             received_at,
                         };
-                        if at < self.horizon {
-                            old.push(row)
-                        } else {
+                        if at >= self.horizon {
                             recent.push(row)
+                        } else if known.newest.is_none_or(|n| at > n) {
+                            let seq = fresh.len();
+                            let sample = chunk::Sample {
+                                at,
+                                received_at,
+                                value: *value,
+                            };
+                            fresh.push(Fresh {
+                                job: j,
+                                seq,
+                                packed: Packed { series, sample },
+                            });
+                        } else {
+                            old.push(row)
                         }
                         // A duplicate may be picked here; the series update below ignores it,
                         // as it is never newer than what is stored.
                         if newest.get(&series).is_none_or(|n| n.at <= at) {
                             let n = Newest {
+                                sensor,
                                 at,
                                 value: *value,
                                 received_at,
@@ -538,14 +580,24 @@ impl Writer {
                         }
                     }
                 }
-                let attempted = recent.len() + old.len();
-                drop_sealed_duplicates(&tx, &mut old, &mut sealed)?;
+                // Fresh samples are new by construction; repeats within the commit are
+                // counted when their pieces are packed.
+                let packed = fresh.len() - fresh_before;
+                let attempted = recent.len() + old.len() + packed;
+                drop_packed_duplicates(&tx, &mut old, &mut sealed)?;
                 let stored = insert_rows(&tx, Table::Recent, &recent, &mut rolled)?
-                    + insert_rows(&tx, Table::Old, &old, &mut rolled)?;
+                    + insert_rows(&tx, Table::Old, &old, &mut rolled)?
+                    + packed;
                 receipts.push(Receipt {
                     stored,
                     duplicates: attempted - stored,
                 });
+            }
+            let (packed, repeats) = first_copies(fresh, group.len());
+            insert_pieces(&tx, &packed, &mut rolled)?;
+            for (receipt, repeats) in receipts.iter_mut().zip(repeats) {
+                receipt.stored -= repeats;
+                receipt.duplicates += repeats;
             }
             rolled.upsert(&tx)?;
             let mut upd_sensor = tx.prepare_cached(
@@ -576,6 +628,15 @@ impl Writer {
             }
         }
         tx.commit()?;
+        for n in newest.values() {
+            if let Some(known) = self
+                .series
+                .get_mut(&n.sensor)
+                .and_then(|m| m.get_mut(n.metric))
+            {
+                known.newest = known.newest.max(Some(n.at));
+            }
+        }
         Ok((receipts, live))
     }
 
@@ -664,6 +725,13 @@ impl Writer {
                 raw.map(|c| c - HOUR + 1),
                 PRUNE_STEP_ROWS / 100,
             ),
+            // So does a piece; it lies within the hour of its first sample.
+            (
+                "pieces",
+                "first",
+                raw.map(|c| c - HOUR + 1),
+                PRUNE_STEP_ROWS / 100,
+            ),
             (
                 "rollup_minute",
                 "t",
@@ -694,8 +762,9 @@ impl Writer {
         Ok(more)
     }
 
-    /// Packs one series' oldest hours that ended more than an hour ago into chunks, at most
-    /// [`SEAL_STEP_HOURS`] of them. Returns whether more is waiting.
+    /// Packs one series' oldest hours that ended more than an hour ago into chunks (its rows in
+    /// `samples` and its pieces), at most [`SEAL_STEP_HOURS`] of them. Returns whether more is
+    /// waiting.
     fn seal_series(&mut self, series: i64, now: Millis) -> Result<bool, StoreError> {
         let sealed_before = now.div_euclid(HOUR) * HOUR - HOUR;
         let tx = self
@@ -703,7 +772,8 @@ impl Writer {
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         for _ in 0..SEAL_STEP_HOURS {
             let oldest: Option<Millis> = tx.query_row(
-                "SELECT min(measured_at) FROM samples WHERE series_id = ?1",
+                "SELECT min(t) FROM (SELECT min(measured_at) AS t FROM samples WHERE series_id = ?1
+                                     UNION ALL SELECT min(first) FROM pieces WHERE series_id = ?1)",
                 [series],
                 |r| r.get(0),
             )?;
@@ -722,11 +792,12 @@ impl Writer {
                 )?
                 .query_map(range, |r| Ok(chunk::Sample { at: r.get(0)?, received_at: r.get(1)?, value: r.get(2)? }))?
                 .collect::<Result<_, _>>()?;
-            // Late samples for an hour sealed before join its chunk; the chunk's copy of a
-            // time wins, as it was stored first.
-            if let Some(existing) = load_chunk(&tx, series, hour)? {
-                rows.retain(|r| existing.binary_search_by_key(&r.at, |s| s.at).is_err());
-                rows.extend(existing);
+            // Late samples for an hour sealed before join its chunk; the packed copy of a time
+            // wins, as it was stored first.
+            let packed = load_hour(&tx, series, hour)?;
+            if !packed.is_empty() {
+                rows.retain(|r| packed.binary_search_by_key(&r.at, |s| s.at).is_err());
+                rows.extend(packed);
                 rows.sort_by_key(|s| s.at);
             }
             tx.prepare_cached("INSERT OR REPLACE INTO chunks (series_id, start, count, data) VALUES (?1, ?2, ?3, ?4)")?
@@ -734,13 +805,17 @@ impl Writer {
                 ?;
             tx.prepare_cached("DELETE FROM samples WHERE series_id = ?1 AND measured_at >= ?2 AND measured_at < ?3")?
                 .execute(range)?;
+            tx.prepare_cached(
+                "DELETE FROM pieces WHERE series_id = ?1 AND first >= ?2 AND first < ?3",
+            )?
+            .execute(range)?;
         }
         tx.commit()?;
         Ok(true)
     }
 
-    /// Moves samples older than the recent window into the per-series table, at most
-    /// `move_step_rows` at a time. Returns whether the step was capped (more is waiting).
+    /// Moves samples older than the recent window into pieces, at most `move_step_rows` at a
+    /// time. Returns whether the step was capped (more is waiting).
     fn move_step(&mut self, now: Millis) -> Result<bool, StoreError> {
         let target = now - self.cfg.recent_window.as_millis() as Millis;
         if target <= self.horizon {
@@ -771,24 +846,27 @@ impl Writer {
                 }
             }
         };
-        // The rows move into `samples`, so into the rollups too (the two never overlap).
-        for (table, period) in ROLLUPS {
-            tx.execute(
-                &format!(
-                    "INSERT INTO {table} (series_id, t, sum, min, max, count)
-                     SELECT series_id, measured_at - measured_at % {period}, total(value), min(value), max(value), count(*)
-                     FROM recent_samples WHERE measured_at < ?1 GROUP BY 1, 2
-                     {ROLLUP_MERGE}"
-                ),
-                [cutoff],
-            )?;
-        }
-        tx.execute(
-            "INSERT OR IGNORE INTO samples (series_id, measured_at, value, received_at)
-             SELECT series_id, measured_at, value, received_at FROM recent_samples
-             WHERE measured_at < ?1 ORDER BY series_id, measured_at",
-            [cutoff],
-        )?;
+        // The rows move into pieces, so into the rollups too. Nothing else holds their times:
+        // the horizon only passes a time once the recent table below it is empty.
+        let mut packed: Vec<Packed> = tx
+            .prepare_cached(
+                "SELECT series_id, measured_at, received_at, value FROM recent_samples WHERE measured_at < ?1",
+            )?
+            .query_map([cutoff], |r| {
+                Ok(Packed {
+                    series: r.get(0)?,
+                    sample: chunk::Sample {
+                        at: r.get(1)?,
+                        received_at: r.get(2)?,
+                        value: r.get(3)?,
+                    },
+                })
+            })?
+            .collect::<Result<_, _>>()?;
+        packed.sort_unstable_by_key(|p| (p.series, p.sample.at));
+        let mut rolled = Rollups::default();
+        insert_pieces(&tx, &packed, &mut rolled)?;
+        rolled.upsert(&tx)?;
         let moved = tx.execute(
             "DELETE FROM recent_samples WHERE measured_at < ?1",
             [cutoff],
@@ -854,17 +932,32 @@ pub(super) const ROLLUPS: [(&str, i64); 2] = [("rollup_minute", MINUTE), ("rollu
 const ROLLUP_MERGE: &str = "ON CONFLICT (series_id, t) DO UPDATE SET sum = sum + excluded.sum, \
     min = min(min, excluded.min), max = max(max, excluded.max), count = count + excluded.count";
 
-/// Samples newly stored in `samples` by one commit, summed per series and period.
+/// Samples newly stored outside `recent_samples` by one commit or move, summed per series and
+/// period.
 #[derive(Default)]
 struct Rollups {
-    periods: [HashMap<(i64, Millis), clima_model::downsample::Partial>; 2],
+    periods: [HashMap<(i64, Millis), Partial>; 2],
 }
 
 impl Rollups {
     fn add(&mut self, series: i64, at: Millis, value: f64) {
+        self.add_partial(series, at, Partial::of(value));
+    }
+
+    /// Adds one series' samples in time order, summing each minute before touching the maps.
+    fn add_run(&mut self, series: i64, run: &[chunk::Sample]) {
+        for minute in run.chunk_by(|a, b| a.at.div_euclid(MINUTE) == b.at.div_euclid(MINUTE)) {
+            let mut p = Partial::of(minute[0].value);
+            for s in &minute[1..] {
+                p.merge(&Partial::of(s.value));
+            }
+            self.add_partial(series, minute[0].at, p);
+        }
+    }
+
+    fn add_partial(&mut self, series: i64, at: Millis, p: Partial) {
         for ((_, period), map) in ROLLUPS.iter().zip(self.periods.iter_mut()) {
             let key = (series, at - at.rem_euclid(*period));
-            let p = clima_model::downsample::Partial::of(value);
             map.entry(key).and_modify(|e| e.merge(&p)).or_insert(p);
         }
     }
@@ -891,6 +984,65 @@ struct Row {
     at: Millis,
     value: f64,
     received_at: Millis,
+}
+
+/// One sample of one series, on its way into a piece.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Packed {
+    series: i64,
+    sample: chunk::Sample,
+}
+
+/// A sample older than the recent window and newer than everything its series held when the
+/// commit began: it goes into a piece.
+struct Fresh {
+    /// Which job of the group it came from.
+    job: usize,
+    /// Its place in the commit: of two copies of a time, the earlier is kept.
+    seq: usize,
+    packed: Packed,
+}
+
+/// Sorts fresh samples by series and time and keeps the first copy of a time sent twice in the
+/// commit. Returns those kept and the copies dropped per job.
+fn first_copies(mut fresh: Vec<Fresh>, jobs: usize) -> (Vec<Packed>, Vec<usize>) {
+    fresh.sort_unstable_by_key(|f| (f.packed.series, f.packed.sample.at, f.seq));
+    let mut repeats = vec![0; jobs];
+    let mut kept: Vec<Packed> = Vec::with_capacity(fresh.len());
+    for f in fresh {
+        let p = f.packed;
+        if kept
+            .last()
+            .is_some_and(|k| (k.series, k.sample.at) == (p.series, p.sample.at))
+        {
+            repeats[f.job] += 1;
+        } else {
+            kept.push(p);
+        }
+    }
+    (kept, repeats)
+}
+
+/// Writes samples, sorted by series and time without repeats, as one piece per series and hour,
+/// and adds them to the rollups.
+fn insert_pieces(
+    tx: &rusqlite::Transaction,
+    packed: &[Packed],
+    rolled: &mut Rollups,
+) -> Result<(), StoreError> {
+    let mut stmt = tx.prepare_cached(
+        "INSERT INTO pieces (series_id, first, count, data) VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    let hour = |p: &Packed| (p.series, p.sample.at.div_euclid(HOUR));
+    let mut run: Vec<chunk::Sample> = Vec::new();
+    for piece in packed.chunk_by(|a, b| hour(a) == hour(b)) {
+        run.clear();
+        run.extend(piece.iter().map(|p| p.sample));
+        let series = piece[0].series;
+        rolled.add_run(series, &run);
+        stmt.execute((series, run[0].at, run.len() as i64, chunk::encode(&run)))?;
+    }
+    Ok(())
 }
 
 #[derive(Clone, Copy)]
@@ -963,7 +1115,7 @@ fn insert_rows(
 
 /// Moves the horizon up to the recent window's start when no recent sample lies below it
 /// (a fresh database, or the move has caught up), so that old readings (a backlog, an
-/// import) go straight to `samples` instead of through `recent_samples`.
+/// import) go straight to pieces or `samples` instead of through `recent_samples`.
 fn advance_horizon(
     tx: &rusqlite::Transaction,
     horizon: &mut Millis,
@@ -1021,28 +1173,38 @@ fn sensor_id(
 
 fn series_id(
     tx: &rusqlite::Transaction,
-    cache: &mut HashMap<i64, HashMap<String, i64>>,
+    cache: &mut HashMap<i64, HashMap<String, Known>>,
     sensor: i64,
     metric: &str,
-) -> Result<i64, StoreError> {
+) -> Result<Known, StoreError> {
     let cache = cache.entry(sensor).or_default();
-    if let Some(id) = cache.get(metric) {
-        return Ok(*id);
+    if let Some(known) = cache.get(metric) {
+        return Ok(*known);
     }
-    let existing: Option<i64> = tx
-        .prepare_cached("SELECT id FROM series WHERE sensor_id = ?1 AND metric = ?2")?
-        .query_row((sensor, metric), |r| r.get(0))
+    let existing = tx
+        .prepare_cached(
+            "SELECT id, last_measured_at FROM series WHERE sensor_id = ?1 AND metric = ?2",
+        )?
+        .query_row((sensor, metric), |r| {
+            Ok(Known {
+                id: r.get(0)?,
+                newest: r.get(1)?,
+            })
+        })
         .optional()?;
-    let id = match existing {
-        Some(id) => id,
+    let known = match existing {
+        Some(known) => known,
         None => {
             tx.prepare_cached("INSERT INTO series (sensor_id, metric) VALUES (?1, ?2)")?
                 .execute((sensor, metric))?;
-            tx.last_insert_rowid()
+            Known {
+                id: tx.last_insert_rowid(),
+                newest: None,
+            }
         }
     };
-    cache.insert(metric.to_owned(), id);
-    Ok(id)
+    cache.insert(metric.to_owned(), known);
+    Ok(known)
 }
 
 #[cfg(test)]
@@ -1134,8 +1296,16 @@ mod tests {
             assert!(Instant::now() < deadline, "recent samples were not moved");
             std::thread::sleep(Duration::from_millis(20));
         }
-        assert_eq!(count_rows(&path, "samples"), 220);
-        // Resending now goes to the per-series table and is still recognised.
+        let c = Connection::open(&path).unwrap();
+        let packed: (i64, i64) = c
+            .query_row("SELECT count(*), sum(count) FROM pieces", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        // One piece per series and step: "a" is spread over 100 ms, so over several steps.
+        assert_eq!(packed.1, 220);
+        assert!((121..=170).contains(&packed.0), "{packed:?}");
+        // Resending now goes the backlog's way and is still recognised.
         let again = w.write(spread, Source::Http, t0).unwrap();
         assert_eq!(
             again,
@@ -1185,7 +1355,7 @@ mod tests {
             all.push((at, v));
             reading("r", at, v)
         };
-        // Three old hours, one sample every 7 s: straight to `samples`, rollups from RETURNING.
+        // Three old hours, one sample every 7 s: packed into pieces, rollups summed per minute.
         for chunk in 0..3 {
             let rs: Vec<Reading> = (0..(hour / 7_000))
                 .map(|i| {
@@ -1195,7 +1365,8 @@ mod tests {
                 .collect();
             w.write(rs, Source::Http, now).unwrap();
         }
-        // Resent backlog, and a late reading inside an already rolled-up minute.
+        // Resent backlog, and a late reading inside an already rolled-up minute: to `samples`,
+        // rollups from RETURNING.
         let resent: Vec<Reading> = all[100..200]
             .iter()
             .map(|(at, v)| reading("r", *at, *v))
@@ -1389,9 +1560,10 @@ mod tests {
                 .unwrap()
                 .unwrap_or(i64::MAX)
         };
-        // Raw data lives in `samples` and, once sealed, in hour chunks; a chunk goes when its
+        // Raw data lives in pieces and `samples` and, once sealed, in hour chunks; a chunk goes when its
         // whole hour is past the cutoff.
-        let raw = "SELECT min(t) FROM (SELECT min(measured_at) AS t FROM samples UNION ALL SELECT min(start) FROM chunks)";
+        let raw = "SELECT min(t) FROM (SELECT min(measured_at) AS t FROM samples UNION ALL SELECT min(start) FROM chunks
+                                      UNION ALL SELECT min(first) FROM pieces)";
         let deadline = Instant::now() + Duration::from_secs(20);
         while oldest(raw) <= now - 3 * hour
             || oldest("SELECT min(t) FROM rollup_minute") < now - 4 * hour - 60_000
@@ -1415,6 +1587,87 @@ mod tests {
             .unwrap()
             .unwrap();
         assert!(buckets.iter().all(|b| b.count == 1_800), "{buckets:?}");
+    }
+
+    #[test]
+    fn a_backlog_is_packed_per_series_and_hour_and_read_back_exactly() {
+        use clima_model::downsample::bucketize;
+        let (_dir, path, w) = default_writer("pieces");
+        let now = now_ms();
+        let start = (now - 5 * HOUR).div_euclid(HOUR) * HOUR;
+        let value = |i: i64| 18.0 + (i % 300) as f64 / 10.0;
+        let mut all: HashMap<&str, Vec<(Millis, f64)>> = HashMap::default();
+        let mut batch = Vec::new();
+        for i in 0..7_200 {
+            for sensor in ["p", "q"] {
+                let at = start + i * 1_000;
+                all.entry(sensor).or_default().push((at, value(i)));
+                batch.push(reading(sensor, at, value(i)));
+            }
+        }
+        // The same time twice in one batch: the first copy is kept.
+        batch.push(reading("p", start + 60_000, 150.0));
+        let receipt = w.write(batch, Source::Http, now).unwrap();
+        assert_eq!(
+            receipt,
+            Receipt {
+                stored: 14_400,
+                duplicates: 1
+            }
+        );
+        let c = Connection::open(&path).unwrap();
+        let count = |sql: &str| -> i64 { c.query_row(sql, [], |r| r.get(0)).unwrap() };
+        assert_eq!(
+            count("SELECT count(*) FROM pieces"),
+            4,
+            "2 series x 2 hours"
+        );
+        assert_eq!(count("SELECT sum(count) FROM pieces"), 14_400);
+        assert_eq!(count("SELECT count(*) FROM samples"), 0);
+        // Not newer than what the series holds: a late sample goes to `samples`, a resend is
+        // recognised against the pieces; then the backlog goes on, in a new piece.
+        let late = (start + 500, 99.5);
+        all.get_mut("p").unwrap().push(late);
+        let mut batch = vec![reading("p", late.0, late.1)];
+        batch.extend(all["q"][..10].iter().map(|(at, v)| reading("q", *at, *v)));
+        let more: Vec<(Millis, f64)> = (0..100)
+            .map(|i| (start + 2 * HOUR + i * 1_000, value(i)))
+            .collect();
+        batch.extend(more.iter().map(|(at, v)| reading("p", *at, *v)));
+        all.get_mut("p").unwrap().extend(&more);
+        let receipt = w.write(batch, Source::Http, now).unwrap();
+        assert_eq!(
+            receipt,
+            Receipt {
+                stored: 101,
+                duplicates: 10
+            }
+        );
+        assert_eq!(count("SELECT count(*) FROM samples"), 1);
+        assert_eq!(count("SELECT count(*) FROM pieces"), 5);
+        let reader = Reader::new(path.clone());
+        let check = |when: &str| {
+            for (sensor, samples) in &all {
+                for points in [5_000, 3] {
+                    let plan = BucketPlan::new(start, start + 3 * HOUR, points).unwrap();
+                    let got = reader.range(sensor, "temperature", &plan).unwrap().unwrap();
+                    let want = bucketize(&plan, samples.iter().copied());
+                    assert!(
+                        got.iter().all(|b| b.max != Some(150.0)),
+                        "{when}: repeat kept"
+                    );
+                    same_buckets(&got, &want);
+                }
+            }
+        };
+        check("in pieces");
+        // Sealing merges each hour's pieces and late samples into one chunk.
+        w.maintain().unwrap();
+        assert_eq!(count("SELECT count(*) FROM pieces"), 0);
+        assert_eq!(count("SELECT count(*) FROM samples"), 0);
+        assert_eq!(count("SELECT count(*) FROM chunks"), 5);
+        assert_eq!(count("SELECT sum(count) FROM chunks"), 14_400 + 101);
+        check("sealed");
     }
 
     #[test]
