@@ -406,3 +406,49 @@ fn a_burst_from_a_thousand_addresses_is_answered() {
     served_quickly(addr);
     engine.shutdown();
 }
+
+#[test]
+fn big_batches_on_kept_alive_connections_are_never_cut() {
+    let _alone = alone();
+    let dir = tempfile::tempdir().unwrap();
+    let engine = start(&dir);
+    let addr = engine.local_addr();
+    // About 700 KB of line protocol a request: two requests on one connection are more than
+    // one request's allowance, so the warden must count every request of the connection,
+    // including after the reply that closes it.
+    let agent = ureq::AgentBuilder::new()
+        .timeout(Duration::from_secs(10))
+        .build();
+    let mut t = 1_795_683_600_000_i64;
+    for request in 0..40 {
+        let mut body = String::new();
+        for _ in 0..8_000 {
+            t += 1;
+            body.push_str(&format!(
+                "climate,sensor=kept temperature=21.5,humidity=40.25 {t}\n"
+            ));
+        }
+        let r = agent
+            .post(&format!("http://{addr}/write?precision=ms"))
+            .send_string(&body);
+        assert_eq!(
+            r.as_ref().map(|r| r.status()).map_err(|e| e.to_string()),
+            Ok(204),
+            "request {request}"
+        );
+    }
+    let health: serde_json::Value = serde_json::from_str(
+        &agent
+            .get(&format!("http://{addr}/healthz"))
+            .call()
+            .unwrap()
+            .into_string()
+            .unwrap(),
+    )
+    .unwrap();
+    let closed = &health["connections_closed"];
+    for (why, n) in closed.as_object().unwrap() {
+        assert_eq!(n, 0, "the warden closed {n} connections as {why}");
+    }
+    engine.shutdown();
+}

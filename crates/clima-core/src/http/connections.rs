@@ -23,6 +23,21 @@ struct Seen {
     busy_since: Option<Instant>,
     /// A live stream or an export: long-lived and quiet on the way in, by design.
     long_running: bool,
+    /// Its last reply said `Connection: close`; a request after that is a new connection that
+    /// got the same client port.
+    closing: bool,
+}
+
+impl Seen {
+    fn new(now: Instant) -> Seen {
+        Seen {
+            first: now,
+            requests: 0,
+            busy_since: None,
+            long_running: false,
+            closing: false,
+        }
+    }
 }
 
 /// Open connections as the request handlers see them, by client address and port.
@@ -57,18 +72,17 @@ impl Connections {
         if seen.len() >= MAX_TRACKED && !seen.contains_key(&remote) {
             seen.clear();
         }
-        let now = Instant::now();
-        f(seen.entry(remote).or_insert(Seen {
-            first: now,
-            requests: 0,
-            busy_since: None,
-            long_running: false,
-        }));
+        f(seen
+            .entry(remote)
+            .or_insert_with(|| Seen::new(Instant::now())));
     }
 
     /// Notes a request arriving on `remote`; the connection counts as busy until the guard drops.
     pub fn request(&self, remote: SocketAddr, now: Instant) -> Busy<'_> {
         self.update(remote, |s| {
+            if s.closing {
+                *s = Seen::new(now);
+            }
             s.requests += 1;
             s.busy_since = Some(now);
         });
@@ -83,25 +97,26 @@ impl Connections {
         self.update(remote, |s| s.long_running = yes);
     }
 
-    /// Whether the reply to this connection should close it.
+    /// Whether the reply to this connection should close it. The connection stays known (with
+    /// its request count) until the warden sees it gone.
     pub fn should_close(&self, remote: SocketAddr, now: Instant) -> bool {
         let mut seen = self.seen.lock().expect("connections");
-        let Some(s) = seen.get(&remote) else {
+        let Some(s) = seen.get_mut(&remote) else {
             return false;
         };
-        let close = now.duration_since(s.first) >= CONNECTION_LIFETIME;
-        if close {
-            seen.remove(&remote);
-        }
-        close
+        s.closing |= now.duration_since(s.first) >= CONNECTION_LIFETIME;
+        s.closing
     }
 
-    /// Forgets every connection that is no longer open.
-    pub fn retain_open(&self, open: &std::collections::HashSet<SocketAddr>) {
+    /// Forgets every connection that is no longer open: not in `open`, a scan of the sockets
+    /// that began at `scanned`. A connection whose first request came after that may be missing
+    /// from the scan, so it is kept; forgetting it would reset its request count and make its
+    /// bytes look like an oversized head.
+    pub fn retain_open(&self, open: &std::collections::HashSet<SocketAddr>, scanned: Instant) {
         self.seen
             .lock()
             .expect("connections")
-            .retain(|addr, _| open.contains(addr));
+            .retain(|addr, s| open.contains(addr) || s.first >= scanned);
     }
 
     /// Forgets connections first seen longer ago than `age` (where the warden cannot see which
@@ -289,9 +304,42 @@ mod tests {
             "a new connection on the same port starts over"
         );
         let open = [a].into_iter().collect();
-        c.retain_open(&open);
+        c.retain_open(&open, Instant::now());
         assert_eq!(c.len(), 1);
         assert_eq!(c.view(b, Instant::now()), RouterView::default());
+    }
+
+    #[test]
+    fn a_closing_connection_keeps_its_count_until_it_is_gone() {
+        let c = Connections::default();
+        let a: SocketAddr = "10.0.0.1:5000".parse().unwrap();
+        let t0 = Instant::now();
+        for _ in 0..3 {
+            drop(c.request(a, t0));
+        }
+        assert!(c.should_close(a, t0 + CONNECTION_LIFETIME * 2));
+        // Between the reply and the close, its bytes are still explained by its requests.
+        assert_eq!(c.view(a, t0).requests, 3);
+        let open = [a].into_iter().collect();
+        c.retain_open(&open, Instant::now());
+        assert_eq!(c.view(a, t0).requests, 3);
+        c.retain_open(&Default::default(), Instant::now());
+        assert_eq!(c.view(a, t0), RouterView::default());
+    }
+
+    #[test]
+    fn a_connection_newer_than_the_scan_keeps_its_count() {
+        let c = Connections::default();
+        let a: SocketAddr = "10.0.0.1:5000".parse().unwrap();
+        let scanned = Instant::now();
+        for _ in 0..5 {
+            drop(c.request(a, Instant::now()));
+        }
+        // The scan listed the sockets before `a` was accepted, so `a` is not in it.
+        c.retain_open(&Default::default(), scanned);
+        assert_eq!(c.view(a, Instant::now()).requests, 5);
+        c.retain_open(&Default::default(), Instant::now());
+        assert!(c.is_empty(), "closed, and seen closed by a later scan");
     }
 
     #[test]

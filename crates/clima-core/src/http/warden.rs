@@ -110,7 +110,7 @@ fn patrol(
         });
     }
     *first_seen = fresh;
-    ctx.connections.retain_open(&open);
+    ctx.connections.retain_open(&open, now);
     for (i, verdict) in policy.verdicts(&conns) {
         let s = &sockets[i];
         if os::shut(s.fd, s.peer) {
