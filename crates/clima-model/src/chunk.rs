@@ -103,7 +103,18 @@ fn decimal_scale(samples: &[Sample]) -> u8 {
             .filter(|s| to_int(s.value, k).is_some())
             .count()
     };
-    (0..=MAX_SCALE).rev().max_by_key(|k| exact(*k)).unwrap_or(0)
+    // The smallest scale that fits the most values; one that fits them all ends the search.
+    let mut best = (0, 0);
+    for k in 0..=MAX_SCALE {
+        let n = exact(k);
+        if n == samples.len() {
+            return k;
+        }
+        if n > best.0 {
+            best = (n, k);
+        }
+    }
+    best.1
 }
 
 /// `v * 10^k` as an integer, if dividing it back gives `v` to the bit.
@@ -168,6 +179,31 @@ impl Cursor<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_scale_is_the_fewest_places_that_fit_the_most_values() {
+        let of = |values: &[f64]| {
+            let samples: Vec<Sample> = values
+                .iter()
+                .map(|&value| Sample {
+                    at: 0,
+                    received_at: 0,
+                    value,
+                })
+                .collect();
+            decimal_scale(&samples)
+        };
+        assert_eq!(of(&[]), 0);
+        assert_eq!(of(&[20.0, -3.0]), 0);
+        assert_eq!(of(&[20.5, 21.25, 19.0]), 2);
+        // 0.1 + 0.2 is exact at no scale: the scale fits the others.
+        assert_eq!(of(&[0.1 + 0.2, 1.5, 2.5]), 1);
+        assert_eq!(
+            of(&[0.1 + 0.2, 0.1 + 0.2]),
+            0,
+            "none fit: the fewest places"
+        );
+    }
 
     fn roundtrip(samples: &[Sample]) -> usize {
         let data = encode(samples);

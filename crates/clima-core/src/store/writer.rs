@@ -527,13 +527,13 @@ impl Writer {
         let mut seen: HashMap<i64, (&Reading, Source, Millis)> = HashMap::default();
         let mut rolled = Rollups::default();
         let mut sealed = HashMap::default();
-        let mut fresh = Vec::new();
+        let mut fresh = Runs::default();
         {
             let (mut recent, mut old) = (Vec::new(), Vec::new());
             for (j, job) in group.iter().enumerate() {
                 recent.clear();
                 old.clear();
-                let fresh_before = fresh.len();
+                let mut packed = 0;
                 for (i, reading) in job.readings.iter().enumerate() {
                     let received_at = job.received.get(i).copied().unwrap_or(job.received_at);
                     let sensor = sensor_id(&tx, &mut self.sensors, reading, job)?;
@@ -551,17 +551,13 @@ impl Writer {
                         if at >= self.horizon {
                             recent.push(row)
                         } else if known.newest.is_none_or(|n| at > n) {
-                            let seq = fresh.len();
                             let sample = chunk::Sample {
                                 at,
                                 received_at,
                                 value: *value,
                             };
-                            fresh.push(Fresh {
-                                job: j,
-                                seq,
-                                packed: Packed { series, sample },
-                            });
+                            fresh.add(series, j, sample);
+                            packed += 1;
                         } else {
                             old.push(row)
                         }
@@ -582,7 +578,6 @@ impl Writer {
                 }
                 // Fresh samples are new by construction; repeats within the commit are
                 // counted when their pieces are packed.
-                let packed = fresh.len() - fresh_before;
                 let attempted = recent.len() + old.len() + packed;
                 drop_packed_duplicates(&tx, &mut old, &mut sealed)?;
                 let stored = insert_rows(&tx, Table::Recent, &recent, &mut rolled)?
@@ -593,8 +588,7 @@ impl Writer {
                     duplicates: attempted - stored,
                 });
             }
-            let (packed, repeats) = first_copies(fresh, group.len());
-            insert_pieces(&tx, &packed, &mut rolled)?;
+            let repeats = fresh.insert(&tx, group.len(), &mut rolled)?;
             for (receipt, repeats) in receipts.iter_mut().zip(repeats) {
                 receipt.stored -= repeats;
                 receipt.duplicates += repeats;
@@ -848,24 +842,23 @@ impl Writer {
         };
         // The rows move into pieces, so into the rollups too. Nothing else holds their times:
         // the horizon only passes a time once the recent table below it is empty.
-        let mut packed: Vec<Packed> = tx
-            .prepare_cached(
+        let mut runs = Runs::default();
+        {
+            let mut stmt = tx.prepare_cached(
                 "SELECT series_id, measured_at, received_at, value FROM recent_samples WHERE measured_at < ?1",
-            )?
-            .query_map([cutoff], |r| {
-                Ok(Packed {
-                    series: r.get(0)?,
-                    sample: chunk::Sample {
-                        at: r.get(1)?,
-                        received_at: r.get(2)?,
-                        value: r.get(3)?,
-                    },
-                })
-            })?
-            .collect::<Result<_, _>>()?;
-        packed.sort_unstable_by_key(|p| (p.series, p.sample.at));
+            )?;
+            let mut rows = stmt.query([cutoff])?;
+            while let Some(r) = rows.next()? {
+                let sample = chunk::Sample {
+                    at: r.get(1)?,
+                    received_at: r.get(2)?,
+                    value: r.get(3)?,
+                };
+                runs.add(r.get(0)?, 0, sample);
+            }
+        }
         let mut rolled = Rollups::default();
-        insert_pieces(&tx, &packed, &mut rolled)?;
+        runs.insert(&tx, 1, &mut rolled)?;
         rolled.upsert(&tx)?;
         let moved = tx.execute(
             "DELETE FROM recent_samples WHERE measured_at < ?1",
@@ -986,63 +979,77 @@ struct Row {
     received_at: Millis,
 }
 
-/// One sample of one series, on its way into a piece.
-#[derive(Debug, Clone, Copy, PartialEq)]
-struct Packed {
+/// Samples on their way into pieces, gathered per series: from a commit, those older than the
+/// recent window and newer than everything their series held when it began; from a move, the
+/// rows leaving `recent_samples`.
+#[derive(Default)]
+struct Runs {
+    slot: HashMap<i64, usize>,
+    runs: Vec<Run>,
+}
+
+/// One series' samples in a [`Runs`], each with the job of the group it came from.
+struct Run {
     series: i64,
-    sample: chunk::Sample,
+    samples: Vec<(usize, chunk::Sample)>,
 }
 
-/// A sample older than the recent window and newer than everything its series held when the
-/// commit began: it goes into a piece.
-struct Fresh {
-    /// Which job of the group it came from.
-    job: usize,
-    /// Its place in the commit: of two copies of a time, the earlier is kept.
-    seq: usize,
-    packed: Packed,
-}
-
-/// Sorts fresh samples by series and time and keeps the first copy of a time sent twice in the
-/// commit. Returns those kept and the copies dropped per job.
-fn first_copies(mut fresh: Vec<Fresh>, jobs: usize) -> (Vec<Packed>, Vec<usize>) {
-    fresh.sort_unstable_by_key(|f| (f.packed.series, f.packed.sample.at, f.seq));
-    let mut repeats = vec![0; jobs];
-    let mut kept: Vec<Packed> = Vec::with_capacity(fresh.len());
-    for f in fresh {
-        let p = f.packed;
-        if kept
-            .last()
-            .is_some_and(|k| (k.series, k.sample.at) == (p.series, p.sample.at))
-        {
-            repeats[f.job] += 1;
-        } else {
-            kept.push(p);
+impl Runs {
+    fn add(&mut self, series: i64, job: usize, sample: chunk::Sample) {
+        let next = self.runs.len();
+        let i = *self.slot.entry(series).or_insert(next);
+        if i == next {
+            self.runs.push(Run {
+                series,
+                samples: Vec::new(),
+            });
         }
+        self.runs[i].samples.push((job, sample));
     }
-    (kept, repeats)
-}
 
-/// Writes samples, sorted by series and time without repeats, as one piece per series and hour,
-/// and adds them to the rollups.
-fn insert_pieces(
-    tx: &rusqlite::Transaction,
-    packed: &[Packed],
-    rolled: &mut Rollups,
-) -> Result<(), StoreError> {
-    let mut stmt = tx.prepare_cached(
-        "INSERT INTO pieces (series_id, first, count, data) VALUES (?1, ?2, ?3, ?4)",
-    )?;
-    let hour = |p: &Packed| (p.series, p.sample.at.div_euclid(HOUR));
-    let mut run: Vec<chunk::Sample> = Vec::new();
-    for piece in packed.chunk_by(|a, b| hour(a) == hour(b)) {
-        run.clear();
-        run.extend(piece.iter().map(|p| p.sample));
-        let series = piece[0].series;
-        rolled.add_run(series, &run);
-        stmt.execute((series, run[0].at, run.len() as i64, chunk::encode(&run)))?;
+    /// Puts each series' samples in time order, keeping the first copy of a time sent twice,
+    /// and writes them as one piece per series and hour, adding them to the rollups. Returns
+    /// the copies dropped, per job.
+    fn insert(
+        self,
+        tx: &rusqlite::Transaction,
+        jobs: usize,
+        rolled: &mut Rollups,
+    ) -> Result<Vec<usize>, StoreError> {
+        let mut repeats = vec![0; jobs];
+        let mut stmt = tx.prepare_cached(
+            "INSERT INTO pieces (series_id, first, count, data) VALUES (?1, ?2, ?3, ?4)",
+        )?;
+        let mut kept: Vec<chunk::Sample> = Vec::new();
+        for Run {
+            series,
+            mut samples,
+        } in self.runs
+        {
+            // Stable, so the first copy of a time stays first; usually already in order.
+            if !samples.is_sorted_by_key(|(_, s)| s.at) {
+                samples.sort_by_key(|(_, s)| s.at);
+            }
+            kept.clear();
+            for (job, s) in samples {
+                if kept.last().is_some_and(|k| k.at == s.at) {
+                    repeats[job] += 1;
+                } else {
+                    kept.push(s);
+                }
+            }
+            for piece in kept.chunk_by(|a, b| a.at.div_euclid(HOUR) == b.at.div_euclid(HOUR)) {
+                rolled.add_run(series, piece);
+                stmt.execute((
+                    series,
+                    piece[0].at,
+                    piece.len() as i64,
+                    chunk::encode(piece),
+                ))?;
+            }
+        }
+        Ok(repeats)
     }
-    Ok(())
 }
 
 #[derive(Clone, Copy)]
