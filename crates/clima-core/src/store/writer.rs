@@ -101,8 +101,10 @@ impl Default for Retention {
 
 /// Most rows one pruning step deletes from one table, so a step holds the writer a few ms.
 const PRUNE_STEP_ROWS: i64 = 2_000;
-/// Most hours one sealing step packs.
+/// Most hours of one series' late samples one sealing step packs.
 const SEAL_STEP_HOURS: usize = 8;
+/// Most samples one step sealing pieces packs (it always takes at least one series).
+const SEAL_STEP_SAMPLES: i64 = 100_000;
 
 /// Settings key prefixes of a sensor's own retention, followed by its id; the value is
 /// milliseconds, or `forever`.
@@ -157,6 +159,60 @@ fn drop_packed_duplicates(
     Ok(())
 }
 
+/// The hour holding `t`, if it ended more than an hour before `now` and may be sealed.
+fn sealable(t: Millis, now: Millis) -> Option<Millis> {
+    let hour = t.div_euclid(HOUR) * HOUR;
+    (hour + HOUR <= now.div_euclid(HOUR) * HOUR - HOUR).then_some(hour)
+}
+
+/// Rewrites one series' hour as a single chunk: `packed` (its chunk and pieces, in time order)
+/// and its late samples, of which a time already packed is dropped, as the packed copy was
+/// stored first. Removes the late samples; the caller removes the pieces.
+fn seal_hour(
+    tx: &rusqlite::Transaction,
+    series: i64,
+    hour: Millis,
+    packed: Vec<chunk::Sample>,
+) -> Result<(), StoreError> {
+    let range = (series, hour, hour + HOUR);
+    let mut rows: Vec<chunk::Sample> = tx
+        .prepare_cached(
+            "SELECT measured_at, received_at, value FROM samples
+             WHERE series_id = ?1 AND measured_at >= ?2 AND measured_at < ?3 ORDER BY measured_at",
+        )?
+        .query_map(range, |r| {
+            Ok(chunk::Sample {
+                at: r.get(0)?,
+                received_at: r.get(1)?,
+                value: r.get(2)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    if !packed.is_empty() {
+        rows.retain(|r| packed.binary_search_by_key(&r.at, |s| s.at).is_err());
+        rows.extend(packed);
+        rows.sort_by_key(|s| s.at);
+    }
+    tx.prepare_cached(
+        "INSERT OR REPLACE INTO chunks (series_id, start, count, data) VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute((series, hour, rows.len() as i64, chunk::encode(&rows)))?;
+    tx.prepare_cached(
+        "DELETE FROM samples WHERE series_id = ?1 AND measured_at >= ?2 AND measured_at < ?3",
+    )?
+    .execute(range)?;
+    Ok(())
+}
+
+/// One series' sealed hour, if it has a chunk.
+fn load_chunk(c: &Connection, series: i64, hour: Millis) -> Result<Vec<chunk::Sample>, StoreError> {
+    let data: Option<Vec<u8>> = c
+        .prepare_cached("SELECT data FROM chunks WHERE series_id = ?1 AND start = ?2")?
+        .query_row((series, hour), |r| r.get(0))
+        .optional()?;
+    data.map_or(Ok(Vec::new()), |d| unpack_blob(&d))
+}
+
 /// The samples packed in one series' hour: its chunk and its pieces, in time order.
 pub(super) fn load_hour(
     c: &Connection,
@@ -181,13 +237,18 @@ pub(super) fn load_hour(
 
 /// Decodes the chunk or piece in a query row's first column.
 pub(super) fn unpack(row: &rusqlite::Row) -> Result<Vec<chunk::Sample>, StoreError> {
-    let damaged = |e: &dyn std::fmt::Display| {
-        StoreError::Failed(format!(
-            "stored samples are damaged ({e}): restore the database from a backup or export what still reads"
-        ))
-    };
     let data = row.get_ref(0)?.as_blob().map_err(|e| damaged(&e))?;
+    unpack_blob(data)
+}
+
+fn unpack_blob(data: &[u8]) -> Result<Vec<chunk::Sample>, StoreError> {
     chunk::decode(data).map_err(|e| damaged(&e))
+}
+
+fn damaged(e: &dyn std::fmt::Display) -> StoreError {
+    StoreError::Failed(format!(
+        "stored samples are damaged ({e}): restore the database from a backup or export what still reads"
+    ))
 }
 
 impl Default for WriterConfig {
@@ -659,20 +720,21 @@ impl Writer {
     /// One round of upkeep between commits: a move step, and sealing and pruning for the next
     /// series. Returns whether more is waiting.
     fn tick(&mut self, now: Millis) -> Result<bool, StoreError> {
-        let moved_all = !self.move_step(now)?;
+        let waiting = self.move_step(now)? | self.seal_pieces(now)?;
         let Some(series) = self.next_series()? else {
-            return Ok(!moved_all);
+            return Ok(waiting);
         };
         let more = self.seal_series(series, now)? | self.prune_series(series, now)?;
         if !more {
             self.series_cursor = series;
         }
-        Ok(more || !moved_all)
+        Ok(more || waiting)
     }
 
     /// Runs every step until nothing is due.
     fn maintain_all(&mut self, now: Millis) -> Result<(), StoreError> {
         while self.move_step(now)? {}
+        while self.seal_pieces(now)? {}
         let ids: Vec<i64> = self
             .conn
             .prepare("SELECT id FROM series ORDER BY id")?
@@ -719,13 +781,6 @@ impl Writer {
                 raw.map(|c| c - HOUR + 1),
                 PRUNE_STEP_ROWS / 100,
             ),
-            // So does a piece; it lies within the hour of its first sample.
-            (
-                "pieces",
-                "first",
-                raw.map(|c| c - HOUR + 1),
-                PRUNE_STEP_ROWS / 100,
-            ),
             (
                 "rollup_minute",
                 "t",
@@ -756,55 +811,83 @@ impl Writer {
         Ok(more)
     }
 
-    /// Packs one series' oldest hours that ended more than an hour ago into chunks (its rows in
-    /// `samples` and its pieces), at most [`SEAL_STEP_HOURS`] of them. Returns whether more is
-    /// waiting.
+    /// Packs one series' oldest hours of late samples (`samples`) that ended more than an hour
+    /// ago into chunks, at most [`SEAL_STEP_HOURS`] of them. Returns whether more is waiting.
     fn seal_series(&mut self, series: i64, now: Millis) -> Result<bool, StoreError> {
-        let sealed_before = now.div_euclid(HOUR) * HOUR - HOUR;
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         for _ in 0..SEAL_STEP_HOURS {
             let oldest: Option<Millis> = tx.query_row(
-                "SELECT min(t) FROM (SELECT min(measured_at) AS t FROM samples WHERE series_id = ?1
-                                     UNION ALL SELECT min(first) FROM pieces WHERE series_id = ?1)",
+                "SELECT min(measured_at) FROM samples WHERE series_id = ?1",
                 [series],
                 |r| r.get(0),
             )?;
-            let Some(hour) = oldest
-                .map(|t| t.div_euclid(HOUR) * HOUR)
-                .filter(|h| h + HOUR <= sealed_before)
-            else {
+            let Some(hour) = oldest.and_then(|t| sealable(t, now)) else {
                 tx.commit()?;
                 return Ok(false);
             };
-            let range = (series, hour, hour + HOUR);
-            let mut rows: Vec<chunk::Sample> = tx
-                .prepare_cached(
-                    "SELECT measured_at, received_at, value FROM samples
-                     WHERE series_id = ?1 AND measured_at >= ?2 AND measured_at < ?3 ORDER BY measured_at",
-                )?
-                .query_map(range, |r| Ok(chunk::Sample { at: r.get(0)?, received_at: r.get(1)?, value: r.get(2)? }))?
-                .collect::<Result<_, _>>()?;
-            // Late samples for an hour sealed before join its chunk; the packed copy of a time
-            // wins, as it was stored first.
-            let packed = load_hour(&tx, series, hour)?;
-            if !packed.is_empty() {
-                rows.retain(|r| packed.binary_search_by_key(&r.at, |s| s.at).is_err());
-                rows.extend(packed);
-                rows.sort_by_key(|s| s.at);
-            }
-            tx.prepare_cached("INSERT OR REPLACE INTO chunks (series_id, start, count, data) VALUES (?1, ?2, ?3, ?4)")?
-                .execute((series, hour, rows.len() as i64, chunk::encode(&rows)))
-                ?;
-            tx.prepare_cached("DELETE FROM samples WHERE series_id = ?1 AND measured_at >= ?2 AND measured_at < ?3")?
-                .execute(range)?;
+            seal_hour(&tx, series, hour, load_hour(&tx, series, hour)?)?;
             tx.prepare_cached(
-                "DELETE FROM pieces WHERE series_id = ?1 AND first >= ?2 AND first < ?3",
+                "DELETE FROM pieces WHERE first >= ?2 AND first < ?3 AND series_id = ?1",
             )?
-            .execute(range)?;
+            .execute((series, hour, hour + HOUR))?;
         }
         tx.commit()?;
+        Ok(true)
+    }
+
+    /// Packs the oldest hour of pieces, if it ended more than an hour ago, into one chunk per
+    /// series, for series holding at most [`SEAL_STEP_SAMPLES`] samples in all. Pieces are
+    /// ordered by time, not series, so an hour is read once for all its series. Returns
+    /// whether it sealed anything (more may be waiting).
+    fn seal_pieces(&mut self, now: Millis) -> Result<bool, StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let oldest: Option<Millis> =
+            tx.query_row("SELECT min(first) FROM pieces", [], |r| r.get(0))?;
+        let Some(hour) = oldest.and_then(|t| sealable(t, now)) else {
+            tx.commit()?;
+            return Ok(false);
+        };
+        // The hour's pieces by series, keys only.
+        let mut by_series: std::collections::BTreeMap<i64, (i64, Vec<Millis>)> = Default::default();
+        {
+            let mut stmt = tx.prepare_cached(
+                "SELECT series_id, count, first FROM pieces WHERE first >= ?1 AND first < ?2",
+            )?;
+            let mut rows = stmt.query((hour, hour + HOUR))?;
+            while let Some(r) = rows.next()? {
+                let entry = by_series.entry(r.get(0)?).or_default();
+                entry.0 += r.get::<_, i64>(1)?;
+                entry.1.push(r.get(2)?);
+            }
+        }
+        let all = by_series.len();
+        let mut taken = 0;
+        let mut sealed = 0;
+        for (series, (count, firsts)) in by_series {
+            if taken > 0 && taken + count > SEAL_STEP_SAMPLES {
+                break;
+            }
+            taken += count;
+            let mut packed = load_chunk(&tx, series, hour)?;
+            let mut piece =
+                tx.prepare_cached("SELECT data FROM pieces WHERE first = ?1 AND series_id = ?2")?;
+            let mut delete =
+                tx.prepare_cached("DELETE FROM pieces WHERE first = ?1 AND series_id = ?2")?;
+            for first in firsts {
+                let data: Vec<u8> = piece.query_row((first, series), |r| r.get(0))?;
+                packed.extend(unpack_blob(&data)?);
+                delete.execute((first, series))?;
+            }
+            packed.sort_by_key(|s| s.at);
+            seal_hour(&tx, series, hour, packed)?;
+            sealed += 1;
+        }
+        tx.commit()?;
+        tracing::debug!(hour, sealed, of = all, "sealed pieces");
         Ok(true)
     }
 
@@ -1675,6 +1758,42 @@ mod tests {
         assert_eq!(count("SELECT count(*) FROM chunks"), 5);
         assert_eq!(count("SELECT sum(count) FROM chunks"), 14_400 + 101);
         check("sealed");
+    }
+
+    #[test]
+    fn pieces_are_sealed_in_capped_steps_into_the_chunks_already_there() {
+        use clima_model::downsample::bucketize;
+        let (_dir, path, w) = default_writer("cap");
+        let now = now_ms();
+        let hour = (now - 5 * HOUR).div_euclid(HOUR) * HOUR;
+        let mut all: HashMap<&str, Vec<(Millis, f64)>> = HashMap::default();
+        let mut write = |times: &mut dyn Iterator<Item = Millis>| {
+            let mut batch = Vec::new();
+            for at in times {
+                for sensor in ["a", "b"] {
+                    let v = 20.0 + (at / 1_000 % 100) as f64 / 10.0;
+                    all.entry(sensor).or_default().push((at, v));
+                    batch.push(reading(sensor, at, v));
+                }
+            }
+            w.write(batch, Source::Http, now).unwrap();
+            w.maintain().unwrap();
+        };
+        // The hour's first half, sealed; then 55 000 samples a series more, in pieces: more
+        // than one sealing step takes, and merged into the chunks of the first half.
+        write(&mut (0..1_800).map(|i| hour + i * 1_000));
+        write(&mut (0..55_000).map(|i| hour + 1_800_000 + i * 32));
+        let c = Connection::open(&path).unwrap();
+        let count = |sql: &str| -> i64 { c.query_row(sql, [], |r| r.get(0)).unwrap() };
+        assert_eq!(count("SELECT count(*) FROM pieces"), 0);
+        assert_eq!(count("SELECT count(*) FROM chunks"), 2);
+        assert_eq!(count("SELECT sum(count) FROM chunks"), 2 * 56_800);
+        let reader = Reader::new(path.clone());
+        for (sensor, samples) in &all {
+            let plan = BucketPlan::new(hour, hour + HOUR, 4_000).unwrap();
+            let got = reader.range(sensor, "temperature", &plan).unwrap().unwrap();
+            same_buckets(&got, &bucketize(&plan, samples.iter().copied()));
+        }
     }
 
     #[test]
