@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -11,6 +12,9 @@ use super::MAX_BODY;
 
 /// Keep-alive connections live at most this long before a reply asks the client to reconnect.
 const CONNECTION_LIFETIME: Duration = Duration::from_millis(250);
+/// A connection that has sent data but had no request routed for this long waits in tiny_http's
+/// pool for a thread.
+const WAITING_AFTER: Duration = Duration::from_millis(50);
 /// Connections remembered at most; past this the memory is cleared (a flood of addresses).
 const MAX_TRACKED: usize = 50_000;
 
@@ -46,11 +50,15 @@ impl Seen {
 /// whole life, and during a burst of new connections its pool can queue one behind busy threads
 /// instead of starting a new thread; such a connection waits until another one closes. Ending
 /// every keep-alive connection at its first reply after [`CONNECTION_LIFETIME`] frees threads
-/// often, which bounds that wait at little cost to fast clients (one reconnect a quarter second).
+/// often, which bounds that wait at little cost to fast clients (one reconnect a quarter second);
+/// while the warden sees a connection waiting, every reply ends its connection.
 /// Policing: the warden joins this with the kernel's view of each socket (see [`Policy`]).
 #[derive(Default)]
 pub struct Connections {
     seen: Mutex<HashMap<SocketAddr, Seen>>,
+    /// Some connection waits for a pool thread (see [`Policy::waiting_for_a_thread`]): until
+    /// none does, every reply closes its connection, so that threads come free at once.
+    congested: AtomicBool,
 }
 
 /// Marks a connection busy while a worker handles its request; dropping it clears the mark.
@@ -104,8 +112,16 @@ impl Connections {
         let Some(s) = seen.get_mut(&remote) else {
             return false;
         };
-        s.closing |= now.duration_since(s.first) >= CONNECTION_LIFETIME;
+        s.closing |= self.congested.load(Ordering::Relaxed)
+            || now.duration_since(s.first) >= CONNECTION_LIFETIME;
         s.closing
+    }
+
+    /// Whether a connection waits for a pool thread, as the warden last found.
+    pub fn set_congested(&self, yes: bool) {
+        if self.congested.swap(yes, Ordering::Relaxed) != yes {
+            tracing::debug!(congested = yes, "connections waiting for a thread");
+        }
     }
 
     /// Forgets every connection that is no longer open: not in `open`, a scan of the sockets
@@ -217,6 +233,19 @@ impl Default for Policy {
 }
 
 impl Policy {
+    /// Whether some connection waits in tiny_http's pool: it sent data a while ago, yet no
+    /// request of it reached a handler. A pool thread keeps its connection for the connection's
+    /// whole life, and during a burst the pool can queue new connections behind busy threads
+    /// instead of starting more; such a connection waits until another one closes.
+    pub fn waiting_for_a_thread(conns: &[Conn]) -> bool {
+        conns.iter().any(|c| {
+            c.router.requests == 0
+                && !c.router.long_running
+                && c.bytes_in > 0
+                && c.age >= WAITING_AFTER
+        })
+    }
+
     /// The connections to close and why, by index into `conns`.
     pub fn verdicts(&self, conns: &[Conn]) -> Vec<(usize, Verdict)> {
         let mut out = Vec::new();
@@ -325,6 +354,32 @@ mod tests {
         assert_eq!(c.view(a, t0).requests, 3);
         c.retain_open(&Default::default(), Instant::now());
         assert_eq!(c.view(a, t0), RouterView::default());
+    }
+
+    #[test]
+    fn a_connection_waiting_for_a_thread_makes_every_reply_close() {
+        let mut waiting = conn(1);
+        waiting.router = RouterView::default();
+        waiting.age = WAITING_AFTER;
+        assert!(Policy::waiting_for_a_thread(&[conn(1), waiting]));
+        let mut silent = waiting;
+        silent.bytes_in = 0;
+        let mut young = waiting;
+        young.age = WAITING_AFTER / 2;
+        assert!(
+            !Policy::waiting_for_a_thread(&[conn(1), silent, young]),
+            "nothing sent yet, or just arrived"
+        );
+        let c = Connections::default();
+        let a: SocketAddr = "10.0.0.1:5000".parse().unwrap();
+        let t0 = Instant::now();
+        drop(c.request(a, t0));
+        c.set_congested(true);
+        assert!(c.should_close(a, t0), "a young connection closes too");
+        let b: SocketAddr = "10.0.0.1:5001".parse().unwrap();
+        drop(c.request(b, t0));
+        c.set_congested(false);
+        assert!(!c.should_close(b, t0));
     }
 
     #[test]

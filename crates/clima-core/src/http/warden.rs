@@ -111,6 +111,8 @@ fn patrol(
     }
     *first_seen = fresh;
     ctx.connections.retain_open(&open, now);
+    ctx.connections
+        .set_congested(Policy::waiting_for_a_thread(&conns));
     for (i, verdict) in policy.verdicts(&conns) {
         let s = &sockets[i];
         if os::shut(s.fd, s.peer) {

@@ -717,8 +717,8 @@ impl Writer {
         }
     }
 
-    /// One round of upkeep between commits: a move step, and sealing and pruning for the next
-    /// series. Returns whether more is waiting.
+    /// One round of upkeep between commits: a move step, a step sealing pieces, and sealing and
+    /// pruning for the next series. Returns whether more is waiting.
     fn tick(&mut self, now: Millis) -> Result<bool, StoreError> {
         let waiting = self.move_step(now)? | self.seal_pieces(now)?;
         let Some(series) = self.next_series()? else {
