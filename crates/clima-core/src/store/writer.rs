@@ -143,7 +143,7 @@ fn drop_packed_duplicates(
     sealed: &mut HashMap<(i64, Millis), Vec<Millis>>,
 ) -> Result<(), StoreError> {
     for r in rows.iter() {
-        let key = (r.series, r.at.div_euclid(HOUR) * HOUR);
+        let key = (r.series, r.sample.at.div_euclid(HOUR) * HOUR);
         if let std::collections::hash_map::Entry::Vacant(e) = sealed.entry(key) {
             let times = load_hour(tx, key.0, key.1)?
                 .into_iter()
@@ -153,8 +153,8 @@ fn drop_packed_duplicates(
         }
     }
     rows.retain(|r| {
-        let times = &sealed[&(r.series, r.at.div_euclid(HOUR) * HOUR)];
-        times.binary_search(&r.at).is_err()
+        let times = &sealed[&(r.series, r.sample.at.div_euclid(HOUR) * HOUR)];
+        times.binary_search(&r.sample.at).is_err()
     });
     Ok(())
 }
@@ -603,24 +603,18 @@ impl Writer {
                     for (metric, value) in &reading.values {
                         let known = series_id(&tx, &mut self.series, sensor, metric.as_str())?;
                         let series = known.id;
-                        let row = Row {
-                            series,
+                        let sample = chunk::Sample {
                             at,
-                            value: *value,
                             received_at,
+                            value: *value,
                         };
                         if at >= self.horizon {
-                            recent.push(row)
+                            recent.push(Row { series, sample })
                         } else if known.newest.is_none_or(|n| at > n) {
-                            let sample = chunk::Sample {
-                                at,
-                                received_at,
-                                value: *value,
-                            };
                             fresh.add(series, j, sample);
                             packed += 1;
                         } else {
-                            old.push(row)
+                            old.push(Row { series, sample })
                         }
                         // A duplicate may be picked here; the series update below ignores it,
                         // as it is never newer than what is stored.
@@ -1057,9 +1051,7 @@ impl Rollups {
 /// One sample as stored.
 struct Row {
     series: i64,
-    at: Millis,
-    value: f64,
-    received_at: Millis,
+    sample: chunk::Sample,
 }
 
 /// Samples on their way into pieces, gathered per series: from a commit, those older than the
@@ -1177,9 +1169,9 @@ fn insert_rows(
         let mut stmt = tx.prepare_cached(insert_sql(table, rows.len() > 1))?;
         for (i, r) in rows.iter().enumerate() {
             stmt.raw_bind_parameter(4 * i + 1, r.series)?;
-            stmt.raw_bind_parameter(4 * i + 2, r.at)?;
-            stmt.raw_bind_parameter(4 * i + 3, r.value)?;
-            stmt.raw_bind_parameter(4 * i + 4, r.received_at)?;
+            stmt.raw_bind_parameter(4 * i + 2, r.sample.at)?;
+            stmt.raw_bind_parameter(4 * i + 3, r.sample.value)?;
+            stmt.raw_bind_parameter(4 * i + 4, r.sample.received_at)?;
         }
         match table {
             Table::Recent => stored += stmt.raw_execute()?,
