@@ -452,3 +452,56 @@ fn big_batches_on_kept_alive_connections_are_never_cut() {
     }
     engine.shutdown();
 }
+
+#[test]
+fn a_client_that_pipelines_and_never_reads_holds_up_no_one() {
+    let _alone = alone();
+    let dir = tempfile::tempdir().unwrap();
+    let engine = start(&dir);
+    let addr = engine.local_addr();
+    // Requests sent back to back, replies never read. tiny_http writes a connection's replies
+    // in order, so every thread answering one of these would wait for the one before; and once
+    // the small window is full, a reply thread writing to it blocks.
+    let deaf = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    deaf.set_recv_buffer_size(4096).unwrap();
+    deaf.connect(&addr.into()).unwrap();
+    let mut deaf: TcpStream = deaf.into();
+    deaf.set_write_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let body = r#"{"sensor":"deaf","temperature":20}"#;
+    let request = format!(
+        "POST /api/v1/readings HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let writer = std::thread::spawn(move || {
+        let end = Instant::now() + Duration::from_secs(5);
+        let mut sent = 0u64;
+        while Instant::now() < end {
+            match deaf.write_all(request.as_bytes()) {
+                Ok(()) => sent += 1,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {}
+                Err(_) => break,
+            }
+        }
+        sent
+    });
+    let end = Instant::now() + Duration::from_secs(4);
+    while Instant::now() < end {
+        served_quickly(addr);
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let sent = writer.join().unwrap();
+    let health: serde_json::Value = serde_json::from_str(
+        &ureq::get(&format!("http://{addr}/healthz"))
+            .call()
+            .unwrap()
+            .into_string()
+            .unwrap(),
+    )
+    .unwrap();
+    eprintln!("deaf client: {sent} requests written; closed: {health}");
+    let closed = &health["connections_closed"];
+    assert_eq!(closed["pipelined"], 1, "{health}");
+    engine.shutdown();
+}

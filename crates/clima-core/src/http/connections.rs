@@ -30,6 +30,10 @@ struct Seen {
     /// Its last reply said `Connection: close`; a request after that is a new connection that
     /// got the same client port.
     closing: bool,
+    /// Its requests being answered now.
+    replying: u32,
+    /// It sent a request before the previous reply was written (see [`Verdict::Pipelined`]).
+    pipelined: bool,
 }
 
 impl Seen {
@@ -40,6 +44,8 @@ impl Seen {
             busy_since: None,
             long_running: false,
             closing: false,
+            replying: 0,
+            pipelined: false,
         }
     }
 }
@@ -75,14 +81,14 @@ impl Drop for Busy<'_> {
 }
 
 impl Connections {
-    fn update(&self, remote: SocketAddr, f: impl FnOnce(&mut Seen)) {
+    fn update<T>(&self, remote: SocketAddr, f: impl FnOnce(&mut Seen) -> T) -> T {
         let mut seen = self.seen.lock().expect("connections");
         if seen.len() >= MAX_TRACKED && !seen.contains_key(&remote) {
             seen.clear();
         }
         f(seen
             .entry(remote)
-            .or_insert_with(|| Seen::new(Instant::now())));
+            .or_insert_with(|| Seen::new(Instant::now())))
     }
 
     /// Notes a request arriving on `remote`; the connection counts as busy until the guard drops.
@@ -98,6 +104,21 @@ impl Connections {
             connections: self,
             remote,
         }
+    }
+
+    /// Notes that a request of `remote` is being answered, until [`Connections::replied`].
+    /// Returns whether an earlier one still is: the client pipelines.
+    pub fn start_reply(&self, remote: SocketAddr) -> bool {
+        self.update(remote, |s| {
+            let earlier = s.replying > 0;
+            s.replying += 1;
+            s.pipelined |= earlier;
+            earlier
+        })
+    }
+
+    pub fn replied(&self, remote: SocketAddr) {
+        self.update(remote, |s| s.replying = s.replying.saturating_sub(1));
     }
 
     /// Marks `remote` as a live stream or export, or no longer one.
@@ -152,6 +173,7 @@ impl Connections {
                 requests: s.requests,
                 busy_for: s.busy_since.map(|t| now.saturating_duration_since(t)),
                 long_running: s.long_running,
+                pipelined: s.pipelined,
             },
             None => RouterView::default(),
         }
@@ -173,6 +195,7 @@ pub struct RouterView {
     pub requests: u32,
     pub busy_for: Option<Duration>,
     pub long_running: bool,
+    pub pipelined: bool,
 }
 
 /// One open connection as the warden sees it: the kernel's counters plus the router's view.
@@ -186,6 +209,8 @@ pub struct Conn {
     /// Since the server last sent data.
     pub quiet_out: Duration,
     pub bytes_in: u64,
+    /// Bytes of replies the kernel holds back because the client's window is shut.
+    pub unsent: u64,
     pub router: RouterView,
 }
 
@@ -201,6 +226,15 @@ pub enum Verdict {
     TooSlow,
     /// More bytes than its requests can account for: an oversized head.
     TooLarge,
+    /// Replies wait to be sent and none has gone out for [`Policy::unread`]: a client that does
+    /// not read. A reply thread writing to it is blocked, and with it every reply queued behind.
+    Unread,
+    /// It sent a request before its previous reply was written. tiny_http reads the next request
+    /// of a connection as soon as the body of the last is read and writes replies in request
+    /// order, so a thread answering a later request waits for the earlier reply; with enough
+    /// pipelined requests every thread would wait on another. Such requests get no reply and the
+    /// connection is closed (no common client pipelines).
+    Pipelined,
     /// Over the per-address cap.
     AddressCap,
     /// Over the total cap.
@@ -215,6 +249,7 @@ pub struct Policy {
     pub busy: Duration,
     /// Largest request head accepted, in bytes.
     pub max_head: u64,
+    pub unread: Duration,
     pub per_address: usize,
     pub total: usize,
 }
@@ -226,6 +261,7 @@ impl Default for Policy {
             max_age: Duration::from_secs(30),
             busy: Duration::from_secs(5),
             max_head: 64 * 1024,
+            unread: Duration::from_millis(500),
             per_address: 256,
             total: 4096,
         }
@@ -265,6 +301,10 @@ impl Policy {
                 Some(Verdict::TooSlow)
             } else if c.bytes_in > allowance {
                 Some(Verdict::TooLarge)
+            } else if !long && c.unsent > 0 && c.quiet_out.min(c.age) >= self.unread {
+                Some(Verdict::Unread)
+            } else if c.router.pipelined {
+                Some(Verdict::Pipelined)
             } else {
                 None
             };
@@ -304,10 +344,12 @@ mod tests {
             quiet_in: Duration::from_millis(100),
             quiet_out: Duration::from_millis(100),
             bytes_in: 500,
+            unsent: 0,
             router: RouterView {
                 requests: 1,
                 busy_for: None,
                 long_running: false,
+                pipelined: false,
             },
         }
     }
@@ -462,6 +504,37 @@ mod tests {
         assert_eq!(verdict(c), None);
         c.age = Duration::from_secs(30);
         assert_eq!(verdict(c), Some(Verdict::TooOld));
+    }
+
+    #[test]
+    fn a_request_before_the_last_reply_is_pipelining_and_closes_the_connection() {
+        let c = Connections::default();
+        let a: SocketAddr = "10.0.0.1:5000".parse().unwrap();
+        assert!(!c.start_reply(a));
+        c.replied(a);
+        assert!(!c.start_reply(a), "one after another is fine");
+        assert!(!c.view(a, Instant::now()).pipelined);
+        assert!(c.start_reply(a), "the first is not answered yet");
+        c.replied(a);
+        c.replied(a);
+        let mut conn = conn(1);
+        conn.router = c.view(a, Instant::now());
+        assert_eq!(verdict(conn), Some(Verdict::Pipelined));
+    }
+
+    #[test]
+    fn a_client_that_does_not_read_its_replies_is_cut() {
+        let mut c = conn(1);
+        c.unsent = 4_096;
+        c.quiet_out = Duration::from_millis(499);
+        assert_eq!(verdict(c), None, "its replies went out a moment ago");
+        c.quiet_out = Duration::from_millis(500);
+        assert_eq!(verdict(c), Some(Verdict::Unread));
+        c.router.long_running = true;
+        assert_eq!(verdict(c), None, "a stream blocks only its own thread");
+        c.router.long_running = false;
+        c.unsent = 0;
+        assert_eq!(verdict(c), None, "quiet, but nothing waits to be sent");
     }
 
     #[test]

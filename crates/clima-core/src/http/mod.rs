@@ -178,8 +178,15 @@ fn handle(ctx: &Arc<Ctx>, mut req: tiny_http::Request) {
         &request::headers(&req, "X-Forwarded-For"),
         &ctx.trusted_proxies,
     );
+    let replying = remote.map(|r| Replying::start(ctx, r));
+    if replying.as_ref().is_some_and(|r| r.pipelined) {
+        // Answering it would wait for the earlier reply (see `Verdict::Pipelined`): send
+        // nothing, and the warden closes the connection.
+        drop(req.into_writer());
+        return;
+    }
     match routes::route(ctx, &mut req, peer) {
-        routes::Outcome::Reply(reply) => answer(ctx, Answer::new(req, reply, started)),
+        routes::Outcome::Reply(reply) => answer(ctx, Answer::new(req, reply, started, replying)),
         routes::Outcome::Store(p) => {
             // The worker moves on; the writer calls back after the commit, and a responder
             // thread writes the reply, so no thread waits on the commit.
@@ -190,6 +197,7 @@ fn handle(ctx: &Arc<Ctx>, mut req: tiny_http::Request) {
                         req,
                         routes::store_failed(crate::store::StoreError::Stopped),
                         started,
+                        replying,
                     ),
                 );
             };
@@ -200,11 +208,11 @@ fn handle(ctx: &Arc<Ctx>, mut req: tiny_http::Request) {
                 p.received_at,
                 Box::new(move |result| {
                     let reply = result.map(finish).unwrap_or_else(routes::store_failed);
-                    let _ = responders.send(Answer::new(req, reply, started));
+                    let _ = responders.send(Answer::new(req, reply, started, replying));
                 }),
             );
         }
-        routes::Outcome::Stream => start_stream(ctx, req),
+        routes::Outcome::Stream => start_stream(ctx, req, replying),
         routes::Outcome::Export(x) => export(ctx, req, x),
     }
 }
@@ -214,15 +222,46 @@ pub struct Answer {
     req: tiny_http::Request,
     reply: Reply,
     started: Instant,
+    _replying: Option<Replying>,
 }
 
 impl Answer {
-    fn new(req: tiny_http::Request, reply: Reply, started: Instant) -> Self {
+    fn new(
+        req: tiny_http::Request,
+        reply: Reply,
+        started: Instant,
+        replying: Option<Replying>,
+    ) -> Self {
         Answer {
             req,
             reply,
             started,
+            _replying: replying,
         }
+    }
+}
+
+/// A request of a connection being answered, until this drops (after its reply is written).
+pub struct Replying {
+    ctx: Arc<Ctx>,
+    remote: SocketAddr,
+    /// An earlier request of the connection was still being answered when this one came.
+    pipelined: bool,
+}
+
+impl Replying {
+    fn start(ctx: &Arc<Ctx>, remote: SocketAddr) -> Replying {
+        Replying {
+            ctx: ctx.clone(),
+            remote,
+            pipelined: ctx.connections.start_reply(remote),
+        }
+    }
+}
+
+impl Drop for Replying {
+    fn drop(&mut self) {
+        self.ctx.connections.replied(self.remote);
     }
 }
 
@@ -232,6 +271,7 @@ fn answer(ctx: &Ctx, a: Answer) {
         req,
         mut reply,
         started,
+        _replying,
     } = a;
     let version = req.http_version();
     let http10 = version.0 == 1 && version.1 == 0;
@@ -328,7 +368,7 @@ fn write_export(ctx: &Arc<Ctx>, req: tiny_http::Request, x: routes::ExportReques
     }
 }
 
-fn start_stream(ctx: &Arc<Ctx>, req: tiny_http::Request) {
+fn start_stream(ctx: &Arc<Ctx>, req: tiny_http::Request, replying: Option<Replying>) {
     if ctx.streams.fetch_add(1, Ordering::Relaxed) >= MAX_STREAMS {
         ctx.streams.fetch_sub(1, Ordering::Relaxed);
         let reply = Reply::error(
@@ -349,6 +389,7 @@ fn start_stream(ctx: &Arc<Ctx>, req: tiny_http::Request) {
     let spawned = std::thread::Builder::new()
         .name("clima-sse".into())
         .spawn(move || {
+            let _replying = replying;
             sse::run(ctx2.clone(), out);
             ctx2.streams.fetch_sub(1, Ordering::Relaxed);
             if let Some(r) = remote {

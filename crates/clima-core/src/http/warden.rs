@@ -26,6 +26,8 @@ pub struct Closed {
     pub too_old: AtomicU64,
     pub too_slow: AtomicU64,
     pub too_large: AtomicU64,
+    pub unread: AtomicU64,
+    pub pipelined: AtomicU64,
     pub capped: AtomicU64,
 }
 
@@ -36,6 +38,8 @@ impl Closed {
             Verdict::TooOld => &self.too_old,
             Verdict::TooSlow => &self.too_slow,
             Verdict::TooLarge => &self.too_large,
+            Verdict::Unread => &self.unread,
+            Verdict::Pipelined => &self.pipelined,
             Verdict::AddressCap | Verdict::TotalCap => &self.capped,
         };
         c.fetch_add(1, Ordering::Relaxed);
@@ -48,6 +52,8 @@ impl Closed {
             "too_old": get(&self.too_old),
             "too_slow": get(&self.too_slow),
             "too_large": get(&self.too_large),
+            "unread": get(&self.unread),
+            "pipelined": get(&self.pipelined),
             "capped": get(&self.capped),
         })
     }
@@ -106,6 +112,7 @@ fn patrol(
             quiet_in: s.quiet_in,
             quiet_out: s.quiet_out,
             bytes_in: s.bytes_in,
+            unsent: s.unsent,
             router: ctx.connections.view(s.peer, now),
         });
     }
@@ -136,6 +143,7 @@ struct Socket {
     quiet_in: Duration,
     quiet_out: Duration,
     bytes_in: u64,
+    unsent: u64,
 }
 
 #[cfg(target_os = "linux")]
@@ -244,6 +252,7 @@ mod os {
                 quiet_in: Duration::from_millis(info.tcpi_last_data_recv.into()),
                 quiet_out: Duration::from_millis(info.tcpi_last_data_sent.into()),
                 bytes_in: info.tcpi_bytes_received,
+                unsent: info.tcpi_notsent_bytes.into(),
             });
         }
         Some(Scan {
