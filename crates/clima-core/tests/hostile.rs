@@ -408,7 +408,7 @@ fn a_burst_from_a_thousand_addresses_is_answered() {
 }
 
 #[test]
-fn big_batches_on_kept_alive_connections_are_never_cut() {
+fn honest_kept_alive_connections_are_never_cut() {
     let _alone = alone();
     let dir = tempfile::tempdir().unwrap();
     let engine = start(&dir);
@@ -434,6 +434,22 @@ fn big_batches_on_kept_alive_connections_are_never_cut() {
         assert_eq!(
             r.as_ref().map(|r| r.status()).map_err(|e| e.to_string()),
             Ok(204),
+            "request {request}"
+        );
+    }
+    // And many small requests one after another: the next one comes the moment a reply is
+    // read, which must never pass for pipelining.
+    for request in 0..500 {
+        let r = agent
+            .post(&format!("http://{addr}/api/v1/readings"))
+            .set("Content-Type", "application/json")
+            .send_string(&format!(
+                r#"{{"sensor":"kept","temperature":{}}}"#,
+                request % 100
+            ));
+        assert_eq!(
+            r.map(|r| r.status()).map_err(|e| e.to_string()),
+            Ok(201),
             "request {request}"
         );
     }

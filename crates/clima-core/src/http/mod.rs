@@ -213,7 +213,11 @@ fn handle(ctx: &Arc<Ctx>, mut req: tiny_http::Request) {
             );
         }
         routes::Outcome::Stream => start_stream(ctx, req, replying),
-        routes::Outcome::Export(x) => export(ctx, req, x),
+        routes::Outcome::Export(x) => {
+            // Written at once by this thread, as a reply (see `answer`).
+            drop(replying);
+            export(ctx, req, x)
+        }
     }
 }
 
@@ -222,7 +226,7 @@ pub struct Answer {
     req: tiny_http::Request,
     reply: Reply,
     started: Instant,
-    _replying: Option<Replying>,
+    replying: Option<Replying>,
 }
 
 impl Answer {
@@ -236,12 +240,13 @@ impl Answer {
             req,
             reply,
             started,
-            _replying: replying,
+            replying,
         }
     }
 }
 
-/// A request of a connection being answered, until this drops (after its reply is written).
+/// A request of a connection being answered, until this drops: when its reply starts being
+/// written, or when its stream ends.
 pub struct Replying {
     ctx: Arc<Ctx>,
     remote: SocketAddr,
@@ -271,7 +276,7 @@ fn answer(ctx: &Ctx, a: Answer) {
         req,
         mut reply,
         started,
-        _replying,
+        replying,
     } = a;
     let version = req.http_version();
     let http10 = version.0 == 1 && version.1 == 0;
@@ -291,6 +296,9 @@ fn answer(ctx: &Ctx, a: Answer) {
     let path = req.url().split('?').next().unwrap_or("").to_owned();
     let status = reply.status;
     let mut out = req.into_writer();
+    // From here this thread writes the reply, which goes out (or the warden cuts a client that
+    // does not read), and only then can a client that waits for it send its next request.
+    drop(replying);
     let _ = out
         .write_all(&reply.to_bytes(method == tiny_http::Method::Head))
         .and_then(|_| out.flush());
