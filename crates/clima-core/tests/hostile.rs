@@ -47,6 +47,17 @@ fn served_quickly(addr: SocketAddr) {
     assert!(took < Duration::from_secs(1), "served in {took:?}");
 }
 
+/// The warden's `/healthz` counts of the connections it closed, by reason.
+fn closed_counts(addr: SocketAddr) -> serde_json::Value {
+    let body = ureq::get(&format!("http://{addr}/healthz"))
+        .call()
+        .unwrap()
+        .into_string()
+        .unwrap();
+    let health: serde_json::Value = serde_json::from_str(&body).unwrap();
+    health["connections_closed"].clone()
+}
+
 /// Connects from a chosen loopback source address (all of 127.0.0.0/8 is loopback).
 fn connect_from(src: Ipv4Addr, to: SocketAddr) -> TcpStream {
     let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
@@ -210,18 +221,11 @@ fn one_address_cannot_hold_more_than_its_share() {
         n.saturating_sub(cap),
         "closed of {n} from one address"
     );
-    let health: serde_json::Value = serde_json::from_str(
-        &ureq::get(&format!("http://{addr}/healthz"))
-            .call()
-            .unwrap()
-            .into_string()
-            .unwrap(),
-    )
-    .unwrap();
+    let counts = closed_counts(addr);
     assert_eq!(
-        health["connections_closed"]["capped"].as_u64(),
+        counts["capped"].as_u64(),
         Some(n.saturating_sub(cap) as u64),
-        "{health}"
+        "{counts}"
     );
     served_quickly(addr);
     engine.shutdown();
@@ -453,17 +457,7 @@ fn honest_kept_alive_connections_are_never_cut() {
             "request {request}"
         );
     }
-    let health: serde_json::Value = serde_json::from_str(
-        &agent
-            .get(&format!("http://{addr}/healthz"))
-            .call()
-            .unwrap()
-            .into_string()
-            .unwrap(),
-    )
-    .unwrap();
-    let closed = &health["connections_closed"];
-    for (why, n) in closed.as_object().unwrap() {
+    for (why, n) in closed_counts(addr).as_object().unwrap() {
         assert_eq!(n, 0, "the warden closed {n} connections as {why}");
     }
     engine.shutdown();
@@ -508,16 +502,8 @@ fn a_client_that_pipelines_and_never_reads_holds_up_no_one() {
         std::thread::sleep(Duration::from_millis(200));
     }
     let sent = writer.join().unwrap();
-    let health: serde_json::Value = serde_json::from_str(
-        &ureq::get(&format!("http://{addr}/healthz"))
-            .call()
-            .unwrap()
-            .into_string()
-            .unwrap(),
-    )
-    .unwrap();
-    eprintln!("deaf client: {sent} requests written; closed: {health}");
-    let closed = &health["connections_closed"];
-    assert_eq!(closed["pipelined"], 1, "{health}");
+    let counts = closed_counts(addr);
+    eprintln!("deaf client: {sent} requests written; closed: {counts}");
+    assert_eq!(counts["pipelined"], 1, "{counts}");
     engine.shutdown();
 }

@@ -167,8 +167,8 @@ impl Reader {
             let Some(series) = series_id(c, sensor, metric)? else { return Ok(None) };
             // The coarsest table whose periods fit the buckets: hour or minute rollups, else raw
             // samples, pieces and sealed chunks. Rollups cover exactly what `samples`, `pieces` and
-            // `chunks` hold;
-            // `recent_samples` (in neither) is added raw, so a chart has no seam where one ends.
+            // `chunks` hold; `recent_samples` (in none of them) is added raw, so a chart has no
+            // seam where one ends.
             let rollup = ROLLUPS.iter().rev().find(|(_, period)| plan.width % period == 0);
             let uses_rollups = rollup.is_some();
             let stored = match rollup {
