@@ -1,19 +1,15 @@
 //! The commands the page calls through IPC: each a short adapter from arguments to the engine,
 //! answering in the same JSON shapes as the HTTP API so the page has one code path.
 
-use clima_core::chart::{self, ChartSpec, TempUnit};
-use clima_core::http::TokenError;
+use clima_core::chart::{self, TempUnit};
+use clima_core::engine::{ChartOptions, QueryError, RangeQuery, TokenError};
 use clima_core::now_ms;
-use clima_model::downsample::BucketPlan;
-use clima_model::metric::unit_of;
 use serde_json::{json, Value};
 use tauri::{Runtime, State, Window};
 
 use crate::error::CommandError;
 use crate::export::{self, Exported, Format};
 use crate::shell::{ingest_addresses, Shell};
-
-const DAY_MS: i64 = 86_400_000;
 
 /// What the settings page shows: where devices send readings, and with which token; and what
 /// the page must warn about.
@@ -35,16 +31,16 @@ pub struct Status {
 
 #[tauri::command]
 pub fn status(shell: State<'_, Shell>) -> Result<Status, CommandError> {
-    let interval = shell.interval_ms.load(std::sync::atomic::Ordering::Relaxed);
+    let interval = shell.interval_ms();
     shell.with(|r| {
         let listen = r.engine.local_addr();
         Ok(Status {
             listen: listen.to_string(),
             port: listen.port(),
             addresses: ingest_addresses(listen),
-            token: r.engine.token().map(|t| t.expose().to_owned()),
-            token_regenerable: r.engine.token_regenerable(),
-            store_problem: r.engine.writer().problem(),
+            token: r.engine.api().token().map(|t| t.expose().to_owned()),
+            token_regenerable: r.engine.api().token_regenerable(),
+            store_problem: r.engine.api().store_problem(),
             db: r.db.display().to_string(),
             update_interval_ms: interval,
             version: env!("CARGO_PKG_VERSION"),
@@ -55,7 +51,9 @@ pub fn status(shell: State<'_, Shell>) -> Result<Status, CommandError> {
 /// `GET /api/v1/sensors`.
 #[tauri::command]
 pub async fn sensors(shell: State<'_, Shell>) -> Result<Value, CommandError> {
-    Ok(json!({ "sensors": shell.reader()?.sensors()? }))
+    let api = shell.api()?;
+    let sensors = blocking(move || api.sensors()).await??;
+    Ok(json!({ "sensors": sensors }))
 }
 
 /// `GET /api/v1/readings`: `from` and `to` in unix ms (default the last 24 h).
@@ -68,15 +66,22 @@ pub async fn readings(
     to: Option<i64>,
     points: Option<usize>,
 ) -> Result<Value, CommandError> {
-    let (from, to, plan) = plan(from, to, points)?;
-    let buckets = range(&shell, &sensor, &metric, &plan)?;
-    Ok(json!({
-        "sensor": sensor, "metric": metric, "unit": unit_of(&metric), "from": from, "to": to,
-        "bucket_ms": plan.width, "points": buckets,
-    }))
+    let api = shell.api()?;
+    let q = RangeQuery {
+        sensor,
+        metric,
+        from,
+        to,
+        points,
+    };
+    let range = blocking(move || api.range(&q))
+        .await?
+        .map_err(query_error)?;
+    serde_json::to_value(range).map_err(|e| CommandError::new("internal", e.to_string()))
 }
 
-/// `GET /api/v1/chart.svg`, with the plot area in the answer instead of a header.
+/// `GET /api/v1/chart.svg`, with the plot area in the answer instead of a header. `tz` is in
+/// minutes east of UTC, as for the HTTP API.
 #[allow(clippy::too_many_arguments)]
 #[tauri::command]
 pub async fn chart(
@@ -91,20 +96,24 @@ pub async fn chart(
     unit: Option<String>,
     tz: Option<i32>,
 ) -> Result<chart::Chart, CommandError> {
-    let (_, _, plan) = plan(from, to, points)?;
-    let temp_unit =
-        TempUnit::parse(unit.as_deref().unwrap_or("C")).map_err(CommandError::invalid)?;
-    let buckets = range(&shell, &sensor, &metric, &plan)?;
-    let spec = ChartSpec {
+    let api = shell.api()?;
+    let q = RangeQuery {
+        sensor,
+        metric,
+        from,
+        to,
+        points,
+    };
+    let options = ChartOptions {
         width,
         height,
-        unit: unit_of(&metric).map(str::to_owned),
-        temp_unit,
-        bucket_ms: plan.width,
+        temp_unit: TempUnit::parse(unit.as_deref().unwrap_or("C"))
+            .map_err(CommandError::invalid)?,
         utc_offset_s: tz.unwrap_or(0).clamp(-18 * 60, 18 * 60) * 60,
-        title: None,
     };
-    chart::render(&buckets, &spec).map_err(|e| CommandError::invalid(e.to_string()))
+    blocking(move || api.chart(&q, &options))
+        .await?
+        .map_err(query_error)
 }
 
 /// `GET /api/v1/export.csv`, `.png` or `.svg` into a file the user picks in the save dialog:
@@ -121,8 +130,15 @@ pub async fn export<R: Runtime>(
     to: Option<i64>,
 ) -> Result<Option<Exported>, CommandError> {
     let format = Format::parse(&format)?;
-    let (from, to, _) = plan(from, to, None)?;
-    let reader = shell.reader()?;
+    let q = RangeQuery {
+        sensor: sensor.clone(),
+        metric: metric.clone(),
+        from,
+        to,
+        points: None,
+    };
+    let (from, to, _) = q.plan(now_ms()).map_err(query_error)?;
+    let reader = shell.api()?.reader();
     let name = export::default_file_name(&sensor, &metric, from, to, format);
     let title = format!(
         "Export {sensor} {metric} as {}",
@@ -144,17 +160,18 @@ pub async fn export<R: Runtime>(
 /// there (`token_fixed`).
 #[tauri::command]
 pub async fn regenerate_token(shell: State<'_, Shell>) -> Result<Value, CommandError> {
-    shell.with(|r| match r.engine.regenerate_token() {
+    let api = shell.api()?;
+    match blocking(move || api.regenerate_token()).await? {
         Ok(token) => Ok(json!({ "token": token.expose() })),
         Err(e @ TokenError::NotStored) => Err(CommandError::new("token_fixed", e.to_string())),
         Err(TokenError::Store(e)) => Err(e.into()),
-    })
+    }
 }
 
 /// `GET /api/v1/ports`.
 #[tauri::command]
 pub async fn ports(shell: State<'_, Shell>) -> Result<Value, CommandError> {
-    shell.with(|r| Ok(json!({ "ports": r.engine.boards().ports() })))
+    Ok(json!({ "ports": shell.api()?.ports() }))
 }
 
 /// `POST /api/v1/ports/release` or `/claim`.
@@ -164,64 +181,37 @@ pub async fn port_action(
     action: String,
     id: String,
 ) -> Result<Value, CommandError> {
-    shell.with(|r| {
-        let boards = r.engine.boards();
-        let result = match action.as_str() {
-            "release" => boards.release(&id),
-            "claim" => boards.claim(&id),
-            other => {
-                return Err(CommandError::invalid(format!(
-                    "unknown port action {other:?}: release or claim"
-                )))
-            }
-        };
-        result.map_err(|e| CommandError::new("not_found", e.to_string()))?;
-        Ok(json!({ "id": id, "released": action == "release" }))
-    })
+    let release = match action.as_str() {
+        "release" => true,
+        "claim" => false,
+        other => {
+            return Err(CommandError::invalid(format!(
+                "unknown port action {other:?}: release or claim"
+            )))
+        }
+    };
+    shell
+        .api()?
+        .set_port_released(&id, release)
+        .map_err(|e| CommandError::new("not_found", e.to_string()))?;
+    Ok(json!({ "id": id, "released": release }))
 }
 
-/// Starts the demo board (`start: true`), or tells whether this build has one. Goes through
-/// the engine's own HTTP port, where the demo board lives.
+/// Starts the demo board (`start: true`), or tells whether this build has one (every build
+/// has: without a pseudo-terminal its lines go straight to the parser).
 #[tauri::command]
 pub async fn demo(shell: State<'_, Shell>, start: bool) -> Result<Value, CommandError> {
-    let (local, token) =
-        shell.with(|r| Ok((r.local, r.engine.token().map(|t| t.expose().to_owned()))))?;
-    let url = format!("http://{local}/api/v1/demo");
-    let agent = ureq::AgentBuilder::new()
-        .timeout(std::time::Duration::from_secs(10))
-        .build();
-    let auth = token.map(|t| format!("Bearer {t}")).unwrap_or_default();
-    let answer = if start {
-        agent.post(&url).set("Authorization", &auth).send_string("")
-    } else {
-        agent.get(&url).set("Authorization", &auth).call()
-    };
-    match answer {
-        Ok(resp) => Ok(json_body(resp)),
-        // The route exists but takes POST: the demo board is there.
-        Err(ureq::Error::Status(405, _)) if !start => Ok(json!({ "available": true })),
-        Err(ureq::Error::Status(404, _)) if !start => Ok(json!({ "available": false })),
-        Err(ureq::Error::Status(code, resp)) => {
-            let body = json_body(resp);
-            let kind = body["error"].as_str().unwrap_or("unavailable").to_owned();
-            let message = body["message"]
-                .as_str()
-                .map(str::to_owned)
-                .unwrap_or_else(|| format!("the demo answered {code}"));
-            Err(CommandError::new(kind, message))
-        }
-        Err(e) => Err(CommandError::new(
-            "unavailable",
-            format!("the engine did not answer: {e}"),
-        )),
+    let api = shell.api()?;
+    if !start {
+        return Ok(json!({ "available": true }));
     }
-}
-
-fn json_body(resp: ureq::Response) -> Value {
-    resp.into_string()
-        .ok()
-        .and_then(|s| serde_json::from_str(&s).ok())
-        .unwrap_or_else(|| json!({}))
+    let started = blocking({
+        let api = api.clone();
+        move || api.start_demo()
+    })
+    .await?
+    .map_err(|e| CommandError::new("demo_unavailable", e.to_string()))?;
+    Ok(json!({ "sensor": api.demo_sensor(), "started": started }))
 }
 
 /// Sets the live-update interval (ms, 100 to 10,000); returns the interval in force.
@@ -242,27 +232,20 @@ pub fn painted(shell: State<'_, Shell>) -> u64 {
     first.unwrap_or(ms)
 }
 
-fn plan(
-    from: Option<i64>,
-    to: Option<i64>,
-    points: Option<usize>,
-) -> Result<(i64, i64, BucketPlan), CommandError> {
-    let to = to.unwrap_or_else(now_ms);
-    let from = from.unwrap_or(to - DAY_MS);
-    let plan = BucketPlan::new(from, to, points.unwrap_or(500)).map_err(CommandError::invalid)?;
-    Ok((from, to, plan))
+/// Runs a blocking engine call (one that touches the database) off the async workers.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, CommandError> {
+    tauri::async_runtime::spawn_blocking(f)
+        .await
+        .map_err(|e| CommandError::new("internal", format!("the command failed: {e}")))
 }
 
-fn range(
-    shell: &Shell,
-    sensor: &str,
-    metric: &str,
-    plan: &BucketPlan,
-) -> Result<Vec<clima_model::downsample::Bucket>, CommandError> {
-    shell.reader()?.range(sensor, metric, plan)?.ok_or_else(|| {
-        CommandError::new(
-            "not_found",
-            format!("sensor {sensor:?} has no metric {metric:?}"),
-        )
-    })
+fn query_error(e: QueryError) -> CommandError {
+    match e {
+        QueryError::InvalidRange(m) => CommandError::invalid(m),
+        e @ QueryError::UnknownSeries { .. } => CommandError::new("not_found", e.to_string()),
+        QueryError::Chart(c) => CommandError::invalid(c.to_string()),
+        QueryError::Store(s) => s.into(),
+    }
 }

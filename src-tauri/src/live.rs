@@ -1,108 +1,55 @@
-//! Live updates for the window: one thread watches the engine's hub, coalesces with the same
-//! throttle as the web stream, and emits at most one `live-readings` event per interval.
+//! Live updates for the window: a task on the engine's runtime runs one hub viewer (the same
+//! throttle and coalescing as the web stream) and emits at most one `live-readings` event per
+//! interval.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use clima_core::hub::{Hub, LiveSample};
-use clima_core::store::Reader;
-use clima_model::coalesce::Coalescer;
-use tokio::sync::broadcast::error::RecvError;
+use clima_core::hub::LiveUpdate;
+use clima_core::Api;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
 /// The event the page listens to; its payload is `{readings: [...], skipped: N}` like the SSE
 /// stream's `readings` event.
 pub const EVENT: &str = "live-readings";
-/// Longest wait between checks of the stop flag and of interval changes.
-const POLL: Duration = Duration::from_millis(200);
 
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct LiveUpdate {
-    pub readings: Vec<LiveSample>,
-    /// Hub batches this window fell behind by since it opened (then resynced from the store).
-    pub skipped: u64,
-}
-
-/// The forwarding thread; stopped and joined by [`Live::stop`].
+/// The forwarding task; stopped by [`Live::stop`] (or when dropped).
 pub struct Live {
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
+    stop: CancellationToken,
 }
 
 impl Live {
-    /// Starts forwarding: `emit` is called from the thread with each coalesced update.
+    /// Starts forwarding on `runtime`: `emit` gets each coalesced update, at most one per
+    /// `interval_ms`, which may change while it runs.
     pub fn start(
-        hub: &Hub,
-        reader: Arc<Reader>,
-        interval_ms: Arc<AtomicU64>,
+        api: &Api,
+        runtime: &tokio::runtime::Handle,
+        mut interval_ms: watch::Receiver<u64>,
         emit: impl Fn(LiveUpdate) + Send + 'static,
-    ) -> std::io::Result<Live> {
-        let stop = Arc::new(AtomicBool::new(false));
-        let mut rx = hub.subscribe();
-        let flag = stop.clone();
-        let thread = std::thread::Builder::new()
-            .name("clima-window-live".into())
-            .spawn(move || {
-                let runtime = match tokio::runtime::Builder::new_current_thread()
-                    .enable_time()
-                    .build()
-                {
-                    Ok(rt) => rt,
-                    Err(e) => {
-                        tracing::error!(error = %e, "live updates for the window could not start");
-                        return;
-                    }
-                };
-                let mut interval = interval_ms.load(Ordering::Relaxed);
-                let mut coalescer = Coalescer::new(Duration::from_millis(interval));
-                let mut skipped = 0;
-                while !flag.load(Ordering::Relaxed) {
-                    let now = Instant::now();
-                    let wanted = interval_ms.load(Ordering::Relaxed);
-                    if wanted != interval {
-                        // A new interval takes a new throttle; what is pending goes out first.
-                        if let Some(pending) = coalescer.poll(now + Duration::from_millis(interval))
-                        {
-                            emit(update(pending, skipped));
-                        }
-                        interval = wanted;
-                        coalescer = Coalescer::new(Duration::from_millis(interval));
-                    }
-                    if let Some(due) = coalescer.poll(now) {
-                        emit(update(due, skipped));
-                    }
-                    let wait = coalescer.wait(now).unwrap_or(POLL).min(POLL);
-                    match runtime.block_on(async { tokio::time::timeout(wait, rx.recv()).await }) {
-                        Ok(Ok(batch)) => {
-                            for s in batch.iter() {
-                                coalescer.push((s.sensor.clone(), s.metric.clone()), s.clone());
-                            }
-                        }
-                        Ok(Err(RecvError::Lagged(n))) => {
-                            skipped += n;
-                            if let Ok(latest) = reader.latest() {
-                                for s in latest {
-                                    coalescer.push((s.sensor.clone(), s.metric.clone()), s);
-                                }
-                            }
-                        }
-                        Ok(Err(RecvError::Closed)) => break,
-                        Err(_elapsed) => {}
-                    }
+    ) -> Live {
+        let stop = CancellationToken::new();
+        let mut viewer = api.viewer(Duration::from_millis(*interval_ms.borrow_and_update()));
+        let cancelled = stop.clone();
+        runtime.spawn(async move {
+            loop {
+                tokio::select! {
+                    update = viewer.next() => match update {
+                        Some(u) => emit(u),
+                        None => break,
+                    },
+                    changed = interval_ms.changed() => match changed {
+                        Ok(()) => viewer.set_interval(Duration::from_millis(*interval_ms.borrow_and_update())),
+                        Err(_) => break,
+                    },
+                    _ = cancelled.cancelled() => break,
                 }
-            })?;
-        Ok(Live {
-            stop,
-            thread: Some(thread),
-        })
+            }
+        });
+        Live { stop }
     }
 
     pub fn stop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+        self.stop.cancel();
     }
 }
 
@@ -112,16 +59,10 @@ impl Drop for Live {
     }
 }
 
-fn update(pending: Vec<((String, String), LiveSample)>, skipped: u64) -> LiveUpdate {
-    LiveUpdate {
-        readings: pending.into_iter().map(|(_, s)| s).collect(),
-        skipped,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clima_core::hub::LiveSample;
     use std::sync::mpsc;
 
     fn sample(sensor: &str, value: f64) -> LiveSample {
@@ -138,12 +79,18 @@ mod tests {
 
     #[test]
     fn a_burst_becomes_few_events_with_the_newest_values() {
-        let hub = Hub::default();
         let dir = tempfile::tempdir().unwrap();
-        let reader = Arc::new(Reader::new(dir.path().join("unused.db")));
+        let mut cfg = clima_core::EngineConfig::new(dir.path().join("live.db"));
+        cfg.listen = "127.0.0.1:0".parse().unwrap();
+        let engine = clima_core::Engine::start(cfg).unwrap();
         let (tx, rx) = mpsc::channel();
-        let interval = Arc::new(AtomicU64::new(300));
-        let mut live = Live::start(&hub, reader, interval, move |u| tx.send(u).unwrap()).unwrap();
+        let (_interval_tx, interval) = watch::channel(300);
+        let mut live = Live::start(engine.api(), &engine.runtime(), interval, move |u| {
+            let _ = tx.send(u);
+        });
+        // Let the task subscribe before the burst.
+        std::thread::sleep(Duration::from_millis(100));
+        let hub = engine.hub();
         for i in 0..200 {
             hub.publish(vec![
                 sample("a", f64::from(i)),
@@ -153,21 +100,22 @@ mod tests {
         // The first value goes out at once, the rest of the burst one interval later.
         let mut events = Vec::new();
         while let Ok(u) = rx.recv_timeout(Duration::from_millis(1500)) {
+            let done = u.readings.iter().any(|s| s.value == 199.0);
             events.push(u);
-            if events
-                .last()
-                .unwrap()
-                .readings
-                .iter()
-                .any(|s| s.value == 199.0)
-            {
+            if done {
                 break;
             }
         }
         live.stop();
+        engine.shutdown();
         assert!(events.len() <= 3, "{} events for 200 batches", events.len());
-        let last = events.last().unwrap();
-        let values: Vec<f64> = last.readings.iter().map(|s| s.value).collect();
+        let values: Vec<f64> = events
+            .last()
+            .unwrap()
+            .readings
+            .iter()
+            .map(|s| s.value)
+            .collect();
         assert_eq!(values, [199.0, 1199.0]);
     }
 }

@@ -107,14 +107,19 @@ fn app<R: Runtime>(builder: tauri::Builder<R>, shell: Shell) -> tauri::Builder<R
         ])
         .setup(|app| {
             let shell = app.state::<Shell>();
-            let started = shell.with(|r| Ok((r.engine.hub(), r.engine.reader())));
-            if let Ok((hub, reader)) = started {
+            let started = shell.with(|r| Ok((r.engine.api().clone(), r.engine.runtime())));
+            if let Ok((api, runtime)) = started {
                 let handle = app.handle().clone();
-                let live = Live::start(&hub, reader, shell.interval_ms.clone(), move |update| {
-                    if let Err(e) = handle.emit(live::EVENT, update) {
-                        tracing::debug!(error = %e, "live update not delivered");
-                    }
-                })?;
+                let live = Live::start(
+                    &api,
+                    &runtime,
+                    shell.interval_ms.subscribe(),
+                    move |update| {
+                        if let Err(e) = handle.emit(live::EVENT, update) {
+                            tracing::debug!(error = %e, "live update not delivered");
+                        }
+                    },
+                );
                 *app.state::<Mutex<Option<Live>>>()
                     .lock()
                     .expect("live lock") = Some(live);
@@ -205,7 +210,10 @@ mod tests {
         assert_eq!(status.get("store_problem"), Some(&Value::Null));
 
         // A regenerated token is in force at once: the old one gets 401 from the engine's port.
-        let local = app.state::<Shell>().with(|r| Ok(r.local)).unwrap();
+        let local = app
+            .state::<Shell>()
+            .with(|r| Ok(r.engine.local_addr()))
+            .unwrap();
         let sensors_with = |token: &str| match ureq::get(&format!("http://{local}/api/v1/sensors"))
             .set("Authorization", &format!("Bearer {token}"))
             .call()
@@ -321,7 +329,7 @@ mod tests {
 
         // The regenerated token is the one kept for the next start.
         let again = shell::start(&args).unwrap();
-        assert_eq!(again.engine.token().unwrap().expose(), token);
+        assert_eq!(again.engine.api().token().unwrap().expose(), token);
         again.engine.shutdown();
     }
 

@@ -3,13 +3,13 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Instant;
 
 use clima_core::config::default_db_path;
 use clima_core::store::settings;
-use clima_core::{Engine, EngineConfig, Token};
+use clima_core::{Api, Engine, EngineConfig, Token};
+use tokio::sync::watch;
 
 use crate::error::CommandError;
 use crate::Args;
@@ -23,16 +23,14 @@ pub const MAX_INTERVAL_MS: u64 = 10_000;
 pub struct Running {
     pub engine: Engine,
     pub db: PathBuf,
-    /// Where to reach the engine's HTTP port from this machine.
-    pub local: SocketAddr,
 }
 
 /// The app's managed state.
 pub struct Shell {
     /// The engine, until quit; or why it did not start, shown in the window.
     engine: Mutex<Result<Running, CommandError>>,
-    /// Live updates go to the window at most once per this many ms.
-    pub interval_ms: Arc<AtomicU64>,
+    /// Live updates go to the window at most once per this many ms; the live task watches it.
+    pub interval_ms: watch::Sender<u64>,
     /// When the process started, for the time-to-first-paint log line.
     pub launched: Instant,
     pub first_paint_ms: Mutex<Option<u64>>,
@@ -42,7 +40,7 @@ impl Shell {
     pub fn new(engine: Result<Running, CommandError>, launched: Instant) -> Shell {
         Shell {
             engine: Mutex::new(engine),
-            interval_ms: Arc::new(AtomicU64::new(DEFAULT_INTERVAL_MS)),
+            interval_ms: watch::Sender::new(DEFAULT_INTERVAL_MS),
             launched,
             first_paint_ms: Mutex::new(None),
         }
@@ -59,14 +57,18 @@ impl Shell {
         }
     }
 
-    /// The engine's read side, to query without holding the engine lock.
-    pub fn reader(&self) -> Result<Arc<clima_core::store::Reader>, CommandError> {
-        self.with(|r| Ok(r.engine.reader()))
+    /// The engine's API, to call without holding the engine lock.
+    pub fn api(&self) -> Result<Api, CommandError> {
+        self.with(|r| Ok(r.engine.api().clone()))
+    }
+
+    pub fn interval_ms(&self) -> u64 {
+        *self.interval_ms.borrow()
     }
 
     pub fn set_interval(&self, ms: u64) -> u64 {
         let ms = ms.clamp(MIN_INTERVAL_MS, MAX_INTERVAL_MS);
-        self.interval_ms.store(ms, Ordering::Relaxed);
+        self.interval_ms.send_replace(ms);
         ms
     }
 
@@ -109,18 +111,7 @@ pub fn start(args: &Args) -> Result<Running, CommandError> {
     cfg.serial = clima_core::serial::SerialConfig::from_args(&args.serial)
         .map_err(|e| CommandError::new("config", format!("--serial: {e}")))?;
     let engine = Engine::start(cfg).map_err(|e| CommandError::new("engine", e.to_string()))?;
-    let bound = engine.local_addr();
-    let local = if bound.ip().is_unspecified() {
-        let ip = if bound.is_ipv4() {
-            IpAddr::V4(Ipv4Addr::LOCALHOST)
-        } else {
-            IpAddr::V6(std::net::Ipv6Addr::LOCALHOST)
-        };
-        SocketAddr::new(ip, bound.port())
-    } else {
-        bound
-    };
-    Ok(Running { engine, db, local })
+    Ok(Running { engine, db })
 }
 
 /// The web dashboard's files, served by the engine to browsers on the network: beside the

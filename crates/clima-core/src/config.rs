@@ -29,17 +29,19 @@ pub struct EngineConfig {
     pub throttle: Duration,
     /// Static dashboard files served at `/`, if any.
     pub ui_dir: Option<PathBuf>,
-    /// Threads taking requests off the server. Ingest requests do not hold one during their
-    /// commit, so a few suffice; reads (ranges, exports) hold one while they run.
-    pub http_workers: usize,
+    /// Host names the server answers to besides its own (`--allow-host`).
+    pub allowed_hosts: Vec<String>,
+    /// Other web origins allowed to call the API from a browser (`--cors-origin`).
+    pub cors_origins: Vec<String>,
     /// Serial ports to read; the default reads none.
     pub serial: SerialConfig,
     /// How long raw samples and minute rollups are kept.
     pub retention: crate::store::Retention,
     /// Whether each commit is synced to the disk before it is acknowledged.
     pub durability: crate::store::Durability,
-    /// Limits on HTTP connections: idle and age timeouts, head size, per-address and total caps.
-    pub connections: crate::http::Policy,
+    /// Limits on HTTP connections: head, body, idle and write timeouts, head size, per-address
+    /// and total caps.
+    pub limits: crate::http::Limits,
 }
 
 impl EngineConfig {
@@ -57,25 +59,33 @@ impl EngineConfig {
             }),
             throttle: Duration::from_millis(500),
             ui_dir: None,
-            http_workers: 16,
+            allowed_hosts: Vec::new(),
+            cors_origins: Vec::new(),
             serial: SerialConfig::default(),
             retention: Default::default(),
             durability: Default::default(),
-            connections: Default::default(),
+            limits: Default::default(),
         }
     }
 
     /// Refuses to expose an unauthenticated port beyond this machine.
-    pub fn check_exposure(&self) -> Result<(), String> {
+    pub fn check_exposure(&self) -> Result<(), ConfigError> {
         if !self.listen.ip().is_loopback() && self.token.is_none() {
-            return Err(format!(
-                "refusing to listen on {} without a token: anyone on the network could write and read readings. \
-                 Pass --token TOKEN (or set CLIMA_TOKEN), or listen on 127.0.0.1",
-                self.listen
-            ));
+            return Err(ConfigError::Exposed(self.listen));
         }
         Ok(())
     }
+}
+
+/// A setting that cannot be used as given.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// The port would be reachable from the network with no token.
+    #[error("refusing to listen on {0} without a token: anyone on the network could write and read readings. Pass --token TOKEN (or set CLIMA_TOKEN), or listen on 127.0.0.1")]
+    Exposed(SocketAddr),
+    /// A token too short or with spaces.
+    #[error("a token needs at least 8 characters and no spaces")]
+    WeakToken,
 }
 
 /// The platform data dir's database, e.g. `~/.local/share/clima/clima.db` on Linux.
@@ -88,10 +98,10 @@ pub fn default_db_path() -> Option<PathBuf> {
 pub struct Token(String);
 
 impl Token {
-    pub fn new(s: impl Into<String>) -> Result<Self, String> {
+    pub fn new(s: impl Into<String>) -> Result<Self, ConfigError> {
         let s = s.into();
         if s.len() < 8 || s.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err("a token needs at least 8 characters and no spaces".into());
+            return Err(ConfigError::WeakToken);
         }
         Ok(Token(s))
     }
@@ -131,7 +141,11 @@ mod tests {
         let mut cfg = EngineConfig::new("x.db".into());
         assert!(cfg.check_exposure().is_ok());
         cfg.listen = "0.0.0.0:8137".parse().unwrap();
-        assert!(cfg.check_exposure().unwrap_err().contains("--token"));
+        assert!(cfg
+            .check_exposure()
+            .unwrap_err()
+            .to_string()
+            .contains("--token"));
         cfg.token = Some(Token::new("s3cret-token").unwrap());
         assert!(cfg.check_exposure().is_ok());
         assert!(!format!("{cfg:?}").contains("s3cret"));

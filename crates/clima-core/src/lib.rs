@@ -6,12 +6,13 @@ pub mod config;
 pub mod engine;
 pub mod http;
 pub mod hub;
+mod platform;
 pub mod serial;
 pub mod sim;
 pub mod store;
 
 pub use config::{EngineConfig, Token};
-pub use engine::{Engine, EngineError};
+pub use engine::{Api, Engine, EngineError};
 
 use clima_model::Millis;
 

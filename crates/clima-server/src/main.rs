@@ -65,6 +65,18 @@ struct Args {
     #[arg(long, value_name = "ADDR")]
     trusted_proxy: Vec<std::net::IpAddr>,
 
+    /// A host name this server answers to besides its own (loopback names and addresses, the
+    /// machine's name and NAME.local are always allowed); repeat for more. Requests naming
+    /// another host are refused, so a web page cannot reach Clima by re-pointing its domain.
+    #[arg(long, value_name = "NAME")]
+    allow_host: Vec<String>,
+
+    /// A web origin (e.g. https://grafana.lab) whose pages may call this API from a browser;
+    /// repeat for more. Pages from other origins are refused unless they send the token in
+    /// the Authorization header.
+    #[arg(long, value_name = "ORIGIN")]
+    cors_origin: Vec<String>,
+
     /// 'normal': a commit is acknowledged once written; a killed process loses nothing, a power
     /// cut can lose the last few seconds. 'full': every commit is synced to the disk first.
     #[arg(long, value_enum, default_value = "normal")]
@@ -195,6 +207,8 @@ fn config(args: Args) -> Result<EngineConfig> {
         None => {}
     }
     cfg.trusted_proxies = args.trusted_proxy;
+    cfg.allowed_hosts = args.allow_host;
+    cfg.cors_origins = args.cors_origin;
     cfg.durability = match args.durability {
         Durability::Normal => store::Durability::Normal,
         Durability::Full => store::Durability::Full,

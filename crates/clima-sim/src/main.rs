@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
-use clima_core::sim::{BoardFormat, BoardOptions, Climate, VirtualBoard};
+use clima_core::sim::{BoardFormat, BoardOptions, Climate};
 
 #[derive(Debug, Parser)]
 #[command(name = "clima-sim", version, about)]
@@ -77,23 +77,15 @@ fn main() -> Result<()> {
             if rate.is_nan() || rate <= 0.0 {
                 bail!("--rate must be above zero");
             }
-            let board = VirtualBoard::start(BoardOptions {
+            board(BoardOptions {
                 format,
                 rate,
-                link: link.clone(),
+                link,
                 noise,
                 baud,
                 sensor,
                 seed,
             })
-            .context("creating the pseudo-terminal")?;
-            match &link {
-                Some(l) => println!("{} -> {}", l.display(), board.path().display()),
-                None => println!("{}", board.path().display()),
-            }
-            wait_for_signal()?;
-            board.stop();
-            Ok(())
         }
         Command::Post {
             url,
@@ -103,6 +95,27 @@ fn main() -> Result<()> {
             token,
         } => post(&url, sensors, rate, duration, token),
     }
+}
+
+/// Runs a virtual board until Ctrl-C.
+#[cfg(unix)]
+fn board(opts: BoardOptions) -> Result<()> {
+    let link = opts.link.clone();
+    let board =
+        clima_core::sim::VirtualBoard::start(opts).context("creating the pseudo-terminal")?;
+    match &link {
+        Some(l) => println!("{} -> {}", l.display(), board.path().display()),
+        None => println!("{}", board.path().display()),
+    }
+    wait_for_signal()?;
+    board.stop();
+    Ok(())
+}
+
+/// Windows has no pseudo-terminals: a virtual board needs a null-modem pair such as com0com.
+#[cfg(not(unix))]
+fn board(_opts: BoardOptions) -> Result<()> {
+    bail!("virtual boards need a pseudo-terminal, which Windows does not have: use `clima-sim post` for network sensors, or the dashboard's demo board")
 }
 
 fn wait_for_signal() -> Result<()> {

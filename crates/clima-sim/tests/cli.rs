@@ -69,7 +69,7 @@ fn board_prints_to_its_link() {
     let t = sensors[0].metrics[1].value.unwrap();
     assert!((15.0..30.0).contains(&t), "{t}");
     // Past a few cut lines (one in 17 with --noise), still only the two real metrics.
-    while e.boards().ports()[0].lines_parsed < 40 {
+    while e.api().ports()[0].lines_parsed < 40 {
         assert!(
             start.elapsed() < Duration::from_secs(20),
             "the board stopped being read"

@@ -1,17 +1,58 @@
 //! What a handler needs from a raw request: its query pairs, headers, credentials and a body
-//! read within the size limit (and un-gzipped when the client compressed it).
+//! read within the size and time limits (and un-gzipped when the client compressed it).
 
 use std::io::Read;
 use std::net::IpAddr;
+use std::time::Duration;
 
+use axum::body::Body;
+use axum::http::HeaderMap;
 use base64::Engine as _;
-use tiny_http::Request;
+use http_body_util::BodyExt as _;
 
 use super::reply::Reply;
 use crate::config::Token;
-
 /// Largest request body accepted, after decompression too.
 pub const MAX_BODY: usize = 1024 * 1024;
+/// A body over [`MAX_BODY`] but within this is read and dropped, so that its client gets the
+/// 413 instead of a reset connection; a larger one is refused at once and its connection closed.
+const DRAIN_MAX: usize = 8 * MAX_BODY;
+
+/// A body read up to the cap.
+enum Collected {
+    Whole(Vec<u8>),
+    /// Over [`MAX_BODY`]; `drained` if it was read to its end within [`DRAIN_MAX`].
+    TooLarge {
+        drained: bool,
+    },
+    Failed(String),
+}
+
+async fn collect(mut body: Body) -> Collected {
+    let mut kept = Vec::new();
+    let mut seen = 0usize;
+    while let Some(frame) = body.frame().await {
+        let data = match frame {
+            Ok(f) => match f.into_data() {
+                Ok(d) => d,
+                Err(_trailers) => continue,
+            },
+            Err(e) => return Collected::Failed(e.to_string()),
+        };
+        seen += data.len();
+        if seen > DRAIN_MAX {
+            return Collected::TooLarge { drained: false };
+        }
+        if seen <= MAX_BODY {
+            kept.extend_from_slice(&data);
+        }
+    }
+    if seen > MAX_BODY {
+        Collected::TooLarge { drained: true }
+    } else {
+        Collected::Whole(kept)
+    }
+}
 
 /// Decoded `key=value` pairs of a query string, in order.
 pub fn query_pairs(query: &str) -> Vec<(String, String)> {
@@ -28,11 +69,9 @@ pub fn param<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
-pub fn header<'a>(req: &'a Request, name: &'static str) -> Option<&'a str> {
-    req.headers()
-        .iter()
-        .find(|h| h.field.equiv(name))
-        .map(|h| h.value.as_str())
+/// A header's value as text, if present and readable.
+pub fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
 }
 
 /// The address a request comes from: the peer's, unless the peer is a trusted proxy, in which
@@ -59,11 +98,11 @@ pub fn client_ip(peer: IpAddr, forwarded_for: &[&str], trusted: &[IpAddr]) -> Ip
 }
 
 /// Every value of a header, in order.
-pub fn headers<'a>(req: &'a Request, name: &'static str) -> Vec<&'a str> {
-    req.headers()
+pub fn headers<'a>(headers: &'a HeaderMap, name: &str) -> Vec<&'a str> {
+    headers
+        .get_all(name)
         .iter()
-        .filter(|h| h.field.equiv(name))
-        .map(|h| h.value.as_str())
+        .filter_map(|v| v.to_str().ok())
         .collect()
 }
 
@@ -73,12 +112,12 @@ pub fn headers<'a>(req: &'a Request, name: &'static str) -> Vec<&'a str> {
 /// auth whose password is T (InfluxDB 1 clients such as Telegraf), and `?token=T` or `?p=T` for
 /// devices that can only call a URL.
 pub fn authorize(
-    req: &Request,
+    headers: &HeaderMap,
     pairs: &[(String, String)],
     token: Option<&Token>,
 ) -> Result<(), Reply> {
     let Some(token) = token else { return Ok(()) };
-    let presented = header(req, "Authorization").and_then(credential_from_header);
+    let presented = header(headers, "Authorization").and_then(credential_from_header);
     let ok = match presented {
         Some(p) => token.matches(&p),
         None => ["token", "p"]
@@ -97,7 +136,7 @@ pub fn authorize(
     }
 }
 
-fn credential_from_header(value: &str) -> Option<String> {
+pub fn credential_from_header(value: &str) -> Option<String> {
     let (scheme, rest) = value.trim().split_once(' ')?;
     let rest = rest.trim();
     if scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("token") {
@@ -115,8 +154,8 @@ fn credential_from_header(value: &str) -> Option<String> {
 }
 
 /// The media type of the body, lower-cased and without parameters; empty if none was sent.
-pub fn media_type(req: &Request) -> String {
-    header(req, "Content-Type")
+pub fn media_type(headers: &HeaderMap) -> String {
+    header(headers, "Content-Type")
         .map(|v| {
             v.split(';')
                 .next()
@@ -127,8 +166,13 @@ pub fn media_type(req: &Request) -> String {
         .unwrap_or_default()
 }
 
-/// Reads the whole body, refusing more than [`MAX_BODY`] bytes.
-pub fn read_body(req: &mut Request) -> Result<Vec<u8>, Reply> {
+/// Reads the whole body within `timeout`, refusing more than [`MAX_BODY`] bytes before and
+/// after decompression, so a small gzip bomb is never inflated past the cap.
+pub async fn read_body(
+    headers: &HeaderMap,
+    body: Body,
+    timeout: Duration,
+) -> Result<Vec<u8>, Reply> {
     let too_large = || {
         Reply::error(
             413,
@@ -137,13 +181,14 @@ pub fn read_body(req: &mut Request) -> Result<Vec<u8>, Reply> {
         )
         .closing()
     };
-    if req.body_length().is_some_and(|n| n > MAX_BODY) {
-        return Err(too_large());
+    let declared = header(headers, "Content-Length").and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > DRAIN_MAX as u64) {
+        return Err(too_large().closing());
     }
-    let gzip = match header(req, "Content-Encoding").map(|v| v.trim().to_ascii_lowercase()) {
+    let gzip = match header(headers, "Content-Encoding").map(|v| v.trim().to_ascii_lowercase()) {
         None => false,
         Some(e) if e.is_empty() || e == "identity" => false,
-        Some(e) if e == "gzip" => true,
+        Some(e) if e == "gzip" || e == "x-gzip" => true,
         Some(e) => {
             return Err(Reply::error(
                 415,
@@ -152,21 +197,31 @@ pub fn read_body(req: &mut Request) -> Result<Vec<u8>, Reply> {
             ))
         }
     };
-    let mut raw = Vec::new();
-    req.as_reader()
-        .take(MAX_BODY as u64 + 1)
-        .read_to_end(&mut raw)
-        .map_err(|e| {
-            Reply::error(
+    let raw = match tokio::time::timeout(timeout, collect(body)).await {
+        Err(_elapsed) => {
+            return Err(Reply::error(
+                408,
+                "body_timeout",
+                format!(
+                    "the request body did not arrive within {} s: send it at once, or in smaller batches",
+                    timeout.as_secs()
+                ),
+            )
+            .closing())
+        }
+        Ok(Collected::Whole(raw)) => raw,
+        // Read to its end, so the client reads this answer and may keep the connection.
+        Ok(Collected::TooLarge { drained: true }) => return Err(too_large()),
+        Ok(Collected::TooLarge { drained: false }) => return Err(too_large().closing()),
+        Ok(Collected::Failed(e)) => {
+            return Err(Reply::error(
                 400,
                 "body_unreadable",
                 format!("could not read the request body: {e}"),
             )
-            .closing()
-        })?;
-    if raw.len() > MAX_BODY {
-        return Err(too_large());
-    }
+            .closing())
+        }
+    };
     if !gzip {
         return Ok(raw);
     }

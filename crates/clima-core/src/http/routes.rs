@@ -1,188 +1,180 @@
 //! The HTTP API: which path and method go to which handler, and the handlers themselves, each a
-//! thin adapter from a request to the model's parsers and the store.
+//! thin adapter from a request to the model's parsers and the engine's [`Api`].
 
-use std::net::IpAddr;
+use std::sync::Arc;
 
-use clima_model::downsample::{Bucket, BucketPlan};
+use axum::body::Body;
+use axum::extract::{Extension, RawQuery, State};
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::middleware;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
 use clima_model::json::{self, BodyError};
 use clima_model::line_protocol::{self, Precision};
-use clima_model::metric::unit_of;
-use clima_model::reading::clean_name;
-use clima_model::{push, timestamp, Reading, Rejected, SensorId, DAY};
+use clima_model::{push, timestamp, Reading, Rejected, SensorId};
 use serde_json::json;
-use tiny_http::{Method, Request};
 
+use super::guard::{self, Client};
 use super::reply::Reply;
-use super::request::{authorize, media_type, param, query_pairs, read_body};
-use super::{assets, Ctx};
+use super::request::{media_type, param, query_pairs, read_body};
+use super::{assets, sse, Front};
+use crate::chart::TempUnit;
+use crate::engine::{
+    ChartOptions, DemoError, PortActionError, QueryError, RangeQuery, RetentionError, TokenError,
+};
 use crate::now_ms;
-use crate::serial::PinnedPort;
-use crate::sim::{BoardFormat, BoardOptions, VirtualBoard};
-use crate::store::{Receipt, Source, StoreError};
+use crate::store::export::ChartFormat;
+use crate::store::{Source, StoreError};
 
-/// What a request turns into: a reply, readings to store before replying, or a live stream
-/// that takes the connection over.
-pub enum Outcome {
-    Reply(Reply),
-    Store(Pending),
-    Stream,
-    /// A CSV export, streamed straight to the connection.
-    Export(ExportRequest),
+type Shared = State<Arc<Front>>;
+type Pairs = Vec<(String, String)>;
+
+/// Every route. The token guards the API but not `/healthz`, `/ping` or the dashboard's files;
+/// every request passes [`guard::gate`] first.
+pub fn router(front: Arc<Front>) -> Router {
+    let api = Router::new()
+        .route("/api/v1/readings", get(get_range).post(post_readings))
+        .route("/api/v1/push", get(push_reading).post(push_reading))
+        .route("/api/v1/sensors", get(get_sensors))
+        .route("/api/v1/sensors/retention", post(set_retention))
+        .route("/api/v1/stream", get(stream))
+        .route("/api/v1/chart.svg", get(get_chart))
+        .route("/api/v1/export.csv", get(export_csv))
+        .route(
+            "/api/v1/export.svg",
+            get(|s: Shared, q: RawQuery| export_chart(s, q, ChartFormat::Svg)),
+        )
+        .route(
+            "/api/v1/export.png",
+            get(|s: Shared, q: RawQuery| export_chart(s, q, ChartFormat::Png)),
+        )
+        .route("/api/v1/ports", get(get_ports))
+        .route(
+            "/api/v1/ports/release",
+            post(|s: Shared, h: HeaderMap, b: Body| port_action(s, h, b, true)),
+        )
+        .route(
+            "/api/v1/ports/claim",
+            post(|s: Shared, h: HeaderMap, b: Body| port_action(s, h, b, false)),
+        )
+        .route("/api/v1/ports/label", post(label_port))
+        .route("/api/v1/demo", post(start_demo))
+        .route("/api/v1/token/regenerate", post(regenerate_token))
+        .route("/write", post(write_v1))
+        .route("/api/v2/write", post(write_v2))
+        .route("/query", get(influx_query).post(influx_query))
+        .route_layer(middleware::from_fn_with_state(front.clone(), guard::token));
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/ping", get(ping))
+        .merge(api)
+        .fallback(fallback)
+        .layer(middleware::from_fn_with_state(front.clone(), guard::gate))
+        .layer(middleware::from_fn(guard::log))
+        .with_state(front)
 }
 
-/// Readings to store; the reply is built from the receipt once they are committed.
-pub struct Pending {
-    pub readings: Vec<Reading>,
-    pub source: Source,
-    pub received_at: i64,
-    pub finish: Box<dyn FnOnce(Receipt) -> Reply + Send>,
-}
-
-/// One series' raw samples in `[from, to)`.
-pub struct ExportRequest {
-    pub sensor: String,
-    pub metric: String,
-    pub from: i64,
-    pub to: i64,
-}
-
-impl From<Reply> for Outcome {
-    fn from(r: Reply) -> Self {
-        Outcome::Reply(r)
+/// axum answers a wrong method with an empty 405; say what the route takes, in JSON. Applied
+/// outside the router, where the `Allow` header has been set.
+pub fn explain_405(response: Response) -> Response {
+    if response.status() != StatusCode::METHOD_NOT_ALLOWED
+        || response.headers().contains_key("content-type")
+    {
+        return response;
     }
-}
-
-/// The API's routes and the methods each allows (for 405 and `Allow`).
-const ROUTES: &[(&str, &[&str])] = &[
-    ("/healthz", &["GET", "HEAD"]),
-    ("/api/v1/readings", &["GET", "POST"]),
-    ("/api/v1/push", &["GET", "POST"]),
-    ("/api/v1/sensors", &["GET"]),
-    ("/api/v1/sensors/retention", &["POST"]),
-    ("/api/v1/stream", &["GET"]),
-    ("/api/v1/chart.svg", &["GET"]),
-    ("/api/v1/export.csv", &["GET"]),
-    ("/api/v1/export.svg", &["GET"]),
-    ("/api/v1/export.png", &["GET"]),
-    ("/api/v1/ports", &["GET"]),
-    ("/api/v1/ports/release", &["POST"]),
-    ("/api/v1/ports/claim", &["POST"]),
-    ("/api/v1/ports/label", &["POST"]),
-    ("/api/v1/demo", &["POST"]),
-    ("/api/v1/token/regenerate", &["POST"]),
-    ("/write", &["POST"]),
-    ("/ping", &["GET", "HEAD"]),
-    ("/query", &["GET", "POST"]),
-];
-
-/// Default and largest number of chart points a range query returns.
-const DEFAULT_POINTS: usize = 500;
-
-pub fn route(ctx: &Ctx, req: &mut Request, peer: IpAddr) -> Outcome {
-    let url = req.url().to_owned();
-    let (path, query) = url.split_once('?').unwrap_or((url.as_str(), ""));
-    let method = req.method().as_str().to_ascii_uppercase();
-
-    if path == "/healthz" {
-        return match method.as_str() {
-            "GET" | "HEAD" => {
-                let closed = ctx.closed.snapshot();
-                match ctx.writer.problem() {
-                    None => Reply::json(200, &json!({ "status": "ok", "connections_closed": closed })),
-                    Some(problem) => Reply::json(
-                        503,
-                        &json!({ "status": "store_unavailable", "message": problem, "connections_closed": closed }),
-                    ),
-                }
-                .into()
-            }
-            _ => not_allowed(&["GET", "HEAD"]).into(),
-        };
-    }
-    if let Some(limiter) = &ctx.limiter {
-        if let Err(wait) = limiter.check(peer) {
-            let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
-            return Reply::error(
-                429,
-                "rate_limited",
-                format!("too many requests from {peer}: retry in {secs} s, or raise --rate-limit"),
-            )
-            .with_header("Retry-After", secs.to_string())
-            .into();
-        }
-    }
-    let Some((_, allowed)) = ROUTES.iter().find(|(p, _)| *p == path) else {
-        return match method.as_str() {
-            "GET" | "HEAD" if !path.starts_with("/api/") => {
-                assets::serve(ctx.ui_dir.as_deref(), path).into()
-            }
-            _ => Reply::error(
-                404,
-                "not_found",
-                format!("no such endpoint: {path}; the API lives under /api/v1/"),
-            )
-            .into(),
-        };
-    };
-    if !allowed.contains(&method.as_str()) {
-        return not_allowed(allowed).into();
-    }
-    let pairs = query_pairs(query);
-    if path != "/ping" {
-        let token = ctx.token.read().expect("token");
-        if let Err(reply) = authorize(req, &pairs, token.as_ref()) {
-            return reply.into();
-        }
-    }
-    let result = match (method.as_str(), path) {
-        ("POST", "/api/v1/readings") => {
-            return post_readings(req, &pairs, peer).unwrap_or_else(Outcome::Reply)
-        }
-        ("GET", "/api/v1/readings") => get_range(ctx, &pairs),
-        (_, "/api/v1/push") => return push_reading(&pairs, peer).unwrap_or_else(Outcome::Reply),
-        ("GET", "/api/v1/sensors") => get_sensors(ctx),
-        ("POST", "/api/v1/sensors/retention") => set_retention(ctx, req),
-        ("GET", "/api/v1/stream") => return Outcome::Stream,
-        ("GET", "/api/v1/chart.svg") => get_chart(ctx, &pairs),
-        ("GET", "/api/v1/export.svg") => export_chart(ctx, &pairs, false),
-        ("GET", "/api/v1/export.png") => export_chart(ctx, &pairs, true),
-        ("GET", "/api/v1/export.csv") => match export_request(ctx, &pairs) {
-            Ok(x) => return Outcome::Export(x),
-            Err(reply) => Err(reply),
-        },
-        ("GET", "/api/v1/ports") => Ok(Reply::json(200, &json!({ "ports": ctx.boards.ports() }))),
-        ("POST", "/api/v1/ports/release") => port_action(ctx, req, true),
-        ("POST", "/api/v1/ports/claim") => port_action(ctx, req, false),
-        ("POST", "/api/v1/ports/label") => label_port(ctx, req),
-        ("POST", "/api/v1/demo") => start_demo(ctx),
-        ("POST", "/api/v1/token/regenerate") => match super::regenerate_token(ctx) {
-            Ok(t) => Ok(Reply::json(200, &json!({ "token": t.expose() }))),
-            Err(e @ super::TokenError::NotStored) => {
-                Err(Reply::error(409, "token_fixed", e.to_string()))
-            }
-            Err(super::TokenError::Store(e)) => Err(store_failed(e)),
-        },
-        ("POST", "/write") => {
-            return post_line_protocol(req, &pairs).unwrap_or_else(Outcome::Reply)
-        }
-        (_, "/ping") => Ok(Reply::empty(204).with_header("X-Influxdb-Version", "1.8-clima")),
-        (_, "/query") => influx_query(req, &pairs),
-        _ => Ok(not_allowed(allowed)),
-    };
-    result.unwrap_or_else(|r| r).into()
-}
-
-fn not_allowed(allowed: &[&str]) -> Reply {
+    let allow = response
+        .headers()
+        .get("allow")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .collect::<Vec<_>>();
     Reply::error(
         405,
         "method_not_allowed",
-        format!("this endpoint takes {}", allowed.join(" or ")),
+        format!("this endpoint takes {}", allow.join(" or ")),
     )
-    .with_header("Allow", allowed.join(", "))
+    .with_header("Allow", allow.join(", "))
+    .into_response()
 }
 
-fn require_media(req: &Request, accepted: &[&str], hint: &str) -> Result<(), Reply> {
-    let media = media_type(req);
+async fn fallback(State(front): Shared, method: Method, uri: axum::http::Uri) -> Reply {
+    let path = uri.path();
+    match method {
+        Method::GET | Method::HEAD if !path.starts_with("/api/") => {
+            assets::serve(front.ui_dir.as_deref(), path)
+        }
+        _ => Reply::error(
+            404,
+            "not_found",
+            format!("no such endpoint: {path}; the API lives under /api/v1/"),
+        ),
+    }
+}
+
+async fn healthz(State(front): Shared) -> Reply {
+    let closed = front.api.connections_closed();
+    match front.api.store_problem() {
+        None => Reply::json(
+            200,
+            &json!({ "status": "ok", "connections_closed": closed }),
+        ),
+        Some(problem) => Reply::json(
+            503,
+            &json!({ "status": "store_unavailable", "message": problem, "connections_closed": closed }),
+        ),
+    }
+}
+
+async fn ping() -> Reply {
+    Reply::empty(204).with_header("X-Influxdb-Version", "1.8-clima")
+}
+
+fn pairs(q: Option<String>) -> Pairs {
+    query_pairs(q.as_deref().unwrap_or(""))
+}
+
+/// Runs a blocking engine call (one that touches the database) off the async workers.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, Reply> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Reply::error(500, "internal", format!("the request failed: {e}")))
+}
+
+impl From<StoreError> for Reply {
+    fn from(e: StoreError) -> Reply {
+        tracing::warn!(error = %e, "request refused: store unavailable");
+        Reply::error(503, "store_unavailable", e.to_string()).with_header("Retry-After", "5")
+    }
+}
+
+impl From<QueryError> for Reply {
+    fn from(e: QueryError) -> Reply {
+        match e {
+            QueryError::InvalidRange(m) => Reply::error(400, "invalid_range", m),
+            e @ QueryError::UnknownSeries { .. } => {
+                Reply::error(404, "unknown_series", e.to_string())
+            }
+            QueryError::Chart(c) => Reply::error(400, "invalid_chart", c.to_string()),
+            QueryError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<PortActionError> for Reply {
+    fn from(e: PortActionError) -> Reply {
+        match e {
+            PortActionError::Port(p) => Reply::error(404, "unknown_port", p.to_string()),
+            e @ PortActionError::Label(_) => Reply::error(400, "invalid_label", e.to_string()),
+            PortActionError::Store(s) => s.into(),
+        }
+    }
+}
+
+fn require_media(headers: &HeaderMap, accepted: &[&str], hint: &str) -> Result<(), Reply> {
+    let media = media_type(headers);
     if media.is_empty() || accepted.contains(&media.as_str()) {
         Ok(())
     } else {
@@ -194,101 +186,152 @@ fn require_media(req: &Request, accepted: &[&str], hint: &str) -> Result<(), Rep
     }
 }
 
-/// The sensor for readings that name none: `?sensor=`, else the client's address.
-fn fallback_sensor(pairs: &[(String, String)], peer: IpAddr) -> Result<SensorId, Reply> {
-    match param(pairs, "sensor") {
-        Some(s) => {
-            SensorId::parse(s).map_err(|e| Reply::error(400, "invalid_sensor", e.to_string()))
-        }
-        None => Ok(SensorId::from_client(peer)),
-    }
+/// A JSON body of the shape `T`; `shape` says it in the error.
+async fn json_body<T: serde::de::DeserializeOwned>(
+    front: &Front,
+    headers: &HeaderMap,
+    body: Body,
+    shape: &str,
+) -> Result<T, Reply> {
+    require_media(
+        headers,
+        &["application/json"],
+        &format!("send {shape} as application/json"),
+    )?;
+    let body = read_body(headers, body, front.body_timeout).await?;
+    serde_json::from_slice(&body)
+        .map_err(|e| Reply::error(400, "invalid_body", format!("expected {shape}: {e}")))
 }
 
-pub fn store_failed(e: StoreError) -> Reply {
-    tracing::warn!(error = %e, "ingest refused: store unavailable");
-    Reply::error(503, "store_unavailable", e.to_string()).with_header("Retry-After", "5")
-}
-
-/// Splits parsed items into readings to store and rejections; the reply after the commit is
-/// `ok(accepted, duplicates)`, or `partial_status` listing the rejected items.
-fn store_items(
+/// Splits parsed items into readings to store and rejections, stores the readings and answers
+/// after the commit: `ok(accepted, duplicates)`, or `partial_status` listing the rejected items.
+async fn store_items(
+    front: &Front,
     items: Vec<Result<Reading, Rejected>>,
     source: Source,
     received_at: i64,
     partial_status: u16,
-    ok: impl FnOnce(usize, usize) -> Reply + Send + 'static,
-) -> Result<Outcome, Reply> {
-    let (good, bad): (Vec<_>, Vec<_>) = items.into_iter().partition(Result::is_ok);
-    let good: Vec<Reading> = good.into_iter().map(Result::unwrap).collect();
-    let rejected: Vec<Rejected> = bad.into_iter().map(|r| r.unwrap_err()).collect();
+    ok: impl FnOnce(usize, usize) -> Reply,
+) -> Reply {
+    let (good, rejected): (Vec<Reading>, Vec<Rejected>) =
+        items
+            .into_iter()
+            .fold((Vec::new(), Vec::new()), |(mut good, mut bad), item| {
+                match item {
+                    Ok(r) => good.push(r),
+                    Err(r) => bad.push(r),
+                }
+                (good, bad)
+            });
     if good.is_empty() {
         let first = rejected
             .first()
             .map(|r| r.reason.clone())
             .unwrap_or_default();
-        return Err(Reply::json(
+        return Reply::json(
             422,
             &json!({ "error": "invalid_reading", "message": format!("nothing stored: {first}"), "rejected": rejected }),
-        ));
+        );
     }
     let accepted = good.len();
-    let finish = move |receipt: Receipt| {
-        if rejected.is_empty() {
-            return ok(accepted, receipt.duplicates);
-        }
-        Reply::json(
-            partial_status,
-            &json!({
-                "error": "partially_accepted",
-                "message": format!("{accepted} readings stored, {} rejected: see 'rejected'", rejected.len()),
-                "accepted": accepted,
-                "duplicates": receipt.duplicates,
-                "rejected": rejected,
-            }),
-        )
+    let receipt = match front.api.ingest(good, source, received_at).await {
+        Ok(r) => r,
+        Err(e) => return e.into(),
     };
-    Ok(Outcome::Store(Pending {
-        readings: good,
-        source,
-        received_at,
-        finish: Box::new(finish),
-    }))
-}
-
-fn post_readings(
-    req: &mut Request,
-    pairs: &[(String, String)],
-    peer: IpAddr,
-) -> Result<Outcome, Reply> {
-    require_media(
-        req,
-        &["application/json", "text/json"],
-        "send JSON with Content-Type: application/json",
-    )?;
-    let fallback = fallback_sensor(pairs, peer)?;
-    let body = read_body(req)?;
-    let received_at = now_ms();
-    let items = json::parse_body(&body, &fallback, received_at).map_err(|e| match e {
-        BodyError::TooMany(_) => Reply::error(413, "batch_too_large", e.to_string()),
-        _ => Reply::error(400, "invalid_body", e.to_string()),
-    })?;
-    store_items(
-        items,
-        Source::Http,
-        received_at,
-        207,
-        |accepted, duplicates| {
-            Reply::json(
-                201,
-                &json!({ "accepted": accepted, "duplicates": duplicates }),
-            )
-        },
+    if rejected.is_empty() {
+        return ok(accepted, receipt.duplicates);
+    }
+    Reply::json(
+        partial_status,
+        &json!({
+            "error": "partially_accepted",
+            "message": format!("{accepted} readings stored, {} rejected: see 'rejected'", rejected.len()),
+            "accepted": accepted,
+            "duplicates": receipt.duplicates,
+            "rejected": rejected,
+        }),
     )
 }
 
-fn post_line_protocol(req: &mut Request, pairs: &[(String, String)]) -> Result<Outcome, Reply> {
+async fn post_readings(
+    State(front): Shared,
+    RawQuery(q): RawQuery,
+    Extension(Client(client)): Extension<Client>,
+    headers: HeaderMap,
+    body: Body,
+) -> Reply {
+    let result = async {
+        require_media(
+            &headers,
+            &["application/json", "text/json"],
+            "send JSON with Content-Type: application/json",
+        )?;
+        let pairs = pairs(q);
+        // Readings that name no sensor: `?sensor=`, else the client's address.
+        let fallback = match param(&pairs, "sensor") {
+            Some(s) => SensorId::parse(s)
+                .map_err(|e| Reply::error(400, "invalid_sensor", e.to_string()))?,
+            None => SensorId::from_client(client),
+        };
+        let body = read_body(&headers, body, front.body_timeout).await?;
+        let received_at = now_ms();
+        let items = json::parse_body(&body, &fallback, received_at).map_err(|e| match e {
+            BodyError::TooMany(_) => Reply::error(413, "batch_too_large", e.to_string()),
+            _ => Reply::error(400, "invalid_body", e.to_string()),
+        })?;
+        Ok::<_, Reply>(
+            store_items(
+                &front,
+                items,
+                Source::Http,
+                received_at,
+                207,
+                |accepted, duplicates| {
+                    Reply::json(
+                        201,
+                        &json!({ "accepted": accepted, "duplicates": duplicates }),
+                    )
+                },
+            )
+            .await,
+        )
+    };
+    result.await.unwrap_or_else(|r| r)
+}
+
+/// InfluxDB 1.x's `/write`.
+async fn write_v1(
+    State(front): Shared,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    body: Body,
+) -> Reply {
+    line_protocol_write(&front, &pairs(q), &headers, body)
+        .await
+        .unwrap_or_else(|r| r)
+}
+
+/// InfluxDB 2's `/api/v2/write` (also what InfluxDB 3 and Telegraf's `influxdb_v2` output
+/// send): the same line protocol; `org` and `bucket` are accepted and not needed.
+async fn write_v2(
+    State(front): Shared,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    body: Body,
+) -> Reply {
+    line_protocol_write(&front, &pairs(q), &headers, body)
+        .await
+        .unwrap_or_else(|r| r)
+}
+
+async fn line_protocol_write(
+    front: &Front,
+    pairs: &Pairs,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Reply, Reply> {
     require_media(
-        req,
+        headers,
         &[
             "text/plain",
             "application/octet-stream",
@@ -298,7 +341,7 @@ fn post_line_protocol(req: &mut Request, pairs: &[(String, String)]) -> Result<O
     )?;
     let precision = Precision::parse(param(pairs, "precision").unwrap_or(""))
         .map_err(|e| Reply::error(400, "invalid_precision", e))?;
-    let body = read_body(req)?;
+    let body = read_body(headers, body, front.body_timeout).await?;
     let text = std::str::from_utf8(&body).map_err(|e| {
         Reply::error(
             400,
@@ -316,15 +359,26 @@ fn post_line_protocol(req: &mut Request, pairs: &[(String, String)]) -> Result<O
         ));
     }
     // InfluxDB answers a partial write with 400, so Telegraf does not resend the good lines.
-    store_items(items, Source::LineProtocol, received_at, 400, |_, _| {
-        Reply::empty(204)
-    })
+    Ok(store_items(
+        front,
+        items,
+        Source::LineProtocol,
+        received_at,
+        400,
+        |_, _| Reply::empty(204),
+    )
+    .await)
 }
 
-fn push_reading(pairs: &[(String, String)], peer: IpAddr) -> Result<Outcome, Reply> {
+async fn push_reading(
+    State(front): Shared,
+    RawQuery(q): RawQuery,
+    Extension(Client(client)): Extension<Client>,
+) -> Reply {
     let received_at = now_ms();
-    let item = push::parse(pairs, &SensorId::from_client(peer), received_at);
+    let item = push::parse(&pairs(q), &SensorId::from_client(client), received_at);
     store_items(
+        &front,
         vec![item],
         Source::Push,
         received_at,
@@ -336,33 +390,21 @@ fn push_reading(pairs: &[(String, String)], peer: IpAddr) -> Result<Outcome, Rep
             )
         },
     )
+    .await
 }
 
-fn get_sensors(ctx: &Ctx) -> Result<Reply, Reply> {
-    let sensors = ctx.reader.sensors().map_err(store_failed)?;
+async fn get_sensors(State(front): Shared) -> Result<Reply, Reply> {
+    let api = front.api.clone();
+    let sensors = blocking(move || api.sensors()).await??;
     Ok(Reply::json(200, &json!({ "sensors": sensors })))
 }
 
-/// A series and time range from the query (`sensor`, `metric`, `from`, `to`, `points`), with
-/// its downsampled buckets: what both the JSON range and the chart show.
-struct Range<'a> {
-    sensor: &'a str,
-    metric: &'a str,
-    from: i64,
-    to: i64,
-    plan: BucketPlan,
-    buckets: Vec<Bucket>,
-}
-
-fn bad_request(code: &str, msg: String) -> Reply {
-    Reply::error(400, code, msg)
-}
-
 /// A whole-number query parameter, or `default` when absent.
-fn number_param(pairs: &[(String, String)], key: &str, default: i64) -> Result<i64, Reply> {
+fn number_param(pairs: &Pairs, key: &str, default: i64) -> Result<i64, Reply> {
     match param(pairs, key) {
         Some(v) => v.parse::<i64>().map_err(|_| {
-            bad_request(
+            Reply::error(
+                400,
                 "invalid_number",
                 format!("{key} {v:?} is not a whole number"),
             )
@@ -371,188 +413,62 @@ fn number_param(pairs: &[(String, String)], key: &str, default: i64) -> Result<i
     }
 }
 
-fn query_range<'a>(ctx: &Ctx, pairs: &'a [(String, String)]) -> Result<Range<'a>, Reply> {
+/// The series and range of a query string: `sensor`, `metric`, `from`, `to` (RFC 3339 or unix
+/// seconds) and `points`.
+fn range_query(pairs: &Pairs) -> Result<RangeQuery, Reply> {
     let sensor = param(pairs, "sensor")
-        .ok_or_else(|| bad_request("missing_sensor", "pass ?sensor=ID".into()))?;
+        .ok_or_else(|| Reply::error(400, "missing_sensor", "pass ?sensor=ID"))?;
     let metric = param(pairs, "metric").ok_or_else(|| {
-        bad_request(
-            "missing_metric",
-            "pass ?metric=NAME, e.g. temperature".into(),
-        )
+        Reply::error(400, "missing_metric", "pass ?metric=NAME, e.g. temperature")
     })?;
     let time = |key: &str| {
         param(pairs, key)
             .map(|v| {
                 timestamp::from_text(v)
-                    .map_err(|e| bad_request("invalid_time", format!("{key}: {e}")))
+                    .map_err(|e| Reply::error(400, "invalid_time", format!("{key}: {e}")))
             })
             .transpose()
     };
-    let to = time("to")?.unwrap_or_else(now_ms);
-    let from = time("from")?.unwrap_or(to - DAY);
-    let points = number_param(pairs, "points", DEFAULT_POINTS as i64)?.clamp(0, i64::from(u32::MAX))
-        as usize;
-    let plan = BucketPlan::new(from, to, points).map_err(|e| bad_request("invalid_range", e))?;
-    let buckets = ctx
-        .reader
-        .range(sensor, metric, &plan)
-        .map_err(store_failed)?
-        .ok_or_else(|| {
-            Reply::error(
-                404,
-                "unknown_series",
-                format!("sensor {sensor:?} has no metric {metric:?}: see /api/v1/sensors"),
-            )
-        })?;
-    Ok(Range {
-        sensor,
-        metric,
-        from,
-        to,
-        plan,
-        buckets,
+    let points = param(pairs, "points")
+        .map(|_| number_param(pairs, "points", 0))
+        .transpose()?
+        .map(|n| n.clamp(0, i64::from(u32::MAX)) as usize);
+    Ok(RangeQuery {
+        sensor: sensor.to_owned(),
+        metric: metric.to_owned(),
+        from: time("from")?,
+        to: time("to")?,
+        points,
     })
 }
 
-fn export_request(ctx: &Ctx, pairs: &[(String, String)]) -> Result<ExportRequest, Reply> {
-    // The same checks as a range query, without bucketing: a one-point plan.
-    let mut one = pairs.to_vec();
-    one.retain(|(k, _)| k != "points");
-    one.push(("points".into(), "1".into()));
-    let r = query_range(ctx, &one)?;
-    Ok(ExportRequest {
-        sensor: r.sensor.to_owned(),
-        metric: r.metric.to_owned(),
-        from: r.from,
-        to: r.to,
-    })
+async fn get_range(State(front): Shared, RawQuery(q): RawQuery) -> Result<Reply, Reply> {
+    let query = range_query(&pairs(q))?;
+    let api = front.api.clone();
+    let range = blocking(move || api.range(&query)).await??;
+    Ok(Reply::json(200, &range))
 }
 
-/// Sets how long one sensor's data is kept: body `{"sensor": ID, "keep_raw": "90d",
-/// "keep_minute": "forever"}`; a missing or null field goes back to the server's setting.
-fn set_retention(ctx: &Ctx, req: &mut Request) -> Result<Reply, Reply> {
-    require_media(
-        req,
-        &["application/json"],
-        "send JSON with Content-Type: application/json",
-    )?;
-    let body = read_body(req)?;
-    #[derive(serde::Deserialize)]
-    struct Keep {
-        sensor: String,
-        keep_raw: Option<String>,
-        keep_minute: Option<String>,
-    }
-    let k: Keep = serde_json::from_slice(&body).map_err(|e| {
-        bad_request("invalid_body", format!("expected {{\"sensor\": ID, \"keep_raw\": \"90d\", \"keep_minute\": \"forever\"}}: {e}"))
-    })?;
-    let known = ctx
-        .reader
-        .sensors()
-        .map_err(store_failed)?
-        .iter()
-        .any(|s| s.sensor == k.sensor);
-    if !known {
-        return Err(Reply::error(
-            404,
-            "unknown_sensor",
-            format!("no sensor {:?}: see /api/v1/sensors", k.sensor),
-        ));
-    }
-    // Stored as milliseconds, `forever`, or empty for the server's setting.
-    let stored = |field: &str, v: &Option<String>| -> Result<String, Reply> {
-        match v.as_deref() {
-            None => Ok(String::new()),
-            Some("forever") => Ok("forever".into()),
-            Some(d) => crate::config::parse_duration(d)
-                .filter(|d| !d.is_zero())
-                .map(|d| d.as_millis().to_string())
-                .ok_or_else(|| {
-                    bad_request(
-                        "invalid_duration",
-                        format!("{field} {d:?} is not a duration: use e.g. 90d, 12h or forever"),
-                    )
-                }),
-        }
+/// One series drawn as SVG, for the dashboard. `X-Clima-Plot-Area` tells the page where the
+/// data sits in the image (`left,top,width,height`), so it can map the pointer to the buckets
+/// of `/api/v1/readings` with the same `from`, `to` and `points`.
+async fn get_chart(State(front): Shared, RawQuery(q): RawQuery) -> Result<Reply, Reply> {
+    let pairs = pairs(q);
+    let query = range_query(&pairs)?;
+    let temp_unit = TempUnit::parse(param(&pairs, "unit").unwrap_or("C"))
+        .map_err(|e| Reply::error(400, "invalid_unit", e))?;
+    let size = |key: &str, default: i64| {
+        number_param(&pairs, key, default).map(|n| n.clamp(0, i64::from(u32::MAX)) as u32)
     };
-    let (raw, minute) = (
-        stored("keep_raw", &k.keep_raw)?,
-        stored("keep_minute", &k.keep_minute)?,
-    );
-    for (prefix, value) in [
-        (crate::store::KEEP_RAW_KEY, &raw),
-        (crate::store::KEEP_MINUTE_KEY, &minute),
-    ] {
-        ctx.writer
-            .set_setting(&format!("{prefix}{}", k.sensor), value)
-            .map_err(store_failed)?;
-    }
-    Ok(Reply::json(
-        200,
-        &json!({ "sensor": k.sensor, "keep_raw": k.keep_raw, "keep_minute": k.keep_minute }),
-    ))
-}
-
-/// A titled chart of a range to download, as SVG or PNG (the same drawing as the dashboard's).
-fn export_chart(ctx: &Ctx, pairs: &[(String, String)], png: bool) -> Result<Reply, Reply> {
-    use crate::store::export::{self, ChartFormat};
-    let x = export_request(ctx, pairs)?;
-    let (format, content_type, ext) = if png {
-        (ChartFormat::Png, "image/png", "png")
-    } else {
-        (ChartFormat::Svg, "image/svg+xml", "svg")
-    };
-    let body = export::export_chart(&ctx.reader, &x.sensor, &x.metric, x.from, x.to, format)
-        .map_err(|e| Reply::error(500, "chart_failed", e.to_string()))?;
-    Ok(Reply {
-        content_type,
-        ..Reply::empty(200)
-    }
-    .with_body(body)
-    .with_header(
-        "Content-Disposition",
-        format!("attachment; filename=\"{}-{}.{ext}\"", x.sensor, x.metric),
-    )
-    .with_header("Content-Security-Policy", "default-src 'none'"))
-}
-
-fn get_range(ctx: &Ctx, pairs: &[(String, String)]) -> Result<Reply, Reply> {
-    let r = query_range(ctx, pairs)?;
-    Ok(Reply::json(
-        200,
-        &json!({
-            "sensor": r.sensor,
-            "metric": r.metric,
-            "unit": unit_of(r.metric),
-            "from": r.from,
-            "to": r.to,
-            "bucket_ms": r.plan.width,
-            "points": r.buckets,
-        }),
-    ))
-}
-
-/// One series drawn as SVG (`crate::chart`), for the dashboard. `X-Clima-Plot-Area` tells the
-/// page where the data sits in the image (`left,top,width,height`), so it can map the pointer
-/// to the buckets of `/api/v1/readings` with the same `from`, `to` and `points`.
-fn get_chart(ctx: &Ctx, pairs: &[(String, String)]) -> Result<Reply, Reply> {
-    use crate::chart::{self, ChartSpec, TempUnit};
-    let r = query_range(ctx, pairs)?;
-    let temp_unit = TempUnit::parse(param(pairs, "unit").unwrap_or("C"))
-        .map_err(|e| bad_request("invalid_unit", e))?;
-    let number = |key: &str, default: i64| number_param(pairs, key, default);
-    let spec = ChartSpec {
-        width: number("width", 640)?.clamp(0, i64::from(u32::MAX)) as u32,
-        height: number("height", 240)?.clamp(0, i64::from(u32::MAX)) as u32,
-        unit: unit_of(r.metric).map(str::to_owned),
+    let options = ChartOptions {
+        width: size("width", 640)?,
+        height: size("height", 240)?,
         temp_unit,
-        bucket_ms: r.plan.width,
-        // Minutes east of UTC, for the time labels.
-        utc_offset_s: (number("tz", 0)?.clamp(-18 * 60, 18 * 60) * 60) as i32,
-        title: None,
+        // Minutes east of UTC.
+        utc_offset_s: (number_param(&pairs, "tz", 0)?.clamp(-18 * 60, 18 * 60) * 60) as i32,
     };
-    let chart = chart::render(&r.buckets, &spec)
-        .map_err(|e| bad_request("invalid_chart", e.to_string()))?;
+    let api = front.api.clone();
+    let chart = blocking(move || api.chart(&query, &options)).await??;
     let p = chart.plot;
     Ok(Reply {
         content_type: "image/svg+xml",
@@ -567,18 +483,220 @@ fn get_chart(ctx: &Ctx, pairs: &[(String, String)]) -> Result<Reply, Reply> {
     .with_header("Content-Security-Policy", "default-src 'none'"))
 }
 
+fn attachment(sensor: &str, metric: &str, ext: &str) -> String {
+    // Ids and metric names are limited to safe characters by the model.
+    format!("attachment; filename=\"{sensor}-{metric}.{ext}\"")
+}
+
+/// A titled chart of a range to download, as SVG or PNG (the same drawing as the dashboard's).
+async fn export_chart(
+    State(front): Shared,
+    RawQuery(q): RawQuery,
+    format: ChartFormat,
+) -> Result<Reply, Reply> {
+    let query = range_query(&pairs(q))?;
+    let (content_type, ext) = match format {
+        ChartFormat::Png => ("image/png", "png"),
+        ChartFormat::Svg => ("image/svg+xml", "svg"),
+    };
+    let disposition = attachment(&query.sensor, &query.metric, ext);
+    let api = front.api.clone();
+    let body = blocking(move || api.export_chart(&query, format)).await??;
+    Ok(Reply {
+        content_type,
+        ..Reply::empty(200)
+    }
+    .with_body(body)
+    .with_header("Content-Disposition", disposition)
+    .with_header("Content-Security-Policy", "default-src 'none'"))
+}
+
+/// Every raw sample of a range as CSV, streamed as it is read: a year exports with flat memory,
+/// and a client that stops reading is cut by the server's write limit.
+async fn export_csv(State(front): Shared, RawQuery(q): RawQuery) -> Result<Response, Reply> {
+    let query = range_query(&pairs(q))?;
+    let api = front.api.clone();
+    let checked = query.clone();
+    let (from, to) = blocking(move || api.export_range(&checked)).await??;
+    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Vec<u8>>>(4);
+    let reader = front.api.reader();
+    let disposition = attachment(&query.sensor, &query.metric, "csv");
+    tokio::task::spawn_blocking(move || {
+        let sink = ChannelWriter(tx.clone());
+        let mut out = std::io::BufWriter::with_capacity(64 * 1024, sink);
+        let result = crate::store::export::export_csv(
+            &reader,
+            &query.sensor,
+            &query.metric,
+            from,
+            to,
+            &mut out,
+            |_| {},
+        )
+        .map_err(|e| e.to_string())
+        .and_then(|_| std::io::Write::flush(&mut out).map_err(|e| e.to_string()));
+        if let Err(e) = result {
+            // Ending the body with an error tells the client it is incomplete.
+            tracing::warn!(error = %e, "export stopped");
+            let _ = tx.blocking_send(Err(std::io::Error::other(e)));
+        }
+    });
+    let chunks =
+        futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|c| (c, rx)) });
+    Ok((
+        [
+            ("content-type", "text/csv; charset=utf-8".to_owned()),
+            ("content-disposition", disposition),
+            ("x-content-type-options", "nosniff".to_owned()),
+        ],
+        Body::from_stream(chunks),
+    )
+        .into_response())
+}
+
+/// Hands written bytes to the response body; fails once the client is gone.
+struct ChannelWriter(tokio::sync::mpsc::Sender<std::io::Result<Vec<u8>>>);
+
+impl std::io::Write for ChannelWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.blocking_send(Ok(buf.to_vec())).map_err(|_| {
+            std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the client went away")
+        })?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+async fn stream(State(front): Shared) -> Response {
+    sse::open(front)
+}
+
+/// Sets how long one sensor's data is kept: body `{"sensor": ID, "keep_raw": "90d",
+/// "keep_minute": "forever"}`; a missing or null field goes back to the server's setting.
+async fn set_retention(
+    State(front): Shared,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Reply, Reply> {
+    #[derive(serde::Deserialize)]
+    struct Keep {
+        sensor: String,
+        keep_raw: Option<String>,
+        keep_minute: Option<String>,
+    }
+    let k: Keep = json_body(
+        &front,
+        &headers,
+        body,
+        "{\"sensor\": ID, \"keep_raw\": \"90d\", \"keep_minute\": \"forever\"}",
+    )
+    .await?;
+    let api = front.api.clone();
+    let (sensor, raw, minute) = (k.sensor.clone(), k.keep_raw.clone(), k.keep_minute.clone());
+    blocking(move || api.set_retention(&sensor, raw.as_deref(), minute.as_deref()))
+        .await?
+        .map_err(|e| match e {
+            e @ RetentionError::UnknownSensor(_) => {
+                Reply::error(404, "unknown_sensor", e.to_string())
+            }
+            e @ RetentionError::Duration { .. } => {
+                Reply::error(400, "invalid_duration", e.to_string())
+            }
+            RetentionError::Store(s) => s.into(),
+        })?;
+    Ok(Reply::json(
+        200,
+        &json!({ "sensor": k.sensor, "keep_raw": k.keep_raw, "keep_minute": k.keep_minute }),
+    ))
+}
+
+async fn get_ports(State(front): Shared) -> Reply {
+    Reply::json(200, &json!({ "ports": front.api.ports() }))
+}
+
+/// Releases (to flash firmware) or claims back a serial port: body `{"id": "..."}`.
+async fn port_action(
+    State(front): Shared,
+    headers: HeaderMap,
+    body: Body,
+    release: bool,
+) -> Result<Reply, Reply> {
+    #[derive(serde::Deserialize)]
+    struct PortRef {
+        id: String,
+    }
+    let port: PortRef = json_body(&front, &headers, body, "{\"id\": \"PORT ID\"}").await?;
+    front.api.set_port_released(&port.id, release)?;
+    Ok(Reply::json(
+        200,
+        &json!({ "id": port.id, "released": release }),
+    ))
+}
+
+/// Names a board: body `{"id": "...", "label": "Greenhouse"}` (an empty label removes it).
+async fn label_port(State(front): Shared, headers: HeaderMap, body: Body) -> Result<Reply, Reply> {
+    #[derive(serde::Deserialize)]
+    struct Label {
+        id: String,
+        label: String,
+    }
+    let l: Label = json_body(
+        &front,
+        &headers,
+        body,
+        "{\"id\": \"PORT ID\", \"label\": \"NAME\"}",
+    )
+    .await?;
+    let api = front.api.clone();
+    let id = l.id.clone();
+    let label = blocking(move || api.label_port(&id, &l.label)).await??;
+    Ok(Reply::json(200, &json!({ "id": l.id, "label": label })))
+}
+
+/// Starts the demo board that makes an empty dashboard come alive.
+async fn start_demo(State(front): Shared) -> Result<Reply, Reply> {
+    let api = front.api.clone();
+    let started = blocking(move || api.start_demo())
+        .await?
+        .map_err(|e: DemoError| Reply::error(503, "demo_unavailable", e.to_string()))?;
+    Ok(Reply::json(
+        if started { 201 } else { 200 },
+        &json!({ "sensor": front.api.demo_sensor(), "started": started }),
+    ))
+}
+
+async fn regenerate_token(State(front): Shared) -> Result<Reply, Reply> {
+    let api = front.api.clone();
+    match blocking(move || api.regenerate_token()).await? {
+        Ok(t) => Ok(Reply::json(200, &json!({ "token": t.expose() }))),
+        Err(e @ TokenError::NotStored) => Err(Reply::error(409, "token_fixed", e.to_string())),
+        Err(TokenError::Store(e)) => Err(e.into()),
+    }
+}
+
 /// Enough of InfluxDB's `/query` for write-only clients: they create their database first.
-fn influx_query(req: &mut Request, pairs: &[(String, String)]) -> Result<Reply, Reply> {
-    let mut q = param(pairs, "q").map(str::to_owned);
-    if q.is_none() && *req.method() == Method::Post {
-        let body = read_body(req)?;
-        q = query_pairs(&String::from_utf8_lossy(&body))
+async fn influx_query(
+    State(front): Shared,
+    method: Method,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Reply, Reply> {
+    let pairs = pairs(q);
+    let mut statement = param(&pairs, "q").map(str::to_owned);
+    if statement.is_none() && method == Method::POST {
+        let body = read_body(&headers, body, front.body_timeout).await?;
+        statement = query_pairs(&String::from_utf8_lossy(&body))
             .into_iter()
             .find(|(k, _)| k == "q")
             .map(|(_, v)| v);
     }
-    let q = q.unwrap_or_default();
-    if q.trim_start()
+    if statement
+        .unwrap_or_default()
+        .trim_start()
         .to_ascii_uppercase()
         .starts_with("CREATE DATABASE")
     {
@@ -594,102 +712,3 @@ fn influx_query(req: &mut Request, pairs: &[(String, String)]) -> Result<Reply, 
         ))
     }
 }
-
-/// Releases (to flash firmware) or claims back a serial port: body `{"id": "..."}`.
-fn port_action(ctx: &Ctx, req: &mut Request, release: bool) -> Result<Reply, Reply> {
-    require_media(
-        req,
-        &["application/json"],
-        "send {\"id\": \"PORT ID\"} as application/json",
-    )?;
-    let body = read_body(req)?;
-    #[derive(serde::Deserialize)]
-    struct PortRef {
-        id: String,
-    }
-    let port: PortRef = serde_json::from_slice(&body).map_err(|e| {
-        Reply::error(
-            400,
-            "invalid_body",
-            format!("expected {{\"id\": \"PORT ID\"}}: {e}"),
-        )
-    })?;
-    let result = if release {
-        ctx.boards.release(&port.id)
-    } else {
-        ctx.boards.claim(&port.id)
-    };
-    result.map_err(|e| Reply::error(404, "unknown_port", e.to_string()))?;
-    Ok(Reply::json(
-        200,
-        &json!({ "id": port.id, "released": release }),
-    ))
-}
-
-/// Names a board: body `{"id": "...", "label": "Greenhouse"}` (an empty label removes it).
-fn label_port(ctx: &Ctx, req: &mut Request) -> Result<Reply, Reply> {
-    require_media(
-        req,
-        &["application/json"],
-        "send {\"id\": \"PORT ID\", \"label\": \"NAME\"} as application/json",
-    )?;
-    let body = read_body(req)?;
-    #[derive(serde::Deserialize)]
-    struct Label {
-        id: String,
-        label: String,
-    }
-    let l: Label = serde_json::from_slice(&body).map_err(|e| {
-        Reply::error(
-            400,
-            "invalid_body",
-            format!("expected {{\"id\": ..., \"label\": ...}}: {e}"),
-        )
-    })?;
-    let label = clean_name(&l.label)
-        .map_err(|e| Reply::error(400, "invalid_label", format!("label {}", e.problem)))?;
-    ctx.boards
-        .set_label(&l.id, label.clone())
-        .map_err(|e| Reply::error(404, "unknown_port", e.to_string()))?;
-    let key = format!("{}{}", crate::serial::LABEL_KEY, l.id);
-    ctx.writer
-        .set_setting(&key, label.as_deref().unwrap_or(""))
-        .map_err(store_failed)?;
-    Ok(Reply::json(200, &json!({ "id": l.id, "label": label })))
-}
-
-/// Starts the in-process virtual board that makes an empty dashboard come alive.
-fn start_demo(ctx: &Ctx) -> Result<Reply, Reply> {
-    let mut demo = ctx.demo.lock().expect("demo board");
-    if demo.is_some() {
-        return Ok(Reply::json(
-            200,
-            &json!({ "sensor": DEMO_SENSOR, "started": false }),
-        ));
-    }
-    let opts = BoardOptions {
-        format: BoardFormat::Json,
-        sensor: Some(DEMO_SENSOR.into()),
-        seed: now_ms() as u64,
-        ..Default::default()
-    };
-    let board = VirtualBoard::start(opts).map_err(|e| {
-        Reply::error(
-            503,
-            "demo_unavailable",
-            format!("could not create a virtual serial port: {e}"),
-        )
-    })?;
-    ctx.boards.add_pinned(PinnedPort {
-        path: board.path().to_owned(),
-        baud: None,
-    });
-    *demo = Some(board);
-    Ok(Reply::json(
-        201,
-        &json!({ "sensor": DEMO_SENSOR, "started": true }),
-    ))
-}
-
-/// The sensor id the demo board reports as.
-const DEMO_SENSOR: &str = "demo-board";

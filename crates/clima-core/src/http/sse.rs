@@ -1,91 +1,80 @@
-//! The live stream (`GET /api/v1/stream`): Server-Sent Events fed from the hub through a
-//! coalescing throttle, one thread per viewer so a slow viewer only slows itself.
+//! The live stream (`GET /api/v1/stream`): Server-Sent Events fed by one hub viewer per client,
+//! so a slow viewer only slows itself; one that stops reading is cut by the server's write
+//! limit, which frees its viewer.
 
-use std::io::Write;
+use std::convert::Infallible;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use clima_model::coalesce::Coalescer;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
 use serde_json::json;
-use tokio::sync::broadcast::error::RecvError;
 
-use super::Ctx;
-use crate::hub::LiveSample;
+use super::reply::Reply;
+use super::Front;
+use crate::hub::Viewer;
 
+/// Most live streams served at once; more get 503.
+const MAX_STREAMS: usize = 256;
 /// A comment line goes out this often on a quiet stream, so dead connections are noticed.
 const HEARTBEAT: Duration = Duration::from_secs(15);
-/// Longest wait between checks of the shutdown flag.
-const SHUTDOWN_POLL: Duration = Duration::from_millis(200);
 
-/// Runs one viewer's stream until it disconnects or the engine stops.
-pub fn run(ctx: Arc<Ctx>, mut out: Box<dyn Write + Send>) {
-    let mut rx = ctx.hub.subscribe();
-    let head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-store\r\n\
-                X-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n";
-    let hello = json!({ "throttle_ms": ctx.throttle.as_millis() as u64 });
-    if send(
-        &mut out,
-        format!("{head}event: hello\ndata: {hello}\n\n").as_bytes(),
-    )
-    .is_err()
-    {
-        return;
-    }
-    let mut coalescer: Coalescer<(String, String), LiveSample> = Coalescer::new(ctx.throttle);
-    let mut skipped: u64 = 0;
-    let mut last_write = Instant::now();
-    while !ctx.shutdown.load(Ordering::Relaxed) {
-        let now = Instant::now();
-        if let Some(update) = coalescer.poll(now) {
-            let readings: Vec<LiveSample> = update.into_iter().map(|(_, v)| v).collect();
-            let data = json!({ "readings": readings, "skipped": skipped });
-            if send(
-                &mut out,
-                format!("event: readings\ndata: {data}\n\n").as_bytes(),
-            )
-            .is_err()
-            {
-                break;
-            }
-            last_write = now;
-        } else if now.duration_since(last_write) >= HEARTBEAT {
-            if send(&mut out, b": keep-alive\n\n").is_err() {
-                break;
-            }
-            last_write = now;
-        }
-        let wait = coalescer
-            .wait(now)
-            .unwrap_or(HEARTBEAT)
-            .min(HEARTBEAT.saturating_sub(now.duration_since(last_write)))
-            .min(SHUTDOWN_POLL);
-        let received = ctx
-            .runtime
-            .block_on(async { tokio::time::timeout(wait, rx.recv()).await });
-        match received {
-            Ok(Ok(batch)) => {
-                for s in batch.iter() {
-                    coalescer.push((s.sensor.clone(), s.metric.clone()), s.clone());
-                }
-            }
-            Ok(Err(RecvError::Lagged(n))) => {
-                // Fell behind: count what was skipped and take the newest values from the store.
-                skipped += n;
-                tracing::debug!(skipped = n, "live viewer fell behind; resyncing");
-                if let Ok(latest) = ctx.reader.latest() {
-                    for s in latest {
-                        coalescer.push((s.sensor.clone(), s.metric.clone()), s);
-                    }
-                }
-            }
-            Ok(Err(RecvError::Closed)) => break,
-            Err(_elapsed) => {}
-        }
+/// A viewer's place among the streams; dropping it (the stream ends) gives it back.
+struct Place(Arc<Front>);
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        self.0.streams.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
-fn send(out: &mut Box<dyn Write + Send>, bytes: &[u8]) -> std::io::Result<()> {
-    out.write_all(bytes)?;
-    out.flush()
+/// Starts one viewer's stream: `hello`, then `readings` events until the client goes or the
+/// engine stops.
+pub fn open(front: Arc<Front>) -> Response {
+    if front.streams.fetch_add(1, Ordering::Relaxed) >= MAX_STREAMS {
+        front.streams.fetch_sub(1, Ordering::Relaxed);
+        return Reply::error(
+            503,
+            "too_many_streams",
+            "too many live viewers: close another dashboard and retry",
+        )
+        .into_response();
+    }
+    let place = Place(front.clone());
+    let viewer = front.api.viewer(front.api.throttle());
+    let hello = Event::default()
+        .event("hello")
+        .data(json!({ "throttle_ms": front.api.throttle().as_millis() as u64 }).to_string());
+    let state = (viewer, place, Some(hello));
+    let events = futures_util::stream::unfold(
+        state,
+        |(mut viewer, place, hello): (Viewer, Place, Option<Event>)| async move {
+            if let Some(hello) = hello {
+                return Some((Ok::<_, Infallible>(hello), (viewer, place, None)));
+            }
+            let shutdown = place.0.shutdown.clone();
+            let update = tokio::select! {
+                u = viewer.next() => u?,
+                _ = shutdown.cancelled() => return None,
+            };
+            let event = Event::default().event("readings").data(
+                json!({ "readings": update.readings, "skipped": update.skipped }).to_string(),
+            );
+            Some((Ok(event), (viewer, place, None)))
+        },
+    );
+    let mut response = Sse::new(events)
+        .keep_alive(KeepAlive::new().interval(HEARTBEAT).text("keep-alive"))
+        .into_response();
+    let h = response.headers_mut();
+    h.insert(
+        "cache-control",
+        axum::http::HeaderValue::from_static("no-store"),
+    );
+    h.insert(
+        "x-content-type-options",
+        axum::http::HeaderValue::from_static("nosniff"),
+    );
+    response
 }

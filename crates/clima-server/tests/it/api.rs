@@ -203,7 +203,7 @@ fn error_statuses() {
     );
     let r = call("DELETE", &s.url("/api/v1/readings"), &[], None);
     assert_eq!(r.status, 405);
-    assert_eq!(r.header("Allow"), Some("GET, POST"));
+    assert_eq!(r.header("Allow"), Some("GET, HEAD, POST"));
     let r = call(
         "POST",
         &s.url("/api/v1/readings"),
@@ -292,7 +292,7 @@ fn token_guards_everything_but_healthz() {
 #[test]
 fn rate_limit_per_client_address() {
     let s = Server::start(&["--rate-limit", "5/10s"]);
-    let req = "GET /api/v1/sensors HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    let req = "GET /api/v1/sensors HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
     let a: IpAddr = "127.0.0.1".parse().unwrap();
     let b: IpAddr = "127.0.0.2".parse().unwrap();
     for i in 0..5 {
@@ -314,7 +314,7 @@ fn rate_limit_per_client_address() {
         raw_from(
             a,
             s.addr,
-            "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+            "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
         )
         .0,
         200

@@ -1,6 +1,8 @@
 //! Integration tests: a real `clima-server` process on 127.0.0.1 with a real SQLite file.
 
 mod api;
+mod browser;
+mod clients;
 mod hardening;
 mod history;
 mod lifecycle;

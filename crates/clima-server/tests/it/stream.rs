@@ -17,7 +17,11 @@ impl Events {
         stream
             .set_read_timeout(Some(Duration::from_secs(10)))
             .unwrap();
-        write!(stream, "GET /api/v1/stream HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        write!(
+            stream,
+            "GET /api/v1/stream HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+        )
+        .unwrap();
         let mut ev = Events {
             reader: BufReader::new(stream),
         };

@@ -1,0 +1,413 @@
+//! The engine's one API: everything the HTTP handlers and the desktop window's commands do
+//! (ingest, queries, charts, ports, the demo board, the token, retention, health), so the two
+//! front doors are thin adapters over the same calls.
+
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use clima_model::downsample::{Bucket, BucketPlan};
+use clima_model::metric::unit_of;
+use clima_model::reading::clean_name;
+use clima_model::{Millis, Reading, DAY};
+
+use super::demo::{Demo, DEMO_SENSOR};
+use crate::chart::{self, Chart, ChartError, ChartSpec, TempUnit};
+use crate::config::Token;
+use crate::http::Closed;
+use crate::hub::{Hub, LiveSample, Viewer};
+use crate::serial::{PortView, SerialBoards};
+use crate::store::export::{self, ChartFormat, ExportError};
+use crate::store::{settings, Reader, Receipt, SensorInfo, Source, StoreError, WriteHandle};
+
+/// Default and largest number of chart points a range query returns.
+pub const DEFAULT_POINTS: usize = 500;
+
+/// Why a query could not be answered.
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    /// The time range or bucket count makes no sense.
+    #[error("{0}")]
+    InvalidRange(String),
+    /// No such sensor, or it has no such metric.
+    #[error("sensor {sensor:?} has no metric {metric:?}: see /api/v1/sensors for what is stored")]
+    UnknownSeries { sensor: String, metric: String },
+    /// The chart could not be drawn as asked (its size, say).
+    #[error(transparent)]
+    Chart(#[from] ChartError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<ExportError> for QueryError {
+    fn from(e: ExportError) -> Self {
+        match e {
+            ExportError::UnknownSeries { sensor, metric } => {
+                QueryError::UnknownSeries { sensor, metric }
+            }
+            ExportError::Range(m) => QueryError::InvalidRange(m),
+            ExportError::Chart(c) => QueryError::Chart(c),
+            ExportError::Store(s) => QueryError::Store(s),
+            other => QueryError::Store(StoreError::Failed(other.to_string())),
+        }
+    }
+}
+
+/// Why a token could not be regenerated.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    /// The token was given on the command line (or there is none): Clima does not own it.
+    #[error("this token was given with --token or CLIMA_TOKEN (or none is set): change it there, or start without it (clima-server: --token auto) to let Clima keep one it can regenerate")]
+    NotStored,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Why a port could not be released, claimed or named.
+#[derive(Debug, thiserror::Error)]
+pub enum PortActionError {
+    #[error(transparent)]
+    Port(#[from] crate::serial::PortError),
+    /// The label is not a usable name.
+    #[error("label {0}")]
+    Label(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Why a sensor's retention could not be set.
+#[derive(Debug, thiserror::Error)]
+pub enum RetentionError {
+    #[error("no sensor {0:?}: see /api/v1/sensors")]
+    UnknownSensor(String),
+    #[error("{field} {value:?} is not a duration: use e.g. 90d, 12h or forever")]
+    Duration { field: &'static str, value: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Why the demo board could not start.
+#[derive(Debug, thiserror::Error)]
+#[error("the demo board could not start: {0}")]
+pub struct DemoError(#[from] std::io::Error);
+
+/// One series over a time range: `to` defaults to now, `from` to a day before `to`, `points`
+/// to [`DEFAULT_POINTS`].
+#[derive(Debug, Clone, Default)]
+pub struct RangeQuery {
+    pub sensor: String,
+    pub metric: String,
+    pub from: Option<Millis>,
+    pub to: Option<Millis>,
+    pub points: Option<usize>,
+}
+
+impl RangeQuery {
+    /// The times and buckets this query asks for, with `now` as the default end.
+    pub fn plan(&self, now: Millis) -> Result<(Millis, Millis, BucketPlan), QueryError> {
+        let to = self.to.unwrap_or(now);
+        let from = self.from.unwrap_or(to - DAY);
+        let plan = BucketPlan::new(from, to, self.points.unwrap_or(DEFAULT_POINTS))
+            .map_err(QueryError::InvalidRange)?;
+        Ok((from, to, plan))
+    }
+}
+
+/// A downsampled range: what `/api/v1/readings` answers.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Range {
+    pub sensor: String,
+    pub metric: String,
+    pub unit: Option<&'static str>,
+    pub from: Millis,
+    pub to: Millis,
+    pub bucket_ms: Millis,
+    pub points: Vec<Bucket>,
+}
+
+/// How a dashboard chart is drawn.
+#[derive(Debug, Clone)]
+pub struct ChartOptions {
+    pub width: u32,
+    pub height: u32,
+    pub temp_unit: TempUnit,
+    /// For the time labels.
+    pub utc_offset_s: i32,
+}
+
+/// The engine's state that both front doors share.
+pub(crate) struct Shared {
+    pub writer: WriteHandle,
+    pub reader: Arc<Reader>,
+    pub hub: Hub,
+    pub boards: SerialBoards,
+    pub demo: Mutex<Option<Demo>>,
+    /// The token every request but `/healthz` and `/ping` must carry, if any.
+    pub token: RwLock<Option<Token>>,
+    /// Whether the token lives in the database and may be regenerated.
+    pub token_stored: bool,
+    /// Live updates go out at most this often to each web viewer.
+    pub throttle: Duration,
+    /// Connections the HTTP server refused or cut, by reason.
+    pub closed: Arc<Closed>,
+}
+
+/// The engine's API: cheap to clone, shared by the HTTP handlers and the desktop commands.
+/// Calls marked blocking touch the database and belong on a blocking thread in async code.
+#[derive(Clone)]
+pub struct Api(pub(crate) Arc<Shared>);
+
+impl Api {
+    /// Where other ingest paths (serial boards, importers) send readings.
+    pub fn writer(&self) -> WriteHandle {
+        self.0.writer.clone()
+    }
+
+    pub fn reader(&self) -> Arc<Reader> {
+        self.0.reader.clone()
+    }
+
+    pub fn hub(&self) -> Hub {
+        self.0.hub.clone()
+    }
+
+    /// Stores readings and answers once they are committed: no reading is acknowledged before.
+    pub async fn ingest(
+        &self,
+        readings: Vec<Reading>,
+        source: Source,
+        received_at: Millis,
+    ) -> Result<Receipt, StoreError> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.0.writer.write_then(
+            readings,
+            source,
+            received_at,
+            Box::new(move |result| {
+                let _ = tx.send(result);
+            }),
+        );
+        rx.await.unwrap_or(Err(StoreError::Stopped))
+    }
+
+    /// Why commits fail now (disk full, read-only file), while they do.
+    pub fn store_problem(&self) -> Option<String> {
+        self.0.writer.problem()
+    }
+
+    /// `/healthz`'s counts of connections refused or cut, by reason.
+    pub fn connections_closed(&self) -> serde_json::Value {
+        self.0.closed.snapshot()
+    }
+
+    /// The token requests must carry, if any.
+    pub fn token(&self) -> Option<Token> {
+        self.0.token.read().expect("token").clone()
+    }
+
+    /// Whether `candidate` is the token in force (true when none is set).
+    pub fn token_allows(&self, candidate: Option<&str>) -> bool {
+        match &*self.0.token.read().expect("token") {
+            None => true,
+            Some(t) => candidate.is_some_and(|c| t.matches(c)),
+        }
+    }
+
+    /// Whether [`Api::regenerate_token`] can replace the token: it is the one kept in the
+    /// database, not one given with `--token`.
+    pub fn token_regenerable(&self) -> bool {
+        self.0.token_stored
+    }
+
+    /// Stores a new token, then puts it in force; the old one is refused from the next request
+    /// on. Blocking.
+    pub fn regenerate_token(&self) -> Result<Token, TokenError> {
+        if !self.0.token_stored {
+            return Err(TokenError::NotStored);
+        }
+        let token = Token::generate();
+        self.0
+            .writer
+            .set_setting(settings::INGEST_TOKEN, token.expose())?;
+        *self.0.token.write().expect("token") = Some(token.clone());
+        tracing::info!("the ingest token was regenerated; the old one is refused");
+        Ok(token)
+    }
+
+    /// Every sensor with its latest values. Blocking.
+    pub fn sensors(&self) -> Result<Vec<SensorInfo>, StoreError> {
+        self.0.reader.sensors()
+    }
+
+    /// The newest value of every series. Blocking.
+    pub fn latest(&self) -> Result<Vec<LiveSample>, StoreError> {
+        self.0.reader.latest()
+    }
+
+    /// One series downsampled over a range, gaps kept as empty buckets. Blocking.
+    pub fn range(&self, q: &RangeQuery) -> Result<Range, QueryError> {
+        let (from, to, plan) = q.plan(crate::now_ms())?;
+        let points = self.buckets(q, &plan)?;
+        Ok(Range {
+            sensor: q.sensor.clone(),
+            metric: q.metric.clone(),
+            unit: unit_of(&q.metric),
+            from,
+            to,
+            bucket_ms: plan.width,
+            points,
+        })
+    }
+
+    /// One series drawn as the dashboard's SVG chart. Blocking.
+    pub fn chart(&self, q: &RangeQuery, o: &ChartOptions) -> Result<Chart, QueryError> {
+        let (_, _, plan) = q.plan(crate::now_ms())?;
+        let buckets = self.buckets(q, &plan)?;
+        let spec = ChartSpec {
+            width: o.width,
+            height: o.height,
+            unit: unit_of(&q.metric).map(str::to_owned),
+            temp_unit: o.temp_unit,
+            bucket_ms: plan.width,
+            utc_offset_s: o.utc_offset_s.clamp(-18 * 3600, 18 * 3600),
+            title: None,
+        };
+        Ok(chart::render(&buckets, &spec)?)
+    }
+
+    /// Checks an export's series and range before any of it is written: the resolved
+    /// `(from, to)`. Blocking.
+    pub fn export_range(&self, q: &RangeQuery) -> Result<(Millis, Millis), QueryError> {
+        let one = RangeQuery {
+            points: Some(1),
+            ..q.clone()
+        };
+        let (from, to, plan) = one.plan(crate::now_ms())?;
+        self.buckets(&one, &plan)?;
+        Ok((from, to))
+    }
+
+    /// A titled chart file of a range, as the CLI and the window export it. Blocking.
+    pub fn export_chart(&self, q: &RangeQuery, format: ChartFormat) -> Result<Vec<u8>, QueryError> {
+        let (from, to) = self.export_range(q)?;
+        Ok(export::export_chart(
+            &self.0.reader,
+            &q.sensor,
+            &q.metric,
+            from,
+            to,
+            format,
+        )?)
+    }
+
+    fn buckets(&self, q: &RangeQuery, plan: &BucketPlan) -> Result<Vec<Bucket>, QueryError> {
+        self.0
+            .reader
+            .range(&q.sensor, &q.metric, plan)?
+            .ok_or_else(|| QueryError::UnknownSeries {
+                sensor: q.sensor.clone(),
+                metric: q.metric.clone(),
+            })
+    }
+
+    /// The serial ports with their state.
+    pub fn ports(&self) -> Vec<PortView> {
+        self.0.boards.ports()
+    }
+
+    /// Lets a port go (to flash a board), or takes it back.
+    pub fn set_port_released(&self, id: &str, released: bool) -> Result<(), PortActionError> {
+        if released {
+            self.0.boards.release(id)?;
+        } else {
+            self.0.boards.claim(id)?;
+        }
+        Ok(())
+    }
+
+    /// Names a board (an empty label removes the name) and keeps the name. Blocking.
+    pub fn label_port(&self, id: &str, label: &str) -> Result<Option<String>, PortActionError> {
+        let label = clean_name(label).map_err(|e| PortActionError::Label(e.problem))?;
+        self.0.boards.set_label(id, label.clone())?;
+        let key = format!("{}{id}", crate::serial::LABEL_KEY);
+        self.0
+            .writer
+            .set_setting(&key, label.as_deref().unwrap_or(""))?;
+        Ok(label)
+    }
+
+    /// Starts the demo board once; `false` when it was already running. Blocking.
+    pub fn start_demo(&self) -> Result<bool, DemoError> {
+        let mut demo = self.0.demo.lock().expect("demo board");
+        if demo.is_some() {
+            return Ok(false);
+        }
+        *demo = Some(Demo::start(
+            &self.0.boards,
+            self.0.writer.clone(),
+            crate::now_ms() as u64,
+        )?);
+        Ok(true)
+    }
+
+    /// The sensor id the demo board reports as.
+    pub fn demo_sensor(&self) -> &'static str {
+        DEMO_SENSOR
+    }
+
+    /// Sets how long one sensor's data is kept (`"90d"`, `"forever"`, or `None` for the
+    /// server's setting). Blocking.
+    pub fn set_retention(
+        &self,
+        sensor: &str,
+        keep_raw: Option<&str>,
+        keep_minute: Option<&str>,
+    ) -> Result<(), RetentionError> {
+        if !self.sensors()?.iter().any(|s| s.sensor == sensor) {
+            return Err(RetentionError::UnknownSensor(sensor.to_owned()));
+        }
+        // Stored as milliseconds, `forever`, or empty for the server's setting.
+        let stored = |field: &'static str, v: Option<&str>| match v {
+            None => Ok(String::new()),
+            Some("forever") => Ok("forever".into()),
+            Some(d) => crate::config::parse_duration(d)
+                .filter(|d| !d.is_zero())
+                .map(|d| d.as_millis().to_string())
+                .ok_or_else(|| RetentionError::Duration {
+                    field,
+                    value: d.to_owned(),
+                }),
+        };
+        let raw = stored("keep_raw", keep_raw)?;
+        let minute = stored("keep_minute", keep_minute)?;
+        for (prefix, value) in [
+            (crate::store::KEEP_RAW_KEY, &raw),
+            (crate::store::KEEP_MINUTE_KEY, &minute),
+        ] {
+            self.0
+                .writer
+                .set_setting(&format!("{prefix}{sensor}"), value)?;
+        }
+        Ok(())
+    }
+
+    /// The live-update interval of web viewers.
+    pub fn throttle(&self) -> Duration {
+        self.0.throttle
+    }
+
+    /// A throttled, coalescing view of live values (see [`Viewer`]).
+    pub fn viewer(&self, interval: Duration) -> Viewer {
+        let reader = self.0.reader.clone();
+        self.0.hub.viewer(
+            interval,
+            Arc::new(move || reader.latest().unwrap_or_default()),
+        )
+    }
+
+    /// Stops what the API started (the demo board) before the writer stops.
+    pub(crate) fn stop_demo(&self) {
+        if let Some(demo) = self.0.demo.lock().expect("demo board").take() {
+            demo.stop();
+        }
+    }
+}
