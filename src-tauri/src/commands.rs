@@ -108,7 +108,7 @@ pub async fn chart(
         width,
         height,
         temp_unit: TempUnit::parse(unit.as_deref().unwrap_or("C"))
-            .map_err(CommandError::invalid)?,
+            .map_err(|e| CommandError::invalid(e.to_string()))?,
         utc_offset_s: tz.unwrap_or(0).clamp(-18 * 60, 18 * 60) * 60,
     };
     blocking(move || api.chart(&q, &options))

@@ -43,11 +43,11 @@ pub enum TempUnit {
 
 impl TempUnit {
     /// `C` or `F` (any case), as the `unit` query parameter spells it.
-    pub fn parse(s: &str) -> Result<Self, String> {
+    pub fn parse(s: &str) -> Result<Self, ChartError> {
         match s {
             "C" | "c" => Ok(TempUnit::Celsius),
             "F" | "f" => Ok(TempUnit::Fahrenheit),
-            other => Err(format!("unit {other:?} is not C or F")),
+            other => Err(ChartError::Unit(other.to_owned())),
         }
     }
 }
@@ -104,6 +104,9 @@ pub struct Chart {
 /// Why a chart could not be drawn.
 #[derive(Debug, thiserror::Error)]
 pub enum ChartError {
+    /// A temperature unit other than C or F.
+    #[error("unit {0:?} is not C or F: pass unit=C or unit=F")]
+    Unit(String),
     /// Width or height outside [`MIN_SIZE`]..[`MAX_SIZE`].
     #[error("chart size {width}x{height} is outside 160x100 to 4096x2160: pass width= and height= in pixels")]
     Size { width: u32, height: u32 },
@@ -696,7 +699,7 @@ mod tests {
         assert_eq!(unit.as_deref(), Some("°F"));
         let (same, unit) = convert(&b, Some("%"), TempUnit::Fahrenheit);
         assert_eq!((same[0].mean, unit.as_deref()), (Some(10.0), Some("%")));
-        assert_eq!(TempUnit::parse("F"), Ok(TempUnit::Fahrenheit));
+        assert!(matches!(TempUnit::parse("F"), Ok(TempUnit::Fahrenheit)));
         assert!(TempUnit::parse("K").is_err());
     }
 

@@ -56,7 +56,7 @@ impl HostCheck {
         if name.parse::<IpAddr>().is_ok() {
             return true;
         }
-        name.ends_with(".localhost") || self.names.iter().any(|n| *n == name)
+        name.ends_with(".localhost") || self.names.contains(&name)
     }
 
     pub fn names(&self) -> &[String] {

@@ -456,7 +456,7 @@ async fn get_chart(State(front): Shared, RawQuery(q): RawQuery) -> Result<Reply,
     let pairs = pairs(q);
     let query = range_query(&pairs)?;
     let temp_unit = TempUnit::parse(param(&pairs, "unit").unwrap_or("C"))
-        .map_err(|e| Reply::error(400, "invalid_unit", e))?;
+        .map_err(|e| Reply::error(400, "invalid_unit", e.to_string()))?;
     let size = |key: &str, default: i64| {
         number_param(&pairs, key, default).map(|n| n.clamp(0, i64::from(u32::MAX)) as u32)
     };

@@ -45,10 +45,21 @@ pub struct PinnedPort {
     pub baud: Option<u32>,
 }
 
+/// A `--serial` value that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SerialConfigError {
+    #[error("--serial off cannot be combined with other --serial values")]
+    OffWithOthers,
+    #[error("--serial needs auto, off or a port path")]
+    Empty,
+    #[error("--serial {0:?}: the baud rate after '@' must be a number such as 115200")]
+    Baud(String),
+}
+
 impl SerialConfig {
     /// Builds the setting from `--serial` values: `auto`, `off`, or `PATH[@BAUD]`, repeatable.
     /// No value at all means `auto`.
-    pub fn from_args<S: AsRef<str>>(values: &[S]) -> Result<Self, String> {
+    pub fn from_args<S: AsRef<str>>(values: &[S]) -> Result<Self, SerialConfigError> {
         if values.is_empty() {
             return Ok(SerialConfig {
                 auto: true,
@@ -61,9 +72,7 @@ impl SerialConfig {
                 "auto" => cfg.auto = true,
                 "off" => {
                     if values.len() > 1 {
-                        return Err(
-                            "--serial off cannot be combined with other --serial values".into()
-                        );
+                        return Err(SerialConfigError::OffWithOthers);
                     }
                 }
                 spec => cfg.pinned.push(parse_pinned(spec)?),
@@ -77,20 +86,20 @@ impl SerialConfig {
     }
 }
 
-fn parse_pinned(spec: &str) -> Result<PinnedPort, String> {
+fn parse_pinned(spec: &str) -> Result<PinnedPort, SerialConfigError> {
     match spec.rsplit_once('@') {
         Some((path, baud)) if !path.is_empty() => {
-            let baud: u32 = baud.parse().ok().filter(|b| *b > 0).ok_or_else(|| {
-                format!(
-                    "--serial {spec:?}: the baud rate after '@' must be a number such as 115200"
-                )
-            })?;
+            let baud: u32 = baud
+                .parse()
+                .ok()
+                .filter(|b| *b > 0)
+                .ok_or_else(|| SerialConfigError::Baud(spec.to_owned()))?;
             Ok(PinnedPort {
                 path: path.into(),
                 baud: Some(baud),
             })
         }
-        _ if spec.is_empty() => Err("--serial needs auto, off or a port path".into()),
+        _ if spec.is_empty() => Err(SerialConfigError::Empty),
         _ => Ok(PinnedPort {
             path: spec.into(),
             baud: None,
@@ -214,7 +223,10 @@ mod tests {
         );
         assert_eq!(c.pinned[1].baud, None);
         assert!(cfg(&["auto", "/tmp/x"]).unwrap().auto);
-        assert!(cfg(&["/dev/x@fast"]).unwrap_err().contains("baud"));
+        assert!(cfg(&["/dev/x@fast"])
+            .unwrap_err()
+            .to_string()
+            .contains("baud"));
         assert!(cfg(&["off", "auto"]).is_err());
     }
 }

@@ -23,10 +23,15 @@ pub enum BoardFormat {
     Influx,
 }
 
-impl FromStr for BoardFormat {
-    type Err = String;
+/// A board format name that is not one of [`BoardFormat`]'s.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown format {0:?}: use plotter, json, csv, dht, bme280, sht31 or influx")]
+pub struct UnknownFormat(String);
 
-    fn from_str(s: &str) -> Result<Self, String> {
+impl FromStr for BoardFormat {
+    type Err = UnknownFormat;
+
+    fn from_str(s: &str) -> Result<Self, UnknownFormat> {
         Ok(match s {
             "plotter" => BoardFormat::Plotter,
             "json" => BoardFormat::Json,
@@ -35,11 +40,7 @@ impl FromStr for BoardFormat {
             "bme280" => BoardFormat::Bme280,
             "sht31" => BoardFormat::Sht31,
             "influx" => BoardFormat::Influx,
-            _ => {
-                return Err(format!(
-                    "unknown format {s:?}: use plotter, json, csv, dht, bme280, sht31 or influx"
-                ))
-            }
+            _ => return Err(UnknownFormat(s.to_owned())),
         })
     }
 }
