@@ -9,7 +9,7 @@ use clima_model::reading::Draft;
 use clima_model::timestamp::{format_rfc3339, from_rfc3339};
 use clima_model::{Millis, SensorId, HOUR};
 
-use super::writer::{load_hour, ROLLUPS};
+use super::layout::{load_hour, ROLLUPS};
 use super::{Reader, StoreError, WriteHandle};
 use crate::chart::{self, ChartError, ChartSpec};
 use clima_model::chunk::Sample;

@@ -2,6 +2,7 @@
 //! group-commits readings, and read-only queries.
 
 pub mod export;
+mod layout;
 mod migrate;
 mod query;
 pub mod settings;

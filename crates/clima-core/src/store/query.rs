@@ -9,7 +9,7 @@ use clima_model::metric::unit_of;
 use clima_model::Millis;
 use rusqlite::{Connection, OptionalExtension};
 
-use super::writer::{unpack, ROLLUPS};
+use super::layout::{unpack, ROLLUPS};
 use super::{open_reader, StoreError};
 use crate::hub::LiveSample;
 

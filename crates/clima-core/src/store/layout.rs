@@ -1,0 +1,351 @@
+//! How samples, pieces, chunks and rollups are laid out in the tables, shared by the writer, the
+//! queries and the export.
+//!
+//! A sample within the recent window is a row of `recent_samples`. Older samples are packed per
+//! series and hour into `pieces`, or, if not newer than what their series holds, wait as rows of
+//! `samples`; sealing merges both into one `chunks` row per series and hour. Every sample outside
+//! `recent_samples` is summed into the rollup tables.
+
+// foldhash: see the writer's caches.
+use foldhash::HashMap;
+
+use clima_model::downsample::Partial;
+use clima_model::{chunk, Millis, HOUR, MINUTE};
+use rusqlite::{Connection, OptionalExtension};
+
+use super::StoreError;
+
+/// One series' sealed hour, if it has a chunk.
+pub(super) fn load_chunk(
+    c: &Connection,
+    series: i64,
+    hour: Millis,
+) -> Result<Vec<chunk::Sample>, StoreError> {
+    let data: Option<Vec<u8>> = c
+        .prepare_cached("SELECT data FROM chunks WHERE series_id = ?1 AND start = ?2")?
+        .query_row((series, hour), |r| r.get(0))
+        .optional()?;
+    data.map_or(Ok(Vec::new()), |d| unpack_blob(&d))
+}
+
+/// The samples packed in one series' hour: its chunk and its pieces, in time order.
+pub(super) fn load_hour(
+    c: &Connection,
+    series: i64,
+    hour: Millis,
+) -> Result<Vec<chunk::Sample>, StoreError> {
+    let mut stmt = c.prepare_cached(
+        "SELECT data FROM chunks WHERE series_id = ?1 AND start = ?2
+         UNION ALL SELECT data FROM pieces WHERE series_id = ?1 AND first >= ?2 AND first < ?3",
+    )?;
+    let mut blobs = stmt.query((series, hour, hour + HOUR))?;
+    let (mut out, mut parts) = (Vec::new(), 0);
+    while let Some(row) = blobs.next()? {
+        out.extend(unpack(row)?);
+        parts += 1;
+    }
+    if parts > 1 {
+        out.sort_by_key(|s| s.at);
+    }
+    Ok(out)
+}
+
+/// Decodes the chunk or piece in a query row's first column.
+pub(super) fn unpack(row: &rusqlite::Row) -> Result<Vec<chunk::Sample>, StoreError> {
+    let data = row.get_ref(0)?.as_blob().map_err(|e| damaged(&e))?;
+    unpack_blob(data)
+}
+
+pub(super) fn unpack_blob(data: &[u8]) -> Result<Vec<chunk::Sample>, StoreError> {
+    chunk::decode(data).map_err(|e| damaged(&e))
+}
+
+fn damaged(e: &dyn std::fmt::Display) -> StoreError {
+    StoreError::Failed(format!(
+        "stored samples are damaged ({e}): restore the database from a backup or export what still reads"
+    ))
+}
+
+/// The rollup tables and the period each sums, in milliseconds.
+pub(super) const ROLLUPS: [(&str, i64); 2] = [("rollup_minute", MINUTE), ("rollup_hour", HOUR)];
+
+/// Adds a new partial aggregate to the row already there.
+const ROLLUP_MERGE: &str = "ON CONFLICT (series_id, t) DO UPDATE SET sum = sum + excluded.sum, \
+    min = min(min, excluded.min), max = max(max, excluded.max), count = count + excluded.count";
+
+/// Samples newly stored outside `recent_samples` by one commit or move, summed per series and
+/// period.
+#[derive(Default)]
+pub(super) struct Rollups {
+    periods: [HashMap<(i64, Millis), Partial>; 2],
+}
+
+impl Rollups {
+    fn add(&mut self, series: i64, at: Millis, value: f64) {
+        self.add_partial(series, at, Partial::of(value));
+    }
+
+    /// Adds one series' samples in time order, summing each minute before touching the maps.
+    fn add_run(&mut self, series: i64, run: &[chunk::Sample]) {
+        for minute in run.chunk_by(|a, b| a.at.div_euclid(MINUTE) == b.at.div_euclid(MINUTE)) {
+            let mut p = Partial::of(minute[0].value);
+            for s in &minute[1..] {
+                p.merge(&Partial::of(s.value));
+            }
+            self.add_partial(series, minute[0].at, p);
+        }
+    }
+
+    fn add_partial(&mut self, series: i64, at: Millis, p: Partial) {
+        for ((_, period), map) in ROLLUPS.iter().zip(self.periods.iter_mut()) {
+            let key = (series, at - at.rem_euclid(*period));
+            map.entry(key).and_modify(|e| e.merge(&p)).or_insert(p);
+        }
+    }
+
+    pub(super) fn upsert(&self, tx: &rusqlite::Transaction) -> Result<(), StoreError> {
+        for ((table, _), map) in ROLLUPS.iter().zip(self.periods.iter()) {
+            if map.is_empty() {
+                continue;
+            }
+            let mut stmt = tx.prepare_cached(&format!(
+                "INSERT INTO {table} (series_id, t, sum, min, max, count) VALUES (?1, ?2, ?3, ?4, ?5, ?6) {ROLLUP_MERGE}"
+            ))?;
+            for ((series, t), p) in map {
+                stmt.execute((series, t, p.sum, p.min, p.max, p.count as i64))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One sample as stored.
+pub(super) struct Row {
+    pub(super) series: i64,
+    pub(super) sample: chunk::Sample,
+}
+
+/// Samples on their way into pieces, gathered per series: from a commit, those older than the
+/// recent window and newer than everything their series held when it began; from a move, the
+/// rows leaving `recent_samples`.
+#[derive(Default)]
+pub(super) struct Runs {
+    slot: HashMap<i64, usize>,
+    runs: Vec<Run>,
+}
+
+/// One series' samples in a [`Runs`], each with the job of the group it came from.
+struct Run {
+    series: i64,
+    samples: Vec<(usize, chunk::Sample)>,
+}
+
+impl Runs {
+    pub(super) fn add(&mut self, series: i64, job: usize, sample: chunk::Sample) {
+        let next = self.runs.len();
+        let i = *self.slot.entry(series).or_insert(next);
+        if i == next {
+            self.runs.push(Run {
+                series,
+                samples: Vec::new(),
+            });
+        }
+        self.runs[i].samples.push((job, sample));
+    }
+
+    /// Puts each series' samples in time order, keeping the first copy of a time sent twice,
+    /// and writes them as one piece per series and hour, adding them to the rollups. Returns
+    /// the copies dropped, per job.
+    pub(super) fn insert(
+        self,
+        tx: &rusqlite::Transaction,
+        jobs: usize,
+        rolled: &mut Rollups,
+    ) -> Result<Vec<usize>, StoreError> {
+        let mut repeats = vec![0; jobs];
+        let mut stmt = tx.prepare_cached(
+            "INSERT INTO pieces (series_id, first, count, data) VALUES (?1, ?2, ?3, ?4)",
+        )?;
+        let mut kept: Vec<chunk::Sample> = Vec::new();
+        for Run {
+            series,
+            mut samples,
+        } in self.runs
+        {
+            // Stable, so the first copy of a time stays first; usually already in order.
+            if !samples.is_sorted_by_key(|(_, s)| s.at) {
+                samples.sort_by_key(|(_, s)| s.at);
+            }
+            kept.clear();
+            for (job, s) in samples {
+                if kept.last().is_some_and(|k| k.at == s.at) {
+                    repeats[job] += 1;
+                } else {
+                    kept.push(s);
+                }
+            }
+            for piece in kept.chunk_by(|a, b| a.at.div_euclid(HOUR) == b.at.div_euclid(HOUR)) {
+                rolled.add_run(series, piece);
+                stmt.execute((
+                    series,
+                    piece[0].at,
+                    piece.len() as i64,
+                    chunk::encode(piece),
+                ))?;
+            }
+        }
+        Ok(repeats)
+    }
+}
+
+#[derive(Clone, Copy)]
+pub(super) enum Table {
+    Recent,
+    Old,
+}
+
+/// Rows per INSERT statement: many rows per statement cost far less than one statement each.
+const ROWS_PER_INSERT: usize = 64;
+
+/// The INSERT for one row or for [`ROWS_PER_INSERT`] rows, built once.
+fn insert_sql(table: Table, many: bool) -> &'static str {
+    static SQL: std::sync::OnceLock<[String; 4]> = std::sync::OnceLock::new();
+    let all = SQL.get_or_init(|| {
+        let build = |name: &str, rows: usize| {
+            let values = vec!["(?, ?, ?, ?)"; rows].join(", ");
+            // Rows going straight to `samples` update the rollups, so the new ones are returned.
+            let returning = if name == "samples" { " RETURNING series_id, measured_at, value" } else { "" };
+            format!("INSERT OR IGNORE INTO {name} (series_id, measured_at, value, received_at) VALUES {values}{returning}")
+        };
+        [
+            build("recent_samples", 1),
+            build("recent_samples", ROWS_PER_INSERT),
+            build("samples", 1),
+            build("samples", ROWS_PER_INSERT),
+        ]
+    });
+    &all[(table as usize) * 2 + usize::from(many)]
+}
+
+/// Inserts rows, skipping those already stored; returns how many were new.
+/// Rows new to `samples` are added to `rolled` for the rollups.
+pub(super) fn insert_rows(
+    tx: &rusqlite::Transaction,
+    table: Table,
+    rows: &[Row],
+    rolled: &mut Rollups,
+) -> Result<usize, StoreError> {
+    let mut stored = 0;
+    let mut run = |rows: &[Row]| -> Result<(), StoreError> {
+        let mut stmt = tx.prepare_cached(insert_sql(table, rows.len() > 1))?;
+        for (i, r) in rows.iter().enumerate() {
+            stmt.raw_bind_parameter(4 * i + 1, r.series)?;
+            stmt.raw_bind_parameter(4 * i + 2, r.sample.at)?;
+            stmt.raw_bind_parameter(4 * i + 3, r.sample.value)?;
+            stmt.raw_bind_parameter(4 * i + 4, r.sample.received_at)?;
+        }
+        match table {
+            Table::Recent => stored += stmt.raw_execute()?,
+            Table::Old => {
+                let mut returned = stmt.raw_query();
+                while let Some(row) = returned.next()? {
+                    rolled.add(row.get(0)?, row.get(1)?, row.get(2)?);
+                    stored += 1;
+                }
+            }
+        }
+        Ok(())
+    };
+    let mut chunks = rows.chunks_exact(ROWS_PER_INSERT);
+    for chunk in &mut chunks {
+        run(chunk)?;
+    }
+    for row in chunks.remainder() {
+        run(std::slice::from_ref(row))?;
+    }
+    Ok(stored)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use clima_model::downsample::BucketPlan;
+    use clima_model::{Millis, Reading, HOUR};
+
+    use crate::hub::Hub;
+    use crate::now_ms;
+    use crate::store::writer::testing::{count_rows, reading, same_buckets};
+    use crate::store::{open, spawn_writer, Reader, Source, WriterConfig};
+
+    #[test]
+    fn rollups_match_raw_samples_through_moves_late_and_resent_readings() {
+        use clima_model::downsample::bucketize;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.db");
+        let cfg = WriterConfig {
+            recent_window: Duration::from_secs(2),
+            move_every: Duration::from_millis(20),
+            ..Default::default()
+        };
+        let (w, _t) = spawn_writer(open(&path).unwrap(), Hub::default(), cfg).unwrap();
+        let now = now_ms();
+        let hour = HOUR;
+        let start = (now - 6 * hour).div_euclid(hour) * hour;
+        let mut all: Vec<(Millis, f64)> = Vec::new();
+        let write = |at: Millis, v: f64, all: &mut Vec<(Millis, f64)>| {
+            all.push((at, v));
+            reading("r", at, v)
+        };
+        // Three old hours, one sample every 7 s: packed into pieces, rollups summed per minute.
+        for chunk in 0..3 {
+            let rs: Vec<Reading> = (0..(hour / 7_000))
+                .map(|i| {
+                    let at = start + chunk * hour + i * 7_000;
+                    write(at, ((at / 1000) % 97) as f64 / 3.0, &mut all)
+                })
+                .collect();
+            w.write(rs, Source::Http, now).unwrap();
+        }
+        // Resent backlog, and a late reading inside an already rolled-up minute: to `samples`,
+        // rollups from RETURNING.
+        let resent: Vec<Reading> = all[100..200]
+            .iter()
+            .map(|(at, v)| reading("r", *at, *v))
+            .collect();
+        assert_eq!(w.write(resent, Source::Http, now).unwrap().duplicates, 100);
+        let late = write(start + 30 * 60_000 + 3_500, 55.5, &mut all);
+        w.write(vec![late], Source::Http, now).unwrap();
+        // Fresh samples go through `recent_samples` and are moved, with their rollups, once
+        // they are older than the window.
+        let fresh: Vec<Reading> = (0..20)
+            .map(|i| write(now + 500 + i * 10, i as f64, &mut all))
+            .collect();
+        w.write(fresh, Source::Http, now).unwrap();
+        assert_eq!(count_rows(&path, "recent_samples"), 20);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while count_rows(&path, "recent_samples") > 0 {
+            assert!(Instant::now() < deadline, "not moved");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // And some that are still in `recent_samples` when the queries run.
+        let later = now_ms() + 500;
+        let recent: Vec<Reading> = (0..5)
+            .map(|i| write(later + i, 1.0 + i as f64, &mut all))
+            .collect();
+        w.write(recent, Source::Http, later).unwrap();
+        assert_eq!(count_rows(&path, "recent_samples"), 5);
+        let now = later + 1_000;
+        let reader = Reader::new(path.clone());
+        for (from, to, points) in [
+            (start, now, 400),
+            (start, now, 6),
+            (start, start + 2 * hour, 120),
+            (start, now, 50_00),
+        ] {
+            let plan = BucketPlan::new(from, to, points).unwrap();
+            let got = reader.range("r", "temperature", &plan).unwrap().unwrap();
+            same_buckets(&got, &bucketize(&plan, all.iter().copied()));
+        }
+    }
+}

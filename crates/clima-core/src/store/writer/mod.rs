@@ -1,0 +1,486 @@
+//! The single writer: takes validated readings from every ingest path, group-commits whatever
+//! has queued up in one transaction, answers each caller after the commit, then tells the hub.
+//!
+//! The handle, the configuration and the thread loop live here; `commit` stores a batch,
+//! `upkeep` moves, seals and prunes between commits, and `checkpoint` copies the WAL into the
+//! database file.
+
+mod checkpoint;
+mod commit;
+mod upkeep;
+
+// foldhash: several times faster than std's SipHash on these small keys, and randomly seeded
+// per process like it, so sensor-chosen keys cannot be lined up to collide.
+use foldhash::HashMap;
+use std::sync::{mpsc, Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use clima_model::{Millis, Reading};
+use rusqlite::Connection;
+
+use self::checkpoint::Checkpointer;
+use super::StoreError;
+use crate::hub::Hub;
+use crate::now_ms;
+
+pub use self::upkeep::{KEEP_MINUTE_KEY, KEEP_RAW_KEY};
+
+/// How readings reached Clima; shown per sensor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Http,
+    LineProtocol,
+    Push,
+    Serial,
+    Import,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Http => "http",
+            Source::LineProtocol => "line-protocol",
+            Source::Push => "push",
+            Source::Serial => "serial",
+            Source::Import => "import",
+        }
+    }
+}
+
+/// What a write stored: new samples, and samples already present (resent backlog).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Receipt {
+    pub stored: usize,
+    pub duplicates: usize,
+}
+
+/// Tuning of the writer; the defaults suit a home or lab.
+#[derive(Debug, Clone)]
+pub struct WriterConfig {
+    /// Samples stay in the time-ordered table this long before moving into pieces.
+    pub recent_window: Duration,
+    /// How often the move runs.
+    pub move_every: Duration,
+    /// Most rows one move step takes, so a step never holds the writer long.
+    pub move_step_rows: u32,
+    /// Most samples one group commit takes; the rest wait for the next.
+    pub max_group_samples: usize,
+    /// How long raw samples and minute rollups are kept (`None`: forever). Hour rollups are
+    /// kept forever.
+    pub retention: Retention,
+    /// Whether a commit waits for the disk.
+    pub durability: Durability,
+}
+
+/// What a commit survives. Either way a killed process loses nothing acknowledged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// SQLite's WAL with `synchronous = NORMAL`: a power cut or kernel crash can lose the
+    /// commits since the last checkpoint's sync (at most a few seconds); the file stays sound.
+    #[default]
+    Normal,
+    /// `synchronous = FULL`: every commit is synced to the disk before it is acknowledged.
+    Full,
+}
+
+impl Durability {
+    fn pragma(self) -> &'static str {
+        match self {
+            Durability::Normal => "NORMAL",
+            Durability::Full => "FULL",
+        }
+    }
+}
+
+/// How long each kind of data is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    pub raw: Option<Duration>,
+    pub minute: Option<Duration>,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Retention {
+            raw: Some(Duration::from_secs(30 * 86_400)),
+            minute: Some(Duration::from_secs(365 * 86_400)),
+        }
+    }
+}
+
+impl Default for WriterConfig {
+    fn default() -> Self {
+        WriterConfig {
+            recent_window: Duration::from_secs(60),
+            move_every: Duration::from_secs(5),
+            move_step_rows: 20_000,
+            max_group_samples: 50_000,
+            retention: Retention::default(),
+            durability: Durability::default(),
+        }
+    }
+}
+
+enum Msg {
+    Write(Job),
+    /// Stores one row of the settings table.
+    Setting {
+        key: String,
+        value: String,
+        reply: mpsc::SyncSender<Result<(), StoreError>>,
+    },
+    /// Run every maintenance step (move, seal, prune) until none has work left.
+    Maintain(mpsc::SyncSender<Result<(), StoreError>>),
+    /// Commit what is queued, then stop.
+    Stop,
+}
+
+struct Job {
+    readings: Vec<Reading>,
+    source: Source,
+    received_at: Millis,
+    /// Per-reading receipt times (imports); empty means `received_at` for all.
+    received: Vec<Millis>,
+    done: Done,
+}
+
+/// Called on the writer thread with a write's outcome, once committed (or failed). It must be
+/// quick: hand the result on, never block.
+pub type Done = Box<dyn FnOnce(Result<Receipt, StoreError>) + Send>;
+
+/// Sends readings to the writer. Cheap to clone; every ingest path holds one.
+#[derive(Clone)]
+pub struct WriteHandle {
+    tx: mpsc::SyncSender<Msg>,
+    problem: Arc<Mutex<Option<String>>>,
+}
+
+impl WriteHandle {
+    /// Why the last commit failed, while commits keep failing (a full disk, a read-only file);
+    /// `None` once one succeeds again.
+    pub fn problem(&self) -> Option<String> {
+        self.problem.lock().expect("store problem").clone()
+    }
+
+    /// Stores readings and returns once they are committed (or failed). `received_at` is the
+    /// host clock at receipt and stands in for a missing `measured_at`.
+    pub fn write(
+        &self,
+        readings: Vec<Reading>,
+        source: Source,
+        received_at: Millis,
+    ) -> Result<Receipt, StoreError> {
+        self.send(readings, source, received_at, Vec::new())
+    }
+
+    /// Stores readings that keep the receipt time they had elsewhere (an import): one time per
+    /// reading, in order.
+    pub fn write_imported(
+        &self,
+        readings: Vec<Reading>,
+        received: Vec<Millis>,
+    ) -> Result<Receipt, StoreError> {
+        debug_assert_eq!(readings.len(), received.len());
+        let received_at = received.first().copied().unwrap_or(0);
+        self.send(readings, Source::Import, received_at, received)
+    }
+
+    /// Queues readings and returns at once; `done` gets the outcome after the commit. This is
+    /// how request handlers avoid waiting on a thread of their own.
+    pub fn write_then(
+        &self,
+        readings: Vec<Reading>,
+        source: Source,
+        received_at: Millis,
+        done: Done,
+    ) {
+        self.queue(readings, source, received_at, Vec::new(), done);
+    }
+
+    fn queue(
+        &self,
+        readings: Vec<Reading>,
+        source: Source,
+        received_at: Millis,
+        received: Vec<Millis>,
+        done: Done,
+    ) {
+        if readings.is_empty() {
+            return done(Ok(Receipt::default()));
+        }
+        let job = Job {
+            readings,
+            source,
+            received_at,
+            received,
+            done,
+        };
+        if let Err(mpsc::SendError(Msg::Write(job))) = self.tx.send(Msg::Write(job)) {
+            (job.done)(Err(StoreError::Stopped));
+        }
+    }
+
+    fn send(
+        &self,
+        readings: Vec<Reading>,
+        source: Source,
+        received_at: Millis,
+        received: Vec<Millis>,
+    ) -> Result<Receipt, StoreError> {
+        let (reply, answer) = mpsc::sync_channel(1);
+        let done: Done = Box::new(move |result| {
+            let _ = reply.send(result);
+        });
+        self.queue(readings, source, received_at, received, done);
+        answer.recv().map_err(|_| StoreError::Stopped)?
+    }
+
+    /// Stores a setting (a port label, say); returns once committed.
+    pub fn set_setting(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        let (reply, answer) = mpsc::sync_channel(1);
+        self.tx
+            .send(Msg::Setting {
+                key: key.to_owned(),
+                value: value.to_owned(),
+                reply,
+            })
+            .map_err(|_| StoreError::Stopped)?;
+        answer.recv().map_err(|_| StoreError::Stopped)?
+    }
+
+    /// Moves, seals and prunes everything that is due now, and returns when done: for tools
+    /// and tests that need the final layout at once rather than over the next ticks.
+    pub fn maintain(&self) -> Result<(), StoreError> {
+        let (reply, answer) = mpsc::sync_channel(1);
+        self.tx
+            .send(Msg::Maintain(reply))
+            .map_err(|_| StoreError::Stopped)?;
+        answer.recv().map_err(|_| StoreError::Stopped)?
+    }
+
+    /// Asks the writer to commit everything queued so far and stop; later writes fail with
+    /// [`StoreError::Stopped`].
+    pub fn stop(&self) {
+        let _ = self.tx.send(Msg::Stop);
+    }
+}
+
+/// Starts the writer thread on a migrated connection. It stops on [`WriteHandle::stop`] or once
+/// every handle is dropped, after committing what was queued.
+pub fn spawn_writer(
+    conn: Connection,
+    hub: Hub,
+    cfg: WriterConfig,
+) -> Result<(WriteHandle, JoinHandle<()>), StoreError> {
+    let horizon: Millis = conn
+        .query_row(
+            "SELECT value FROM settings WHERE key = 'recent_horizon'",
+            [],
+            |r| r.get::<_, String>(0),
+        )?
+        .parse()
+        .unwrap_or(0);
+    // Checkpoints run on their own thread and connection, so copying pages back into the
+    // database file never stalls a commit; the writer only appends to the WAL.
+    conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+    conn.pragma_update(None, "synchronous", cfg.durability.pragma())?;
+    conn.pragma_update(None, "cache_size", -4_000)?;
+    let checkpointer = conn
+        .path()
+        .map(|p| Checkpointer::spawn(p.into()))
+        .transpose()?;
+    let (tx, rx) = mpsc::sync_channel(4096);
+    let problem = Arc::new(Mutex::new(None));
+    let mut writer = Writer {
+        problem: problem.clone(),
+        checkpointer,
+        conn,
+        hub,
+        cfg,
+        horizon,
+        sensors: HashMap::default(),
+        series: HashMap::default(),
+        series_cursor: 0,
+    };
+    let thread = std::thread::Builder::new()
+        .name("clima-writer".into())
+        .spawn(move || writer.run(rx))
+        .expect("spawning the writer thread");
+    Ok((WriteHandle { tx, problem }, thread))
+}
+
+struct Writer {
+    conn: Connection,
+    problem: Arc<Mutex<Option<String>>>,
+    checkpointer: Option<Checkpointer>,
+    hub: Hub,
+    cfg: WriterConfig,
+    /// Samples measured before this are packed (pieces, chunks) or late (`samples`), the rest
+    /// in `recent_samples`.
+    horizon: Millis,
+    sensors: HashMap<String, i64>,
+    series: HashMap<i64, HashMap<String, Known>>,
+    /// The last series sealing and pruning finished with.
+    series_cursor: i64,
+}
+
+/// A series as the writer caches it.
+#[derive(Debug, Clone, Copy)]
+struct Known {
+    id: i64,
+    /// The latest `measured_at` it holds, as of the last commit: a sample after it cannot be a
+    /// duplicate.
+    newest: Option<Millis>,
+}
+
+impl Writer {
+    fn run(&mut self, rx: mpsc::Receiver<Msg>) {
+        let mut next_tick = Instant::now() + self.cfg.move_every;
+        let mut stopping = false;
+        while !stopping {
+            let wait = next_tick.saturating_duration_since(Instant::now());
+            let mut group = Vec::new();
+            let mut samples = 0;
+            match rx.recv_timeout(wait) {
+                Ok(msg) => {
+                    self.take(msg, &mut group, &mut samples, &mut stopping);
+                    // Group commit: everything that queued up while the last commit ran goes in
+                    // one transaction. While stopping, drain the queue whatever its size.
+                    while samples < self.cfg.max_group_samples || stopping {
+                        match rx.try_recv() {
+                            Ok(msg) => self.take(msg, &mut group, &mut samples, &mut stopping),
+                            Err(_) => break,
+                        }
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => stopping = true,
+            }
+            if !group.is_empty() {
+                self.commit_and_answer(group);
+            }
+            if Instant::now() >= next_tick {
+                // More work waiting means the next tick comes right after the next group.
+                let busy = self.tick(now_ms()).unwrap_or_else(|e| {
+                    tracing::warn!(error = %e, "store maintenance failed; will retry");
+                    false
+                });
+                next_tick = Instant::now()
+                    + if busy {
+                        Duration::ZERO
+                    } else {
+                        self.cfg.move_every
+                    };
+            }
+        }
+        if let Some(c) = self.checkpointer.take() {
+            c.stop();
+        }
+        // Leave a small WAL behind for the next start.
+        if let Err(e) = self
+            .conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+        {
+            tracing::warn!(error = %e, "final checkpoint failed; the next start replays the WAL");
+        }
+        tracing::debug!("writer stopped");
+    }
+
+    fn set_setting(&mut self, key: &str, value: &str) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
+            ?;
+        Ok(())
+    }
+
+    /// Files one message: writes join the group, the rest are answered at once.
+    fn take(&mut self, msg: Msg, group: &mut Vec<Job>, samples: &mut usize, stopping: &mut bool) {
+        match msg {
+            Msg::Write(job) => {
+                *samples += count(&job);
+                group.push(job);
+            }
+            Msg::Setting { key, value, reply } => {
+                let _ = reply.send(self.set_setting(&key, &value));
+            }
+            Msg::Maintain(reply) => {
+                // Writes sent before the request are part of what it waits for.
+                if !group.is_empty() {
+                    self.commit_and_answer(std::mem::take(group));
+                    *samples = 0;
+                }
+                let _ = reply.send(self.maintain_all(now_ms()));
+            }
+            Msg::Stop => *stopping = true,
+        }
+    }
+}
+
+fn count(job: &Job) -> usize {
+    job.readings.iter().map(|r| r.values.len()).sum()
+}
+
+/// What the tests of the writer and of the layout share.
+#[cfg(test)]
+pub(super) mod testing {
+    use clima_model::SensorId;
+
+    use super::*;
+    use crate::store::open;
+
+    /// A fresh database path in a folder that lives as long as the returned guard.
+    fn temp_db(name: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(format!("{name}.db"));
+        (dir, path)
+    }
+
+    /// A writer with the default settings on a fresh database.
+    pub(crate) fn default_writer(
+        name: &str,
+    ) -> (tempfile::TempDir, std::path::PathBuf, WriteHandle) {
+        let (dir, path) = temp_db(name);
+        let (w, _thread) = spawn_writer(
+            open(&path).unwrap(),
+            Hub::default(),
+            WriterConfig::default(),
+        )
+        .unwrap();
+        (dir, path, w)
+    }
+
+    /// Buckets equal but for rounding in the means (sums are added in another order).
+    pub(crate) fn same_buckets(
+        got: &[clima_model::downsample::Bucket],
+        want: &[clima_model::downsample::Bucket],
+    ) {
+        assert_eq!(got.len(), want.len());
+        for (g, w) in got.iter().zip(want) {
+            let means = match (g.mean, w.mean) {
+                (Some(a), Some(b)) => (a - b).abs() < 1e-9,
+                (a, b) => a == b,
+            };
+            assert!(
+                (g.t, g.count, g.min, g.max) == (w.t, w.count, w.min, w.max) && means,
+                "bucket {g:?} != {w:?}"
+            );
+        }
+    }
+
+    pub(crate) fn reading(sensor: &str, at: Millis, value: f64) -> Reading {
+        let mut d = clima_model::reading::Draft::default();
+        d.metric("temperature", value).unwrap();
+        d.measured_at = Some(at);
+        d.finish(&SensorId::parse(sensor).unwrap()).unwrap()
+    }
+
+    pub(crate) fn count_rows(path: &std::path::Path, table: &str) -> i64 {
+        let c = Connection::open(path).unwrap();
+        c.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+            .unwrap()
+    }
+}
