@@ -1,8 +1,8 @@
 //! The commands the page calls through IPC: each a short adapter from arguments to the engine,
 //! answering in the same JSON shapes as the HTTP API so the page has one code path.
 
+use clima_core::api::{ChartOptions, QueryError, RangeQuery, TokenError};
 use clima_core::chart::{self, TempUnit};
-use clima_core::engine::{ChartOptions, QueryError, RangeQuery, TokenError};
 use clima_core::now_ms;
 use serde_json::{json, Value};
 use tauri::{Runtime, State, Window};

@@ -41,7 +41,7 @@ pub struct EngineConfig {
     pub durability: crate::store::Durability,
     /// Limits on HTTP connections: head, body, idle and write timeouts, head size, per-address
     /// and total caps.
-    pub limits: crate::http::Limits,
+    pub limits: Limits,
 }
 
 impl EngineConfig {
@@ -74,6 +74,39 @@ impl EngineConfig {
             return Err(ConfigError::Exposed(self.listen));
         }
         Ok(())
+    }
+}
+
+/// Every bound on a connection, in one place. The defaults suit a home or lab network; tests
+/// shorten the timeouts.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// A request head must arrive within this, and so must the next one on a kept-alive
+    /// connection (the idle timeout).
+    pub head_timeout: Duration,
+    /// Largest request head; a larger one gets 431 and the connection is closed.
+    pub head_max: usize,
+    /// A request body must arrive within this; a slower one gets 408 and the connection is
+    /// closed.
+    pub body_timeout: Duration,
+    /// A reply that makes no progress for this long (the client stopped reading) is cut.
+    pub write_stall: Duration,
+    /// Connections one client address may hold; more are closed at once.
+    pub per_address: usize,
+    /// Connections served at once; more wait in the listen backlog.
+    pub total: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            head_timeout: Duration::from_secs(10),
+            head_max: 64 * 1024,
+            body_timeout: Duration::from_secs(30),
+            write_stall: Duration::from_secs(20),
+            per_address: 256,
+            total: 4096,
+        }
     }
 }
 

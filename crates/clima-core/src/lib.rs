@@ -1,8 +1,10 @@
 //! Clima's engine: everything the headless server and the desktop app share. Readings arrive
 //! over HTTP (and serial), are committed to SQLite by one writer, and fan out live through a hub.
 
+pub mod api;
 pub mod chart;
 pub mod config;
+mod demo;
 pub mod engine;
 pub mod http;
 pub mod hub;
@@ -12,7 +14,8 @@ pub mod sim;
 pub mod store;
 
 pub use config::{EngineConfig, Token};
-pub use engine::{Api, Engine, EngineError};
+pub use api::Api;
+pub use engine::{Engine, EngineError};
 
 use clima_model::Millis;
 

@@ -7,9 +7,8 @@ use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use clima_core::config::EngineConfig;
+use clima_core::config::{EngineConfig, Limits};
 use clima_core::engine::Engine;
-use clima_core::http::Limits;
 
 /// Limits with short timeouts, so the tests need not wait the defaults.
 fn limits() -> Limits {

@@ -1,9 +1,6 @@
 //! The engine: starts the store, the writer, the hub, the serial boards and the HTTP front door
 //! from one config, and stops them in order through its handle so that nothing acknowledged is
-//! lost. Everything it does for callers is in its [`Api`].
-
-mod api;
-mod demo;
+//! lost. Everything it does for callers is in its [`Api`] (see `crate::api`).
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, RwLock};
@@ -12,11 +9,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-pub use api::{
-    Api, ChartOptions, DemoError, PortActionError, QueryError, Range, RangeQuery, RetentionError,
-    TokenError, DEFAULT_POINTS,
-};
-pub use demo::DEMO_SENSOR;
+use crate::api::Api;
 
 use crate::config::EngineConfig;
 use crate::http::{self, Closed, Front, HostCheck, Limiter};
@@ -90,8 +83,7 @@ impl Engine {
         let labels = reader.settings(crate::serial::LABEL_KEY)?;
         let boards =
             crate::serial::SerialBoards::start(cfg.serial.clone(), writer.clone(), labels)?;
-        let closed = Arc::new(Closed::default());
-        let api = Api(Arc::new(api::Shared {
+        let api = Api(Arc::new(crate::api::Shared {
             writer,
             reader,
             hub,
@@ -100,7 +92,6 @@ impl Engine {
             token: RwLock::new(cfg.token.clone()),
             token_stored: cfg.token_stored && cfg.token.is_some(),
             throttle: cfg.throttle,
-            closed: closed.clone(),
         }));
         let shutdown = CancellationToken::new();
         let mut allowed = cfg.allowed_hosts.clone();
@@ -116,9 +107,10 @@ impl Engine {
             ui_dir: cfg.ui_dir.clone(),
             body_timeout: cfg.limits.body_timeout,
             streams: Default::default(),
+            closed: Arc::new(Closed::default()),
             shutdown: shutdown.clone(),
         };
-        let server = runtime.spawn(http::serve(listener, front, cfg.limits.clone(), closed));
+        let server = runtime.spawn(http::serve(listener, front, cfg.limits.clone()));
         tracing::info!(%addr, db = %cfg.db_path.display(), auth = cfg.token.is_some(), durability = ?cfg.durability, "clima engine started");
         Ok(Engine {
             addr,

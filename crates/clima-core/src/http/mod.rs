@@ -25,9 +25,9 @@ pub use guard::HostCheck;
 pub use limit::Limiter;
 pub use reply::Reply;
 pub use request::MAX_BODY;
-pub use server::{Closed, Limits};
+pub use server::Closed;
 
-use crate::engine::Api;
+use crate::api::Api;
 
 /// How often the rate limiter forgets addresses whose allowance has refilled.
 const PRUNE_EVERY: Duration = Duration::from_secs(5);
@@ -46,18 +46,16 @@ pub struct Front {
     pub body_timeout: Duration,
     /// Live streams open now.
     pub streams: AtomicUsize,
+    /// Connections refused or cut, by reason, for `/healthz`.
+    pub closed: Arc<Closed>,
     /// Ends live streams at shutdown.
     pub shutdown: CancellationToken,
 }
 
 /// Serves the API on `listener` until `shutdown` is cancelled, then drains.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    front: Front,
-    limits: Limits,
-    closed: Arc<Closed>,
-) {
+pub async fn serve(listener: tokio::net::TcpListener, front: Front, limits: crate::config::Limits) {
     let shutdown = front.shutdown.clone();
+    let closed = front.closed.clone();
     let front = Arc::new(front);
     if front.limiter.is_some() {
         let (front, shutdown) = (front.clone(), shutdown.clone());

@@ -19,10 +19,10 @@ use super::guard::{self, Client};
 use super::reply::Reply;
 use super::request::{media_type, param, query_pairs, read_body};
 use super::{assets, sse, Front};
-use crate::chart::TempUnit;
-use crate::engine::{
+use crate::api::{
     ChartOptions, DemoError, PortActionError, QueryError, RangeQuery, RetentionError, TokenError,
 };
+use crate::chart::TempUnit;
 use crate::now_ms;
 use crate::store::export::ChartFormat;
 use crate::store::{Source, StoreError};
@@ -115,7 +115,7 @@ async fn fallback(State(front): Shared, method: Method, uri: axum::http::Uri) ->
 }
 
 async fn healthz(State(front): Shared) -> Reply {
-    let closed = front.api.connections_closed();
+    let closed = front.closed.snapshot();
     match front.api.store_problem() {
         None => Reply::json(
             200,

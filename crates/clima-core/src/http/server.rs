@@ -18,39 +18,7 @@ use tokio_util::sync::CancellationToken;
 use tower::ServiceExt as _;
 
 use super::io::Deadlined;
-
-/// Every bound on a connection, in one place. The defaults suit a home or lab network; tests
-/// shorten the timeouts.
-#[derive(Debug, Clone)]
-pub struct Limits {
-    /// A request head must arrive within this, and so must the next one on a kept-alive
-    /// connection (the idle timeout).
-    pub head_timeout: Duration,
-    /// Largest request head; a larger one gets 431 and the connection is closed.
-    pub head_max: usize,
-    /// A request body must arrive within this; a slower one gets 408 and the connection is
-    /// closed.
-    pub body_timeout: Duration,
-    /// A reply that makes no progress for this long (the client stopped reading) is cut.
-    pub write_stall: Duration,
-    /// Connections one client address may hold; more are closed at once.
-    pub per_address: usize,
-    /// Connections served at once; more wait in the listen backlog.
-    pub total: usize,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            head_timeout: Duration::from_secs(10),
-            head_max: 64 * 1024,
-            body_timeout: Duration::from_secs(30),
-            write_stall: Duration::from_secs(20),
-            per_address: 256,
-            total: 4096,
-        }
-    }
-}
+use crate::config::Limits;
 
 /// Connections refused or cut, by reason, for `/healthz`.
 #[derive(Debug, Default)]

@@ -1,7 +1,7 @@
 //! Virtual sensor boards for demos and tests: what a real board's sketch prints, with slowly
 //! drifting values. On Unix, [`VirtualBoard`] prints it to a pseudo-terminal that Clima reads
 //! like a USB port; Windows has no pseudo-terminals, so there only the text is made here (the
-//! engine's demo then feeds it straight to the parser, see `engine::demo`).
+//! engine's demo then feeds it straight to the parser, see `crate::demo`).
 
 use std::path::PathBuf;
 use std::str::FromStr;

@@ -10,10 +10,9 @@ use clima_model::metric::unit_of;
 use clima_model::reading::clean_name;
 use clima_model::{Millis, Reading, DAY};
 
-use super::demo::{Demo, DEMO_SENSOR};
 use crate::chart::{self, Chart, ChartError, ChartSpec, TempUnit};
 use crate::config::Token;
-use crate::http::Closed;
+use crate::demo::{Demo, DEMO_SENSOR};
 use crate::hub::{Hub, LiveSample, Viewer};
 use crate::serial::{PortView, SerialBoards};
 use crate::store::export::{self, ChartFormat, ExportError};
@@ -147,8 +146,6 @@ pub(crate) struct Shared {
     pub token_stored: bool,
     /// Live updates go out at most this often to each web viewer.
     pub throttle: Duration,
-    /// Connections the HTTP server refused or cut, by reason.
-    pub closed: Arc<Closed>,
 }
 
 /// The engine's API: cheap to clone, shared by the HTTP handlers and the desktop commands.
@@ -192,11 +189,6 @@ impl Api {
     /// Why commits fail now (disk full, read-only file), while they do.
     pub fn store_problem(&self) -> Option<String> {
         self.0.writer.problem()
-    }
-
-    /// `/healthz`'s counts of connections refused or cut, by reason.
-    pub fn connections_closed(&self) -> serde_json::Value {
-        self.0.closed.snapshot()
     }
 
     /// The token requests must carry, if any.
