@@ -13,8 +13,8 @@ pub mod serial;
 pub mod sim;
 pub mod store;
 
-pub use config::{EngineConfig, Token};
 pub use api::Api;
+pub use config::{EngineConfig, Token};
 pub use engine::{Engine, EngineError};
 
 use clima_model::Millis;

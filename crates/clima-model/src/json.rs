@@ -112,18 +112,16 @@ fn parse_item(item: &RawValue, fallback: &SensorId, now: Millis) -> Result<Readi
                 .map_err(|p| FieldError::new("measured_at", p))?;
                 draft.measured_at(t, now)?;
             }
-            _ => match kind(raw) {
-                Kind::Number => draft.metric(key, number(key, raw)?)?,
-                Kind::Null => {}
-                other => {
-                    return Err(FieldError::new(
-                        key,
-                        format!("expected a number, got {}", other.describe(raw)),
-                    )
-                    .into())
-                }
+            // A bad metric field is refused alone; the reading's other values are kept.
+            _ => match metric_value(key, raw) {
+                Ok(Some(v)) => draft.metric_or_refuse(key, v),
+                Ok(None) => {}
+                Err(e) => draft.refuse(e),
             },
         }
+    }
+    if let Some(e) = draft.first_refused().filter(|_| !draft.has_values()) {
+        return Err(e.clone().into());
     }
     draft.finish(fallback).map_err(ItemError::Other)
 }
@@ -172,6 +170,29 @@ fn number(key: &str, raw: &RawValue) -> Result<f64, FieldError> {
     raw.get()
         .parse::<f64>()
         .map_err(|_| FieldError::new(key, "is not a number"))
+}
+
+/// A metric field's value: a number, or a string holding one finite number (ESPHome's
+/// `json:` form sends `"21.500000"`); `None` for null.
+fn metric_value(key: &str, raw: &RawValue) -> Result<Option<f64>, FieldError> {
+    match kind(raw) {
+        Kind::Number => number(key, raw).map(Some),
+        Kind::Null => Ok(None),
+        Kind::String => {
+            let text: String = serde_json::from_str(raw.get()).unwrap_or_default();
+            match text.trim().parse::<f64>() {
+                Ok(v) if v.is_finite() && !text.trim().is_empty() => Ok(Some(v)),
+                _ => Err(FieldError::new(
+                    key,
+                    format!("expected a number, got {}", Kind::String.describe(raw)),
+                )),
+            }
+        }
+        other => Err(FieldError::new(
+            key,
+            format!("expected a number, got {}", other.describe(raw)),
+        )),
+    }
 }
 
 fn as_string(key: &str, raw: &RawValue) -> Result<String, FieldError> {
@@ -240,6 +261,24 @@ mod tests {
 
     fn rejected(body: &str) -> Rejected {
         parse(body).remove(0).unwrap_err()
+    }
+
+    #[test]
+    fn one_bad_field_leaves_the_good_ones_and_numbers_may_be_strings() {
+        let got = parse(
+            r#"{"sensor":"esp","temperature":"21.500000","humidity":" 48.2 ","co2":"n/a","pressure":1e400,"room":"attic"}"#,
+        );
+        let r = got[0].as_ref().unwrap();
+        assert_eq!(
+            values(r),
+            [("humidity".into(), 48.2), ("temperature".into(), 21.5)]
+        );
+        let refused: Vec<&str> = r.refused.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(refused, ["co2", "pressure", "room"]);
+        for bad in [r#""NaN""#, r#""inf""#, r#""""#, r#""0x10""#, r#""1,5""#] {
+            let r = rejected(&format!(r#"{{"temperature":{bad}}}"#));
+            assert_eq!(r.field.as_deref(), Some("temperature"), "{bad}");
+        }
     }
 
     #[test]

@@ -37,13 +37,18 @@ fn build(
                 draft.measured_at(t, now)?;
             }
             k if RESERVED.contains(&k) => {}
-            _ => {
-                let v: f64 = value.trim().parse().map_err(|_| {
-                    FieldError::new(key, format!("value {value:?} is not a number"))
-                })?;
-                draft.metric(key, v)?;
-            }
+            // A bad value is refused alone; the other values are kept.
+            _ => match value.trim().parse::<f64>() {
+                Ok(v) => draft.metric_or_refuse(key, v),
+                Err(_) => draft.refuse(FieldError::new(
+                    key,
+                    format!("value {value:?} is not a number"),
+                )),
+            },
         }
+    }
+    if let Some(e) = draft.first_refused().filter(|_| !draft.has_values()) {
+        return Err(e.clone());
     }
     draft
         .finish(fallback)

@@ -12,8 +12,11 @@ use http_body_util::BodyExt as _;
 
 use super::reply::Reply;
 use crate::config::Token;
-/// Largest request body accepted, after decompression too.
+/// Largest request body accepted as sent.
 pub const MAX_BODY: usize = 1024 * 1024;
+/// Largest body once decompressed: a gzip batch may inflate well past what was sent (InfluxDB
+/// takes such batches), but a gzip bomb is never inflated past this.
+pub const MAX_INFLATED: usize = 32 * MAX_BODY;
 /// A body over [`MAX_BODY`] but within this is read and dropped, so that its client gets the
 /// 413 instead of a reset connection; a larger one is refused at once and its connection closed.
 const DRAIN_MAX: usize = 8 * MAX_BODY;
@@ -166,8 +169,8 @@ pub fn media_type(headers: &HeaderMap) -> String {
         .unwrap_or_default()
 }
 
-/// Reads the whole body within `timeout`, refusing more than [`MAX_BODY`] bytes before and
-/// after decompression, so a small gzip bomb is never inflated past the cap.
+/// Reads the whole body within `timeout`, refusing more than [`MAX_BODY`] bytes as sent and
+/// more than [`MAX_INFLATED`] once decompressed.
 pub async fn read_body(
     headers: &HeaderMap,
     body: Body,
@@ -227,7 +230,7 @@ pub async fn read_body(
     }
     let mut out = Vec::new();
     flate2::read::GzDecoder::new(&raw[..])
-        .take(MAX_BODY as u64 + 1)
+        .take(MAX_INFLATED as u64 + 1)
         .read_to_end(&mut out)
         .map_err(|e| {
             Reply::error(
@@ -236,8 +239,12 @@ pub async fn read_body(
                 format!("the gzip body could not be decompressed: {e}"),
             )
         })?;
-    if out.len() > MAX_BODY {
-        return Err(too_large());
+    if out.len() > MAX_INFLATED {
+        return Err(Reply::error(
+            413,
+            "body_too_large",
+            "the gzip body inflates past 32 MiB: split it into smaller batches",
+        ));
     }
     Ok(out)
 }

@@ -203,26 +203,69 @@ async fn json_body<T: serde::de::DeserializeOwned>(
         .map_err(|e| Reply::error(400, "invalid_body", format!("expected {shape}: {e}")))
 }
 
+/// Conflicts listed in a reply at most; `conflicts` counts them all.
+const CONFLICTS_LISTED: usize = 10;
+
+/// What a stored request tells its client besides success: duplicates (identical resends),
+/// conflicts (a different value already stored at that time: the stored one stands) and what
+/// was refused (whole items, or single fields of stored items).
+struct Outcome {
+    accepted: usize,
+    duplicates: usize,
+    conflicts: Vec<serde_json::Value>,
+    rejected: Vec<Rejected>,
+}
+
+impl Outcome {
+    fn json(&self) -> serde_json::Map<String, serde_json::Value> {
+        let mut m = serde_json::Map::new();
+        m.insert("accepted".into(), self.accepted.into());
+        m.insert("duplicates".into(), self.duplicates.into());
+        m.insert("conflicts".into(), self.conflicts.len().into());
+        if !self.conflicts.is_empty() {
+            let listed: Vec<_> = self
+                .conflicts
+                .iter()
+                .take(CONFLICTS_LISTED)
+                .cloned()
+                .collect();
+            m.insert("conflicting".into(), listed.into());
+        }
+        if !self.rejected.is_empty() {
+            m.insert("rejected".into(), json!(self.rejected));
+        }
+        m
+    }
+}
+
 /// Splits parsed items into readings to store and rejections, stores the readings and answers
-/// after the commit: `ok(accepted, duplicates)`, or `partial_status` listing the rejected items.
+/// after the commit: `ok(outcome)` when every item was stored (perhaps without some fields), or
+/// `partial_status` when whole items were refused.
 async fn store_items(
     front: &Front,
     items: Vec<Result<Reading, Rejected>>,
     source: Source,
     received_at: i64,
     partial_status: u16,
-    ok: impl FnOnce(usize, usize) -> Reply,
+    ok: impl FnOnce(&Outcome) -> Reply,
 ) -> Reply {
-    let (good, rejected): (Vec<Reading>, Vec<Rejected>) =
-        items
-            .into_iter()
-            .fold((Vec::new(), Vec::new()), |(mut good, mut bad), item| {
-                match item {
-                    Ok(r) => good.push(r),
-                    Err(r) => bad.push(r),
-                }
-                (good, bad)
-            });
+    let mut good = Vec::with_capacity(items.len());
+    let (mut rejected, mut field_conflicts, mut items_refused) = (Vec::new(), Vec::new(), 0);
+    for (i, item) in items.into_iter().enumerate() {
+        match item {
+            Ok(mut r) => {
+                rejected.extend(r.refused.drain(..).map(|e| Rejected::field(i, e)));
+                field_conflicts.extend(r.conflicts.drain(..).map(|c| {
+                    json!({ "index": i, "sensor": r.sensor.as_str(), "field": c.field, "metric": c.metric, "stored": c.kept, "sent": c.sent })
+                }));
+                good.push(r);
+            }
+            Err(r) => {
+                items_refused += 1;
+                rejected.push(r);
+            }
+        }
+    }
     if good.is_empty() {
         let first = rejected
             .first()
@@ -238,19 +281,24 @@ async fn store_items(
         Ok(r) => r,
         Err(e) => return e.into(),
     };
-    if rejected.is_empty() {
-        return ok(accepted, receipt.duplicates);
+    let mut conflicts = field_conflicts;
+    conflicts.extend(receipt.conflicts.iter().map(|c| json!(c)));
+    let outcome = Outcome {
+        accepted,
+        duplicates: receipt.duplicates,
+        conflicts,
+        rejected,
+    };
+    if items_refused == 0 {
+        return ok(&outcome);
     }
-    Reply::json(
-        partial_status,
-        &json!({
-            "error": "partially_accepted",
-            "message": format!("{accepted} readings stored, {} rejected: see 'rejected'", rejected.len()),
-            "accepted": accepted,
-            "duplicates": receipt.duplicates,
-            "rejected": rejected,
-        }),
-    )
+    let mut body = outcome.json();
+    body.insert("error".into(), "partially_accepted".into());
+    body.insert(
+        "message".into(),
+        format!("{accepted} readings stored, {items_refused} refused: see 'rejected'").into(),
+    );
+    Reply::json(partial_status, &body)
 }
 
 async fn post_readings(
@@ -280,19 +328,9 @@ async fn post_readings(
             _ => Reply::error(400, "invalid_body", e.to_string()),
         })?;
         Ok::<_, Reply>(
-            store_items(
-                &front,
-                items,
-                Source::Http,
-                received_at,
-                207,
-                |accepted, duplicates| {
-                    Reply::json(
-                        201,
-                        &json!({ "accepted": accepted, "duplicates": duplicates }),
-                    )
-                },
-            )
+            store_items(&front, items, Source::Http, received_at, 207, |o| {
+                Reply::json(201, &o.json())
+            })
             .await,
         )
     };
@@ -359,13 +397,17 @@ async fn line_protocol_write(
         ));
     }
     // InfluxDB answers a partial write with 400, so Telegraf does not resend the good lines.
+    // A success has no body: conflicts are counted in a header.
     Ok(store_items(
         front,
         items,
         Source::LineProtocol,
         received_at,
         400,
-        |_, _| Reply::empty(204),
+        |o| match o.conflicts.len() {
+            0 => Reply::empty(204),
+            n => Reply::empty(204).with_header("X-Clima-Conflicts", n.to_string()),
+        },
     )
     .await)
 }
@@ -377,19 +419,9 @@ async fn push_reading(
 ) -> Reply {
     let received_at = now_ms();
     let item = push::parse(&pairs(q), &SensorId::from_client(client), received_at);
-    store_items(
-        &front,
-        vec![item],
-        Source::Push,
-        received_at,
-        207,
-        |accepted, duplicates| {
-            Reply::json(
-                200,
-                &json!({ "accepted": accepted, "duplicates": duplicates }),
-            )
-        },
-    )
+    store_items(&front, vec![item], Source::Push, received_at, 207, |o| {
+        Reply::json(200, &o.json())
+    })
     .await
 }
 

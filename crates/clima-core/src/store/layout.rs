@@ -134,14 +134,14 @@ pub(super) struct Runs {
     runs: Vec<Run>,
 }
 
-/// One series' samples in a [`Runs`], each with the job of the group it came from.
+/// One series' samples in a [`Runs`].
 struct Run {
     series: i64,
-    samples: Vec<(usize, chunk::Sample)>,
+    samples: Vec<chunk::Sample>,
 }
 
 impl Runs {
-    pub(super) fn add(&mut self, series: i64, job: usize, sample: chunk::Sample) {
+    pub(super) fn add(&mut self, series: i64, sample: chunk::Sample) {
         let next = self.runs.len();
         let i = *self.slot.entry(series).or_insert(next);
         if i == next {
@@ -150,41 +150,29 @@ impl Runs {
                 samples: Vec::new(),
             });
         }
-        self.runs[i].samples.push((job, sample));
+        self.runs[i].samples.push(sample);
     }
 
-    /// Puts each series' samples in time order, keeping the first copy of a time sent twice,
-    /// and writes them as one piece per series and hour, adding them to the rollups. Returns
-    /// the copies dropped, per job.
+    /// Puts each series' samples in time order and writes them as one piece per series and
+    /// hour, adding them to the rollups. The samples are unique per series and time (the
+    /// commit and the move both make sure of it).
     pub(super) fn insert(
         self,
         tx: &rusqlite::Transaction,
-        jobs: usize,
         rolled: &mut Rollups,
-    ) -> Result<Vec<usize>, StoreError> {
-        let mut repeats = vec![0; jobs];
+    ) -> Result<(), StoreError> {
         let mut stmt = tx.prepare_cached(
             "INSERT INTO pieces (series_id, first, count, data) VALUES (?1, ?2, ?3, ?4)",
         )?;
-        let mut kept: Vec<chunk::Sample> = Vec::new();
         for Run {
             series,
             mut samples,
         } in self.runs
         {
-            // Stable, so the first copy of a time stays first; usually already in order.
-            if !samples.is_sorted_by_key(|(_, s)| s.at) {
-                samples.sort_by_key(|(_, s)| s.at);
+            if !samples.is_sorted_by_key(|s| s.at) {
+                samples.sort_by_key(|s| s.at);
             }
-            kept.clear();
-            for (job, s) in samples {
-                if kept.last().is_some_and(|k| k.at == s.at) {
-                    repeats[job] += 1;
-                } else {
-                    kept.push(s);
-                }
-            }
-            for piece in kept.chunk_by(|a, b| a.at.div_euclid(HOUR) == b.at.div_euclid(HOUR)) {
+            for piece in samples.chunk_by(|a, b| a.at.div_euclid(HOUR) == b.at.div_euclid(HOUR)) {
                 rolled.add_run(series, piece);
                 stmt.execute((
                     series,
@@ -194,7 +182,7 @@ impl Runs {
                 ))?;
             }
         }
-        Ok(repeats)
+        Ok(())
     }
 }
 
@@ -227,16 +215,24 @@ fn insert_sql(table: Table, many: bool) -> &'static str {
     &all[(table as usize) * 2 + usize::from(many)]
 }
 
-/// Inserts rows, skipping those already stored; returns how many were new.
-/// Rows new to `samples` are added to `rolled` for the rollups.
+/// What [`insert_rows`] did: how many rows were new, and which rows met a different value
+/// already stored at their time (their index, and the stored value).
+#[derive(Default)]
+pub(super) struct Inserted {
+    pub(super) stored: usize,
+    pub(super) conflicts: Vec<(usize, f64)>,
+}
+
+/// Inserts rows, skipping those already stored. Rows new to `samples` are added to `rolled`
+/// for the rollups. The rows must be unique within the call (the commit deduplicates them).
 pub(super) fn insert_rows(
     tx: &rusqlite::Transaction,
     table: Table,
     rows: &[Row],
     rolled: &mut Rollups,
-) -> Result<usize, StoreError> {
-    let mut stored = 0;
-    let mut run = |rows: &[Row]| -> Result<(), StoreError> {
+) -> Result<Inserted, StoreError> {
+    let mut out = Inserted::default();
+    let mut run = |first: usize, rows: &[Row]| -> Result<(), StoreError> {
         let mut stmt = tx.prepare_cached(insert_sql(table, rows.len() > 1))?;
         for (i, r) in rows.iter().enumerate() {
             stmt.raw_bind_parameter(4 * i + 1, r.series)?;
@@ -244,26 +240,46 @@ pub(super) fn insert_rows(
             stmt.raw_bind_parameter(4 * i + 3, r.sample.value)?;
             stmt.raw_bind_parameter(4 * i + 4, r.sample.received_at)?;
         }
-        match table {
-            Table::Recent => stored += stmt.raw_execute()?,
+        let stored = match table {
+            Table::Recent => stmt.raw_execute()?,
             Table::Old => {
                 let mut returned = stmt.raw_query();
+                let mut n = 0;
                 while let Some(row) = returned.next()? {
                     rolled.add(row.get(0)?, row.get(1)?, row.get(2)?);
-                    stored += 1;
+                    n += 1;
+                }
+                n
+            }
+        };
+        out.stored += stored;
+        if stored < rows.len() {
+            // Some were there already (rare: a resend): which of those hold another value?
+            let name = match table {
+                Table::Recent => "recent_samples",
+                Table::Old => "samples",
+            };
+            let mut look = tx.prepare_cached(&format!(
+                "SELECT value FROM {name} WHERE series_id = ?1 AND measured_at = ?2"
+            ))?;
+            for (i, r) in rows.iter().enumerate() {
+                let held: f64 = look.query_row((r.series, r.sample.at), |row| row.get(0))?;
+                if held != r.sample.value {
+                    out.conflicts.push((first + i, held));
                 }
             }
         }
         Ok(())
     };
     let mut chunks = rows.chunks_exact(ROWS_PER_INSERT);
-    for chunk in &mut chunks {
-        run(chunk)?;
+    for (c, chunk) in (&mut chunks).enumerate() {
+        run(c * ROWS_PER_INSERT, chunk)?;
     }
-    for row in chunks.remainder() {
-        run(std::slice::from_ref(row))?;
+    let done = rows.len() - chunks.remainder().len();
+    for (i, row) in chunks.remainder().iter().enumerate() {
+        run(done + i, std::slice::from_ref(row))?;
     }
-    Ok(stored)
+    Ok(out)
 }
 
 #[cfg(test)]

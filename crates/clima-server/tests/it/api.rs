@@ -402,3 +402,127 @@ fn per_sensor_retention_is_checked() {
         404
     );
 }
+
+#[test]
+fn conflicts_refused_fields_and_numbers_sent_as_strings() {
+    let s = Server::start(&["--serial", "off"]);
+    let post = |body: &str| post_json(&s.url("/api/v1/readings"), body);
+    let t = "2026-11-20T12:00:00Z";
+    let r = post(&format!(
+        r#"{{"sensor":"k","temperature":21.5,"measured_at":"{t}"}}"#
+    ));
+    assert_eq!(
+        (r.status, r.json()["conflicts"].as_u64()),
+        (201, Some(0)),
+        "{}",
+        r.body
+    );
+    // The same again is a resend; another value at that time is a conflict, and stays out.
+    let r = post(&format!(
+        r#"{{"sensor":"k","temperature":21.5,"measured_at":"{t}"}}"#
+    ));
+    assert_eq!(
+        (
+            r.json()["duplicates"].as_u64(),
+            r.json()["conflicts"].as_u64()
+        ),
+        (Some(1), Some(0))
+    );
+    let r = post(&format!(
+        r#"{{"sensor":"k","temperature":22.5,"measured_at":"{t}"}}"#
+    ));
+    let v = r.json();
+    assert_eq!(
+        (r.status, v["duplicates"].as_u64(), v["conflicts"].as_u64()),
+        (201, Some(0), Some(1)),
+        "{v}"
+    );
+    assert_eq!(
+        (
+            v["conflicting"][0]["stored"].as_f64(),
+            v["conflicting"][0]["sent"].as_f64()
+        ),
+        (Some(21.5), Some(22.5))
+    );
+    // Two names for one metric on one reading, with two values: a conflict too.
+    let r =
+        post(r#"{"sensor":"k","temp":24,"temperature":25,"measured_at":"2026-11-20T12:02:00Z"}"#);
+    assert_eq!(r.json()["conflicts"], 1, "{}", r.body);
+    // One bad field leaves the others; a number in a string is a number.
+    let r = post(
+        r#"{"sensor":"k","temperature":"23.000000","humidity":140,"measured_at":"2026-11-20T12:01:00Z"}"#,
+    );
+    let v = r.json();
+    assert_eq!((r.status, v["accepted"].as_u64()), (201, Some(1)), "{v}");
+    assert_eq!(v["rejected"][0]["field"], "humidity", "{v}");
+    // Line protocol: a conflict is counted in a header of the 204.
+    let r = call(
+        "POST",
+        &s.url("/write?precision=s"),
+        &[("Content-Type", "text/plain")],
+        Some(b"climate,sensor=k temperature=99 1795176000"),
+    );
+    assert_eq!(
+        (r.status, r.header("X-Clima-Conflicts")),
+        (204, Some("1")),
+        "{}",
+        r.body
+    );
+    // What is stored is what is shown: the first value at each time.
+    let r = get(&s.url("/api/v1/readings?sensor=k&metric=temperature&from=2026-11-20T12:00:00Z&to=2026-11-20T12:03:00Z&points=3"));
+    let means: Vec<f64> = r.json()["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["mean"].as_f64().unwrap())
+        .collect();
+    assert_eq!(means, [21.5, 23.0, 24.0]);
+    let sensors = get(&s.url("/api/v1/sensors")).json();
+    assert_eq!(
+        sensors["sensors"][0]["metrics"][0]["value"], 24.0,
+        "{sensors}"
+    );
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    gz.write_all(data).unwrap();
+    gz.finish().unwrap()
+}
+
+#[test]
+fn a_gzip_batch_may_inflate_past_a_mebibyte_but_a_bomb_is_refused() {
+    let s = Server::start(&["--serial", "off", "--rate-limit", "off"]);
+    // About 5 MB of line protocol, well under 1 MiB compressed: InfluxDB takes it, so does Clima.
+    let start = 1_795_176_000_i64;
+    let lines: String = (0..100_000)
+        .map(|i| {
+            format!(
+                "climate,sensor=big temperature={}.25,humidity=40.5 {}\n",
+                15 + i % 10,
+                start + i
+            )
+        })
+        .collect();
+    let body = gzip(lines.as_bytes());
+    assert!(
+        lines.len() > 4 * 1024 * 1024 && body.len() < 1024 * 1024,
+        "{} -> {}",
+        lines.len(),
+        body.len()
+    );
+    let headers = [("Content-Encoding", "gzip"), ("Content-Type", "text/plain")];
+    let r = call("POST", &s.url("/write?precision=s"), &headers, Some(&body));
+    assert_eq!(r.status, 204, "{}", r.body);
+    assert_eq!(stored_count(&s, "big", "temperature"), 100_000);
+    // 64 MiB of zeros, about 64 KiB compressed: refused without being inflated past the cap.
+    let bomb = gzip(&vec![0u8; 64 * 1024 * 1024]);
+    let r = call("POST", &s.url("/write"), &headers, Some(&bomb));
+    assert_eq!(
+        (r.status, r.json()["error"].as_str()),
+        (413, Some("body_too_large")),
+        "{}",
+        r.body
+    );
+    assert_eq!(get(&s.url("/healthz")).status, 200);
+}

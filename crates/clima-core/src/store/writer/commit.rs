@@ -3,12 +3,14 @@
 
 use std::time::Duration;
 
+use std::collections::hash_map::Entry;
+
 use foldhash::HashMap;
 
 use clima_model::{chunk, Millis, Reading, HOUR};
 use rusqlite::{OptionalExtension, TransactionBehavior};
 
-use super::{Job, Known, Receipt, Source, Writer};
+use super::{Conflict, Job, Known, Receipt, Source, Writer};
 use crate::hub::LiveSample;
 use crate::now_ms;
 use crate::store::layout::{insert_rows, load_hour, Rollups, Row, Runs, Table};
@@ -34,6 +36,7 @@ impl Writer {
                     tracing::info!("commits succeed again; ingest has resumed");
                 }
                 for (job, receipt) in group.into_iter().zip(receipts) {
+                    self.log_conflicts(&receipt.conflicts);
                     (job.done)(Ok(receipt));
                 }
                 self.hub.publish(live);
@@ -54,6 +57,29 @@ impl Writer {
         }
     }
 
+    /// Says in the log that a sensor sent conflicting values, once a minute per sensor.
+    fn log_conflicts(&mut self, conflicts: &[Conflict]) {
+        const EVERY: Duration = Duration::from_secs(60);
+        for c in conflicts {
+            let now = std::time::Instant::now();
+            let due = self
+                .conflicts_logged
+                .get(&c.sensor)
+                .is_none_or(|last| now.duration_since(*last) >= EVERY);
+            if due {
+                self.conflicts_logged.insert(c.sensor.clone(), now);
+                tracing::warn!(
+                    sensor = %c.sensor, metric = %c.metric, measured_at = c.measured_at,
+                    stored = c.stored, sent = c.sent,
+                    "a reading conflicts with the value stored for its time; the stored value stands"
+                );
+            }
+        }
+        if self.conflicts_logged.len() > 10_000 {
+            self.conflicts_logged.clear();
+        }
+    }
+
     fn commit(&mut self, group: &[Job]) -> Result<(Vec<Receipt>, Vec<LiveSample>), StoreError> {
         let tx = self
             .conn
@@ -62,14 +88,22 @@ impl Writer {
         let mut receipts = Vec::with_capacity(group.len());
         let mut newest: HashMap<i64, Newest> = HashMap::default();
         let mut seen: HashMap<i64, (&Reading, Source, Millis)> = HashMap::default();
+        // The first value of each (series, time) in this commit: a later copy is a resend or a
+        // conflict, and never reaches a table or the hub.
+        let mut firsts: HashMap<(i64, Millis), f64> = HashMap::default();
         let mut rolled = Rollups::default();
         let mut sealed = HashMap::default();
         let mut fresh = Runs::default();
         {
             let (mut recent, mut old) = (Vec::new(), Vec::new());
-            for (j, job) in group.iter().enumerate() {
+            // Where each row of `recent` and `old` came from, for naming its conflicts.
+            let (mut recent_from, mut old_from) = (Vec::new(), Vec::new());
+            for job in group {
                 recent.clear();
                 old.clear();
+                recent_from.clear();
+                old_from.clear();
+                let mut receipt = Receipt::default();
                 let mut packed = 0;
                 for (i, reading) in job.readings.iter().enumerate() {
                     let received_at = job.received.get(i).copied().unwrap_or(job.received_at);
@@ -79,22 +113,43 @@ impl Writer {
                     for (metric, value) in &reading.values {
                         let known = series_id(&tx, &mut self.series, sensor, metric.as_str())?;
                         let series = known.id;
+                        match firsts.entry((series, at)) {
+                            Entry::Occupied(first) => {
+                                if *first.get() == *value {
+                                    receipt.duplicates += 1;
+                                } else {
+                                    receipt.conflicts.push(conflict(
+                                        reading,
+                                        metric.as_str(),
+                                        at,
+                                        *first.get(),
+                                        *value,
+                                    ));
+                                }
+                                continue;
+                            }
+                            Entry::Vacant(slot) => {
+                                slot.insert(*value);
+                            }
+                        }
                         let sample = chunk::Sample {
                             at,
                             received_at,
                             value: *value,
                         };
                         if at >= self.horizon {
-                            recent.push(Row { series, sample })
+                            recent.push(Row { series, sample });
+                            recent_from.push((reading, metric.as_str()));
                         } else if known.newest.is_none_or(|n| at > n) {
-                            fresh.add(series, j, sample);
+                            fresh.add(series, sample);
                             packed += 1;
                         } else {
-                            old.push(Row { series, sample })
+                            old.push(Row { series, sample });
+                            old_from.push((reading, metric.as_str()));
                         }
-                        // A duplicate may be picked here; the series update below ignores it,
-                        // as it is never newer than what is stored.
-                        if newest.get(&series).is_none_or(|n| n.at <= at) {
+                        // A sample at a time already stored may be picked here; the series
+                        // update below ignores it, as it is never newer than what is stored.
+                        if newest.get(&series).is_none_or(|n| n.at < at) {
                             let n = Newest {
                                 sensor,
                                 at,
@@ -107,23 +162,38 @@ impl Writer {
                         }
                     }
                 }
-                // Fresh samples are new by construction; repeats within the commit are
-                // counted when their pieces are packed.
+                // Fresh samples are new by construction; the others may meet what is stored.
                 let attempted = recent.len() + old.len() + packed;
-                drop_packed_duplicates(&tx, &mut old, &mut sealed)?;
-                let stored = insert_rows(&tx, Table::Recent, &recent, &mut rolled)?
-                    + insert_rows(&tx, Table::Old, &old, &mut rolled)?
-                    + packed;
-                receipts.push(Receipt {
-                    stored,
-                    duplicates: attempted - stored,
-                });
+                let before = receipt.conflicts.len();
+                receipt.conflicts.extend(drop_packed_duplicates(
+                    &tx,
+                    &mut old,
+                    &mut old_from,
+                    &mut sealed,
+                )?);
+                let recent_in = insert_rows(&tx, Table::Recent, &recent, &mut rolled)?;
+                let old_in = insert_rows(&tx, Table::Old, &old, &mut rolled)?;
+                for (inserted, rows, from) in [
+                    (&recent_in, &recent, &recent_from),
+                    (&old_in, &old, &old_from),
+                ] {
+                    for &(k, held) in &inserted.conflicts {
+                        let (reading, metric) = from[k];
+                        receipt.conflicts.push(conflict(
+                            reading,
+                            metric,
+                            rows[k].sample.at,
+                            held,
+                            rows[k].sample.value,
+                        ));
+                    }
+                }
+                receipt.stored = recent_in.stored + old_in.stored + packed;
+                receipt.duplicates +=
+                    attempted - receipt.stored - (receipt.conflicts.len() - before);
+                receipts.push(receipt);
             }
-            let repeats = fresh.insert(&tx, group.len(), &mut rolled)?;
-            for (receipt, repeats) in receipts.iter_mut().zip(repeats) {
-                receipt.stored -= repeats;
-                receipt.duplicates += repeats;
-            }
+            fresh.insert(&tx, &mut rolled)?;
             rolled.upsert(&tx)?;
             let mut upd_sensor = tx.prepare_cached(
                 "UPDATE sensors SET last_seen = max(last_seen, ?1), name = coalesce(?2, name), source = ?3 WHERE id = ?4",
@@ -166,28 +236,63 @@ impl Writer {
     }
 }
 
-/// Removes rows whose time is already in their hour's chunk or pieces (a resent backlog).
-/// `sealed` caches each hour's times for the commit.
-fn drop_packed_duplicates(
+/// Removes rows whose time is already in their hour's chunk or pieces (a resent backlog), and
+/// returns those that hold another value there as conflicts. `sealed` caches each hour's
+/// samples for the commit; `from` says where each row came from and is kept in step.
+fn drop_packed_duplicates<'a>(
     tx: &rusqlite::Transaction,
     rows: &mut Vec<Row>,
-    sealed: &mut HashMap<(i64, Millis), Vec<Millis>>,
-) -> Result<(), StoreError> {
-    for r in rows.iter() {
+    from: &mut Vec<(&'a Reading, &'a str)>,
+    sealed: &mut HashMap<(i64, Millis), Vec<(Millis, f64)>>,
+) -> Result<Vec<Conflict>, StoreError> {
+    let mut conflicts = Vec::new();
+    let mut keep = 0;
+    for i in 0..rows.len() {
+        let r = &rows[i];
         let key = (r.series, r.sample.at.div_euclid(HOUR) * HOUR);
-        if let std::collections::hash_map::Entry::Vacant(e) = sealed.entry(key) {
-            let times = load_hour(tx, key.0, key.1)?
-                .into_iter()
-                .map(|s| s.at)
-                .collect();
-            e.insert(times);
+        let held = match sealed.entry(key) {
+            Entry::Occupied(e) => e.into_mut(),
+            Entry::Vacant(e) => e.insert(
+                load_hour(tx, key.0, key.1)?
+                    .into_iter()
+                    .map(|s| (s.at, s.value))
+                    .collect(),
+            ),
+        };
+        match held.binary_search_by_key(&r.sample.at, |(at, _)| *at) {
+            Ok(j) => {
+                let stored = held[j].1;
+                if stored != r.sample.value {
+                    let (reading, metric) = from[i];
+                    conflicts.push(conflict(
+                        reading,
+                        metric,
+                        r.sample.at,
+                        stored,
+                        r.sample.value,
+                    ));
+                }
+            }
+            Err(_) => {
+                rows.swap(keep, i);
+                from.swap(keep, i);
+                keep += 1;
+            }
         }
     }
-    rows.retain(|r| {
-        let times = &sealed[&(r.series, r.sample.at.div_euclid(HOUR) * HOUR)];
-        times.binary_search(&r.sample.at).is_err()
-    });
-    Ok(())
+    rows.truncate(keep);
+    from.truncate(keep);
+    Ok(conflicts)
+}
+
+fn conflict(reading: &Reading, metric: &str, at: Millis, stored: f64, sent: f64) -> Conflict {
+    Conflict {
+        sensor: reading.sensor.to_string(),
+        metric: metric.to_owned(),
+        measured_at: at,
+        stored,
+        sent,
+    }
 }
 
 /// Moves the horizon up to the recent window's start when no recent sample lies below it
@@ -286,8 +391,9 @@ mod tests {
     use rusqlite::Connection;
 
     use super::*;
+    use crate::hub::Hub;
     use crate::store::writer::testing::{default_writer, reading, same_buckets};
-    use crate::store::Reader;
+    use crate::store::{open, spawn_writer, Reader, WriterConfig};
 
     #[test]
     fn a_backlog_is_packed_per_series_and_hour_and_read_back_exactly() {
@@ -305,16 +411,13 @@ mod tests {
                 batch.push(reading(sensor, at, value(i)));
             }
         }
-        // The same time twice in one batch: the first copy is kept.
+        // The same time twice in one batch with another value: the first copy is kept, and
+        // the second is a conflict.
         batch.push(reading("p", start + 60_000, 150.0));
         let receipt = w.write(batch, Source::Http, now).unwrap();
-        assert_eq!(
-            receipt,
-            Receipt {
-                stored: 14_400,
-                duplicates: 1
-            }
-        );
+        assert_eq!((receipt.stored, receipt.duplicates), (14_400, 0));
+        assert_eq!(receipt.conflicts.len(), 1);
+        assert_eq!(receipt.conflicts[0].sent, 150.0);
         let c = Connection::open(&path).unwrap();
         let count = |sql: &str| -> i64 { c.query_row(sql, [], |r| r.get(0)).unwrap() };
         assert_eq!(
@@ -340,7 +443,8 @@ mod tests {
             receipt,
             Receipt {
                 stored: 101,
-                duplicates: 10
+                duplicates: 10,
+                conflicts: Vec::new()
             }
         );
         assert_eq!(count("SELECT count(*) FROM samples"), 1);
@@ -381,5 +485,78 @@ mod tests {
         let sensors = Reader::new(path).sensors().unwrap();
         assert_eq!(sensors[0].metrics[0].value, Some(2.0));
         assert_eq!(sensors[0].metrics[0].measured_at, Some(t0));
+    }
+
+    #[test]
+    fn conflicts_are_told_apart_from_resends_and_the_stored_value_is_the_one_shown() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.db");
+        let hub = Hub::default();
+        let mut live = hub.subscribe();
+        let (w, _t) = spawn_writer(open(&path).unwrap(), hub, WriterConfig::default()).unwrap();
+        let now = now_ms();
+        let (recent, late) = (now - 5_000, now - 3 * HOUR);
+        // Within one batch: a resend, and a conflict that comes last (and so is newest).
+        let r = w
+            .write(
+                vec![
+                    reading("c", recent, 20.0),
+                    reading("c", recent, 20.0),
+                    reading("c", recent, 25.0),
+                    reading("c", late, 10.0),
+                ],
+                Source::Http,
+                now,
+            )
+            .unwrap();
+        assert_eq!((r.stored, r.duplicates, r.conflicts.len()), (2, 1, 1));
+        assert_eq!((r.conflicts[0].stored, r.conflicts[0].sent), (20.0, 25.0));
+        // What is published and shown is what was stored.
+        let published = live.try_recv().unwrap();
+        assert_eq!(
+            published.iter().map(|s| s.value).collect::<Vec<_>>(),
+            [20.0]
+        );
+        let reader = Reader::new(path.clone());
+        let shown = |reader: &Reader| reader.latest().unwrap()[0].value;
+        assert_eq!(shown(&reader), 20.0);
+        // Across batches, in the recent table and among packed and late samples alike.
+        let r = w
+            .write(
+                vec![
+                    reading("c", recent, 20.0),
+                    reading("c", recent, 30.0),
+                    reading("c", late, 10.0),
+                    reading("c", late, 11.0),
+                ],
+                Source::Http,
+                now,
+            )
+            .unwrap();
+        assert_eq!(
+            (r.stored, r.duplicates, r.conflicts.len()),
+            (0, 2, 2),
+            "{r:?}"
+        );
+        let sent: Vec<f64> = r.conflicts.iter().map(|c| c.sent).collect();
+        assert_eq!(sent, [30.0, 11.0]);
+        assert!(
+            live.try_recv().is_err(),
+            "nothing new was stored, so nothing is published"
+        );
+        assert_eq!(shown(&reader), 20.0);
+        // After the late sample is sealed into a chunk, a conflict with it is still seen.
+        w.maintain().unwrap();
+        let r = w
+            .write(vec![reading("c", late, 12.0)], Source::Http, now)
+            .unwrap();
+        assert_eq!(
+            (r.stored, r.duplicates, r.conflicts.len()),
+            (0, 0, 1),
+            "{r:?}"
+        );
+        let plan = BucketPlan::new(late, late + 1, 1).unwrap();
+        let kept = reader.range("c", "temperature", &plan).unwrap().unwrap();
+        assert_eq!((kept[0].count, kept[0].mean), (1, Some(10.0)));
     }
 }

@@ -48,11 +48,28 @@ impl Source {
     }
 }
 
-/// What a write stored: new samples, and samples already present (resent backlog).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// What a write stored: new samples, samples already present (resent backlog), and samples
+/// that conflict with a different value already stored.
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Receipt {
     pub stored: usize,
+    /// Samples already stored with the same value: an idempotent resend.
     pub duplicates: usize,
+    /// Samples whose (sensor, metric, time) was already stored with another value: the value
+    /// stored first stands, and these were not stored.
+    pub conflicts: Vec<Conflict>,
+}
+
+/// A sample refused because its series already holds another value at its time.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Conflict {
+    pub sensor: String,
+    pub metric: String,
+    pub measured_at: Millis,
+    /// The value stored first, which stands.
+    pub stored: f64,
+    /// The value sent, which was not stored.
+    pub sent: f64,
 }
 
 /// Tuning of the writer; the defaults suit a home or lab.
@@ -302,6 +319,7 @@ pub fn spawn_writer(
         sensors: HashMap::default(),
         series: HashMap::default(),
         series_cursor: 0,
+        conflicts_logged: HashMap::default(),
     };
     let thread = std::thread::Builder::new()
         .name("clima-writer".into())
@@ -323,6 +341,8 @@ struct Writer {
     series: HashMap<i64, HashMap<String, Known>>,
     /// The last series sealing and pruning finished with.
     series_cursor: i64,
+    /// When each sensor's conflicts were last logged (once a minute at most).
+    conflicts_logged: HashMap<String, std::time::Instant>,
 }
 
 /// A series as the writer caches it.

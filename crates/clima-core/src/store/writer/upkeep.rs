@@ -267,11 +267,11 @@ impl Writer {
                     received_at: r.get(2)?,
                     value: r.get(3)?,
                 };
-                runs.add(r.get(0)?, 0, sample);
+                runs.add(r.get(0)?, sample);
             }
         }
         let mut rolled = Rollups::default();
-        runs.insert(&tx, 1, &mut rolled)?;
+        runs.insert(&tx, &mut rolled)?;
         rolled.upsert(&tx)?;
         let moved = tx.execute(
             "DELETE FROM recent_samples WHERE measured_at < ?1",
@@ -396,7 +396,8 @@ mod tests {
             again,
             Receipt {
                 stored: 0,
-                duplicates: 100
+                duplicates: 100,
+                conflicts: Vec::new()
             }
         );
         let plan = BucketPlan::new(t0, t0 + 100, 1).unwrap();
