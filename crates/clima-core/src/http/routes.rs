@@ -61,8 +61,8 @@ pub fn router(front: Arc<Front>) -> Router {
         .route("/api/v1/ports/label", post(label_port))
         .route("/api/v1/demo", post(start_demo))
         .route("/api/v1/token/regenerate", post(regenerate_token))
-        .route("/write", post(write_v1))
-        .route("/api/v2/write", post(write_v2))
+        .route("/write", post(write))
+        .route("/api/v2/write", post(write))
         .route("/query", get(influx_query).post(influx_query))
         .route_layer(middleware::from_fn_with_state(front.clone(), guard::token));
     Router::new()
@@ -337,21 +337,10 @@ async fn post_readings(
     result.await.unwrap_or_else(|r| r)
 }
 
-/// InfluxDB 1.x's `/write`.
-async fn write_v1(
-    State(front): Shared,
-    RawQuery(q): RawQuery,
-    headers: HeaderMap,
-    body: Body,
-) -> Reply {
-    line_protocol_write(&front, &pairs(q), &headers, body)
-        .await
-        .unwrap_or_else(|r| r)
-}
-
-/// InfluxDB 2's `/api/v2/write` (also what InfluxDB 3 and Telegraf's `influxdb_v2` output
-/// send): the same line protocol; `org` and `bucket` are accepted and not needed.
-async fn write_v2(
+/// InfluxDB 1.x's `/write` and InfluxDB 2's `/api/v2/write` (also what InfluxDB 3 and
+/// Telegraf's `influxdb_v2` output send): the same line protocol; `db`, `org` and `bucket` are
+/// accepted and not needed.
+async fn write(
     State(front): Shared,
     RawQuery(q): RawQuery,
     headers: HeaderMap,
