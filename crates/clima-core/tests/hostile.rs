@@ -449,7 +449,8 @@ fn honest_kept_alive_connections_are_never_cut() {
 fn a_client_that_pipelines_and_never_reads_is_cut_and_holds_up_no_one() {
     let _alone = alone();
     let dir = tempfile::tempdir().unwrap();
-    let engine = start(&dir);
+    // No rate limit: its replies must be the large ones, not small 429s.
+    let engine = start_with(&dir, limits(), |cfg| cfg.rate_limit = None);
     let addr = engine.local_addr();
     // Requests sent back to back, replies never read: once both windows are full, the replies
     // stall and the write limit cuts the connection.
@@ -462,13 +463,12 @@ fn a_client_that_pipelines_and_never_reads_is_cut_and_holds_up_no_one() {
     let mut deaf: TcpStream = deaf.into();
     deaf.set_write_timeout(Some(Duration::from_millis(200)))
         .unwrap();
-    let body = r#"{"sensor":"deaf","temperature":20}"#;
-    let request = format!(
-        "POST /api/v1/readings HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
+    // Each request asks for a large reply (10,000 buckets), so a few fill every buffer on the
+    // way, however slowly the machine runs.
+    served_quickly(addr);
+    let request = "GET /api/v1/readings?sensor=calm&metric=temperature&points=10000 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
     let writer = std::thread::spawn(move || {
-        let end = Instant::now() + Duration::from_secs(8);
+        let end = Instant::now() + Duration::from_secs(10);
         let mut sent = 0u64;
         while Instant::now() < end {
             match deaf.write_all(request.as_bytes()) {
@@ -480,15 +480,18 @@ fn a_client_that_pipelines_and_never_reads_is_cut_and_holds_up_no_one() {
         }
         sent
     });
-    let end = Instant::now() + Duration::from_secs(6);
-    while Instant::now() < end {
+    // Ordinary clients are served throughout, until the server cuts the deaf one.
+    let end = Instant::now() + Duration::from_secs(15);
+    let mut counts = closed_counts(addr);
+    while Instant::now() < end && counts["write_stalled"] == 0 {
         served_quickly(addr);
         std::thread::sleep(Duration::from_millis(200));
+        counts = closed_counts(addr);
     }
     let sent = writer.join().unwrap();
-    let counts = closed_counts(addr);
     eprintln!("deaf client: {sent} requests written; closed: {counts}");
     assert_eq!(counts["write_stalled"], 1, "{counts}");
+    served_quickly(addr);
     engine.shutdown();
 }
 

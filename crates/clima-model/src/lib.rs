@@ -12,11 +12,13 @@ pub mod rate;
 pub mod reading;
 pub mod sensor;
 pub mod serial;
+pub mod series;
 pub mod timestamp;
 
 pub use metric::{FieldError, Metric};
 pub use reading::{Reading, Rejected};
 pub use sensor::{SensorId, SensorIdError};
+pub use series::SeriesTags;
 
 /// Milliseconds since the Unix epoch, UTC. Every stored and compared time uses this unit.
 pub type Millis = i64;

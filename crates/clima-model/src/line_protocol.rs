@@ -3,6 +3,7 @@
 
 use crate::reading::{Draft, Reading, Rejected};
 use crate::sensor::SensorId;
+use crate::series::SeriesTags;
 use crate::{FieldError, Millis};
 
 /// The unit of line-protocol timestamps, from the `precision` query parameter.
@@ -122,6 +123,7 @@ fn parse_line(line: &str, precision: Precision, now: Millis) -> Result<Reading, 
     if let Some((_, name)) = tags.iter().find(|(k, _)| k == "name") {
         draft.name(name)?;
     }
+    draft.series = Some(SeriesTags::new(measurement, tags.into_iter().collect()));
 
     for field in split_unescaped(fields, b',', true) {
         let (k, v) =

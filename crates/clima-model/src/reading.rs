@@ -2,6 +2,7 @@
 
 use crate::metric::{normalize, FieldError, Metric};
 use crate::sensor::SensorId;
+use crate::series::SeriesTags;
 use crate::timestamp;
 use crate::Millis;
 
@@ -17,6 +18,9 @@ pub struct Reading {
     /// The device's own time for the values; `None` means the time of receipt.
     pub measured_at: Option<Millis>,
     pub values: Vec<(Metric, f64)>,
+    /// For a line-protocol reading, the series it belongs to: its identity, of which `sensor`
+    /// is only the readable form (the store tells series with the same readable id apart).
+    pub series: Option<SeriesTags>,
     /// Fields of the same reading that were refused; the other values are stored.
     pub refused: Vec<FieldError>,
     /// Fields that gave a metric a second, different value; the first is kept.
@@ -80,6 +84,7 @@ pub struct Draft {
     pub sensor: Option<SensorId>,
     pub name: Option<String>,
     pub measured_at: Option<Millis>,
+    pub series: Option<SeriesTags>,
     values: Vec<(Metric, f64)>,
     refused: Vec<FieldError>,
     conflicts: Vec<FieldConflict>,
@@ -155,6 +160,7 @@ impl Draft {
             name: self.name,
             measured_at: self.measured_at,
             values: self.values,
+            series: self.series,
             refused: self.refused,
             conflicts: self.conflicts,
         })

@@ -36,15 +36,19 @@ impl Deadlined {
         }
     }
 
-    /// Passes on a write's outcome; a write that waits arms the deadline, and one that has
-    /// waited past it fails.
+    /// Passes on a write's outcome. Only bytes written count as progress: a flush of a TCP
+    /// socket is always ready, so it must not put the deadline off. A write that waits arms the
+    /// deadline, and one that has waited past it fails.
     fn guard<T>(
         &mut self,
         cx: &mut Context<'_>,
         polled: Poll<io::Result<T>>,
+        progress: bool,
     ) -> Poll<io::Result<T>> {
         if polled.is_ready() {
-            self.armed = false;
+            if progress {
+                self.armed = false;
+            }
             return polled;
         }
         if !self.armed {
@@ -54,6 +58,9 @@ impl Deadlined {
         match self.timer.as_mut().poll(cx) {
             Poll::Ready(()) => {
                 self.stalled.store(true, Ordering::Relaxed);
+                // Reset rather than close: the unsent reply would otherwise keep the socket and
+                // its buffer alive in the kernel, waiting for a client that never reads.
+                let _ = self.inner.set_zero_linger();
                 Poll::Ready(Err(io::Error::new(
                     io::ErrorKind::TimedOut,
                     "the client read nothing of its reply for too long",
@@ -81,7 +88,8 @@ impl AsyncWrite for Deadlined {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let polled = Pin::new(&mut self.inner).poll_write(cx, buf);
-        self.guard(cx, polled)
+        let progress = matches!(polled, Poll::Ready(Ok(n)) if n > 0);
+        self.guard(cx, polled, progress)
     }
 
     fn poll_write_vectored(
@@ -90,7 +98,8 @@ impl AsyncWrite for Deadlined {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let polled = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
-        self.guard(cx, polled)
+        let progress = matches!(polled, Poll::Ready(Ok(n)) if n > 0);
+        self.guard(cx, polled, progress)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -99,12 +108,12 @@ impl AsyncWrite for Deadlined {
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let polled = Pin::new(&mut self.inner).poll_flush(cx);
-        self.guard(cx, polled)
+        self.guard(cx, polled, false)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let polled = Pin::new(&mut self.inner).poll_shutdown(cx);
-        self.guard(cx, polled)
+        self.guard(cx, polled, false)
     }
 }
 
@@ -129,13 +138,45 @@ mod tests {
 
     #[tokio::test]
     async fn a_client_that_never_reads_is_cut() {
-        let (mut server, _client, stalled) = pair(Duration::from_millis(300)).await;
+        let (mut server, client, stalled) = pair(Duration::from_millis(300)).await;
         let chunk = vec![0u8; 64 * 1024];
         let started = std::time::Instant::now();
         let err = loop {
             if let Err(e) = server.write_all(&chunk).await {
                 break e;
             }
+            assert!(started.elapsed() < Duration::from_secs(10), "never cut");
+        };
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        assert!(stalled.load(Ordering::Relaxed));
+        // Dropped, the connection is reset at once, not left to drain to a deaf client.
+        drop(server);
+        let mut buf = [0u8; 1];
+        let mut client = client;
+        let reset = loop {
+            match client.read(&mut buf).await {
+                Ok(0) => break false,
+                Ok(_) => continue,
+                Err(e) => break e.kind() == io::ErrorKind::ConnectionReset,
+            }
+        };
+        assert!(reset, "the connection was closed, not reset");
+    }
+
+    #[tokio::test]
+    async fn flushes_do_not_put_the_deadline_off() {
+        let (mut server, _client, stalled) = pair(Duration::from_millis(300)).await;
+        let chunk = vec![0u8; 64 * 1024];
+        let started = std::time::Instant::now();
+        // A writer that flushes whenever it is woken, as a server does when the client sends
+        // more: the stalled write must still fail at the deadline.
+        let err = loop {
+            let write =
+                tokio::time::timeout(Duration::from_millis(20), server.write_all(&chunk)).await;
+            if let Ok(Err(e)) = write {
+                break e;
+            }
+            server.flush().await.unwrap();
             assert!(started.elapsed() < Duration::from_secs(10), "never cut");
         };
         assert_eq!(err.kind(), io::ErrorKind::TimedOut);

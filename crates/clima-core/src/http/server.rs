@@ -115,7 +115,6 @@ pub async fn run(
         .header_read_timeout(limits.head_timeout)
         .max_buf_size(limits.head_max.max(8192))
         .keep_alive(true)
-        .pipeline_flush(true)
         // Some device firmwares match reply headers by their usual spelling.
         .title_case_headers(true);
     let mut backoff = Duration::from_millis(5);

@@ -13,6 +13,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../../migrations/0002_rollups.sql"),
     include_str!("../../../../migrations/0003_chunks.sql"),
     include_str!("../../../../migrations/0004_pieces.sql"),
+    include_str!("../../../../migrations/0005_series_identity.sql"),
 ];
 
 /// The schema version this build writes.

@@ -22,6 +22,9 @@ pub struct SensorInfo {
     pub sensor: String,
     pub name: Option<String>,
     pub source: String,
+    /// For a line-protocol series, its measurement and whole tag set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub series: Option<serde_json::Value>,
     pub first_seen: Millis,
     pub last_seen: Millis,
     pub metrics: Vec<MetricLatest>,
@@ -84,7 +87,7 @@ impl Reader {
         self.with(|c| {
             let mut stmt = c.prepare_cached(
                 "SELECT s.key, s.name, s.source, s.first_seen, s.last_seen,
-                        m.metric, m.last_value, m.last_measured_at, m.last_received_at
+                        m.metric, m.last_value, m.last_measured_at, m.last_received_at, s.series_tags
                  FROM sensors s LEFT JOIN series m ON m.sensor_id = s.id
                  ORDER BY s.key, m.metric",
             )?;
@@ -97,6 +100,9 @@ impl Reader {
                         sensor: key,
                         name: r.get(1)?,
                         source: r.get(2)?,
+                        series: r
+                            .get::<_, Option<String>>(9)?
+                            .and_then(|t| serde_json::from_str(&t).ok()),
                         first_seen: r.get(3)?,
                         last_seen: r.get(4)?,
                         metrics: Vec::new(),

@@ -526,3 +526,68 @@ fn a_gzip_batch_may_inflate_past_a_mebibyte_but_a_bomb_is_refused() {
     );
     assert_eq!(get(&s.url("/healthz")).status, 200);
 }
+
+#[test]
+fn each_line_protocol_series_is_its_own_sensor_and_old_databases_keep_theirs() {
+    // A database written by the release before series identity, where `climate,room=attic`
+    // and `climate,host=attic` both went into `climate.attic` (made with that release's
+    // clima-server; see tests/data/README.md).
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("old.db");
+    std::fs::copy(
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/data/before-series-identity.db"
+        ),
+        &db,
+    )
+    .unwrap();
+    let s = Server::start_on(&db, &["--serial", "off"]);
+    let write = |lines: &str| {
+        let r = call(
+            "POST",
+            &s.url("/write?precision=s"),
+            &[],
+            Some(lines.as_bytes()),
+        );
+        assert_eq!(r.status, 204, "{}", r.body);
+    };
+    write("climate,room=attic temperature=18.5 1795176120\nclimate,host=attic temperature=31 1795176120\nclimate,room=attic,floor=2 temperature=17 1795176120");
+    let sensors = get(&s.url("/api/v1/sensors")).json();
+    let list = sensors["sensors"].as_array().unwrap();
+    let find = |f: &dyn Fn(&serde_json::Value) -> bool| {
+        list.iter().filter(|x| f(x)).cloned().collect::<Vec<_>>()
+    };
+    // The first series to come back takes over the old sensor, with its history.
+    let attic = &find(&|x| x["sensor"] == "climate.attic")[0];
+    assert_eq!(attic["series"]["tags"]["room"], "attic", "{sensors}");
+    assert_eq!(
+        stored_count(&s, "climate.attic", "temperature"),
+        3,
+        "two old samples and the new one"
+    );
+    // Another series with the same readable id gets its own sensor, its id marked apart.
+    let host = find(&|x| x["series"]["tags"]["host"] == "attic");
+    assert_eq!(host.len(), 1, "{sensors}");
+    let host_id = host[0]["sensor"].as_str().unwrap();
+    assert!(
+        host_id.starts_with("climate.attic-") && host_id.len() == "climate.attic-".len() + 8,
+        "{host_id}"
+    );
+    assert_eq!(host[0]["metrics"][0]["value"], 31.0);
+    let two = find(&|x| x["series"]["tags"]["floor"] == "2");
+    assert_eq!(two[0]["sensor"], "climate.2.attic", "{sensors}");
+    // The same series again finds its own sensor; sensors of other formats are untouched.
+    write("climate,host=attic temperature=32 1795176180");
+    assert_eq!(stored_count(&s, host_id, "temperature"), 2);
+    assert_eq!(stored_count(&s, "kitchen", "temperature"), 1);
+    assert_eq!(stored_count(&s, "weather.roof", "temperature"), 1);
+    // A sensor named by JSON keeps its name: a series whose readable id it is goes apart.
+    let r = post_json(
+        &s.url("/api/v1/readings"),
+        r#"{"sensor":"lab.bench","temperature":20}"#,
+    );
+    assert_eq!(r.status, 201);
+    write("lab,room=bench temperature=25");
+    assert_eq!(stored_count(&s, "lab.bench", "temperature"), 1);
+}

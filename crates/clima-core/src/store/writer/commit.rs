@@ -10,7 +10,7 @@ use foldhash::HashMap;
 use clima_model::{chunk, Millis, Reading, HOUR};
 use rusqlite::{OptionalExtension, TransactionBehavior};
 
-use super::{Conflict, Job, Known, Receipt, Source, Writer};
+use super::{Conflict, Job, Known, Receipt, SensorCache, Source, Writer};
 use crate::hub::LiveSample;
 use crate::now_ms;
 use crate::store::layout::{insert_rows, load_hour, Rollups, Row, Runs, Table};
@@ -44,7 +44,7 @@ impl Writer {
             Err(e) => {
                 // The transaction rolled back: ids cached during it may not exist, and the
                 // horizon it moved is back where it was.
-                self.sensors.clear();
+                self.sensors = SensorCache::default();
                 self.series.clear();
                 self.horizon = horizon;
                 let e = e.for_each_caller();
@@ -119,7 +119,7 @@ impl Writer {
                                     receipt.duplicates += 1;
                                 } else {
                                     receipt.conflicts.push(conflict(
-                                        reading,
+                                        self.sensors.key_of(sensor, reading),
                                         metric.as_str(),
                                         at,
                                         *first.get(),
@@ -139,13 +139,13 @@ impl Writer {
                         };
                         if at >= self.horizon {
                             recent.push(Row { series, sample });
-                            recent_from.push((reading, metric.as_str()));
+                            recent_from.push((reading, metric.as_str(), sensor));
                         } else if known.newest.is_none_or(|n| at > n) {
                             fresh.add(series, sample);
                             packed += 1;
                         } else {
                             old.push(Row { series, sample });
-                            old_from.push((reading, metric.as_str()));
+                            old_from.push((reading, metric.as_str(), sensor));
                         }
                         // A sample at a time already stored may be picked here; the series
                         // update below ignores it, as it is never newer than what is stored.
@@ -170,6 +170,7 @@ impl Writer {
                     &mut old,
                     &mut old_from,
                     &mut sealed,
+                    &self.sensors,
                 )?);
                 let recent_in = insert_rows(&tx, Table::Recent, &recent, &mut rolled)?;
                 let old_in = insert_rows(&tx, Table::Old, &old, &mut rolled)?;
@@ -178,9 +179,9 @@ impl Writer {
                     (&old_in, &old, &old_from),
                 ] {
                     for &(k, held) in &inserted.conflicts {
-                        let (reading, metric) = from[k];
+                        let (reading, metric, sensor) = from[k];
                         receipt.conflicts.push(conflict(
-                            reading,
+                            self.sensors.key_of(sensor, reading),
                             metric,
                             rows[k].sample.at,
                             held,
@@ -211,7 +212,7 @@ impl Writer {
             for (id, n) in &newest {
                 if upd_series.execute((n.value, n.at, n.received_at, id))? == 1 {
                     live.push(LiveSample {
-                        sensor: n.reading.sensor.to_string(),
+                        sensor: self.sensors.key_of(n.sensor, n.reading).to_owned(),
                         name: n.reading.name.clone(),
                         metric: n.metric.to_owned(),
                         unit: clima_model::metric::unit_of(n.metric),
@@ -242,8 +243,9 @@ impl Writer {
 fn drop_packed_duplicates<'a>(
     tx: &rusqlite::Transaction,
     rows: &mut Vec<Row>,
-    from: &mut Vec<(&'a Reading, &'a str)>,
+    from: &mut Vec<(&'a Reading, &'a str, i64)>,
     sealed: &mut HashMap<(i64, Millis), Vec<(Millis, f64)>>,
+    sensors: &SensorCache,
 ) -> Result<Vec<Conflict>, StoreError> {
     let mut conflicts = Vec::new();
     let mut keep = 0;
@@ -263,9 +265,9 @@ fn drop_packed_duplicates<'a>(
             Ok(j) => {
                 let stored = held[j].1;
                 if stored != r.sample.value {
-                    let (reading, metric) = from[i];
+                    let (reading, metric, sensor) = from[i];
                     conflicts.push(conflict(
-                        reading,
+                        sensors.key_of(sensor, reading),
                         metric,
                         r.sample.at,
                         stored,
@@ -285,9 +287,9 @@ fn drop_packed_duplicates<'a>(
     Ok(conflicts)
 }
 
-fn conflict(reading: &Reading, metric: &str, at: Millis, stored: f64, sent: f64) -> Conflict {
+fn conflict(sensor: &str, metric: &str, at: Millis, stored: f64, sent: f64) -> Conflict {
     Conflict {
-        sensor: reading.sensor.to_string(),
+        sensor: sensor.to_owned(),
         metric: metric.to_owned(),
         measured_at: at,
         stored,
@@ -320,13 +322,101 @@ fn advance_horizon(
     Ok(())
 }
 
+/// The sensor row of a reading. A line-protocol series is found by its series key; a new one
+/// takes its readable id, or that id with the series' fingerprint when another series (or a
+/// sensor of another format) holds it. A sensor from before series identity (no series key,
+/// last written by line protocol) with that readable id is taken over by the first series that
+/// comes with it. A sensor known by another key than its reading's readable id is noted in
+/// `renamed`, for what is published.
 fn sensor_id(
     tx: &rusqlite::Transaction,
-    cache: &mut HashMap<String, i64>,
+    cache: &mut SensorCache,
     reading: &Reading,
     job: &Job,
 ) -> Result<i64, StoreError> {
-    let key = reading.sensor.as_str();
+    let Some(series) = &reading.series else {
+        return plain_sensor_id(tx, &mut cache.plain, reading.sensor.as_str(), reading, job);
+    };
+    if let Some(id) = cache.series.get(series.key()) {
+        return Ok(*id);
+    }
+    let readable = reading.sensor.as_str();
+    let known: Option<(i64, String)> = tx
+        .prepare_cached("SELECT id, key FROM sensors WHERE series_key = ?1")?
+        .query_row([series.key()], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let (id, key) = match known {
+        Some(found) => found,
+        None => {
+            let holder: Option<(i64, Option<String>, String)> = tx
+                .prepare_cached("SELECT id, series_key, source FROM sensors WHERE key = ?1")?
+                .query_row([readable], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .optional()?;
+            let tags =
+                serde_json::to_string(series).map_err(|e| StoreError::Failed(e.to_string()))?;
+            match holder {
+                Some((id, None, source)) if source == Source::LineProtocol.as_str() => {
+                    tx.prepare_cached(
+                        "UPDATE sensors SET series_key = ?1, series_tags = ?2 WHERE id = ?3",
+                    )?
+                    .execute((series.key(), &tags, id))?;
+                    (id, readable.to_owned())
+                }
+                None => (
+                    insert_sensor(tx, readable, reading, job, Some((series.key(), &tags)))?,
+                    readable.to_owned(),
+                ),
+                Some(_) => {
+                    let key = free_key(tx, readable, &series.fingerprint())?;
+                    (
+                        insert_sensor(tx, &key, reading, job, Some((series.key(), &tags)))?,
+                        key,
+                    )
+                }
+            }
+        }
+    };
+    if key != readable {
+        cache.renamed.insert(id, key);
+    }
+    cache.series.insert(series.key().to_owned(), id);
+    Ok(id)
+}
+
+/// `readable` with a fingerprint, shortened to fit a sensor id, and a counter in the unlikely
+/// case that is taken too.
+fn free_key(
+    tx: &rusqlite::Transaction,
+    readable: &str,
+    fingerprint: &str,
+) -> Result<String, StoreError> {
+    let stem: String = readable
+        .chars()
+        .take(clima_model::sensor::MAX_SENSOR_ID - fingerprint.len() - 4)
+        .collect();
+    for n in 0.. {
+        let key = match n {
+            0 => format!("{stem}-{fingerprint}"),
+            n => format!("{stem}-{fingerprint}-{n}"),
+        };
+        let taken: Option<i64> = tx
+            .prepare_cached("SELECT id FROM sensors WHERE key = ?1")?
+            .query_row([&key], |r| r.get(0))
+            .optional()?;
+        if taken.is_none() {
+            return Ok(key);
+        }
+    }
+    unreachable!("some counter is free")
+}
+
+fn plain_sensor_id(
+    tx: &rusqlite::Transaction,
+    cache: &mut HashMap<String, i64>,
+    key: &str,
+    reading: &Reading,
+    job: &Job,
+) -> Result<i64, StoreError> {
     if let Some(id) = cache.get(key) {
         return Ok(*id);
     }
@@ -336,17 +426,32 @@ fn sensor_id(
         .optional()?;
     let id = match existing {
         Some(id) => id,
-        None => {
-            tx.prepare_cached(
-                "INSERT INTO sensors (key, name, source, first_seen, last_seen) VALUES (?1, ?2, ?3, ?4, ?4)",
-            )?
-            .execute((key, reading.name.as_deref(), job.source.as_str(), job.received_at))
-            ?;
-            tx.last_insert_rowid()
-        }
+        None => insert_sensor(tx, key, reading, job, None)?,
     };
     cache.insert(key.to_owned(), id);
     Ok(id)
+}
+
+fn insert_sensor(
+    tx: &rusqlite::Transaction,
+    key: &str,
+    reading: &Reading,
+    job: &Job,
+    series: Option<(&str, &str)>,
+) -> Result<i64, StoreError> {
+    tx.prepare_cached(
+        "INSERT INTO sensors (key, name, source, first_seen, last_seen, series_key, series_tags)
+         VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6)",
+    )?
+    .execute((
+        key,
+        reading.name.as_deref(),
+        job.source.as_str(),
+        job.received_at,
+        series.map(|s| s.0),
+        series.map(|s| s.1),
+    ))?;
+    Ok(tx.last_insert_rowid())
 }
 
 fn series_id(

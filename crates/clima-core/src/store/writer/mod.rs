@@ -316,7 +316,7 @@ pub fn spawn_writer(
         hub,
         cfg,
         horizon,
-        sensors: HashMap::default(),
+        sensors: SensorCache::default(),
         series: HashMap::default(),
         series_cursor: 0,
         conflicts_logged: HashMap::default(),
@@ -328,6 +328,25 @@ pub fn spawn_writer(
     Ok((WriteHandle { tx, problem }, thread))
 }
 
+/// The sensor rows the writer has looked up: by key for readings that name their sensor, by
+/// series key for line-protocol series, and the keys of series sensors known by another key
+/// than their readable id.
+#[derive(Default)]
+struct SensorCache {
+    plain: HashMap<String, i64>,
+    series: HashMap<String, i64>,
+    renamed: HashMap<i64, String>,
+}
+
+impl SensorCache {
+    /// The key sensor `id` is known by, for a reading of it.
+    fn key_of<'a>(&'a self, id: i64, reading: &'a clima_model::Reading) -> &'a str {
+        self.renamed
+            .get(&id)
+            .map_or(reading.sensor.as_str(), String::as_str)
+    }
+}
+
 struct Writer {
     conn: Connection,
     problem: Arc<Mutex<Option<String>>>,
@@ -337,7 +356,7 @@ struct Writer {
     /// Samples measured before this are packed (pieces, chunks) or late (`samples`), the rest
     /// in `recent_samples`.
     horizon: Millis,
-    sensors: HashMap<String, i64>,
+    sensors: SensorCache,
     series: HashMap<i64, HashMap<String, Known>>,
     /// The last series sealing and pruning finished with.
     series_cursor: i64,
