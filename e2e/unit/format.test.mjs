@@ -12,6 +12,7 @@ import {
   formatNumber,
   intervalFromTimes,
   isStale,
+  seriesLabel,
   storeProblemText,
   trend,
   usualInterval,
@@ -136,4 +137,11 @@ test('the store banner says what is wrong and what to do', () => {
   ]);
   // Device or engine text stays text: the helper builds a string, the page sets it as text.
   assert.ok(storeProblemText('<b>x</b>').includes('<b>x</b>'));
+});
+
+test('a line-protocol series is shown with its measurement and tags', () => {
+  assert.equal(seriesLabel({ measurement: 'climate', tags: { floor: '2', room: 'attic' } }), 'climate · floor=2, room=attic');
+  assert.equal(seriesLabel({ measurement: 'climate', tags: {} }), 'climate');
+  assert.equal(seriesLabel(undefined), null);
+  assert.equal(seriesLabel({ tags: { a: 'b' } }), null);
 });

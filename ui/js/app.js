@@ -25,7 +25,7 @@ const prefs = {
   updateMs: Number(localStorage.getItem('clima.updateMs')) || 500,
 };
 
-/** sensor id → { sensor, name, source, last_seen, metrics: Map(metric → {value, unit, measured_at, received_at}) } */
+/** sensor id → { sensor, name, source, series, last_seen, metrics: Map(metric → {value, unit, measured_at, received_at}) } */
 const sensors = new Map();
 /** sensor id → { at, byMetric: Map(metric → buckets), interval } */
 const history = new Map();
@@ -139,6 +139,7 @@ function load(list) {
       sensor: s.sensor,
       name: s.name,
       source: s.source,
+      series: s.series ?? null,
       last_seen: s.last_seen,
       metrics: sortedMetrics(s.metrics.filter((m) => m.value != null).map((m) => [m.metric, m])),
     });
@@ -190,7 +191,7 @@ function refreshListSoon() {
     try {
       for (const s of (await transport.sensors()).sensors) {
         const known = sensors.get(s.sensor);
-        if (known) Object.assign(known, { source: s.source, name: s.name ?? known.name });
+        if (known) Object.assign(known, { source: s.source, name: s.name ?? known.name, series: s.series ?? null });
       }
       render();
     } catch {

@@ -9,6 +9,7 @@ import {
   formatNumber,
   isStale,
   metricLabel,
+  seriesLabel,
   trend,
   trendArrow,
 } from './format.js';
@@ -79,7 +80,7 @@ export class SensorCards {
     const now = view.now;
     // Names and ids come from devices: text only.
     setText(card.name, sensor.name || sensor.sensor);
-    setText(card.ident, [sensor.name ? sensor.sensor : null, sensor.source].filter(Boolean).join(' · '));
+    setText(card.ident, [sensor.name ? sensor.sensor : null, seriesLabel(sensor.series), sensor.source].filter(Boolean).join(' · '));
     const ageMs = sensor.last_seen ? now - sensor.last_seen : null;
     setText(card.age, formatAge(ageMs));
     const interval = view.intervalOf(sensor.sensor);

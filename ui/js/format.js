@@ -186,3 +186,13 @@ export function storeProblemText(reason) {
   const why = String(reason ?? '').trim().replace(/[\s.]+$/, '') || 'no reason given';
   return `The database cannot be written: ${why}. Readings sent now are refused (503) and devices should resend them.`;
 }
+
+/**
+ * A line-protocol series as the card shows it: `climate · room=attic, floor=2`; null for a
+ * sensor of another format. Device text: show it with textContent only.
+ */
+export function seriesLabel(series) {
+  if (!series || typeof series.measurement !== 'string') return null;
+  const tags = Object.entries(series.tags || {}).map(([k, v]) => `${k}=${v}`);
+  return tags.length ? `${series.measurement} · ${tags.join(', ')}` : series.measurement;
+}
