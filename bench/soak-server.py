@@ -120,7 +120,12 @@ while time.time() < end:
     time.sleep(0.5)
 stop.set()
 server.terminate()
-server.wait(timeout=20)
+try:
+    server.wait(timeout=20)
+    stopped = "stopped on SIGTERM"
+except subprocess.TimeoutExpired:
+    server.kill()
+    stopped = "did not stop within 20 s of SIGTERM; killed"
 
 after = [(t, r) for t, r in samples if t >= warmup_s]
 if len(after) >= 2:
@@ -131,3 +136,4 @@ if len(after) >= 2:
     print(f"after the {warmup_s // 60}-minute warm-up: {after[0][1] / 1024:.1f} -> {after[-1][1] / 1024:.1f} MiB, "
           f"slope {slope * 3600 / 1024:+.1f} MiB/h, spread {(max(r for _, r in after) - min(r for _, r in after)) / 1024:.1f} MiB")
 print("viewer that never reads: " + (f"cut after {cut_after:.0f} s" if cut_after is not None else "never cut"))
+print("server: " + stopped)

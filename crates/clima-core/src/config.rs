@@ -103,7 +103,7 @@ impl Default for Limits {
             head_timeout: Duration::from_secs(10),
             head_max: 64 * 1024,
             body_timeout: Duration::from_secs(30),
-            write_stall: Duration::from_secs(20),
+            write_stall: Duration::from_secs(10),
             per_address: 256,
             total: 4096,
         }

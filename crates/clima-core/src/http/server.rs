@@ -92,6 +92,8 @@ impl Drop for Slot {
 #[derive(Debug, Clone, Copy)]
 pub struct Peer(pub SocketAddr);
 
+/// Each connection's socket send buffer, in bytes (Linux doubles it).
+const SEND_BUFFER: usize = 64 * 1024;
 /// Longest pause after a failed accept.
 const MAX_ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
 /// How long shutdown waits for requests in hand before closing their connections.
@@ -148,6 +150,10 @@ pub async fn run(
             continue;
         };
         let _ = stream.set_nodelay(true);
+        // A modest send buffer: a client that stops reading fills it within seconds, even on a
+        // quiet live stream, and then meets the write limit instead of parking megabytes of
+        // replies in the kernel. Still ample for exports on a local network.
+        let _ = socket2::SockRef::from(&stream).set_send_buffer_size(SEND_BUFFER);
         let stalled = Arc::new(AtomicBool::new(false));
         let io = TokioIo::new(Deadlined::new(stream, limits.write_stall, stalled.clone()));
         let router = router.clone();
