@@ -351,11 +351,16 @@ async fn line_protocol_write(
     })?;
     let received_at = now_ms();
     let items = line_protocol::parse(text, precision, received_at);
-    if items.is_empty() {
-        return Err(Reply::error(
+    // As InfluxDB: 204 for a body with nothing to store (empty, comments, only strings), and
+    // 400 (not the JSON API's 422) when no line is valid.
+    if items.iter().all(Result::is_err) {
+        let rejected: Vec<Rejected> = items.into_iter().filter_map(Result::err).collect();
+        let Some(first) = rejected.first() else {
+            return Ok(Reply::empty(204));
+        };
+        return Err(Reply::json(
             400,
-            "invalid_body",
-            "no lines in the body: send 'measurement,tag=v field=1.5'",
+            &json!({ "error": "invalid_reading", "message": format!("nothing stored: {}", first.reason), "rejected": rejected }),
         ));
     }
     // InfluxDB answers a partial write with 400, so Telegraf does not resend the good lines.
@@ -677,7 +682,8 @@ async fn regenerate_token(State(front): Shared) -> Result<Reply, Reply> {
     }
 }
 
-/// Enough of InfluxDB's `/query` for write-only clients: they create their database first.
+/// Enough of InfluxDB's `/query` for write-only clients: they list or create their database
+/// first.
 async fn influx_query(
     State(front): Shared,
     method: Method,
@@ -694,15 +700,24 @@ async fn influx_query(
             .find(|(k, _)| k == "q")
             .map(|(_, v)| v);
     }
-    if statement
+    let words: Vec<String> = statement
         .unwrap_or_default()
-        .trim_start()
-        .to_ascii_uppercase()
-        .starts_with("CREATE DATABASE")
-    {
+        .trim_end_matches([';', ' ', '\n'])
+        .split_whitespace()
+        .map(str::to_ascii_uppercase)
+        .collect();
+    if words.starts_with(&["CREATE".into(), "DATABASE".into()]) {
         Ok(Reply::json(
             200,
             &json!({ "results": [{ "statement_id": 0 }] }),
+        ))
+    } else if words == ["SHOW", "DATABASES"] {
+        // InfluxDB 1.6's shape; Clima keeps one store whatever database a client names.
+        Ok(Reply::json(
+            200,
+            &json!({ "results": [{ "statement_id": 0, "series": [
+                { "name": "databases", "columns": ["name"], "values": [["clima"]] }
+            ] }] }),
         ))
     } else {
         Err(Reply::error(
