@@ -217,6 +217,15 @@ struct Outcome {
 }
 
 impl Outcome {
+    /// The answer to a request of which some was refused: what was stored, and why the rest
+    /// was not.
+    fn partial(&self, status: u16, what: &str) -> Reply {
+        let mut body = self.json();
+        body.insert("error".into(), "partially_accepted".into());
+        body.insert("message".into(), format!("{what}: see 'rejected'").into());
+        Reply::json(status, &body)
+    }
+
     fn json(&self) -> serde_json::Map<String, serde_json::Value> {
         let mut m = serde_json::Map::new();
         m.insert("accepted".into(), self.accepted.into());
@@ -238,12 +247,12 @@ impl Outcome {
     }
 }
 
-/// Splits parsed items into readings to store and rejections, stores the readings and answers
-/// after the commit: `ok(outcome)` when every item was stored (perhaps without some fields), or
-/// `partial_status` when whole items were refused.
+/// Splits parsed items (each with its position or line number) into readings to store and
+/// rejections, stores the readings and answers after the commit: `ok(outcome)` when every item
+/// was stored (perhaps without some fields), or `partial_status` when whole items were refused.
 async fn store_items(
     front: &Front,
-    items: Vec<Result<Reading, Rejected>>,
+    items: Vec<(usize, Result<Reading, Rejected>)>,
     source: Source,
     received_at: i64,
     partial_status: u16,
@@ -251,7 +260,7 @@ async fn store_items(
 ) -> Reply {
     let mut good = Vec::with_capacity(items.len());
     let (mut rejected, mut field_conflicts, mut items_refused) = (Vec::new(), Vec::new(), 0);
-    for (i, item) in items.into_iter().enumerate() {
+    for (i, item) in items {
         match item {
             Ok(mut r) => {
                 rejected.extend(r.refused.drain(..).map(|e| Rejected::field(i, e)));
@@ -292,13 +301,10 @@ async fn store_items(
     if items_refused == 0 {
         return ok(&outcome);
     }
-    let mut body = outcome.json();
-    body.insert("error".into(), "partially_accepted".into());
-    body.insert(
-        "message".into(),
-        format!("{accepted} readings stored, {items_refused} refused: see 'rejected'").into(),
-    );
-    Reply::json(partial_status, &body)
+    outcome.partial(
+        partial_status,
+        &format!("{accepted} readings stored, {items_refused} refused"),
+    )
 }
 
 async fn post_readings(
@@ -328,9 +334,14 @@ async fn post_readings(
             _ => Reply::error(400, "invalid_body", e.to_string()),
         })?;
         Ok::<_, Reply>(
-            store_items(&front, items, Source::Http, received_at, 207, |o| {
-                Reply::json(201, &o.json())
-            })
+            store_items(
+                &front,
+                items.into_iter().enumerate().collect(),
+                Source::Http,
+                received_at,
+                207,
+                |o| Reply::json(201, &o.json()),
+            )
             .await,
         )
     };
@@ -377,16 +388,25 @@ async fn line_protocol_write(
         )
     })?;
     let received_at = now_ms();
-    let items = line_protocol::parse(text, precision, received_at);
-    if items.is_empty() {
-        return Err(Reply::error(
+    let items = line_protocol::parse_numbered(text, precision, received_at);
+    // As InfluxDB: 204 for a body with nothing to store (empty, comments, only strings), and
+    // 400 (not the JSON API's 422) when no line is valid.
+    if items.iter().all(|(_, item)| item.is_err()) {
+        let rejected: Vec<Rejected> = items
+            .into_iter()
+            .filter_map(|(_, item)| item.err())
+            .collect();
+        let Some(first) = rejected.first() else {
+            return Ok(Reply::empty(204));
+        };
+        return Err(Reply::json(
             400,
-            "invalid_body",
-            "no lines in the body: send 'measurement,tag=v field=1.5'",
+            &json!({ "error": "invalid_reading", "message": format!("nothing stored: {}", first.reason), "rejected": rejected }),
         ));
     }
-    // InfluxDB answers a partial write with 400, so Telegraf does not resend the good lines.
-    // A success has no body: conflicts are counted in a header.
+    // InfluxDB answers a partial write with 400, so Telegraf does not resend the good lines;
+    // a line stored without a refused field is a partial write too. A success has no body:
+    // conflicts are counted in a header.
     Ok(store_items(
         front,
         items,
@@ -394,6 +414,7 @@ async fn line_protocol_write(
         received_at,
         400,
         |o| match o.conflicts.len() {
+            _ if !o.rejected.is_empty() => o.partial(400, "some fields were refused"),
             0 => Reply::empty(204),
             n => Reply::empty(204).with_header("X-Clima-Conflicts", n.to_string()),
         },
@@ -408,9 +429,14 @@ async fn push_reading(
 ) -> Reply {
     let received_at = now_ms();
     let item = push::parse(&pairs(q), &SensorId::from_client(client), received_at);
-    store_items(&front, vec![item], Source::Push, received_at, 207, |o| {
-        Reply::json(200, &o.json())
-    })
+    store_items(
+        &front,
+        vec![(0, item)],
+        Source::Push,
+        received_at,
+        207,
+        |o| Reply::json(200, &o.json()),
+    )
     .await
 }
 
@@ -698,7 +724,8 @@ async fn regenerate_token(State(front): Shared) -> Result<Reply, Reply> {
     }
 }
 
-/// Enough of InfluxDB's `/query` for write-only clients: they create their database first.
+/// Enough of InfluxDB's `/query` for write-only clients: they list or create their database
+/// first.
 async fn influx_query(
     State(front): Shared,
     method: Method,
@@ -715,15 +742,24 @@ async fn influx_query(
             .find(|(k, _)| k == "q")
             .map(|(_, v)| v);
     }
-    if statement
+    let words: Vec<String> = statement
         .unwrap_or_default()
-        .trim_start()
-        .to_ascii_uppercase()
-        .starts_with("CREATE DATABASE")
-    {
+        .trim_end_matches([';', ' ', '\n'])
+        .split_whitespace()
+        .map(str::to_ascii_uppercase)
+        .collect();
+    if words.starts_with(&["CREATE".into(), "DATABASE".into()]) {
         Ok(Reply::json(
             200,
             &json!({ "results": [{ "statement_id": 0 }] }),
+        ))
+    } else if words == ["SHOW", "DATABASES"] {
+        // InfluxDB 1.6's shape; Clima keeps one store whatever database a client names.
+        Ok(Reply::json(
+            200,
+            &json!({ "results": [{ "statement_id": 0, "series": [
+                { "name": "databases", "columns": ["name"], "values": [["clima"]] }
+            ] }] }),
         ))
     } else {
         Err(Reply::error(

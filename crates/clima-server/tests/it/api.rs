@@ -455,19 +455,33 @@ fn conflicts_refused_fields_and_numbers_sent_as_strings() {
     let v = r.json();
     assert_eq!((r.status, v["accepted"].as_u64()), (201, Some(1)), "{v}");
     assert_eq!(v["rejected"][0]["field"], "humidity", "{v}");
-    // Line protocol: a conflict is counted in a header of the 204.
-    let r = call(
-        "POST",
-        &s.url("/write?precision=s"),
-        &[("Content-Type", "text/plain")],
-        Some(b"climate,sensor=k temperature=99 1795176000"),
+    // Line protocol: a conflict is counted in a header of the 204; a refused field makes the
+    // answer a partial write (400), the rest of the line stored.
+    let write = |body: &[u8]| {
+        call(
+            "POST",
+            &s.url("/write?precision=s"),
+            &[("Content-Type", "text/plain")],
+            Some(body),
+        )
+    };
+    assert_eq!(
+        write(b"climate,room=lab temperature=20 1795176000").status,
+        204
     );
+    let r = write(b"climate,room=lab temperature=99 1795176000");
     assert_eq!(
         (r.status, r.header("X-Clima-Conflicts")),
         (204, Some("1")),
         "{}",
         r.body
     );
+    let r = write(b"\nclimate,room=lab temperature=21,humidity=140 1795176060");
+    let v = r.json();
+    assert_eq!((r.status, v["accepted"].as_u64()), (400, Some(1)), "{v}");
+    assert_eq!(v["rejected"][0]["field"], "humidity", "{v}");
+    assert_eq!(v["rejected"][0]["index"], 2, "the line number: {v}");
+    assert_eq!(stored_count(&s, "climate.lab", "temperature"), 2);
     // What is stored is what is shown: the first value at each time.
     let r = get(&s.url("/api/v1/readings?sensor=k&metric=temperature&from=2026-11-20T12:00:00Z&to=2026-11-20T12:03:00Z&points=3"));
     let means: Vec<f64> = r.json()["points"]
@@ -478,10 +492,13 @@ fn conflicts_refused_fields_and_numbers_sent_as_strings() {
         .collect();
     assert_eq!(means, [21.5, 23.0, 24.0]);
     let sensors = get(&s.url("/api/v1/sensors")).json();
-    assert_eq!(
-        sensors["sensors"][0]["metrics"][0]["value"], 24.0,
-        "{sensors}"
-    );
+    let k = sensors["sensors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["sensor"] == "k")
+        .unwrap();
+    assert_eq!(k["metrics"][0]["value"], 24.0, "{sensors}");
 }
 
 fn gzip(data: &[u8]) -> Vec<u8> {

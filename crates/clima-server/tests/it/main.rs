@@ -3,6 +3,7 @@
 mod api;
 mod browser;
 mod clients;
+mod conformance;
 mod hardening;
 mod history;
 mod lifecycle;
