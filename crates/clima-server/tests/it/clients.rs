@@ -41,6 +41,41 @@ fn python_influxdb_clients_v1_and_v2_plain_and_gzip() {
             "{sensor}"
         );
     }
+    // The values and times read back are the ones the clients sent (2026-11-20T12:0i:00Z).
+    for (sensor, metric, first, step) in [
+        ("v1-gzip", "temperature", 20.0, 0.1),
+        ("v1-plain", "humidity", 40.0, 1.0),
+        ("v2-gzip", "temperature", 21.0, 0.1),
+        ("v2-plain", "co2", 600.0, 1.0),
+    ] {
+        let r = crate::util::call(
+            "GET",
+            &s.url(&format!(
+                "/api/v1/export.csv?sensor={sensor}&metric={metric}&from=2026-11-20T12:00:00Z&to=2026-11-20T12:10:00Z"
+            )),
+            &[("Authorization", &format!("Bearer {token}"))],
+            None,
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        let rows: Vec<(String, f64)> = r
+            .body
+            .lines()
+            .skip(1)
+            .map(|l| {
+                let f: Vec<&str> = l.split(',').collect();
+                (f[3].to_owned(), f[5].parse().unwrap())
+            })
+            .collect();
+        assert_eq!(rows.len(), 10, "{sensor} {metric}: {}", r.body);
+        for (i, (at, value)) in rows.iter().enumerate() {
+            assert_eq!(at, &format!("2026-11-20T12:{i:02}:00.000Z"), "{sensor}");
+            let want = first + step * i as f64;
+            assert!(
+                (value - want).abs() < 1e-9,
+                "{sensor} {metric} {i}: {value} != {want}"
+            );
+        }
+    }
     for sensor in ["v2-plain", "v2-gzip"] {
         assert_eq!(
             stored_count_with_token(&s, sensor, "temperature", Some(token)),
