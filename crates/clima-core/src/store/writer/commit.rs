@@ -35,11 +35,13 @@ impl Writer {
                 if self.problem.lock().expect("store problem").take().is_some() {
                     tracing::info!("commits succeed again; ingest has resumed");
                 }
+                // Viewers hear of the commit before its writers are answered, so a client that
+                // reads the stream after its reply has the news already.
+                self.hub.publish(live);
                 for (job, receipt) in group.into_iter().zip(receipts) {
                     self.log_conflicts(&receipt.conflicts);
                     (job.done)(Ok(receipt));
                 }
-                self.hub.publish(live);
             }
             Err(e) => {
                 // The transaction rolled back: ids cached during it may not exist, and the
