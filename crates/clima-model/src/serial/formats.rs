@@ -16,7 +16,7 @@
 //!    label may carry its unit, `temp(C):24.1`;
 //! 9. all numbers: a value row, labelled by the last header row;
 //! 10. all metric-name-like words, units allowed (`T(deg C)`, `%RH`), at least half of them names
-//!    Clima knows: a header row (the plotter's label line and a CSV header are the same thing);
+//!     Clima knows: a header row (the plotter's label line and a CSV header are the same thing);
 //! 11. values that carry their unit and no name (`23.44ºC`, `('23.02C', '1008.27hPa', '46.31%')`);
 //! 12. DallasTemperature's probe lines: `Found device 0 with address: 28FF...` and
 //!     `Temperature for device: 0` (ignored and pending: they name the probe of the next line),
@@ -150,8 +150,11 @@ pub struct SerialParser {
 struct Held {
     sensor: SensorId,
     metric: String,
-    value: f64,
-    at: Millis,
+    /// Every value so far, with its time: all are stored once the label counts as a reading.
+    values: Vec<(f64, Millis)>,
+    /// A reading of a known quantity came since: a repeat now is a reading, not a banner
+    /// printed once per sensor (the unified-sensor sketches print theirs twice at start-up).
+    after_reading: bool,
 }
 
 /// `Name = value unit` lines collected until a blank line or a repeated metric ends them.
@@ -401,17 +404,30 @@ impl SerialParser {
                     .iter()
                     .position(|h| h.sensor == sensor && h.metric == metric.as_str())
                 {
+                    // Twice before any reading: maybe a banner printed per sensor; a third
+                    // time settles it.
+                    Some(i) if !self.held[i].after_reading && self.held[i].values.len() < 2 => {
+                        let at = reading.measured_at.unwrap_or(now);
+                        self.held[i].values.push((value, at));
+                        reading.refused.push(FieldError::new(
+                            metric.as_str(),
+                            "printed again before any reading: held as a start-up detail until \
+                             it repeats once more",
+                        ));
+                    }
                     Some(i) => {
                         let first = self.held.remove(i);
                         self.repeated.insert(key);
-                        out.push(Reading {
-                            sensor: first.sensor,
-                            name: reading.name.clone(),
-                            measured_at: Some(first.at),
-                            values: vec![(metric.clone(), first.value)],
-                            refused: Vec::new(),
-                            conflicts: Vec::new(),
-                        });
+                        for (v, at) in first.values {
+                            out.push(Reading {
+                                sensor: first.sensor.clone(),
+                                name: reading.name.clone(),
+                                measured_at: Some(at),
+                                values: vec![(metric.clone(), v)],
+                                refused: Vec::new(),
+                                conflicts: Vec::new(),
+                            });
+                        }
                         kept.push((metric, value));
                     }
                     None => {
@@ -421,8 +437,8 @@ impl SerialParser {
                         self.held.push(Held {
                             sensor: sensor.clone(),
                             metric: metric.to_string(),
-                            value,
-                            at: reading.measured_at.unwrap_or(now),
+                            values: vec![(value, reading.measured_at.unwrap_or(now))],
+                            after_reading: false,
                         });
                         reading.refused.push(FieldError::new(
                             metric.as_str(),
@@ -433,6 +449,11 @@ impl SerialParser {
                 }
             }
             reading.values = kept;
+            if reading.values.iter().any(|(m, _)| m.unit().is_some()) {
+                for h in &mut self.held {
+                    h.after_reading = true;
+                }
+            }
             if reading.values.is_empty() {
                 notes.extend(reading.refused.iter().map(ToString::to_string));
             } else {
@@ -1155,10 +1176,11 @@ mod tests {
         check("temperature_f:212", &["board temperature=100"]);
         // A label Clima does not know is stored once it repeats, its first value included.
         check(
-            "temperature:20\nVoltage_1:3.3,sensor2:5\nVoltage_1:3.4,sensor2:6",
+            "temperature:20\nVoltage_1:3.3,sensor2:5\ntemperature:20\nVoltage_1:3.4,sensor2:6",
             &[
                 "board temperature=20",
                 "unparsed: Voltage_1: printed once so far: held until the board prints it again",
+                "board temperature=20",
                 "board Voltage_1=3.3 @1000 | board sensor2=5 @1000 | board Voltage_1=3.4 sensor2=6",
             ],
         );
@@ -1423,10 +1445,13 @@ mod tests {
         let mut parser = SerialParser::new(board());
         let got = run(
             &mut parser,
-            "temperature,humidity\nVoltage_1:3.2\nVoltage_1:3.3\nTemperature = 23.4 °C",
+            "temperature,humidity\nVoltage_1:3.1\nVoltage_1:3.2\nVoltage_1:3.3\nTemperature = 23.4 °C",
         );
-        assert_eq!(got[2], "board Voltage_1=3.2 @1000 | board Voltage_1=3.3");
-        assert_eq!(got[3], "pending");
+        assert_eq!(
+            got[3],
+            "board Voltage_1=3.1 @1000 | board Voltage_1=3.2 @2000 | board Voltage_1=3.3"
+        );
+        assert_eq!(got[4], "pending");
         parser.reopened();
         let got = run(&mut parser, "Voltage_1:3.3\n22,40\n\nVoltage_1:3.4");
         let cut = "unparsed: skipped the first line after the port opened: it may be cut off";

@@ -43,7 +43,6 @@ const SHORT_NAMES: &[(&str, &str)] = &[
     ("h", "humidity"),
     ("p", "pressure"),
     ("press", "pressure"),
-    ("alt", "altitude"),
     ("dewpoint", "dew_point"),
 ];
 
@@ -202,7 +201,7 @@ fn pair(display: &str, value_text: &str) -> Result<Option<Pair>, String> {
             ));
         }
     }
-    if let Some(unit) = unit.filter(|u| !unit_like(u)) {
+    if let Some(unit) = unit.filter(|u| !unit_like(&u.replace(' ', ""))) {
         return Err(format!(
             "{display:?}: {unit:?} after the number is not a unit: expected 'Name: value unit'"
         ));
@@ -231,6 +230,8 @@ pub(super) fn metric_name(display: &str, unit: &str) -> Result<Option<String>, S
         return Ok(None);
     }
     let base = match SHORT_NAMES.iter().find(|(short, _)| *short == base) {
+        // Sketches print altitude in feet as often as in metres: only a stated metre counts.
+        None if base == "alt" && unit_key(unit) == "m" => "altitude".to_owned(),
         Some((_, long)) => (*long).to_owned(),
         None if !super::formats::is_known_metric(&base) => {
             let first = base.split('_').next().unwrap_or("");
