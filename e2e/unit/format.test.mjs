@@ -2,6 +2,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { boardControls } from '../../ui/js/settings.js';
 import {
   bucketAt,
   convert,
@@ -136,4 +137,15 @@ test('the store banner says what is wrong and what to do', () => {
   ]);
   // Device or engine text stays text: the helper builds a string, the page sets it as text.
   assert.ok(storeProblemText('<b>x</b>').includes('<b>x</b>'));
+});
+
+test('board controls list every series once, ignored ones included', () => {
+  assert.deepEqual(boardControls(null, null), { unit: '', all: [], ignore: new Set() });
+  const c = boardControls(
+    { temperature_unit: 'F', ignore: ['serial-x/max_value'] },
+    ['serial-x/temperature', 'serial-x/humidity', 'serial-x/temperature'],
+  );
+  assert.equal(c.unit, 'F');
+  assert.deepEqual(c.all, ['serial-x/humidity', 'serial-x/max_value', 'serial-x/temperature']);
+  assert.ok(c.ignore.has('serial-x/max_value'));
 });

@@ -79,14 +79,15 @@ pub(super) fn run(args: ReaderArgs) {
             break Some(PortStatus::Released);
         }
         let mut readings = Vec::new();
-        let settings = registry.board_settings(id);
-        if &settings != parser.settings() {
-            parser.set_settings(settings);
-        }
         match port.read(&mut buf) {
             Ok(0) => break Some(PortStatus::Waiting("unplugged (end of stream)".into())),
             Ok(n) => {
                 last_bytes = Instant::now();
+                // What the user said about the board applies from the lines read after it.
+                let settings = registry.board_settings(id);
+                if &settings != parser.settings() {
+                    parser.set_settings(settings);
+                }
                 let (mut parsed, mut count) = (0, 0);
                 for line in framer.push(&buf[..n]) {
                     let now = now_ms();

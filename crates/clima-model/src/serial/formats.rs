@@ -722,6 +722,10 @@ fn probe_line(line: &str) -> Result<Option<Shape<'static>>, String> {
         let rest = line[at + "address:".len()..].trim_start();
         let (address, values) = rest.split_at(rest.find(char::is_whitespace).unwrap_or(rest.len()));
         if is_address(address) {
+            // `Device 0 Address: 28FF...` alone lists a probe at start-up.
+            if values.trim().is_empty() {
+                return Ok(Some(Shape::Banner));
+            }
             let pairs = sketch::pairs(values.trim())?;
             if !pairs.is_empty() {
                 return Ok(Some(Shape::ProbeValues(address.to_owned(), pairs)));

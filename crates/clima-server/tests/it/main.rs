@@ -3,6 +3,7 @@
 mod api;
 mod browser;
 mod clients;
+mod corpus;
 mod hardening;
 mod history;
 mod lifecycle;
