@@ -68,6 +68,6 @@ fn corpus() {
         failures.extend(check(&name, &text).err());
         count += 1;
     }
-    assert!(count >= 20, "{count} fixtures");
+    assert!(count >= 25, "{count} fixtures");
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

@@ -151,10 +151,7 @@ mod tests {
             "[D][sensor:094]: 'Temperature': Sending state nan °C with 1 decimals of accuracy",
             "temperature=NaN",
         );
-        check(
-            "[I][app:029]: Running through setup()...",
-            "other",
-        );
+        check("[I][app:029]: Running through setup()...", "other");
         check("[C][dht:051]: DHT:", "other");
         check("Temperature: 23.4", "none");
         check("[12:00:01] x", "none");

@@ -277,9 +277,7 @@ impl SerialParser {
             Shape::Values(values) => self.values(&values, now),
             Shape::Json => self.json(line, now),
             Shape::Tasmota(json) => self.json(json, now),
-            Shape::LineProtocol => {
-                line_protocol(line, now).and_then(|r| self.keep(vec![r], now))
-            }
+            Shape::LineProtocol => line_protocol(line, now).and_then(|r| self.keep(vec![r], now)),
         };
         match result {
             Ok(readings) => {
@@ -297,8 +295,13 @@ impl SerialParser {
         let Some(block) = self.block.take() else {
             return Vec::new();
         };
-        self.finish(block.probe.as_deref(), block.pairs, Some(block.at), block.at)
-            .unwrap_or_default()
+        self.finish(
+            block.probe.as_deref(),
+            block.pairs,
+            Some(block.at),
+            block.at,
+        )
+        .unwrap_or_default()
     }
 
     /// Starts over after the port was opened again: the next line may be cut off, and the
@@ -455,7 +458,7 @@ impl SerialParser {
                 }
             }
             if reading.values.is_empty() {
-                notes.extend(reading.refused.iter().map(ToString::to_string));
+                notes.append(&mut reading.refused);
             } else {
                 out.push(reading);
             }
@@ -464,16 +467,12 @@ impl SerialParser {
             return Err(if notes.is_empty() {
                 "every series of the line is ignored in the port's settings".into()
             } else {
+                let notes: Vec<String> = notes.iter().map(ToString::to_string).collect();
                 notes.join("; ")
             });
         }
-        if !notes.is_empty() {
-            let first = &mut out[0];
-            first.refused.extend(notes.into_iter().map(|n| FieldError {
-                field: String::new(),
-                problem: n,
-            }));
-        }
+        // A line's other readings carry what was held or refused, for the port's panel.
+        out[0].refused.append(&mut notes);
         Ok(out)
     }
 
@@ -565,9 +564,8 @@ impl SerialParser {
         object: &serde_json::Map<String, serde_json::Value>,
         now: Millis,
     ) -> Result<Vec<Reading>, String> {
-        let blocks = tasmota::blocks(object).map_err(|e| {
-            format!("nested JSON read as Tasmota telemetry, but {e}")
-        })?;
+        let blocks = tasmota::blocks(object)
+            .map_err(|e| format!("nested JSON read as Tasmota telemetry, but {e}"))?;
         let mut readings = Vec::new();
         let mut reasons = Vec::new();
         for block in blocks {
@@ -820,13 +818,22 @@ fn looks_like_line_protocol(line: &str) -> bool {
         })
 }
 
-/// Splits at commas, spaces and tabs, but not inside brackets (`T(deg C)`). Between commas an
-/// empty field stays (a CSV value the board left out); a separator at the end of the line is
-/// dropped.
+/// Splits at commas, spaces and tabs, but not inside brackets (`T(deg C)`), and keeps a unit
+/// in brackets with the word before it (`pressure [hPa]`). Between commas an empty field stays
+/// (a CSV value the board left out); a separator at the end of the line is dropped.
 fn split_fields(line: &str) -> Vec<&str> {
     let line = line.trim_end_matches([',', ';', ' ', '\t']);
-    let mut fields = Vec::new();
+    // Spans of the fields; `None` is an empty CSV field.
+    let mut spans: Vec<Option<(usize, usize)>> = Vec::new();
     let (mut depth, mut start, mut since_comma) = (0usize, None::<usize>, 0usize);
+    let end_field =
+        |spans: &mut Vec<Option<(usize, usize)>>, from: usize, to: usize, after_space: bool| {
+            let unit = line[from..].starts_with(['(', '[']);
+            match spans.last_mut() {
+                Some(Some((_, end))) if unit && after_space => *end = to,
+                _ => spans.push(Some((from, to))),
+            }
+        };
     for (i, c) in line.char_indices() {
         match c {
             '(' | '[' => depth += 1,
@@ -836,12 +843,12 @@ fn split_fields(line: &str) -> Vec<&str> {
         let gap = depth == 0 && (c == ',' || c.is_whitespace());
         if gap {
             if let Some(s) = start.take() {
-                fields.push(line[s..i].trim_matches('"'));
+                end_field(&mut spans, s, i, since_comma > 0);
                 since_comma += 1;
             }
             if c == ',' {
                 if since_comma == 0 {
-                    fields.push("");
+                    spans.push(None);
                 }
                 since_comma = 0;
             }
@@ -850,11 +857,14 @@ fn split_fields(line: &str) -> Vec<&str> {
         }
     }
     if let Some(s) = start {
-        fields.push(line[s..].trim_matches('"'));
+        end_field(&mut spans, s, line.len(), since_comma > 0);
     } else if since_comma == 0 && line.ends_with(',') {
-        fields.push("");
+        spans.push(None);
     }
-    fields
+    spans
+        .into_iter()
+        .map(|span| span.map_or("", |(from, to)| line[from..to].trim_matches('"')))
+        .collect()
 }
 
 /// A whole field as a number, with Arduino's `nan`, `inf` and `ovf`.
@@ -955,16 +965,18 @@ fn header(fields: &[&str]) -> Option<Result<Vec<Option<Pair>>, String>> {
         .iter()
         .filter(|l| l.as_ref().is_some_and(|p| is_known_metric(&p.name)))
         .count();
-    Some(if known * 2 >= labels.iter().flatten().count().max(1) && known > 0 {
-        Ok(labels)
-    } else {
-        Err(
-            "words without values: a header row needs at least half of its labels to be \
+    Some(
+        if known * 2 >= labels.iter().flatten().count().max(1) && known > 0 {
+            Ok(labels)
+        } else {
+            Err(
+                "words without values: a header row needs at least half of its labels to be \
              metric names Clima knows (temperature, humidity, pressure, co2, ...); or label \
              each value as name:value"
-                .into(),
-        )
-    })
+                    .into(),
+            )
+        },
+    )
 }
 
 #[cfg(test)]
@@ -1353,6 +1365,71 @@ mod tests {
                 "board humidity=45.6 @1000",
             ],
         );
+    }
+
+    #[test]
+    fn units_in_labels_and_values() {
+        check(
+            "T(deg C),P(Pa),RH(%)\n23.41,100827,46",
+            &[
+                "pending",
+                "board temperature=23.41 pressure=1008.27 humidity=46",
+            ],
+        );
+        check(
+            "temperature,pressure [hPa]\n21,100827",
+            &["pending", "board temperature=21 pressure=1008.27"],
+        );
+        check("23.44ºC", &["board temperature=23.44"]);
+        check(
+            "('23.02C', '1008.27hPa', '46.31%')",
+            &["board temperature=23.02 pressure=1008.27 humidity=46.31"],
+        );
+        check("('23.02C', '24.1C')", &["unparsed: not a reading"]);
+        check("Temp C: 23.44 Temp F: 74.19", &["board temperature=23.44"]);
+    }
+
+    #[test]
+    fn units_are_never_guessed() {
+        check(
+            "Humidity: 46 Pressure: 100827 Temp: 73.40",
+            &["board humidity=46 pressure=1008.27 !temp"],
+        );
+        check(
+            "temperature:73.4",
+            &["unparsed: temperature: 73.4 has no unit and is not plausible as a room's °C value"],
+        );
+        check("temperature:21.5", &["board temperature=21.5"]);
+        let mut parser = SerialParser::new(board());
+        parser.set_settings(BoardSettings {
+            temperature_unit: Some(TemperatureUnit::Fahrenheit),
+            ignore: vec!["altitude".into(), "board/co2".into()],
+        });
+        assert_eq!(
+            run(
+                &mut parser,
+                "temperature:212,altitude:3,co2:400,humidity:40\nTemp: 32 °C"
+            ),
+            ["board temperature=100 humidity=40", "pending"]
+        );
+    }
+
+    #[test]
+    fn firmware_logs() {
+        check(
+            "[D][sensor:094]: 'Living Room Temperature': Sending state 23.40000 °C with 1 decimals of accuracy",
+            &["board.living_room temperature=23.4"],
+        );
+        check("[I][app:029]: Running through setup()...", &["ignored"]);
+        check(
+            r#"{"Time":"2026-12-01T12:00:01","AM2301":{"Temperature":22.6,"Humidity":132.4},"TempUnit":"C"}"#,
+            &["board.am2301 temperature=22.6 !humidity"],
+        );
+        check(
+            r#"{"Time":"2026-12-01T12:00:01","AM2301":{"Temperature":"n/a"}}"#,
+            &["unparsed: AM2301: AM2301.Temperature: expected a number"],
+        );
+        check("00:00:00.001 HDW: ESP8266EX", &["ignored"]);
     }
 
     #[test]

@@ -22,7 +22,11 @@ pub(super) fn telemetry_json(line: &str) -> Option<&str> {
     let mut words = prefix.split_whitespace();
     let first = words.next()?;
     let timed = first.len() >= 8 && first[..8].bytes().all(|b| b.is_ascii_digit() || b == b':');
-    let topic = if timed { words.next().and(words.next())? } else { first };
+    let topic = if timed {
+        words.next().and(words.next())?
+    } else {
+        first
+    };
     (topic.ends_with("SENSOR") || topic.ends_with("STATE")).then_some(json)
 }
 
@@ -50,13 +54,19 @@ pub(super) fn is_nested(object: &Map<String, Value>) -> bool {
 
 /// One block per sensor of the message. `Err` when the units are ones Clima cannot convert.
 pub(super) fn blocks(object: &Map<String, Value>) -> Result<Vec<SensorBlock>, String> {
-    let temp_unit = object.get("TempUnit").and_then(Value::as_str).unwrap_or("C");
+    let temp_unit = object
+        .get("TempUnit")
+        .and_then(Value::as_str)
+        .unwrap_or("C");
     let fahrenheit = match temp_unit {
         "C" => false,
         "F" => true,
         other => return Err(format!("TempUnit {other:?} is neither \"C\" nor \"F\"")),
     };
-    let pressure_unit = object.get("PressureUnit").and_then(Value::as_str).unwrap_or("hPa");
+    let pressure_unit = object
+        .get("PressureUnit")
+        .and_then(Value::as_str)
+        .unwrap_or("hPa");
     let pressure_factor = match pressure_unit {
         "hPa" | "mbar" => 1.0,
         "mmHg" => 1.333_223_7,
@@ -74,7 +84,11 @@ pub(super) fn blocks(object: &Map<String, Value>) -> Result<Vec<SensorBlock>, St
         };
         let probe = fields
             .get("Id")
-            .and_then(|v| v.as_str().map(str::to_owned).or_else(|| v.as_u64().map(|n| n.to_string())))
+            .and_then(|v| {
+                v.as_str()
+                    .map(str::to_owned)
+                    .or_else(|| v.as_u64().map(|n| n.to_string()))
+            })
             .unwrap_or_else(|| key.clone());
         let mut block = SensorBlock {
             probe,
@@ -96,7 +110,11 @@ pub(super) fn blocks(object: &Map<String, Value>) -> Result<Vec<SensorBlock>, St
             };
             let (name, v) = match field.as_str() {
                 "Temperature" | "DewPoint" => {
-                    let base = if field == "DewPoint" { "dew_point" } else { "temperature" };
+                    let base = if field == "DewPoint" {
+                        "dew_point"
+                    } else {
+                        "temperature"
+                    };
                     (format!("{base}{}", if fahrenheit { "_f" } else { "" }), v)
                 }
                 "Pressure" => ("pressure".into(), v * pressure_factor),
@@ -159,7 +177,10 @@ mod tests {
             r#"12:00:01.123 MQT: tele/x/SENSOR = {"BME280":{"Pressure":29.9},"PressureUnit":"psi"}"#,
             Err("PressureUnit \"psi\""),
         );
-        check(r#"12:00:01.123 MQT: tele/x/STATE2 = {"Uptime":1}"#, Err("not telemetry"));
+        check(
+            r#"12:00:01.123 MQT: tele/x/STATE2 = {"Uptime":1}"#,
+            Err("not telemetry"),
+        );
         assert!(is_log_line("00:00:00.001 HDW: ESP32-D0WD-V3 v3.0"));
         assert!(is_log_line("12:00:01.123 WIF: Connected"));
         assert!(!is_log_line("12:21:46"));

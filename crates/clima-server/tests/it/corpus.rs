@@ -104,14 +104,17 @@ fn series(s: &Server) -> Vec<String> {
 #[test]
 fn serial_corpus_played_through_ports_stores_exact_values() {
     let dir = tempfile::tempdir().unwrap();
-    let corpus = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../clima-model/tests/data/serial/corpus");
+    let corpus =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../clima-model/tests/data/serial/corpus");
     let mut fixtures: Vec<PathBuf> = std::fs::read_dir(&corpus)
         .unwrap()
         .map(|e| e.unwrap().path())
         .collect();
     fixtures.sort();
-    let boards: Vec<Board> = fixtures.iter().map(|f| Board::open(dir.path(), f)).collect();
+    let boards: Vec<Board> = fixtures
+        .iter()
+        .map(|f| Board::open(dir.path(), f))
+        .collect();
     // A fixed rate: a pty has none, and hunting would start a board's parser over.
     let specs: Vec<String> = boards
         .iter()
