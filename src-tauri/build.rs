@@ -10,6 +10,7 @@ const COMMANDS: &[&str] = &[
     "export",
     "ports",
     "port_action",
+    "port_settings",
     "demo",
     "set_update_interval",
     "painted",

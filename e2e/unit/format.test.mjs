@@ -2,6 +2,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { boardControls } from '../../ui/js/settings.js';
 import {
   bucketAt,
   convert,
@@ -144,4 +145,15 @@ test('a line-protocol series is shown with its measurement and tags', () => {
   assert.equal(seriesLabel({ measurement: 'climate', tags: {} }), 'climate');
   assert.equal(seriesLabel(undefined), null);
   assert.equal(seriesLabel({ tags: { a: 'b' } }), null);
+});
+
+test('board controls list every series once, ignored ones included', () => {
+  assert.deepEqual(boardControls(null, null), { unit: '', all: [], ignore: new Set() });
+  const c = boardControls(
+    { temperature_unit: 'F', ignore: ['serial-x/max_value'] },
+    ['serial-x/temperature', 'serial-x/humidity', 'serial-x/temperature'],
+  );
+  assert.equal(c.unit, 'F');
+  assert.deepEqual(c.all, ['serial-x/humidity', 'serial-x/max_value', 'serial-x/temperature']);
+  assert.ok(c.ignore.has('serial-x/max_value'));
 });

@@ -197,6 +197,23 @@ pub async fn port_action(
     Ok(json!({ "id": id, "released": release }))
 }
 
+/// `POST /api/v1/ports/settings`: a board's temperature unit and ignored series.
+#[tauri::command]
+pub async fn port_settings(
+    shell: State<'_, Shell>,
+    id: String,
+    settings: clima_model::serial::BoardSettings,
+) -> Result<Value, CommandError> {
+    let api = shell.api()?;
+    let saved = blocking({
+        let id = id.clone();
+        move || api.set_board_settings(&id, settings)
+    })
+    .await?
+    .map_err(|e| CommandError::new("not_found", e.to_string()))?;
+    Ok(json!({ "id": id, "settings": saved }))
+}
+
 /// Starts the demo board (`start: true`), or tells whether this build has one (every build
 /// has: without a pseudo-terminal its lines go straight to the parser).
 #[tauri::command]

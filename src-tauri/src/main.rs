@@ -100,6 +100,7 @@ fn app<R: Runtime>(builder: tauri::Builder<R>, shell: Shell) -> tauri::Builder<R
             commands::export,
             commands::ports,
             commands::port_action,
+            commands::port_settings,
             commands::demo,
             commands::set_update_interval,
             commands::painted,

@@ -97,6 +97,8 @@ export class SettingsPanel {
     this.tokenNote = null;
     /** Ports whose unparsed lines the user opened: kept open across refreshes. */
     this.openUnparsed = new Set();
+    /** Ports whose board settings the user opened. */
+    this.openBoards = new Set();
 
     for (const input of root.querySelectorAll('input[name="temp-unit"]')) {
       input.checked = input.value === prefs.tempUnit;
@@ -229,6 +231,53 @@ export class SettingsPanel {
     return box;
   }
 
+  /** The port's board settings: applied as soon as they change, kept per board. */
+  boardSettings(p) {
+    const { unit, all, ignore } = boardControls(p.settings, p.series);
+    const save = async (changed, control) => {
+      const next = { temperature_unit: unit || null, ignore: [...ignore], ...changed };
+      control.disabled = true;
+      try {
+        await this.transport.portSettings(p.id, next);
+      } catch (e) {
+        alertText(control, e.message);
+      }
+      await this.refreshPorts();
+    };
+    const select = h(
+      'select',
+      { data: { setting: 'temperature_unit' }, onchange: () => save({ temperature_unit: select.value || null }, select) },
+      h('option', { value: '', selected: unit === '' }, 'as the board says (hold back unit-less values that are not room °C)'),
+      h('option', { value: 'C', selected: unit === 'C' }, '°C'),
+      h('option', { value: 'F', selected: unit === 'F' }, '°F'),
+    );
+    const boxes = all.map((s) => {
+      const box = h('input', {
+        type: 'checkbox',
+        checked: ignore.has(s),
+        data: { series: s },
+        onchange: () => {
+          const next = new Set(ignore);
+          if (box.checked) next.add(s);
+          else next.delete(s);
+          save({ ignore: [...next] }, box);
+        },
+      });
+      return h('label', {}, box, ` ignore ${s}`);
+    });
+    return h(
+      'details',
+      {
+        class: 'board-settings',
+        open: this.openBoards.has(p.id),
+        ontoggle: (e) => (e.target.open ? this.openBoards.add(p.id) : this.openBoards.delete(p.id)),
+      },
+      h('summary', {}, 'Board settings'),
+      h('label', {}, 'Temperatures printed without a unit are in ', select),
+      boxes.length ? h('div', { class: 'series' }, ...boxes) : h('div', { class: 'muted' }, 'No series read from this board yet.'),
+    );
+  }
+
   async refreshPorts() {
     const box = byId('ports');
     let ports;
@@ -274,6 +323,7 @@ export class SettingsPanel {
       `${p.lines_parsed} lines read, ${p.lines_unparsed} not understood${p.lines_overlong ? `, ${p.lines_overlong} too long` : ''}`,
     ].filter(Boolean);
     const unparsed = (p.unparsed ?? []).slice(-5).reverse();
+    const board = this.boardSettings(p);
     return h(
       'article',
       { class: 'port', data: { port: p.id, status: p.status } },
@@ -282,6 +332,7 @@ export class SettingsPanel {
       h('div', { class: 'muted' }, details.join(' · ')),
       p.error ? h('div', { class: 'error' }, p.error) : null,
       released ? h('div', { class: 'muted' }, 'Released: flash your board now, then press Connect.') : null,
+      board,
       unparsed.length
         ? h(
             'details',
@@ -295,6 +346,16 @@ export class SettingsPanel {
         : null,
     );
   }
+}
+
+/**
+ * What the user tells Clima about a board's lines: the unit of temperatures printed without
+ * one, and series not to store. `settings` is the port's, `series` what its lines gave.
+ */
+export function boardControls(settings, series) {
+  const ignore = new Set(settings?.ignore ?? []);
+  const all = [...new Set([...(series ?? []), ...ignore])].sort();
+  return { unit: settings?.temperature_unit ?? '', all, ignore };
 }
 
 async function copyText(text, button) {

@@ -62,6 +62,8 @@ function tauriTransport(tauri) {
     exportFile: (q) => call('export', q),
     ports: () => call('ports'),
     portAction: (action, id) => call('port_action', { action, id }),
+    /** Sets a board's `{temperature_unit: 'C'|'F'|null, ignore: ['sensor/metric']}`. */
+    portSettings: (id, settings) => call('port_settings', { id, settings }),
     demoAvailable: async () => (await call('demo', { start: false })).available === true,
     startDemo: () => call('demo', { start: true }),
     setUpdateInterval: (ms) => call('set_update_interval', { ms }),
@@ -204,6 +206,7 @@ function httpTransport() {
     },
     ports: () => json('GET', '/api/v1/ports'),
     portAction: (action, id) => json('POST', `/api/v1/ports/${action}`, null, { id }),
+    portSettings: (id, settings) => json('POST', '/api/v1/ports/settings', null, { id, ...settings }),
     async demoAvailable() {
       // The demo route takes POST only: a 405 to GET means it is there, without starting it.
       try {

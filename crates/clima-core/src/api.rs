@@ -327,6 +327,25 @@ impl Api {
         Ok(label)
     }
 
+    /// Sets what the user said about a board (temperature unit, series to ignore) and keeps
+    /// it. Blocking.
+    pub fn set_board_settings(
+        &self,
+        id: &str,
+        settings: clima_model::serial::BoardSettings,
+    ) -> Result<clima_model::serial::BoardSettings, PortActionError> {
+        if settings.ignore.len() > 100 || settings.ignore.iter().any(|s| s.len() > 130) {
+            return Err(PortActionError::Label(
+                "ignore list is too long: at most 100 series of 130 characters".into(),
+            ));
+        }
+        self.0.boards.set_board_settings(id, settings.clone())?;
+        let key = format!("{}{id}", crate::serial::BOARD_SETTINGS_KEY);
+        let json = serde_json::to_string(&settings).expect("settings serialize");
+        self.0.writer.set_setting(&key, &json)?;
+        Ok(settings)
+    }
+
     /// Starts the demo board once; `false` when it was already running. Blocking.
     pub fn start_demo(&self) -> Result<bool, DemoError> {
         let mut demo = self.0.demo.lock().expect("demo board");

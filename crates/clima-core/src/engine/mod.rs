@@ -83,6 +83,7 @@ impl Engine {
         let labels = reader.settings(crate::serial::LABEL_KEY)?;
         let boards =
             crate::serial::SerialBoards::start(cfg.serial.clone(), writer.clone(), labels)?;
+        boards.restore_board_settings(reader.settings(crate::serial::BOARD_SETTINGS_KEY)?);
         let api = Api(Arc::new(crate::api::Shared {
             writer,
             reader,

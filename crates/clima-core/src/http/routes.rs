@@ -59,6 +59,7 @@ pub fn router(front: Arc<Front>) -> Router {
             post(|s: Shared, h: HeaderMap, b: Body| port_action(s, h, b, false)),
         )
         .route("/api/v1/ports/label", post(label_port))
+        .route("/api/v1/ports/settings", post(board_settings))
         .route("/api/v1/demo", post(start_demo))
         .route("/api/v1/token/regenerate", post(regenerate_token))
         .route("/write", post(write))
@@ -701,6 +702,32 @@ async fn label_port(State(front): Shared, headers: HeaderMap, body: Body) -> Res
     let id = l.id.clone();
     let label = blocking(move || api.label_port(&id, &l.label)).await??;
     Ok(Reply::json(200, &json!({ "id": l.id, "label": label })))
+}
+
+/// Sets a board's settings: body `{"id": "...", "temperature_unit": "F", "ignore": ["max_value"]}`
+/// (`temperature_unit` null: the board's lines say; unit-less implausible ones are held back).
+async fn board_settings(
+    State(front): Shared,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Reply, Reply> {
+    #[derive(serde::Deserialize)]
+    struct Settings {
+        id: String,
+        #[serde(flatten)]
+        settings: clima_model::serial::BoardSettings,
+    }
+    let s: Settings = json_body(
+        &front,
+        &headers,
+        body,
+        "{\"id\": \"PORT ID\", \"temperature_unit\": \"C\" or \"F\" or null, \"ignore\": [\"SENSOR/METRIC\"]}",
+    )
+    .await?;
+    let api = front.api.clone();
+    let id = s.id.clone();
+    let saved = blocking(move || api.set_board_settings(&id, s.settings)).await??;
+    Ok(Reply::json(200, &json!({ "id": s.id, "settings": saved })))
 }
 
 /// Starts the demo board that makes an empty dashboard come alive.

@@ -17,6 +17,8 @@ pub use registry::{PortStatus, PortView, UnparsedLine};
 
 /// Settings key prefix under which board labels are kept, by port id.
 pub const LABEL_KEY: &str = "port_label:";
+/// Settings key prefix under which each board's settings are kept as JSON, by port id.
+pub const BOARD_SETTINGS_KEY: &str = "port_settings:";
 
 use crate::store::WriteHandle;
 use registry::Registry;
@@ -175,6 +177,31 @@ impl SerialBoards {
         }
         self.registry.set_label(id, label);
         Ok(())
+    }
+
+    /// Sets what the user said about a board; the caller persists it. Its reader applies it
+    /// from the next line on.
+    pub fn set_board_settings(
+        &self,
+        id: &str,
+        settings: clima_model::serial::BoardSettings,
+    ) -> Result<(), PortError> {
+        if !self.registry.is_known(id) {
+            return Err(PortError::Unknown(id.into()));
+        }
+        self.registry.set_board_settings(id, settings);
+        Ok(())
+    }
+
+    /// Restores board settings kept from an earlier run (JSON by port id); unreadable ones are
+    /// logged and left out.
+    pub fn restore_board_settings(&self, stored: Vec<(String, String)>) {
+        for (id, json) in stored {
+            match serde_json::from_str(&json) {
+                Ok(s) => self.registry.set_board_settings(&id, s),
+                Err(e) => tracing::warn!(port = %id, error = %e, "stored board settings ignored"),
+            }
+        }
     }
 
     /// Adds a port by path while running (the demo board).

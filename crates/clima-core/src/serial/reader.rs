@@ -83,12 +83,20 @@ pub(super) fn run(args: ReaderArgs) {
             Ok(0) => break Some(PortStatus::Waiting("unplugged (end of stream)".into())),
             Ok(n) => {
                 last_bytes = Instant::now();
+                // What the user said about the board applies from the lines read after it.
+                let settings = registry.board_settings(id);
+                if &settings != parser.settings() {
+                    parser.set_settings(settings);
+                }
                 let (mut parsed, mut count) = (0, 0);
                 for line in framer.push(&buf[..n]) {
                     let now = now_ms();
                     match parser.parse_line(&line, now) {
                         LineOutcome::Readings(rs) => {
                             parsed += 1;
+                            for e in rs.iter().flat_map(|r| &r.refused) {
+                                registry.unparsed(id, &line, &e.to_string(), now);
+                            }
                             count += rs.len() as u64;
                             readings.extend(rs);
                         }
@@ -127,6 +135,12 @@ pub(super) fn run(args: ReaderArgs) {
             Err(e) => break Some(PortStatus::Waiting(format!("unplugged ({e})"))),
         }
         if !readings.is_empty() {
+            registry.saw_series(
+                id,
+                readings
+                    .iter()
+                    .flat_map(|r| r.values.iter().map(|(m, _)| format!("{}/{m}", r.sensor))),
+            );
             if let Some(label) = registry.label(id) {
                 for r in readings.iter_mut().filter(|r| r.name.is_none()) {
                     r.name = Some(label.clone());
@@ -158,8 +172,9 @@ pub(super) fn run(args: ReaderArgs) {
             heard_noise = false;
         }
     };
-    if let Some(r) = parser.flush() {
-        let _ = writer.write(vec![r], Source::Serial, now_ms());
+    let rest = parser.flush();
+    if !rest.is_empty() {
+        let _ = writer.write(rest, Source::Serial, now_ms());
     }
     drop(port);
     if let Some(status) = why_stopped {

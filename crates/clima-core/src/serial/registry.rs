@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Mutex;
 
+use clima_model::serial::BoardSettings;
 use clima_model::Millis;
 
 use super::discovery::PortIdentity;
@@ -51,6 +52,10 @@ pub struct PortView {
     pub readings: u64,
     /// The name a person gave the board; its readings carry it as their sensor's name.
     pub label: Option<String>,
+    /// What the user said about this board: its temperature unit, series to ignore.
+    pub settings: BoardSettings,
+    /// Series this port's lines gave since start (`sensor/metric`), to choose from.
+    pub series: Vec<String>,
     pub unparsed: Vec<UnparsedLine>,
 }
 
@@ -64,6 +69,7 @@ struct PortState {
     lines_unparsed: u64,
     lines_overlong: u64,
     readings: u64,
+    series: std::collections::BTreeSet<String>,
     unparsed: VecDeque<UnparsedLine>,
 }
 
@@ -72,6 +78,7 @@ pub(super) struct Registry {
     ports: Mutex<BTreeMap<String, PortState>>,
     extra_pinned: Mutex<Vec<PinnedPort>>,
     labels: Mutex<BTreeMap<String, String>>,
+    board_settings: Mutex<BTreeMap<String, BoardSettings>>,
 }
 
 impl Registry {
@@ -96,6 +103,7 @@ impl Registry {
                         lines_unparsed: 0,
                         lines_overlong: 0,
                         readings: 0,
+                        series: Default::default(),
                         unparsed: VecDeque::new(),
                     },
                 );
@@ -192,6 +200,30 @@ impl Registry {
         };
     }
 
+    /// Settings are kept by port id even for ports not seen yet (loaded at start).
+    pub fn set_board_settings(&self, id: &str, settings: BoardSettings) {
+        self.board_settings
+            .lock()
+            .expect("board settings")
+            .insert(id.to_owned(), settings);
+    }
+
+    pub fn board_settings(&self, id: &str) -> BoardSettings {
+        let all = self.board_settings.lock().expect("board settings");
+        all.get(id).cloned().unwrap_or_default()
+    }
+
+    /// Notes the series a port's readings gave; a port offers at most 100 to choose from.
+    pub fn saw_series(&self, id: &str, series: impl IntoIterator<Item = String>) {
+        self.with(id, |p| {
+            for s in series {
+                if p.series.len() < 100 {
+                    p.series.insert(s);
+                }
+            }
+        });
+    }
+
     pub fn label(&self, id: &str) -> Option<String> {
         self.labels.lock().expect("port labels").get(id).cloned()
     }
@@ -222,6 +254,8 @@ impl Registry {
                     lines_overlong: p.lines_overlong,
                     readings: p.readings,
                     label: self.label(&p.identity.id),
+                    settings: self.board_settings(&p.identity.id),
+                    series: p.series.iter().cloned().collect(),
                     unparsed: p.unparsed.iter().cloned().collect(),
                 }
             })

@@ -3,24 +3,43 @@
 //!
 //! Detection order, first match wins:
 //! 1. blank line: ends a multi-line block, else ignored;
-//! 2. boot banners of ESP32/ESP8266 ROMs, ESP-IDF log lines and sketch titles (`DHTxx test!`):
+//! 2. terminal colour codes are dropped; ESPHome log lines (`[D][sensor:094]: 'Name': Sending
+//!    state 23.4 °C ...`): a sensor state is a reading, other log lines are ignored;
+//! 3. Tasmota log lines: telemetry (`12:00:01.123 MQT: tele/NAME/SENSOR = {...}`) is a reading
+//!    per sensor, other log lines are ignored;
+//! 4. boot banners of ESP32/ESP8266 ROMs, ESP-IDF log lines and sketch titles (`DHTxx test!`):
 //!    ignored; board messages such as `Failed to read from DHT sensor!`: unparsed with a reason;
-//! 3. more than [`GARBAGE_LIMIT`] unreadable characters: unparsed (wrong baud rate);
-//! 4. `{`: a JSON object;
-//! 5. `measurement[,tag=v] field=v`: InfluxDB line protocol;
-//! 6. fields split at commas, spaces and tabs, all `label:number`: Arduino Serial Plotter;
-//! 7. all numbers: a value row, labelled by the last header row;
-//! 8. all metric-name-like words, at least half of them names Clima knows: a header row (the
-//!    plotter's label line and a CSV header are the same thing);
-//! 9. anything else with `:` or `=`: example-sketch text, `Name: value unit`.
+//! 5. more than [`GARBAGE_LIMIT`] unreadable characters: unparsed (wrong baud rate);
+//! 6. `{`: a JSON object; one nested per sensor is read as Tasmota's;
+//! 7. `measurement[,tag=v] field=v`: InfluxDB line protocol;
+//! 8. fields split at commas, spaces and tabs, all `label:number`: Arduino Serial Plotter; a
+//!    label may carry its unit, `temp(C):24.1`;
+//! 9. all numbers: a value row, labelled by the last header row;
+//! 10. all metric-name-like words, units allowed (`T(deg C)`, `%RH`), at least half of them names
+//!     Clima knows: a header row (the plotter's label line and a CSV header are the same thing);
+//! 11. values that carry their unit and no name (`23.44ºC`, `('23.02C', '1008.27hPa', '46.31%')`);
+//! 12. DallasTemperature's probe lines: `Found device 0 with address: 28FF...` and
+//!     `Temperature for device: 0` (ignored and pending: they name the probe of the next line),
+//!     `Device Address: 28FF... Temp C: 23.44 Temp F: 74.19` (a reading of that probe);
+//! 13. anything else with `:` or `=`: example-sketch text, `Name: value unit`.
+//!
+//! Then every reading goes through the board's checks, in [`SerialParser`]: a second value in
+//! °F of a quantity the line gave in °C is dropped; a temperature without a unit is taken in the
+//! board's unit, or held back if not plausible as a room's °C value; a pressure in pascals under
+//! an hPa label is read as pascals; a field that fails is refused alone; series the user ignores
+//! are dropped; and a label Clima does not know is stored only once the board prints it again.
 //!
 //! A port may have been opened in the middle of a line, so until the first data line the parser
 //! accepts only lines that show they are whole; see [`SerialParser`].
 
+use std::collections::BTreeSet;
+
+use super::esphome::{self, EsphomeLine};
 use super::sketch::{self, split_number, Pair};
+use super::tasmota;
 use crate::json::{self, BodyError};
 use crate::line_protocol::{self, Precision};
-use crate::metric::{normalize, Metric};
+use crate::metric::{normalize, FieldError};
 use crate::reading::{Draft, Reading};
 use crate::sensor::SensorId;
 use crate::Millis;
@@ -28,6 +47,12 @@ use crate::Millis;
 /// Share of unreadable characters above which a line is noise rather than text; a port whose
 /// lines keep scoring above it is most likely set to the wrong baud rate.
 pub const GARBAGE_LIMIT: f32 = 0.2;
+
+/// Values of unknown labels held until they repeat, at most; the oldest goes first.
+const HELD_MAX: usize = 64;
+
+/// Range of a temperature without a unit that can be taken as a room's °C value.
+const PLAUSIBLE_ROOM_C: std::ops::RangeInclusive<f64> = -30.0..=40.0;
 
 /// The share (0 to 1) of a line's characters that are U+FFFD (bytes that were not UTF-8) or
 /// control characters other than tab. A port reader compares it to [`GARBAGE_LIMIT`] to
@@ -47,10 +72,32 @@ pub fn garbage_score(line: &str) -> f32 {
     }
 }
 
+/// The unit a board prints its temperatures in when its lines do not say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum TemperatureUnit {
+    #[serde(rename = "C")]
+    Celsius,
+    #[serde(rename = "F")]
+    Fahrenheit,
+}
+
+/// What a person told Clima about one board, kept per board.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct BoardSettings {
+    /// How to read a temperature printed without a unit; `None` holds back implausible ones.
+    #[serde(default)]
+    pub temperature_unit: Option<TemperatureUnit>,
+    /// Series not to store: a metric name (`max_value`), or `sensor/metric` for one probe's.
+    #[serde(default)]
+    pub ignore: Vec<String>,
+}
+
 /// What one line from a board amounted to.
 #[derive(Debug, Clone, PartialEq)]
 pub enum LineOutcome {
-    /// Readings to store: usually one; two when the line also ended a pending block.
+    /// Readings to store: usually one; more when the line also ended a pending block, named
+    /// several probes, or confirmed a held value. A reading's `refused` fields say, for a
+    /// person reading the port's log, what of the line was not stored and why.
     Readings(Vec<Reading>),
     /// A header row, or part of a multi-line block: the readings come with a later line.
     Pending,
@@ -61,7 +108,8 @@ pub enum LineOutcome {
 }
 
 /// The reading state of one serial port: its identity, the labels of the last header row, a
-/// multi-line block in progress, and whether the stream is known to be in step.
+/// multi-line block in progress, the probe being printed, values held until they repeat, and
+/// whether the stream is known to be in step.
 ///
 /// Every value goes through [`Draft`], so serial readings get the same names, conversions and
 /// plausibility checks as HTTP ones.
@@ -76,20 +124,46 @@ pub enum LineOutcome {
 ///
 /// A multi-line block (`Temperature = 23.4 °C`, `Humidity = 45.6 %`, ..., blank line) becomes
 /// one reading dated by its first line, since its end may only show with the next block.
+///
+/// Sketches print their sensor's details once at start-up (`Max Value: 125.00°C`); only what
+/// a board prints again is a reading. A label Clima does not know is held at its first sight,
+/// reported, and stored with its own time once it comes again; a banner stays held.
 #[derive(Debug)]
 pub struct SerialParser {
     fallback: SensorId,
+    settings: BoardSettings,
     /// No data line was seen since the port opened, so the next one may be cut off.
     first_line: bool,
-    header: Option<Vec<String>>,
+    header: Option<Vec<Option<Pair>>>,
     block: Option<Block>,
+    /// DallasTemperature: probe index to address, from the start-up lines.
+    addresses: Vec<(String, String)>,
+    /// The probe named by the last `Temperature for device: N` line.
+    probe: Option<String>,
+    held: Vec<Held>,
+    /// Unknown labels that came twice: readings from now on.
+    repeated: BTreeSet<(String, String)>,
+}
+
+/// A value of a label seen once so far.
+#[derive(Debug)]
+struct Held {
+    sensor: SensorId,
+    metric: String,
+    /// Every value so far, with its time: all are stored once the label counts as a reading.
+    values: Vec<(f64, Millis)>,
+    /// A reading of a known quantity came since: a repeat now is a reading, not a banner
+    /// printed once per sensor (the unified-sensor sketches print theirs twice at start-up).
+    after_reading: bool,
 }
 
 /// `Name = value unit` lines collected until a blank line or a repeated metric ends them.
 #[derive(Debug)]
 struct Block {
-    draft: Draft,
-    metrics: Vec<Metric>,
+    at: Millis,
+    probe: Option<String>,
+    pairs: Vec<Pair>,
+    metrics: Vec<String>,
 }
 
 /// What a line looks like, before its values are checked.
@@ -97,11 +171,21 @@ enum Shape<'a> {
     Banner,
     Json,
     LineProtocol,
-    Labelled(Vec<(&'a str, f64)>),
+    Labelled(Vec<Pair>),
     /// A value row; `None` is an empty CSV field.
     Values(Vec<Option<f64>>),
-    Header(Vec<&'a str>),
+    Header(Vec<Option<Pair>>),
     Sketch(Vec<Pair>),
+    /// Values named by their unit alone.
+    UnitValues(Vec<Pair>),
+    /// A DallasTemperature start-up line pairing a probe index with its address.
+    ProbeFound(String, String),
+    /// The probe the next line's temperature is of.
+    ProbeNext(String),
+    /// A line of one probe's values.
+    ProbeValues(String, Vec<Pair>),
+    Esphome(Option<String>, Pair),
+    Tasmota(&'a str),
 }
 
 impl SerialParser {
@@ -110,28 +194,52 @@ impl SerialParser {
     pub fn new(fallback: SensorId) -> Self {
         SerialParser {
             fallback,
+            settings: BoardSettings::default(),
             first_line: true,
             header: None,
             block: None,
+            addresses: Vec::new(),
+            probe: None,
+            held: Vec::new(),
+            repeated: BTreeSet::new(),
         }
+    }
+
+    /// Applies what the user said about this board, from the next line on.
+    pub fn set_settings(&mut self, settings: BoardSettings) {
+        self.settings = settings;
+    }
+
+    pub fn settings(&self) -> &BoardSettings {
+        &self.settings
     }
 
     /// Reads one line, as [`LineFramer`](super::LineFramer) yields it. `now` is the time of
     /// receipt; it checks device timestamps and dates multi-line blocks.
     pub fn parse_line(&mut self, line: &str, now: Millis) -> LineOutcome {
+        let line = esphome::strip_ansi(line);
         let line = line.trim();
         if line.is_empty() {
-            return match self.flush() {
-                Some(r) => LineOutcome::Readings(vec![r]),
-                None => LineOutcome::Ignored,
+            let readings = self.flush();
+            return if readings.is_empty() {
+                LineOutcome::Ignored
+            } else {
+                LineOutcome::Readings(readings)
             };
         }
         let shape = match classify(line) {
             Ok(shape) => shape,
             Err(reason) => return LineOutcome::Unparsed(reason),
         };
-        if !matches!(shape, Shape::Banner | Shape::Values(_))
-            && std::mem::take(&mut self.first_line)
+        if !matches!(
+            shape,
+            Shape::Banner
+                | Shape::Values(_)
+                | Shape::Esphome(..)
+                | Shape::Tasmota(_)
+                | Shape::ProbeFound(..)
+                | Shape::ProbeNext(_)
+        ) && std::mem::take(&mut self.first_line)
         {
             if let Some(reason) = may_be_cut(&shape) {
                 return LineOutcome::Unparsed(reason);
@@ -140,22 +248,42 @@ impl SerialParser {
         let result = match shape {
             Shape::Banner => return LineOutcome::Ignored,
             Shape::Header(labels) => {
-                self.header = Some(labels.into_iter().map(str::to_owned).collect());
+                self.header = Some(labels);
+                return LineOutcome::Pending;
+            }
+            Shape::ProbeFound(index, address) => {
+                self.addresses.retain(|(i, _)| *i != index);
+                self.addresses.push((index, address));
+                return LineOutcome::Ignored;
+            }
+            Shape::ProbeNext(index) => {
+                let address = self.addresses.iter().find(|(i, _)| *i == index);
+                self.probe = Some(address.map_or(index, |(_, a)| a.clone()));
                 return LineOutcome::Pending;
             }
             Shape::Sketch(pairs) if pairs.is_empty() => return LineOutcome::Ignored,
-            Shape::Sketch(pairs) if pairs.len() == 1 => return self.block_line(&pairs[0], now),
-            Shape::Sketch(pairs) => self.reading(pairs.iter().map(|p| (p.name.as_str(), p.value))),
-            Shape::Labelled(pairs) => self.reading(pairs),
-            Shape::Values(values) => self.values(&values),
+            Shape::Sketch(pairs) if pairs.len() == 1 && self.probe.is_none() => {
+                return self.block_line(pairs.into_iter().next().expect("one pair"), now)
+            }
+            Shape::Sketch(pairs) => {
+                let probe = self.probe.clone();
+                self.finish(probe.as_deref(), pairs, None, now)
+            }
+            Shape::Labelled(pairs) | Shape::UnitValues(pairs) => {
+                self.finish(None, pairs, None, now)
+            }
+            Shape::ProbeValues(probe, pairs) => self.finish(Some(&probe), pairs, None, now),
+            Shape::Esphome(probe, pair) => self.finish(probe.as_deref(), vec![pair], None, now),
+            Shape::Values(values) => self.values(&values, now),
             Shape::Json => self.json(line, now),
-            Shape::LineProtocol => line_protocol(line, now),
+            Shape::Tasmota(json) => self.json(json, now),
+            Shape::LineProtocol => line_protocol(line, now).and_then(|r| self.keep(vec![r], now)),
         };
         match result {
-            Ok(reading) => {
-                let mut readings: Vec<Reading> = self.flush().into_iter().collect();
-                readings.push(reading);
-                LineOutcome::Readings(readings)
+            Ok(readings) => {
+                let mut all = self.flush();
+                all.extend(readings);
+                LineOutcome::Readings(all)
             }
             Err(reason) => LineOutcome::Unparsed(reason),
         }
@@ -163,8 +291,17 @@ impl SerialParser {
 
     /// Ends a multi-line block in progress. A block's end is otherwise only seen in the next
     /// line, so call this when the port closes or stays quiet.
-    pub fn flush(&mut self) -> Option<Reading> {
-        self.block.take()?.draft.finish(&self.fallback).ok()
+    pub fn flush(&mut self) -> Vec<Reading> {
+        let Some(block) = self.block.take() else {
+            return Vec::new();
+        };
+        self.finish(
+            block.probe.as_deref(),
+            block.pairs,
+            Some(block.at),
+            block.at,
+        )
+        .unwrap_or_default()
     }
 
     /// Starts over after the port was opened again: the next line may be cut off, and the
@@ -174,20 +311,173 @@ impl SerialParser {
         self.first_line = true;
         self.header = None;
         self.block = None;
+        self.probe = None;
     }
 
-    fn reading<'a>(
-        &self,
-        pairs: impl IntoIterator<Item = (&'a str, f64)>,
-    ) -> Result<Reading, String> {
-        let mut draft = Draft::default();
-        for (name, value) in pairs {
-            draft.metric(name, value).map_err(|e| e.to_string())?;
+    fn sensor(&self, probe: Option<&str>) -> SensorId {
+        match probe {
+            Some(p) => SensorId::sanitized(&format!("{}.{}", self.fallback, p.to_lowercase())),
+            None => self.fallback.clone(),
         }
-        draft.finish(&self.fallback)
     }
 
-    fn values(&self, values: &[Option<f64>]) -> Result<Reading, String> {
+    /// The name a field is stored under, after the board's checks of its unit.
+    fn resolve(&self, pair: &Pair) -> Result<String, FieldError> {
+        let lower = pair.name.to_ascii_lowercase();
+        if matches!(lower.as_str(), "temperature" | "temp" | "dew_point") && !pair.unit_given {
+            match self.settings.temperature_unit {
+                Some(TemperatureUnit::Fahrenheit) => return Ok(format!("{lower}_f")),
+                Some(TemperatureUnit::Celsius) => {}
+                None if pair.value.is_finite()
+                    && pair.value != 999.0
+                    && !PLAUSIBLE_ROOM_C.contains(&pair.value) =>
+                {
+                    return Err(FieldError::new(
+                        &pair.name,
+                        format!(
+                            "{} has no unit and is not plausible as a room's °C value: held \
+                             back; if this board prints °F, choose °F as its temperature unit \
+                             in the port's panel",
+                            pair.value
+                        ),
+                    ))
+                }
+                None => {}
+            }
+        }
+        // Pascals and hectopascals never overlap: a library that labels pascals [hPa] is read
+        // by its values.
+        if matches!(lower.as_str(), "pressure" | "pressure_hpa")
+            && (10_000.0..=120_000.0).contains(&pair.value)
+        {
+            return Ok("pressure_pa".into());
+        }
+        Ok(pair.name.clone())
+    }
+
+    /// Checks a line's fields into readings: °F repeats dropped, each field checked alone.
+    fn finish(
+        &mut self,
+        probe: Option<&str>,
+        pairs: Vec<Pair>,
+        at: Option<Millis>,
+        now: Millis,
+    ) -> Result<Vec<Reading>, String> {
+        let mut draft = Draft::default();
+        for pair in &pairs {
+            if let Some(base) = pair.name.strip_suffix("_f") {
+                if pairs.iter().any(|p| p.name == base) {
+                    continue;
+                }
+            }
+            match self.resolve(pair) {
+                Ok(name) => draft.metric_or_refuse(&name, pair.value),
+                Err(e) => draft.refuse(e),
+            }
+        }
+        if let Some(at) = at {
+            // A host clock before 2000 leaves the time of receipt instead.
+            let _ = draft.measured_at(at, now);
+        }
+        let reading = draft.finish(&self.sensor(probe))?;
+        self.keep(vec![reading], now)
+    }
+
+    /// Drops ignored series and holds values of labels seen once; returns what is to be stored.
+    fn keep(&mut self, readings: Vec<Reading>, now: Millis) -> Result<Vec<Reading>, String> {
+        let mut out = Vec::new();
+        let mut notes = Vec::new();
+        for mut reading in readings {
+            let sensor = reading.sensor.clone();
+            let ignore = &self.settings.ignore;
+            reading.values.retain(|(m, _)| {
+                !ignore
+                    .iter()
+                    .any(|i| *i == m.as_str() || *i == format!("{sensor}/{m}"))
+            });
+            let mut kept = Vec::new();
+            for (metric, value) in std::mem::take(&mut reading.values) {
+                let key = (sensor.to_string(), metric.to_string());
+                if metric.unit().is_some() || self.repeated.contains(&key) {
+                    kept.push((metric, value));
+                    continue;
+                }
+                match self
+                    .held
+                    .iter()
+                    .position(|h| h.sensor == sensor && h.metric == metric.as_str())
+                {
+                    // Twice before any reading: maybe a banner printed per sensor; a third
+                    // time settles it.
+                    Some(i) if !self.held[i].after_reading && self.held[i].values.len() < 2 => {
+                        let at = reading.measured_at.unwrap_or(now);
+                        self.held[i].values.push((value, at));
+                        reading.refused.push(FieldError::new(
+                            metric.as_str(),
+                            "printed again before any reading: held as a start-up detail until \
+                             it repeats once more",
+                        ));
+                    }
+                    Some(i) => {
+                        let first = self.held.remove(i);
+                        self.repeated.insert(key);
+                        for (v, at) in first.values {
+                            out.push(Reading {
+                                sensor: first.sensor.clone(),
+                                name: reading.name.clone(),
+                                measured_at: Some(at),
+                                values: vec![(metric.clone(), v)],
+                                series: None,
+                                refused: Vec::new(),
+                                conflicts: Vec::new(),
+                            });
+                        }
+                        kept.push((metric, value));
+                    }
+                    None => {
+                        if self.held.len() == HELD_MAX {
+                            self.held.remove(0);
+                        }
+                        self.held.push(Held {
+                            sensor: sensor.clone(),
+                            metric: metric.to_string(),
+                            values: vec![(value, reading.measured_at.unwrap_or(now))],
+                            after_reading: false,
+                        });
+                        reading.refused.push(FieldError::new(
+                            metric.as_str(),
+                            "printed once so far: held until the board prints it again (a \
+                             detail printed only at start-up is a banner, not a reading)",
+                        ));
+                    }
+                }
+            }
+            reading.values = kept;
+            if reading.values.iter().any(|(m, _)| m.unit().is_some()) {
+                for h in &mut self.held {
+                    h.after_reading = true;
+                }
+            }
+            if reading.values.is_empty() {
+                notes.append(&mut reading.refused);
+            } else {
+                out.push(reading);
+            }
+        }
+        if out.is_empty() {
+            return Err(if notes.is_empty() {
+                "every series of the line is ignored in the port's settings".into()
+            } else {
+                let notes: Vec<String> = notes.iter().map(ToString::to_string).collect();
+                notes.join("; ")
+            });
+        }
+        // A line's other readings carry what was held or refused, for the port's panel.
+        out[0].refused.append(&mut notes);
+        Ok(out)
+    }
+
+    fn values(&mut self, values: &[Option<f64>], now: Millis) -> Result<Vec<Reading>, String> {
         let Some(labels) = &self.header else {
             return Err(
                 "numbers without a header naming them: print a header row such as \
@@ -196,62 +486,112 @@ impl SerialParser {
             );
         };
         if values.len() != labels.len() {
+            let names: Vec<&str> = labels
+                .iter()
+                .map(|l| l.as_ref().map_or("-", |p| p.name.as_str()))
+                .collect();
             return Err(format!(
                 "{} values, but the header row names {} columns ({})",
                 values.len(),
                 labels.len(),
-                labels.join(",")
+                names.join(",")
             ));
         }
-        self.reading(
-            labels
-                .iter()
-                .zip(values)
-                .filter_map(|(l, v)| Some((l.as_str(), (*v)?))),
-        )
+        let pairs = labels
+            .iter()
+            .zip(values)
+            .filter_map(|(l, v)| {
+                let mut pair = l.clone()?;
+                pair.value = (*v)?;
+                Some(pair)
+            })
+            .collect();
+        self.finish(None, pairs, None, now)
     }
 
     /// Adds one `Name = value unit` line to the block; a metric the block has already starts
     /// the next block, and the finished one is returned.
-    fn block_line(&mut self, pair: &Pair, now: Millis) -> LineOutcome {
-        let metric = match normalize(&pair.name, pair.value) {
-            Ok((metric, _)) => metric,
+    fn block_line(&mut self, pair: Pair, now: Millis) -> LineOutcome {
+        let checked = self
+            .resolve(&pair)
+            .and_then(|name| normalize(&name, pair.value));
+        let metric = match checked {
+            Ok((metric, _)) => metric.to_string(),
             Err(e) => return LineOutcome::Unparsed(e.to_string()),
         };
         let repeated = self
             .block
             .as_ref()
             .is_some_and(|b| b.metrics.contains(&metric));
-        let finished = if repeated { self.flush() } else { None };
-        let block = self.block.get_or_insert_with(|| {
-            let mut draft = Draft::default();
-            // The block's values were measured when its first line came; the next line may come
-            // much later. A host clock before 2000 leaves the time of receipt instead.
-            let _ = draft.measured_at(now, now);
-            Block {
-                draft,
-                metrics: Vec::new(),
-            }
+        let finished = if repeated { self.flush() } else { Vec::new() };
+        let probe = self.probe.clone();
+        let block = self.block.get_or_insert_with(|| Block {
+            // The block's values were measured when its first line came; the next line may
+            // come much later.
+            at: now,
+            probe,
+            pairs: Vec::new(),
+            metrics: Vec::new(),
         });
-        if let Err(e) = block.draft.metric(&pair.name, pair.value) {
-            return LineOutcome::Unparsed(e.to_string());
-        }
+        block.pairs.push(pair);
         block.metrics.push(metric);
-        match finished {
-            Some(reading) => LineOutcome::Readings(vec![reading]),
-            None => LineOutcome::Pending,
+        if finished.is_empty() {
+            LineOutcome::Pending
+        } else {
+            LineOutcome::Readings(finished)
         }
     }
 
-    fn json(&self, line: &str, now: Millis) -> Result<Reading, String> {
-        match json::parse_body(line.as_bytes(), &self.fallback, now) {
+    fn json(&mut self, text: &str, now: Millis) -> Result<Vec<Reading>, String> {
+        if let Ok(serde_json::Value::Object(object)) = serde_json::from_str(text) {
+            if tasmota::is_nested(&object) {
+                return self.tasmota(&object, now);
+            }
+        }
+        let reading = match json::parse_body(text.as_bytes(), &self.fallback, now) {
             Ok(mut items) if items.len() == 1 => items.remove(0).map_err(|r| r.reason),
             Ok(_) => Err("expected one JSON object on the line".into()),
             Err(BodyError::Syntax(e)) => Err(format!(
                 "line starts like JSON but does not parse ({e}): print one whole object per line"
             )),
             Err(e) => Err(e.to_string()),
+        }?;
+        self.keep(vec![reading], now)
+    }
+
+    /// A JSON object nested per sensor, as Tasmota sends: one reading per sensor.
+    fn tasmota(
+        &mut self,
+        object: &serde_json::Map<String, serde_json::Value>,
+        now: Millis,
+    ) -> Result<Vec<Reading>, String> {
+        let blocks = tasmota::blocks(object)
+            .map_err(|e| format!("nested JSON read as Tasmota telemetry, but {e}"))?;
+        let mut readings = Vec::new();
+        let mut reasons = Vec::new();
+        for block in blocks {
+            let mut draft = Draft::default();
+            for (name, value) in &block.values {
+                draft.metric_or_refuse(name, *value);
+            }
+            for (field, why) in block.refused {
+                draft.refuse(FieldError::new(&field, why));
+            }
+            match draft.finish(&self.sensor(Some(&block.probe))) {
+                Ok(r) => readings.push(r),
+                Err(e) => reasons.push(format!("{}: {e}", block.probe)),
+            }
         }
+        if readings.is_empty() {
+            return Err(if reasons.is_empty() {
+                "nested JSON without a sensor object holding numbers (Tasmota's form is \
+                 {\"SENSOR\":{\"Temperature\":22.6}})"
+                    .into()
+            } else {
+                reasons.join("; ")
+            });
+        }
+        self.keep(readings, now)
     }
 }
 
@@ -272,8 +612,7 @@ fn may_be_cut(shape: &Shape) -> Option<String> {
                     .into(),
             )
         }
-        Shape::Labelled(pairs) => pairs.first()?.0,
-        Shape::Sketch(pairs) => pairs.first()?.name.as_str(),
+        Shape::Labelled(pairs) | Shape::Sketch(pairs) => pairs.first()?.name.as_str(),
         _ => return None,
     };
     (!is_known_metric(first_label)).then(|| {
@@ -287,13 +626,25 @@ fn may_be_cut(shape: &Shape) -> Option<String> {
 /// Whether Clima knows `raw` as a metric or alias; a cut-off `ature` or `umidity` is not.
 /// metric.rs offers no lookup by name alone, so this asks `normalize` with two probe values:
 /// every known name accepts 100 except `pressure_pa`, which needs the larger one.
-fn is_known_metric(raw: &str) -> bool {
+pub(super) fn is_known_metric(raw: &str) -> bool {
     [100.0, 100_000.0]
         .into_iter()
         .any(|v| matches!(normalize(raw, v), Ok((m, _)) if m.unit().is_some()))
 }
 
 fn classify(line: &str) -> Result<Shape<'_>, String> {
+    match esphome::parse(line) {
+        Some(EsphomeLine::State { probe, pair }) => return Ok(Shape::Esphome(probe, pair)),
+        Some(EsphomeLine::Refused(reason)) => return Err(reason),
+        Some(EsphomeLine::Other) => return Ok(Shape::Banner),
+        None => {}
+    }
+    if let Some(json) = tasmota::telemetry_json(line) {
+        return Ok(Shape::Tasmota(json));
+    }
+    if tasmota::is_log_line(line) {
+        return Ok(Shape::Banner);
+    }
     // A board that just reset often prints junk before its first banner.
     let text = line.trim_start_matches(|c: char| !c.is_ascii_graphic());
     if is_banner(text) {
@@ -316,7 +667,7 @@ fn classify(line: &str) -> Result<Shape<'_>, String> {
         return Ok(Shape::LineProtocol);
     }
     let fields = split_fields(line);
-    if let Some(pairs) = labelled(&fields) {
+    if let Some(pairs) = labelled(&fields)? {
         return Ok(Shape::Labelled(pairs));
     }
     if let Some(values) = numbers(&fields) {
@@ -324,6 +675,12 @@ fn classify(line: &str) -> Result<Shape<'_>, String> {
     }
     if let Some(labels) = header(&fields) {
         return labels.map(Shape::Header);
+    }
+    if let Some(pairs) = sketch::unit_values(line) {
+        return Ok(Shape::UnitValues(pairs));
+    }
+    if let Some(shape) = probe_line(line)? {
+        return Ok(shape);
     }
     if line.contains([':', '=']) {
         return sketch::pairs(line).map(Shape::Sketch);
@@ -333,6 +690,48 @@ fn classify(line: &str) -> Result<Shape<'_>, String> {
          'Name: value unit', a JSON object or InfluxDB line protocol"
             .into(),
     )
+}
+
+/// A 1-Wire ROM address as DallasTemperature prints it: 16 hex digits.
+fn is_address(word: &str) -> bool {
+    word.len() == 16 && word.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// DallasTemperature's lines that name a probe (see the detection order).
+fn probe_line(line: &str) -> Result<Option<Shape<'static>>, String> {
+    let lower = line.to_ascii_lowercase();
+    if let Some(rest) = lower.strip_prefix("found device ") {
+        let mut words = rest.split_whitespace();
+        if let (Some(index), Some(address)) = (words.next(), words.last()) {
+            if is_address(&address.to_ascii_uppercase()) {
+                return Ok(Some(Shape::ProbeFound(
+                    index.to_owned(),
+                    address.to_ascii_uppercase(),
+                )));
+            }
+        }
+    }
+    if let Some(index) = lower.strip_prefix("temperature for device:") {
+        let index = index.trim();
+        if !index.is_empty() && index.bytes().all(|b| b.is_ascii_digit()) {
+            return Ok(Some(Shape::ProbeNext(index.to_owned())));
+        }
+    }
+    if let Some(at) = lower.find("address:") {
+        let rest = line[at + "address:".len()..].trim_start();
+        let (address, values) = rest.split_at(rest.find(char::is_whitespace).unwrap_or(rest.len()));
+        if is_address(address) {
+            // `Device 0 Address: 28FF...` alone lists a probe at start-up.
+            if values.trim().is_empty() {
+                return Ok(Some(Shape::Banner));
+            }
+            let pairs = sketch::pairs(values.trim())?;
+            if !pairs.is_empty() {
+                return Ok(Some(Shape::ProbeValues(address.to_owned(), pairs)));
+            }
+        }
+    }
+    Ok(None)
 }
 
 /// Start-up text that never holds a reading and needs no one's attention.
@@ -420,20 +819,53 @@ fn looks_like_line_protocol(line: &str) -> bool {
         })
 }
 
-/// Splits at commas, spaces and tabs. Between commas an empty field stays (a CSV value the
-/// board left out); a separator at the end of the line is dropped.
+/// Splits at commas, spaces and tabs, but not inside brackets (`T(deg C)`), and keeps a unit
+/// in brackets with the word before it (`pressure [hPa]`). Between commas an empty field stays
+/// (a CSV value the board left out); a separator at the end of the line is dropped.
 fn split_fields(line: &str) -> Vec<&str> {
     let line = line.trim_end_matches([',', ';', ' ', '\t']);
-    let mut fields = Vec::new();
-    for part in line.split(',') {
-        let part = part.trim();
-        if part.is_empty() {
-            fields.push("");
-        } else {
-            fields.extend(part.split_whitespace().map(|f| f.trim_matches('"')));
+    // Spans of the fields; `None` is an empty CSV field.
+    let mut spans: Vec<Option<(usize, usize)>> = Vec::new();
+    let (mut depth, mut start, mut since_comma) = (0usize, None::<usize>, 0usize);
+    let end_field =
+        |spans: &mut Vec<Option<(usize, usize)>>, from: usize, to: usize, after_space: bool| {
+            let unit = line[from..].starts_with(['(', '[']);
+            match spans.last_mut() {
+                Some(Some((_, end))) if unit && after_space => *end = to,
+                _ => spans.push(Some((from, to))),
+            }
+        };
+    for (i, c) in line.char_indices() {
+        match c {
+            '(' | '[' => depth += 1,
+            ')' | ']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        let gap = depth == 0 && (c == ',' || c.is_whitespace());
+        if gap {
+            if let Some(s) = start.take() {
+                end_field(&mut spans, s, i, since_comma > 0);
+                since_comma += 1;
+            }
+            if c == ',' {
+                if since_comma == 0 {
+                    spans.push(None);
+                }
+                since_comma = 0;
+            }
+        } else if start.is_none() {
+            start = Some(i);
         }
     }
-    fields
+    if let Some(s) = start {
+        end_field(&mut spans, s, line.len(), since_comma > 0);
+    } else if since_comma == 0 && line.ends_with(',') {
+        spans.push(None);
+    }
+    spans
+        .into_iter()
+        .map(|span| span.map_or("", |(from, to)| line[from..to].trim_matches('"')))
+        .collect()
 }
 
 /// A whole field as a number, with Arduino's `nan`, `inf` and `ovf`.
@@ -443,9 +875,20 @@ fn number(field: &str) -> Option<f64> {
         .map(|(v, _)| v)
 }
 
+/// A label with its unit (`temp(C)`) as the pair it names; `None` for a counter.
+fn label_pair(label: &str, value: f64) -> Result<Option<Pair>, String> {
+    let (name, unit) = sketch::label_unit(label);
+    let unit = unit.unwrap_or_default();
+    Ok(sketch::metric_name(&name, &unit)?.map(|name| Pair {
+        name,
+        value,
+        unit_given: !unit.is_empty(),
+    }))
+}
+
 /// Serial Plotter fields: every one `label:number`.
-fn labelled<'a>(fields: &[&'a str]) -> Option<Vec<(&'a str, f64)>> {
-    let pairs: Option<Vec<_>> = fields
+fn labelled(fields: &[&str]) -> Result<Option<Vec<Pair>>, String> {
+    let split: Option<Vec<(&str, f64)>> = fields
         .iter()
         .filter(|f| !f.is_empty())
         .map(|f| {
@@ -453,7 +896,27 @@ fn labelled<'a>(fields: &[&'a str]) -> Option<Vec<(&'a str, f64)>> {
             Some((label, number(value)?)).filter(|_| !label.is_empty())
         })
         .collect();
-    pairs.filter(|p| !p.is_empty())
+    let Some(split) = split.filter(|p| !p.is_empty()) else {
+        return Ok(None);
+    };
+    let mut pairs = Vec::new();
+    for (label, value) in split {
+        let (name, unit) = sketch::label_unit(label);
+        if unit.is_none() && sketch::is_counter(&name) {
+            continue;
+        }
+        if unit.is_none() {
+            // A plain label is the metric name as the board wrote it.
+            pairs.push(Pair {
+                name: name.clone(),
+                value,
+                unit_given: false,
+            });
+            continue;
+        }
+        pairs.extend(label_pair(label, value)?);
+    }
+    Ok(Some(pairs))
 }
 
 fn numbers(fields: &[&str]) -> Option<Vec<Option<f64>>> {
@@ -470,28 +933,51 @@ fn numbers(fields: &[&str]) -> Option<Vec<Option<f64>>> {
     values.filter(|v| v.iter().any(Option::is_some))
 }
 
-/// A header row: words that can be metric names, at least half of them known, so a chatty
-/// `Sensor ready` is not taken for labels. `None` if the words cannot be labels at all.
-fn header<'a>(fields: &[&'a str]) -> Option<Result<Vec<&'a str>, String>> {
-    let name_like = |f: &&str| {
+/// A header row: words that can be metric names, units allowed (`T(deg C)`, `%RH`), at least
+/// half of them known, so a chatty `Sensor ready` is not taken for labels. `None` if the words
+/// cannot be labels at all.
+fn header(fields: &[&str]) -> Option<Result<Vec<Option<Pair>>, String>> {
+    let name_like = |f: &str| {
         f.starts_with(|c: char| c.is_ascii_alphabetic())
             && f.chars()
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
     };
-    if fields.is_empty() || !fields.iter().all(name_like) {
+    if fields.is_empty() {
         return None;
     }
-    let known = fields.iter().filter(|f| is_known_metric(f)).count();
-    Some(if known * 2 >= fields.len() {
-        Ok(fields.to_vec())
-    } else {
-        Err(
-            "words without values: a header row needs at least half of its labels to be \
+    let mut labels = Vec::new();
+    for field in fields {
+        let (name, unit) = sketch::label_unit(field);
+        if !name_like(&name) {
+            return None;
+        }
+        let label = match unit {
+            None if sketch::is_counter(&name) => None,
+            None => Some(Pair {
+                name,
+                value: 0.0,
+                unit_given: false,
+            }),
+            Some(_) => label_pair(field, 0.0).ok()?,
+        };
+        labels.push(label);
+    }
+    let known = labels
+        .iter()
+        .filter(|l| l.as_ref().is_some_and(|p| is_known_metric(&p.name)))
+        .count();
+    Some(
+        if known * 2 >= labels.iter().flatten().count().max(1) && known > 0 {
+            Ok(labels)
+        } else {
+            Err(
+                "words without values: a header row needs at least half of its labels to be \
              metric names Clima knows (temperature, humidity, pressure, co2, ...); or label \
              each value as name:value"
-                .into(),
-        )
-    })
+                    .into(),
+            )
+        },
+    )
 }
 
 #[cfg(test)]
@@ -521,6 +1007,9 @@ mod tests {
                     }
                     if let Some(t) = r.measured_at {
                         s += &format!(" @{}", t - NOW);
+                    }
+                    for e in &r.refused {
+                        s += &format!(" !{}", e.field);
                     }
                     s
                 })
@@ -702,9 +1191,19 @@ mod tests {
         );
         check("Temperature:-3", &["board temperature=-3"]);
         check("temperature_f:212", &["board temperature=100"]);
+        // A label Clima does not know is stored once it repeats, its first value included.
         check(
-            "temperature:20\nVoltage_1:3.3,sensor2:5",
-            &["board temperature=20", "board Voltage_1=3.3 sensor2=5"],
+            "temperature:20\nVoltage_1:3.3,sensor2:5\ntemperature:20\nVoltage_1:3.4,sensor2:6",
+            &[
+                "board temperature=20",
+                "unparsed: Voltage_1: printed once so far: held until the board prints it again",
+                "board temperature=20",
+                "board Voltage_1=3.3 @1000 | board sensor2=5 @1000 | board Voltage_1=3.4 sensor2=6",
+            ],
+        );
+        check(
+            "co2(ppm):612 temp(C):24.1 humidity(%):40.2",
+            &["board co2=612 temperature=24.1 humidity=40.2"],
         );
         check(
             "temperature:nan,humidity:nan",
@@ -730,7 +1229,7 @@ mod tests {
             "temperature:20\nlabel(x):1",
             &[
                 "board temperature=20",
-                "unparsed: label(x): metric names are",
+                "unparsed: label: printed once so far",
             ],
         );
     }
@@ -759,7 +1258,7 @@ mod tests {
         );
         check(
             "millis,temperature\n5000,21",
-            &["pending", "board millis=5000 temperature=21"],
+            &["pending", "board temperature=21"],
         );
         check(
             "temperature,humidity\n22.5,41.2,7\n22.5",
@@ -775,7 +1274,7 @@ mod tests {
         );
         check(
             "temperature,humidity\n22.5,141.2",
-            &["pending", "unparsed: humidity: 141.2 %RH is outside"],
+            &["pending", "board temperature=22.5 !humidity"],
         );
         check(
             "temperature,humidity\npressure\n1013",
@@ -867,6 +1366,71 @@ mod tests {
                 "board humidity=45.6 @1000",
             ],
         );
+    }
+
+    #[test]
+    fn units_in_labels_and_values() {
+        check(
+            "T(deg C),P(Pa),RH(%)\n23.41,100827,46",
+            &[
+                "pending",
+                "board temperature=23.41 pressure=1008.27 humidity=46",
+            ],
+        );
+        check(
+            "temperature,pressure [hPa]\n21,100827",
+            &["pending", "board temperature=21 pressure=1008.27"],
+        );
+        check("23.44ºC", &["board temperature=23.44"]);
+        check(
+            "('23.02C', '1008.27hPa', '46.31%')",
+            &["board temperature=23.02 pressure=1008.27 humidity=46.31"],
+        );
+        check("('23.02C', '24.1C')", &["unparsed: not a reading"]);
+        check("Temp C: 23.44 Temp F: 74.19", &["board temperature=23.44"]);
+    }
+
+    #[test]
+    fn units_are_never_guessed() {
+        check(
+            "Humidity: 46 Pressure: 100827 Temp: 73.40",
+            &["board humidity=46 pressure=1008.27 !temp"],
+        );
+        check(
+            "temperature:73.4",
+            &["unparsed: temperature: 73.4 has no unit and is not plausible as a room's °C value"],
+        );
+        check("temperature:21.5", &["board temperature=21.5"]);
+        let mut parser = SerialParser::new(board());
+        parser.set_settings(BoardSettings {
+            temperature_unit: Some(TemperatureUnit::Fahrenheit),
+            ignore: vec!["altitude".into(), "board/co2".into()],
+        });
+        assert_eq!(
+            run(
+                &mut parser,
+                "temperature:212,altitude:3,co2:400,humidity:40\nTemp: 32 °C"
+            ),
+            ["board temperature=100 humidity=40", "pending"]
+        );
+    }
+
+    #[test]
+    fn firmware_logs() {
+        check(
+            "[D][sensor:094]: 'Living Room Temperature': Sending state 23.40000 °C with 1 decimals of accuracy",
+            &["board.living_room temperature=23.4"],
+        );
+        check("[I][app:029]: Running through setup()...", &["ignored"]);
+        check(
+            r#"{"Time":"2026-12-01T12:00:01","AM2301":{"Temperature":22.6,"Humidity":132.4},"TempUnit":"C"}"#,
+            &["board.am2301 temperature=22.6 !humidity"],
+        );
+        check(
+            r#"{"Time":"2026-12-01T12:00:01","AM2301":{"Temperature":"n/a"}}"#,
+            &["unparsed: AM2301: AM2301.Temperature: expected a number"],
+        );
+        check("00:00:00.001 HDW: ESP8266EX", &["ignored"]);
     }
 
     #[test]
@@ -963,9 +1527,13 @@ mod tests {
         let mut parser = SerialParser::new(board());
         let got = run(
             &mut parser,
-            "temperature,humidity\nVoltage_1:3.3\nTemperature = 23.4 °C",
+            "temperature,humidity\nVoltage_1:3.1\nVoltage_1:3.2\nVoltage_1:3.3\nTemperature = 23.4 °C",
         );
-        assert_eq!(got, ["pending", "board Voltage_1=3.3", "pending"]);
+        assert_eq!(
+            got[3],
+            "board Voltage_1=3.1 @1000 | board Voltage_1=3.2 @2000 | board Voltage_1=3.3"
+        );
+        assert_eq!(got[4], "pending");
         parser.reopened();
         let got = run(&mut parser, "Voltage_1:3.3\n22,40\n\nVoltage_1:3.4");
         let cut = "unparsed: skipped the first line after the port opened: it may be cut off";
@@ -979,9 +1547,9 @@ mod tests {
             got[1]
         );
         assert_eq!(got[2..], ["ignored", "board Voltage_1=3.4"]);
-        assert!(parser.flush().is_none());
+        assert!(parser.flush().is_empty());
         run(&mut parser, "Temperature = 23.4 °C");
-        assert_eq!(parser.flush().unwrap().values.len(), 1);
+        assert_eq!(parser.flush()[0].values.len(), 1);
     }
 
     #[test]
@@ -1094,7 +1662,7 @@ mod tests {
                 );
             }
         }
-        assert!(parser.flush().is_none(), "{what}");
+        assert!(parser.flush().is_empty(), "{what}");
         assert!(
             lines > 0 || framer.overlong() > 0,
             "{what}: no lines at all"

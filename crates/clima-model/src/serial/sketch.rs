@@ -9,17 +9,90 @@ use std::ops::Range;
 pub(super) struct Pair {
     pub name: String,
     pub value: f64,
+    /// The line said the unit (after the value or inside the name).
+    pub unit_given: bool,
 }
 
 /// Quantities sketches compute from measured ones; storing them would duplicate what the
 /// sensor measured.
-const DERIVED: &[&str] = &["heat_index"];
+const DERIVED: &[&str] = &["heat_index", "seapressure", "sea_pressure"];
+
+/// Labels of counters and clocks sketches print beside their readings; not quantities.
+const COUNTERS: &[&str] = &[
+    "samplenumber",
+    "sample_number",
+    "sample",
+    "time",
+    "time_ms",
+    "millis",
+    "timestamp",
+    "index",
+    "count",
+    "uptime",
+];
+
+/// Whether a label names a counter or clock (`millis`, `SampleNumber`), not a quantity.
+pub(super) fn is_counter(label: &str) -> bool {
+    COUNTERS.contains(&metric_base(label).as_str())
+}
+
+/// Short names sketches give the common quantities, mapped onto names `Draft` knows.
+const SHORT_NAMES: &[(&str, &str)] = &[
+    ("t", "temperature"),
+    ("tmp", "temperature"),
+    ("h", "humidity"),
+    ("p", "pressure"),
+    ("press", "pressure"),
+    ("dewpoint", "dew_point"),
+];
+
+/// First words that name the quantity of a longer name: `CO2 concentration [ppm]`,
+/// `Temperature for the device 1 (index 0) is`.
+const QUANTITY_WORDS: &[(&str, &str)] = &[
+    ("temperature", "temperature"),
+    ("temp", "temperature"),
+    ("humidity", "humidity"),
+    ("pressure", "pressure"),
+    ("co2", "co2"),
+    ("altitude", "altitude"),
+];
 
 /// Words that are units, whether after the value (`23.4 °C`) or inside the name (`Temp *C`).
 const UNITS: &[&str] = &[
-    "°c", "*c", "ºc", "c", "degc", "°f", "*f", "ºf", "f", "degf", "%", "%rh", "hpa", "pa", "kpa",
-    "mbar", "m", "ft", "ppm", "ppb", "lx", "lux", "v", "mv", "ohms", "kohms", "µg/m3", "ug/m3",
+    "°c",
+    "*c",
+    "ºc",
+    "c",
+    "degc",
+    "°f",
+    "*f",
+    "ºf",
+    "f",
+    "degf",
+    "%",
+    "%rh",
+    "hpa",
+    "pa",
+    "kpa",
+    "mbar",
+    "m",
+    "ft",
+    "ppm",
+    "ppb",
+    "lx",
+    "lux",
+    "v",
+    "mv",
+    "ohms",
+    "kohms",
+    "µg/m3",
+    "ug/m3",
     "µg/m³",
+    "rh",
+    "deg c",
+    "deg f",
+    "degrees c",
+    "degrees f",
 ];
 
 /// Splits a line at its `:` and `=` separators into pairs. Several pairs on one line belong to
@@ -135,10 +208,21 @@ fn pair(display: &str, value_text: &str) -> Result<Option<Pair>, String> {
         ));
     }
     let attached = attached.trim_matches([',', ';']);
+    let words: Vec<&str> = words.collect();
+    // `23.4 degrees C`: the unit is two words.
+    let joined;
+    let (words, degrees) = match (attached, words.as_slice()) {
+        ("", [d, cf, rest @ ..]) if d.eq_ignore_ascii_case("degrees") && cf.len() == 1 => {
+            joined = format!("deg {cf}");
+            (rest.to_vec(), Some(joined.as_str()))
+        }
+        _ => (words, None),
+    };
+    let attached = degrees.unwrap_or(attached);
     // The unit follows the number, attached or as the next word; later words may only repeat
     // the value in another unit (`23.00°C 73.40°F`). Anything else means this is not a value.
     let mut unit = (!attached.is_empty()).then_some(attached);
-    for (i, word) in words.enumerate() {
+    for (i, word) in words.into_iter().enumerate() {
         let other_value = split_number(word).is_some_and(|(_, u)| u.is_empty() || unit_like(u));
         if i == 0 && unit.is_none() && unit_like(word) {
             unit = Some(word);
@@ -148,26 +232,103 @@ fn pair(display: &str, value_text: &str) -> Result<Option<Pair>, String> {
             ));
         }
     }
-    if let Some(unit) = unit.filter(|u| !unit_like(u)) {
+    if let Some(unit) = unit.filter(|u| !unit_like(&u.replace(' ', ""))) {
         return Err(format!(
             "{display:?}: {unit:?} after the number is not a unit: expected 'Name: value unit'"
         ));
     }
-    let unit = unit.or(name_unit).unwrap_or("");
-    let base = metric_base(&name_words.join(" "));
+    let unit = unit.filter(|u| *u != "deg").or(name_unit).unwrap_or("");
+    let Some(name) = metric_name(&name_words.join(" "), unit)? else {
+        return Ok(None);
+    };
+    Ok(Some(Pair {
+        name,
+        value,
+        unit_given: !unit.is_empty(),
+    }))
+}
+
+/// The metric name (or alias that makes `Draft` convert) for a display name and the unit the
+/// line gave, or `None` for a counter or a derived quantity.
+pub(super) fn metric_name(display: &str, unit: &str) -> Result<Option<String>, String> {
+    let base = metric_base(display);
     if !base.starts_with(|c: char| c.is_ascii_alphabetic()) {
         return Err(format!(
             "{display:?} is not a quantity's name: expected 'Name: value unit'"
         ));
     }
-    if DERIVED.contains(&base.as_str()) {
+    if DERIVED.contains(&base.as_str()) || COUNTERS.contains(&base.as_str()) {
         return Ok(None);
     }
-    let name = match unit_suffix(unit) {
+    let base = match SHORT_NAMES.iter().find(|(short, _)| *short == base) {
+        // Sketches print altitude in feet as often as in metres: only a stated metre counts.
+        None if base == "alt" && unit_key(unit) == "m" => "altitude".to_owned(),
+        Some((_, long)) => (*long).to_owned(),
+        None if !super::formats::is_known_metric(&base) => {
+            let first = base.split('_').next().unwrap_or("");
+            QUANTITY_WORDS
+                .iter()
+                .find(|(w, _)| *w == first)
+                .map_or(base.clone(), |(_, q)| (*q).to_owned())
+        }
+        None => base,
+    };
+    Ok(Some(match unit_suffix(unit) {
         Some(suffix) if !base.ends_with(suffix) => base + suffix,
         _ => base,
-    };
-    Ok(Some(Pair { name, value }))
+    }))
+}
+
+/// Splits a label that carries its unit: `temp(C)`, `Temperature [°C]`, `P(Pa)`; a label that
+/// is only a unit, `%RH`, names humidity.
+pub(super) fn label_unit(label: &str) -> (String, Option<String>) {
+    let label = label.trim();
+    if matches!(unit_key(label).as_str(), "%" | "%rh" | "rh%") {
+        return ("humidity".into(), Some("%".into()));
+    }
+    for (open, close) in [('(', ')'), ('[', ']')] {
+        if let (Some(start), true) = (label.rfind(open), label.ends_with(close)) {
+            let unit = label[start + 1..label.len() - 1].trim();
+            if start > 0 && unit_like(&unit.replace(' ', "")) {
+                return (label[..start].trim().to_owned(), Some(unit.to_owned()));
+            }
+        }
+    }
+    (label.to_owned(), None)
+}
+
+/// Values that carry their own unit and no name: `23.44ºC`, or a MicroPython tuple
+/// `('23.02C', '1008.27hPa', '46.31%')`. The unit names the quantity; each at most once.
+pub(super) fn unit_values(line: &str) -> Option<Vec<Pair>> {
+    let inner = line
+        .trim()
+        .trim_start_matches('(')
+        .trim_end_matches(')')
+        .trim();
+    let mut pairs: Vec<Pair> = Vec::new();
+    for part in inner.split([',', ' ', '\t']).filter(|p| !p.is_empty()) {
+        let part = part.trim_matches(['\'', '"']);
+        let (value, unit) = split_number(part)?;
+        let name = match unit_key(unit).as_str() {
+            "°c" | "ºc" | "*c" | "c" => "temperature",
+            "°f" | "ºf" | "*f" | "f" => "temperature_f",
+            "hpa" | "mbar" => "pressure",
+            "pa" => "pressure_pa",
+            "kpa" => "pressure_kpa",
+            "%" | "%rh" => "humidity",
+            "ppm" => "co2",
+            _ => return None,
+        };
+        if pairs.iter().any(|p| p.name == name) {
+            return None;
+        }
+        pairs.push(Pair {
+            name: name.into(),
+            value,
+            unit_given: true,
+        });
+    }
+    (!pairs.is_empty()).then_some(pairs)
 }
 
 /// Maps a display name onto metric-name form: `Approx. Altitude` becomes `altitude`,
@@ -199,8 +360,8 @@ fn metric_base(display: &str) -> String {
 /// The alias suffix that makes `Draft` convert a value given in a unit other than the metric's
 /// stored one. Other units are the stored ones or carry no conversion.
 fn unit_suffix(unit: &str) -> Option<&'static str> {
-    match unit_key(unit).as_str() {
-        "°f" | "*f" | "ºf" | "f" | "degf" | "fahrenheit" => Some("_f"),
+    match unit_key(unit).replace(' ', "").as_str() {
+        "°f" | "*f" | "ºf" | "f" | "degf" | "degreesf" | "fahrenheit" => Some("_f"),
         "pa" => Some("_pa"),
         "kpa" => Some("_kpa"),
         _ => None,
@@ -314,7 +475,10 @@ mod tests {
             Ok(&[("temperature", 23.4), ("humidity", 45.0)]),
         );
         check("Temp=23.4 Hum=45", Ok(&[("temp", 23.4), ("hum", 45.0)]));
-        check("T=23.4,H=45", Ok(&[("t", 23.4), ("h", 45.0)]));
+        check(
+            "T=23.4,H=45",
+            Ok(&[("temperature", 23.4), ("humidity", 45.0)]),
+        );
         check(
             "Temperature: 73.4  °F Humidity: 40",
             Ok(&[("temperature_f", 73.4), ("humidity", 40.0)]),

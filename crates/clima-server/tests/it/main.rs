@@ -4,6 +4,7 @@ mod api;
 mod browser;
 mod clients;
 mod conformance;
+mod corpus;
 mod hardening;
 mod history;
 mod lifecycle;
