@@ -69,6 +69,9 @@ pub enum PortActionError {
     /// The label is not a usable name.
     #[error("label {0}")]
     Label(String),
+    /// The board settings cannot be kept as given.
+    #[error("{0}")]
+    Settings(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -335,8 +338,8 @@ impl Api {
         settings: clima_model::serial::BoardSettings,
     ) -> Result<clima_model::serial::BoardSettings, PortActionError> {
         if settings.ignore.len() > 100 || settings.ignore.iter().any(|s| s.len() > 130) {
-            return Err(PortActionError::Label(
-                "ignore list is too long: at most 100 series of 130 characters".into(),
+            return Err(PortActionError::Settings(
+                "the ignore list is too long: list at most 100 series of 130 characters".into(),
             ));
         }
         self.0.boards.set_board_settings(id, settings.clone())?;

@@ -169,6 +169,9 @@ impl From<PortActionError> for Reply {
         match e {
             PortActionError::Port(p) => Reply::error(404, "unknown_port", p.to_string()),
             e @ PortActionError::Label(_) => Reply::error(400, "invalid_label", e.to_string()),
+            e @ PortActionError::Settings(_) => {
+                Reply::error(400, "invalid_settings", e.to_string())
+            }
             PortActionError::Store(s) => s.into(),
         }
     }
