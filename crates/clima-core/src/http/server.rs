@@ -93,7 +93,7 @@ impl Drop for Slot {
 pub struct Peer(pub SocketAddr);
 
 /// Each connection's socket send buffer, in bytes (Linux doubles it).
-const SEND_BUFFER: usize = 64 * 1024;
+const SEND_BUFFER: usize = 32 * 1024;
 /// Longest pause after a failed accept.
 const MAX_ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
 /// How long shutdown waits for requests in hand before closing their connections.
