@@ -22,11 +22,12 @@ wait_http() { # URL EXPECTED_STATUS WHAT
 }
 
 # Builds clima-server and clima-bench once (NO_BUILD=1 skips it) and sets SERVER and BENCH.
+# BENCH_BIN names another clima-bench, so that two server builds meet the same load generator.
 build_release() {
     if [ "${NO_BUILD:-0}" != 1 ]; then
         (cd "$ROOT" && cargo build --release -p clima-server -p clima-bench)
     fi
-    BENCH=$BIN_DIR/clima-bench
+    BENCH=${BENCH_BIN:-$BIN_DIR/clima-bench}
     SERVER=$BIN_DIR/clima-server
     [ -x "$BENCH" ] && [ -x "$SERVER" ] || { echo "no binaries in $BIN_DIR" >&2; exit 1; }
 }

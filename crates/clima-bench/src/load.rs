@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, Result};
 
 use crate::payload::Plan;
-use crate::stats::{micros, ms, Latency};
+use crate::stats::{micros, ms, percentile, Latency};
 use crate::target::Target;
 use crate::wire::{self, Client};
 
@@ -63,6 +63,8 @@ pub struct Report {
     pub first_reply_max: Option<Duration>,
     /// Median over clients of the time to their first successful reply.
     pub first_reply_median: Option<Duration>,
+    /// 99th percentile (nearest rank) over clients of the same.
+    pub first_reply_p99: Option<Duration>,
     pub never_replied: usize,
     pub connect_max: Duration,
     pub reconnects: u64,
@@ -150,6 +152,10 @@ fn summarise(runs: Vec<ClientRun>, elapsed: Duration) -> Report {
             .collect(),
         first_reply_max: firsts.last().copied(),
         first_reply_median: firsts.get(firsts.len().saturating_sub(1) / 2).copied(),
+        first_reply_p99: (!firsts.is_empty()).then(|| {
+            let us: Vec<u64> = firsts.iter().map(|d| micros(*d)).collect();
+            Duration::from_micros(percentile(&us, 99.0))
+        }),
         never_replied: runs.iter().filter(|r| r.first_reply.is_none()).count(),
         connect_max: runs
             .iter()
@@ -284,8 +290,9 @@ pub fn print(cfg: &LoadConfig, r: &Report) {
         ms(micros(r.connect_max))
     );
     println!(
-        "   first reply after the start: median client {} ms, slowest client {} ms; {} client(s) never answered",
+        "   first reply after the start: median client {} ms, p99 {} ms, slowest client {} ms; {} client(s) never answered",
         opt_ms(r.first_reply_median),
+        opt_ms(r.first_reply_p99),
         opt_ms(r.first_reply_max),
         r.never_replied
     );
@@ -309,7 +316,7 @@ pub fn print(cfg: &LoadConfig, r: &Report) {
         .collect();
     println!("   slowest single request per client: {}", slow.join(", "));
     println!(
-        "result label={} mode={} clients={} batch={} elapsed_s={:.2} readings={} readings_per_s={:.0} requests_per_s={:.1} p50_ms={} p90_ms={} p99_ms={} max_ms={} errors={} min_client={min} max_client={max} stalled={} never_replied={} first_reply_p50_ms={} first_reply_max_ms={} reconnects={}",
+        "result label={} mode={} clients={} batch={} elapsed_s={:.2} readings={} readings_per_s={:.0} requests_per_s={:.1} p50_ms={} p90_ms={} p99_ms={} max_ms={} errors={} min_client={min} max_client={max} stalled={} never_replied={} first_reply_p50_ms={} first_reply_p99_ms={} first_reply_max_ms={} reconnects={}",
         cfg.label,
         p.mode.name(),
         p.clients,
@@ -326,6 +333,7 @@ pub fn print(cfg: &LoadConfig, r: &Report) {
         r.stalled.len(),
         r.never_replied,
         opt_ms(r.first_reply_median),
+        opt_ms(r.first_reply_p99),
         opt_ms(r.first_reply_max),
         r.reconnects,
     );
@@ -368,6 +376,7 @@ mod tests {
         assert_eq!(r.never_replied, 1);
         assert_eq!(r.first_reply_max, Some(Duration::from_millis(4500)));
         assert_eq!(r.first_reply_median, Some(Duration::from_millis(3)));
+        assert_eq!(r.first_reply_p99, Some(Duration::from_millis(4500)));
         assert_eq!(r.per_client, vec![10, 1, 0]);
         assert_eq!(r.error_count(), 2);
         assert_eq!(r.slowest_clients[0], (1, 4_500_000));
