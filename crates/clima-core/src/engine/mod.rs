@@ -67,8 +67,7 @@ impl Engine {
             addr: cfg.listen,
             source: e,
         };
-        let listener = std::net::TcpListener::bind(cfg.listen).map_err(bind)?;
-        listener.set_nonblocking(true).map_err(bind)?;
+        let listener = listen(cfg.listen).map_err(bind)?;
         let addr = listener.local_addr().map_err(bind)?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(RUNTIME_THREADS)
@@ -178,6 +177,28 @@ impl Engine {
         runtime.shutdown_timeout(Duration::from_secs(1));
         tracing::info!("stopped; every acknowledged reading is committed");
     }
+}
+
+/// Connections the kernel queues for the listener before they are accepted. The standard
+/// library's 128 drops part of a burst of new clients (they retry a second later); the system
+/// may cap this lower (`somaxconn`).
+const LISTEN_BACKLOG: i32 = 4096;
+
+/// A non-blocking listener on `addr` with a backlog that holds a burst of new clients.
+fn listen(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::STREAM,
+        Some(socket2::Protocol::TCP),
+    )?;
+    // As the standard library does on Unix: a restarted server may bind while old connections
+    // linger. (On Windows this option would let another program take the port, so not there.)
+    #[cfg(unix)]
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(LISTEN_BACKLOG)?;
+    socket.set_nonblocking(true)?;
+    Ok(socket.into())
 }
 
 impl Drop for Engine {
