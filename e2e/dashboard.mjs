@@ -42,9 +42,9 @@ export async function cardUpdates(s, port, token) {
 const chartState = (metric) => `
   const fig = document.querySelector('#chart-list figure[data-metric="${metric}"]');
   if (!fig) return null;
-  const img = fig.querySelector('img');
+  const svg = fig.querySelector('.chart-art > svg');
   return { range: fig.dataset.range || null, points: Number(fig.dataset.points || 0),
-           loaded: !!img.src && img.src.startsWith('data:image/svg+xml') && img.complete && img.naturalWidth > 0,
+           loaded: !!svg && svg.childElementCount > 0 && svg.getBoundingClientRect().width > 0,
            error: fig.classList.contains('error') };`;
 
 export async function chartAppears(s) {
@@ -74,8 +74,7 @@ export async function rangesSwitch(s) {
 export async function hoverShowsValue(s) {
   const tip = await s.exec(`
     const fig = document.querySelector('#chart-list figure[data-metric="temperature"]');
-    const img = fig.querySelector('img');
-    const box = img.getBoundingClientRect();
+    const box = fig.querySelector('.chart-art').getBoundingClientRect();
     const plot = fig.querySelector('.plot');
     plot.dispatchEvent(new PointerEvent('pointermove', { clientX: box.right - 40, clientY: box.top + box.height / 2, bubbles: true }));
     const tip = fig.querySelector('.tip');

@@ -64,14 +64,14 @@ try {
   await session.click(await session.find('[data-sensor="living-room"]'));
   await session.click(await session.find('#ranges button[data-range="24h"]'));
   await waitFor('the charts', () =>
-    session.exec(`return [...document.querySelectorAll('#chart-list figure')].every((f) => f.dataset.range === '24h' && f.querySelector('img').naturalWidth > 0)`),
+    session.exec(`return [...document.querySelectorAll('#chart-list figure')].every((f) => f.dataset.range === '24h' && f.querySelector('.chart-art > svg'))`),
   );
   // A live reading, then the pointer over the temperature chart.
   await post(PORT, TOKEN, { sensor: 'living-room', temperature: 21.9, humidity: 44.1, co2: 812 });
   await new Promise((r) => setTimeout(r, 3000));
   await session.exec('window.scrollTo(0, 0)');
   // Move the real pointer (a synthetic event would be undone by the real pointer's position).
-  const img = await session.find('#chart-list figure[data-metric="temperature"] img');
+  const img = await session.find('#chart-list figure[data-metric="temperature"] .chart-art');
   const width = await session.exec('return arguments[0].getBoundingClientRect().width', [{ 'element-6066-11e4-a52e-4f735466cecf': img }]);
   await session.cmd('POST', '/actions', {
     actions: [{ type: 'pointer', id: 'mouse', parameters: { pointerType: 'mouse' }, actions: [{ type: 'pointerMove', duration: 0, origin: { 'element-6066-11e4-a52e-4f735466cecf': img }, x: Math.round(width * 0.12), y: -30 }] }],

@@ -4,6 +4,7 @@
 
 import { h, replace, setText } from './dom.js';
 import { RANGES, bucketAt, convert, formatBytes, formatNumber, formatTime, metricLabel } from './format.js';
+import { parseSvg, showSvg } from './svg.js';
 
 /** What each chart can be exported as. */
 const EXPORT_FORMATS = [
@@ -87,10 +88,11 @@ export class ChartPanel {
   }
 
   figure(metric) {
-    const img = h('img', { class: 'chart-img', alt: `${metricLabel(metric)} chart` });
+    // The chart itself: one inline <svg>, updated in place at each redraw (see svg.js for why).
+    const art = h('div', { class: 'chart-art', role: 'img', 'aria-label': `${metricLabel(metric)} chart` });
     const cursor = h('div', { class: 'cursor', hidden: true });
     const tip = h('div', { class: 'tip', role: 'status', hidden: true });
-    const plotBox = h('div', { class: 'plot' }, img, cursor, tip);
+    const plotBox = h('div', { class: 'plot' }, art, cursor, tip);
     const status = h('span', { class: 'export-status', role: 'status' });
     const buttons = EXPORT_FORMATS.map((f) =>
       h('button', { type: 'button', data: { format: f.id }, title: f.title, onclick: () => this.exportAs(fig, f.id) }, f.label),
@@ -98,7 +100,7 @@ export class ChartPanel {
     const exporter = h('span', { class: 'export', role: 'group', 'aria-label': `Export ${metricLabel(metric)}` }, 'Export', buttons, status);
     const caption = h('figcaption', {}, h('span', { class: 'chart-name' }, metricLabel(metric)), exporter);
     const root = h('figure', { class: 'chart', data: { metric } }, caption, plotBox);
-    const fig = { metric, root, img, cursor, tip, plotBox, buttons, status, generation: 0, chart: null, readings: null };
+    const fig = { metric, root, art, cursor, tip, plotBox, buttons, status, generation: 0, chart: null, readings: null };
     plotBox.addEventListener('pointermove', (e) => this.hover(fig, e));
     plotBox.addEventListener('pointerleave', () => {
       cursor.hidden = true;
@@ -132,20 +134,20 @@ export class ChartPanel {
         this.transport.readings(query),
       ]);
       if (generation !== fig.generation) return;
-      fig.chart = { ...chart, width, height };
+      const art = parseSvg(chart.svg);
+      fig.chart = { plot: chart.plot, width, height };
       fig.readings = readings;
-      // A data: URL keeps the CSP's img-src to 'self' and data:; an <img> never runs script.
-      fig.img.src = `data:image/svg+xml;charset=utf-8,${encodeURIComponent(chart.svg)}`;
-      fig.img.width = width;
-      fig.img.height = height;
+      showSvg(fig.art, art);
+      fig.art.setAttribute('aria-label', `${metricLabel(fig.metric)} chart`);
       fig.root.dataset.range = this.range.id;
       fig.root.dataset.points = String(readings.points.reduce((n, b) => n + b.count, 0));
       fig.root.classList.remove('error');
     } catch (e) {
       if (generation !== fig.generation) return;
       fig.root.classList.add('error');
-      fig.img.removeAttribute('src');
-      fig.img.alt = `Chart unavailable: ${e.message}`;
+      fig.chart = null;
+      fig.art.replaceChildren();
+      fig.art.setAttribute('aria-label', `Chart unavailable: ${e.message}`);
     }
   }
 
@@ -178,7 +180,7 @@ export class ChartPanel {
 
   hover(fig, event) {
     if (!fig.chart || !fig.readings) return;
-    const box = fig.img.getBoundingClientRect();
+    const box = fig.art.getBoundingClientRect();
     const scale = fig.chart.width / box.width;
     const x = (event.clientX - box.left) * scale;
     const bucket = bucketAt(x, fig.chart.plot, fig.readings);
