@@ -71,6 +71,9 @@ pub(super) fn run(args: ReaderArgs) {
     let mut heard_noise = false;
     let mut last_bytes = Instant::now();
     let mut overlong = 0;
+    // Lines read together would share a millisecond, and two readings of one series at one
+    // time are a conflict: each line's time is at least a millisecond after the last one's.
+    let mut line_at = 0;
     let why_stopped = loop {
         if stop.load(Ordering::Relaxed) {
             break None;
@@ -90,9 +93,13 @@ pub(super) fn run(args: ReaderArgs) {
                 }
                 let (mut parsed, mut count) = (0, 0);
                 for line in framer.push(&buf[..n]) {
-                    let now = now_ms();
+                    let now = now_ms().max(line_at + 1);
+                    line_at = now;
                     match parser.parse_line(&line, now) {
-                        LineOutcome::Readings(rs) => {
+                        LineOutcome::Readings(mut rs) => {
+                            for r in &mut rs {
+                                r.measured_at.get_or_insert(now);
+                            }
                             parsed += 1;
                             for e in rs.iter().flat_map(|r| &r.refused) {
                                 registry.unparsed(id, &line, &e.to_string(), now);
