@@ -100,7 +100,7 @@ export async function hostileNameIsText(s, port, token) {
 /** A probe for the token Settings shows. */
 const shownToken = (s) => () => s.exec('const el = document.querySelector(\'[data-fact="token"] code\'); return el && el.textContent;');
 
-async function openSettings(s) {
+export async function openSettings(s) {
   if (await s.exec('return document.getElementById("settings").hidden')) await s.click(await s.find('#open-settings'));
   await waitFor('the settings panel', () => s.exec('return !document.getElementById("settings").hidden'));
 }
