@@ -174,7 +174,9 @@ mod tests {
     fn renders_every_format_the_parser_reads() {
         use clima_model::serial::{LineFramer, LineOutcome, SerialParser};
         let c = Climate::new(7);
-        for format in ["plotter", "json", "csv", "dht", "bme280", "sht31", "influx", "sparkfun"] {
+        for format in [
+            "plotter", "json", "csv", "dht", "bme280", "sht31", "influx", "sparkfun",
+        ] {
             let f: BoardFormat = format.parse().unwrap();
             let mut framer = LineFramer::new();
             let mut parser = SerialParser::new(clima_model::SensorId::parse("sim").unwrap());

@@ -27,7 +27,8 @@
 //!     `Temperature for device: 0` (ignored and pending: they name the probe of the next line),
 //!     `Device Address: 28FF... Temp C: 23.44 Temp F: 74.19` (a reading of that probe); OneWire's
 //!     `ROM = 28 FF 64 1E 8C 16 3 12` (names the probe of the next temperature; its `Chip =` and
-//!     `Data =` lines are ignored);
+//!     `Data =` lines are ignored); a `NAME:` line alone heads a section of values (Sensirion's
+//!     `SHT1 :`), and once a board has shown two sections each is a probe of its own;
 //! 13. anything else with `:` or `=`: example-sketch text, `Name: value unit`.
 //!
 //! Then every reading goes through the board's checks, in [`SerialParser`]: a second value in
@@ -147,6 +148,10 @@ pub struct SerialParser {
     addresses: Vec<(String, String)>,
     /// The probe named by the last `Temperature for device: N` line.
     probe: Option<String>,
+    /// Sections the board prints its sensors' values under (`SHT1 :`), in order of appearance,
+    /// and the current one: with two or more, each section is a probe.
+    sections: Vec<String>,
+    section: Option<String>,
     held: Vec<Held>,
     /// Unknown labels that came twice: readings from now on.
     repeated: BTreeSet<(String, String)>,
@@ -172,6 +177,7 @@ struct Held {
 struct Block {
     at: Millis,
     probe: Option<String>,
+    section: Option<String>,
     pairs: Vec<Pair>,
     metrics: Vec<String>,
 }
@@ -192,6 +198,8 @@ enum Shape<'a> {
     ProbeFound(String, String),
     /// The probe the next line's temperature is of.
     ProbeNext(String),
+    /// `NAME:` alone: the values below are of the sensor NAME.
+    Section(String),
     /// A line of one probe's values.
     ProbeValues(String, Vec<Pair>),
     Esphome(Option<String>, Pair),
@@ -210,6 +218,8 @@ impl SerialParser {
             block: None,
             addresses: Vec::new(),
             probe: None,
+            sections: Vec::new(),
+            section: None,
             held: Vec::new(),
             repeated: BTreeSet::new(),
             unit_line: Vec::new(),
@@ -251,6 +261,7 @@ impl SerialParser {
                 | Shape::Tasmota(_)
                 | Shape::ProbeFound(..)
                 | Shape::ProbeNext(_)
+                | Shape::Section(_)
         ) && std::mem::take(&mut self.first_line)
         {
             if let Some(reason) = may_be_cut(&shape) {
@@ -267,6 +278,18 @@ impl SerialParser {
                 self.addresses.retain(|(i, _)| *i != index);
                 self.addresses.push((index, address));
                 return LineOutcome::Ignored;
+            }
+            Shape::Section(name) => {
+                if !self.sections.contains(&name) {
+                    self.sections.push(name.clone());
+                }
+                let finished = self.flush();
+                self.section = Some(name);
+                return if finished.is_empty() {
+                    LineOutcome::Pending
+                } else {
+                    LineOutcome::Readings(finished)
+                };
             }
             Shape::ProbeNext(index) => {
                 let address = self.addresses.iter().find(|(i, _)| *i == index);
@@ -317,8 +340,9 @@ impl SerialParser {
         let Some(block) = self.block.take() else {
             return Vec::new();
         };
+        let section = block.section.filter(|_| self.sections.len() > 1);
         self.finish(
-            block.probe.as_deref(),
+            block.probe.as_deref().or(section.as_deref()),
             block.pairs,
             Some(block.at),
             block.at,
@@ -334,6 +358,8 @@ impl SerialParser {
         self.header = None;
         self.block = None;
         self.probe = None;
+        self.sections.clear();
+        self.section = None;
     }
 
     fn sensor(&self, probe: Option<&str>) -> SensorId {
@@ -345,6 +371,13 @@ impl SerialParser {
 
     /// The name a field is stored under, after the board's checks of its unit.
     fn resolve(&self, pair: &Pair) -> Result<String, FieldError> {
+        if sketch::is_detail(&pair.name) {
+            return Err(FieldError::new(
+                &pair.name,
+                "a detail of the sensor that sketches print at start-up, not a reading: shown \
+                 here, not stored",
+            ));
+        }
         let lower = pair.name.to_ascii_lowercase();
         if matches!(lower.as_str(), "temperature" | "temp" | "dew_point") && !pair.unit_given {
             match self.settings.temperature_unit {
@@ -547,11 +580,13 @@ impl SerialParser {
             .is_some_and(|b| b.metrics.contains(&metric));
         let finished = if repeated { self.flush() } else { Vec::new() };
         let probe = self.probe.clone();
+        let section = self.section.clone();
         let block = self.block.get_or_insert_with(|| Block {
             // The block's values were measured when its first line came; the next line may
             // come much later.
             at: now,
             probe,
+            section,
             pairs: Vec::new(),
             metrics: Vec::new(),
         });
@@ -723,7 +758,8 @@ fn is_hex(word: &str) -> bool {
     !word.is_empty() && word.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
-/// DallasTemperature's and OneWire's lines that name a probe (see the detection order).
+/// DallasTemperature's, OneWire's and Sensirion's lines that name a probe (see the detection
+/// order).
 fn probe_line(line: &str) -> Result<Option<Shape<'static>>, String> {
     let lower = line.to_ascii_lowercase();
     // OneWire's DS18x20 example: `ROM = 28 FF 64 1E 8C 16 3 12` names the probe of the
@@ -737,6 +773,12 @@ fn probe_line(line: &str) -> Result<Option<Shape<'static>>, String> {
     }
     if lower.starts_with("chip =") || lower.starts_with("data =") {
         return Ok(Some(Shape::Banner));
+    }
+    // Sensirion's multiple-sensor example heads each sensor's lines with `SHT1 :`.
+    if let Some(name) = line.strip_suffix(':').map(str::trim_end) {
+        if !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Ok(Some(Shape::Section(name.to_owned())));
+        }
     }
     if let Some(rest) = lower.strip_prefix("found device ") {
         let mut words = rest.split_whitespace();
@@ -1463,10 +1505,7 @@ mod tests {
         check(
             "Timestamp [ms], raw temperature [°C], pressure [hPa], gas [Ohm], IAQ, Static IAQ\n\
              3004, 24.11, 100827.25, 152183.00, 25.00, 25.00",
-            &[
-                "pending",
-                "board pressure=1008.2725 !gas !IAQ !static_iaq",
-            ],
+            &["pending", "board pressure=1008.2725 !gas !IAQ !static_iaq"],
         );
         check(
             "AmbientHumidity:45.61\tMassConcentrationPm2p5:2.90\tVocIndex:100.00\tNoxIndex:n/a",
@@ -1490,6 +1529,44 @@ mod tests {
             ],
         );
         check("ROM = 28 FF 64", &["unparsed: skipped the first line"]);
+    }
+
+    #[test]
+    fn sections_and_details() {
+        // One section is the board itself; from the second on, each is a probe.
+        check(
+            "SHT:\n  RH: 45.61\n  T:  23.40\nSHT:\n  RH: 45.58",
+            &[
+                "pending",
+                "pending",
+                "pending",
+                "board humidity=45.61 temperature=23.4 @1000",
+                "pending",
+            ],
+        );
+        check(
+            "SHT1 :\n  RH: 45.61\nSHT2:\n  RH: 38.2\nSHT1 :",
+            &[
+                "pending",
+                "pending",
+                "board.sht1 humidity=45.61 @1000",
+                "pending",
+                "board.sht2 humidity=38.2 @3000",
+            ],
+        );
+        // A sensor's details are shown, never held until they repeat.
+        check(
+            "temperature:20\nMax Value:   125.00°C\nDriver Ver:  1\nUnique ID:   -1\nResolution:  0.10%\n\
+             Device 0 Resolution: 9",
+            &[
+                "board temperature=20",
+                "unparsed: max_value: a detail of the sensor",
+                "unparsed: driver_ver: a detail",
+                "unparsed: unique_id: a detail",
+                "unparsed: resolution: a detail",
+                "unparsed: device_0_resolution: a detail",
+            ],
+        );
     }
 
     #[test]

@@ -43,6 +43,21 @@ const COUNTERS: &[&str] = &[
     "uptime",
 ];
 
+/// Whether a metric name is one of the details sketches print about their sensor once, at
+/// start-up (Adafruit's `Driver Ver`, `Unique ID`, `Min Value`, `Max Value`, `Resolution`;
+/// DallasTemperature's `Device 0 Resolution`; measurement intervals), never a reading.
+pub(super) fn is_detail(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    let words: Vec<&str> = name.split('_').collect();
+    matches!(words.first(), Some(&("min" | "max")))
+        || words.iter().any(|w| {
+            matches!(
+                *w,
+                "resolution" | "ver" | "version" | "id" | "interval" | "serial" | "unique"
+            )
+        })
+}
+
 /// Short names sketches give the common quantities, mapped onto names `Draft` knows.
 const SHORT_NAMES: &[(&str, &str)] = &[
     ("t", "temperature"),
