@@ -16,7 +16,8 @@
 //!    `label:number` (`n/a` refused alone): Arduino Serial Plotter; a label may carry its unit,
 //!    `temp(C):24.1`, and a plain label Clima knows under another name is stored under that
 //!    name (`AmbientHumidity`, `MassConcentrationPm2p5`);
-//! 9. all numbers: a value row, labelled by the last header row;
+//! 9. all numbers (empty fields and a status in hex, `B0`, left out): a value row, labelled by
+//!    the last header row;
 //! 10. all metric-name-like words, units allowed (`T(deg C)`, `%RH`, `pressure [hPa]`), at least
 //!     half of them names Clima knows or labels with a unit: a header row (the plotter's label
 //!     line and a CSV header are the same thing); `raw ...` columns beside compensated ones are
@@ -1016,11 +1017,13 @@ fn labelled(fields: &[&str]) -> Result<Option<Vec<Pair>>, String> {
     Ok(Some(pairs))
 }
 
+/// A row of numbers. An empty field, or a status printed in hex (Bosch's BME68x examples end
+/// each row with one, `B0`), is a value left out.
 fn numbers(fields: &[&str]) -> Option<Vec<Option<f64>>> {
     let values: Option<Vec<Option<f64>>> = fields
         .iter()
         .map(|f| {
-            if f.is_empty() {
+            if f.is_empty() || (f.len() <= 8 && is_hex(f) && number(f).is_none()) {
                 Some(None)
             } else {
                 number(f).map(Some)
@@ -1359,6 +1362,10 @@ mod tests {
         check(
             "millis,temperature\n5000,21",
             &["pending", "board temperature=21"],
+        );
+        check(
+            "TimeStamp(ms), Temperature(deg C), Pressure(Pa), Status\n1042, 23.41, 100827.25, B0",
+            &["pending", "board temperature=23.41 pressure=1008.2725"],
         );
         check(
             "temperature,humidity\n22.5,41.2,7\n22.5",

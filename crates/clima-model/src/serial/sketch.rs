@@ -36,6 +36,7 @@ const COUNTERS: &[&str] = &[
     "sample",
     "time",
     "time_ms",
+    "time_stamp",
     "millis",
     "timestamp",
     "index",
