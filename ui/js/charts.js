@@ -4,7 +4,7 @@
 
 import { h, replace, setText } from './dom.js';
 import { RANGES, bucketAt, convert, formatBytes, formatCount, formatNumber, formatTime, metricLabel, rangeLabel } from './format.js';
-import { errorText, t } from './i18n.js';
+import { errorText, language, t } from './i18n.js';
 import { parseSvg, showSvg } from './svg.js';
 
 /** What each chart can be exported as (the button says the format; `export.<id>` its title). */
@@ -128,7 +128,7 @@ export class ChartPanel {
     };
     try {
       const [chart, readings] = await Promise.all([
-        this.transport.chart({ ...query, width, height, unit: this.view.tempUnit, tz: -new Date().getTimezoneOffset() }),
+        this.transport.chart({ ...query, width, height, unit: this.view.tempUnit, tz: -new Date().getTimezoneOffset(), lang: language() }),
         this.transport.readings(query),
       ]);
       if (generation !== fig.generation) return;
@@ -152,7 +152,9 @@ export class ChartPanel {
   /** Exports the shown sensor, metric and range; says where it went, or why it did not. */
   async exportAs(fig, format) {
     const to = Date.now();
-    const query = { sensor: this.sensor, metric: fig.metric, format, from: to - this.range.ms, to };
+    // The title of the desktop app's save dialog.
+    const title = t('export.dialog', { sensor: this.sensor, metric: fig.metric, format: format.toUpperCase() });
+    const query = { sensor: this.sensor, metric: fig.metric, format, from: to - this.range.ms, to, title };
     const say = (text, state) => {
       setText(fig.status, text);
       fig.status.dataset.state = state;
