@@ -2,7 +2,7 @@
 // age of its last reading, and a stale state when it misses its usual interval.
 
 import { h, setText } from './dom.js';
-import { hasText, t } from './i18n.js';
+import { t, textOr } from './i18n.js';
 import {
   convert,
   elapsed,
@@ -81,7 +81,7 @@ export class SensorCards {
     const now = view.now;
     // Names and ids come from devices: text only.
     setText(card.name, sensor.name || sensor.sensor);
-    const source = hasText(`source.${sensor.source}`) ? t(`source.${sensor.source}`) : sensor.source;
+    const source = textOr(`source.${sensor.source}`, sensor.source);
     setText(card.ident, [sensor.name ? sensor.sensor : null, seriesLabel(sensor.series), source].filter(Boolean).join(' · '));
     const ageMs = sensor.last_seen ? now - sensor.last_seen : null;
     setText(card.age, formatAge(ageMs));

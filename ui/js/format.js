@@ -2,11 +2,11 @@
 // DOM, no clock reads: callers pass `now`, so the unit tests (e2e/unit) are exact. Numbers, times
 // and durations go through `Intl` in the language in use (i18n.js).
 
-import { hasText, language, t } from './i18n.js';
+import { language, t, textOr } from './i18n.js';
 
 /** A human label for a metric name (other names are shown as sent, as text). */
 export function metricLabel(metric) {
-  return hasText(`metric.${metric}`) ? t(`metric.${metric}`) : metric;
+  return textOr(`metric.${metric}`, metric);
 }
 
 const formatters = new Map();
@@ -68,7 +68,7 @@ export function elapsed(ms) {
 
 /** `{ value, unit }` as "5 min" ("5 分"). */
 export function formatDuration({ value, unit }) {
-  return intl('NumberFormat', { style: 'unit', unit, unitDisplay: 'short' }).format(value);
+  return intl('NumberFormat', { style: 'unit', unit, unitDisplay: 'short', maximumFractionDigits: 2 }).format(value);
 }
 
 /** How long ago, "just now", "12 sec. ago", "5 min. ago" ("たった今", "12 秒前"), or "never". */

@@ -38,9 +38,12 @@ export function t(key, params = {}) {
   return text.replace(/\{(\w+)\}/g, (whole, name) => (name in params ? String(params[name]) : whole));
 }
 
-/** Whether the catalogues have a text for `key` (metric names beyond the known ones do not). */
-export function hasText(key) {
-  return key in CATALOGUES.en;
+/**
+ * The text for `key`, or `fallback` as it is when the catalogues have none: for names sent by
+ * the engine (metrics, sources, port states) that the catalogues may not know.
+ */
+export function textOr(key, fallback) {
+  return key in CATALOGUES.en ? t(key) : fallback;
 }
 
 /** The placeholders a catalogue text uses, sorted: `['n', 'path']`. */

@@ -4,7 +4,7 @@
 
 import { byId, h, replace, setText } from './dom.js';
 import { formatCount, formatDuration, formatTime } from './format.js';
-import { errorText, hasText, t } from './i18n.js';
+import { errorText, t, textOr } from './i18n.js';
 
 const INTERVALS = [250, 500, 1000, 2000, 5000];
 const PORT_REFRESH_MS = 2000;
@@ -111,8 +111,8 @@ export class SettingsPanel {
     }
     const select = byId('update-interval');
     for (const ms of INTERVALS) {
-      const span = ms < 1000 ? { value: ms, unit: 'millisecond' } : { value: ms / 1000, unit: 'second' };
-      select.append(h('option', { value: ms, selected: ms === prefs.updateMs }, formatDuration(span)));
+      // In seconds: ICU writes milliseconds "ms" in Japanese too, in some versions even in full.
+      select.append(h('option', { value: ms, selected: ms === prefs.updateMs }, formatDuration({ value: ms / 1000, unit: 'second' })));
     }
     select.addEventListener('change', () => this.onPrefs({ updateMs: Number(select.value) }));
     byId('close-settings').addEventListener('click', () => this.close());
@@ -333,7 +333,7 @@ export class SettingsPanel {
     return h(
       'article',
       { class: 'port', data: { port: p.id, status: p.status } },
-      h('header', {}, h('strong', {}, p.path), h('span', { class: `badge ${p.status}` }, hasText(`port.status.${p.status}`) ? t(`port.status.${p.status}`) : p.status), button),
+      h('header', {}, h('strong', {}, p.path), h('span', { class: `badge ${p.status}` }, textOr(`port.status.${p.status}`, p.status)), button),
       identity ? h('div', {}, identity) : null,
       h('div', { class: 'muted' }, details.join(' · ')),
       p.error ? h('div', { class: 'error' }, p.error) : null,
