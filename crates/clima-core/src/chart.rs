@@ -754,14 +754,26 @@ mod tests {
     fn ticks_are_round_local_times() {
         // 10:07 to 11:07 UTC over 600 px: 90 px is 9 minutes, so every 10 minutes.
         let from = 10 * HOUR + 7 * MINUTE;
-        let ticks = time_ticks(from, from + HOUR, 600.0 / HOUR as f64, 0, DateStyle::DayMonth);
+        let ticks = time_ticks(
+            from,
+            from + HOUR,
+            600.0 / HOUR as f64,
+            0,
+            DateStyle::DayMonth,
+        );
         let labels: Vec<_> = ticks.iter().map(|(_, l)| l.as_str()).collect();
         assert_eq!(
             labels,
             ["10:10", "10:20", "10:30", "10:40", "10:50", "11:00"]
         );
         // The same instant one hour east of UTC.
-        let ticks = time_ticks(from, from + HOUR, 600.0 / HOUR as f64, 3600, DateStyle::DayMonth);
+        let ticks = time_ticks(
+            from,
+            from + HOUR,
+            600.0 / HOUR as f64,
+            3600,
+            DateStyle::DayMonth,
+        );
         assert_eq!(ticks[0].1, "11:10");
         // Midnight shows the date; a week spans day steps.
         let ticks = time_ticks(0, 7 * DAY, 600.0 / (7 * DAY) as f64, 0, DateStyle::DayMonth);
