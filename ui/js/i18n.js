@@ -52,7 +52,10 @@ export function placeholders(text) {
 }
 
 /** Error kinds whose own message is worth showing after the translation: it names the thing. */
-const KEEP_DETAIL = new Set(['config', 'engine', 'store', 'io', 'internal', 'invalid', 'invalid_settings', 'invalid_label', 'store_unavailable', 'demo_unavailable']);
+const KEEP_DETAIL = new Set([
+  'config', 'engine', 'store', 'io', 'internal', 'invalid', 'invalid_settings', 'invalid_label', 'store_unavailable',
+  'demo_unavailable',
+]);
 
 /**
  * What to show for an error from the transport (`{kind, message}`): in English the engine's
