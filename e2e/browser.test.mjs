@@ -55,7 +55,9 @@ describe('web dashboard', { timeout: 300_000 }, () => {
     await Promise.all([waitForPort(PORT), waitForPort(DRIVER_PORT)]);
     session = await Session.create(
       `http://127.0.0.1:${DRIVER_PORT}`,
-      chromium(path.join(dir.path, 'profile'), ['--window-size=1280,900'], {
+      // In English whatever the machine's language (the texts checked here are English).
+      chromium(path.join(dir.path, 'profile'), ['--window-size=1280,900', '--lang=en-US', '--accept-lang=en-US'], {
+        'intl.accept_languages': 'en-US',
         // Downloads (the dashboard's Export buttons) land here without asking.
         'download.default_directory': path.join(dir.path, 'downloads'),
         'download.prompt_for_download': false,
