@@ -67,13 +67,15 @@ async function openSettings(s, portPath) {
 
 /**
  * Walks the page as a new user does (first-run guide, a posted sensor's card and charts,
- * Settings with its ports) and returns the visible text of each view.
+ * Settings with its ports) and returns the visible text of each view; `snap(name)` is called
+ * at each, for a screenshot.
  */
-async function views(s, port, token, portPath, sensor) {
+async function views(s, port, token, portPath, sensor, snap = async () => {}) {
   await dashboard.ready(s);
   await waitFor('the first-run guide', () => s.exec('return !document.getElementById("empty").hidden'));
   await waitFor('the demo button', () => s.exec('return !document.getElementById("demo").hidden'));
   const empty = await s.exec(visibleText);
+  await snap('empty');
   await post(port, token, history(sensor, 'Kitchen', 40, 21));
   await waitFor('the card', () => s.exec(`return !!document.querySelector('[data-sensor="${sensor}"] .value')`));
   // The 7-day chart has dates on its time axis.
@@ -83,8 +85,10 @@ async function views(s, port, token, portPath, sensor) {
       return fig && fig.dataset.range === '7d' && fig.querySelector('.chart-art > svg text') !== null;`),
   );
   const cards = await s.exec(visibleText);
+  await snap('cards');
   await openSettings(s, portPath);
   const settings = await s.exec(visibleText);
+  await snap('settings');
   return { empty, cards, settings };
 }
 
@@ -152,14 +156,14 @@ describe('languages', { timeout: 300_000 }, () => {
     it('in Japanese', async (t) => {
       // The first run: the database is empty, so the first-run guide shows.
       const session = await open(t, 'ja');
-      const seen = await views(session, SERVER_PORT, TOKEN, boardPath, 'kitchen-ja');
+      const snap = async (view) => writeFileSync(screenshotPath(`language-ja-${view}.png`), await session.screenshot());
+      const seen = await views(session, SERVER_PORT, TOKEN, boardPath, 'kitchen-ja', snap);
       assert.deepEqual(await session.exec('return navigator.languages'), ['ja']);
       await assertJapanese(session, seen);
       // Dates on the chart's time axis are written the Japanese way (11/26), not "26 Nov".
       const axis = await session.exec(`return [...document.querySelectorAll('#chart-list figure[data-metric="temperature"] svg text')].map((e) => e.textContent.trim())`);
       assert.ok(axis.some((l) => /^\d{1,2}\/\d{1,2}$/.test(l)), JSON.stringify(axis));
       assert.ok(seen.settings.includes('シリアルポート') && seen.settings.includes('接続中'), seen.settings);
-      writeFileSync(screenshotPath('language-ja.png'), await session.screenshot());
     });
 
     it('in English', async (t) => {
@@ -197,6 +201,7 @@ describe('languages', { timeout: 300_000 }, () => {
     });
     after(async () => {
       if (session) await session.quit().catch(() => {});
+      else if (driver) console.error(`--- driver output:\n${driver.output()}`);
       await driver?.stop();
     });
 

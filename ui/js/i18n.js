@@ -85,6 +85,7 @@ export function localizePage(doc) {
   }
 }
 
+// Texts that continue an element's text keep their spaces: Japanese puts none between them.
 export const CATALOGUES = {
   en: {
     'conn.connecting': 'connecting…',
@@ -100,11 +101,11 @@ export const CATALOGUES = {
     'empty.title': 'No sensors yet',
     'empty.intro': 'Clima shows every sensor that sends it a reading. To get the first one in:',
     'empty.plug.title': 'Plug in a board',
-    'empty.plug.before': 'by USB that prints its readings over serial (JSON,',
+    'empty.plug.before': ' by USB that prints its readings over serial (JSON, ',
     'empty.plug.after': ', the Arduino Serial Plotter format or CSV lines). Clima finds it within a second.',
     'empty.send.title': 'Or send a reading',
-    'empty.send.text': 'from any computer on your network; paste this into a terminal:',
-    'empty.more.before': 'More ways (ESPHome, an ESP32 sketch, Shelly) are in',
+    'empty.send.text': ' from any computer on your network; paste this into a terminal:',
+    'empty.more.before': 'More ways (ESPHome, an ESP32 sketch, Shelly) are in ',
     'empty.more.settings': 'Settings',
     'empty.more.after': '.',
     'demo.start': 'Start a demo board',
