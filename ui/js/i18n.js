@@ -24,7 +24,7 @@ export function language() {
   return current;
 }
 
-/** Switches the language (the desktop shell's locale, tests). */
+/** Switches the language (tests; the page keeps the one it was opened in). */
 export function setLanguage(lang) {
   current = pickLanguage([lang]);
 }
@@ -67,7 +67,7 @@ export function errorText(e) {
   if (current === 'en') return message;
   const key = `error.${e?.kind}`;
   if (!(key in CATALOGUES[current])) return t('error.other', { message });
-  return KEEP_DETAIL.has(e.kind) && message ? `${t(key)}: ${message}` : t(key);
+  return KEEP_DETAIL.has(e.kind) && message ? t('error.detail', { error: t(key), detail: message }) : t(key);
 }
 
 /**
@@ -193,6 +193,7 @@ export const CATALOGUES = {
     'example.readSensor': 'read your sensor here',
     'example.shelly': 'Shelly H&T: Settings → Actions → "Sensor reports" (Gen1: "Report sensor values"): paste this URL.\nThe Shelly adds temp= and hum= itself.',
     'error.other': '{message}',
+    'error.detail': '{error}: {detail}',
     'error.offline': 'Clima does not answer',
     'error.unauthorized': 'The token is missing or wrong: paste the current one.',
     'error.rate_limited': 'Too many requests: wait a moment and try again.',
@@ -323,6 +324,7 @@ export const CATALOGUES = {
     'example.readSensor': 'ここでセンサーを読み取ります',
     'example.shelly': 'Shelly H&T：Settings → Actions → 「Sensor reports」（Gen1 では「Report sensor values」）にこの URL を貼り付けます。\ntemp= と hum= は Shelly が自分で付け加えます。',
     'error.other': 'エラー：{message}',
+    'error.detail': '{error}：{detail}',
     'error.offline': 'Clima が応答しません',
     'error.unauthorized': 'トークンがないか、間違っています。現在のトークンを貼り付けてください。',
     'error.rate_limited': 'リクエストが多すぎます。少し待ってからやり直してください。',
