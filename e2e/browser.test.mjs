@@ -9,12 +9,14 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { Session, waitFor } from './webdriver.mjs';
-import { CHROMEDRIVER, ROOT, TARGET, chromium, start, startHostileBoard, tempDir, waitForPort } from './util.mjs';
+import { ROOT, TARGET, start, startHostileBoard, tempDir, waitForPort } from './util.mjs';
 import * as dashboard from './dashboard.mjs';
 
 const SERVER = process.env.CLIMA_SERVER || path.join(TARGET, 'debug', 'clima-server');
 const PORT = 18538;
 const DRIVER_PORT = 9515;
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const CHROMEDRIVER = process.env.CHROMEDRIVER || '/usr/bin/chromedriver';
 
 let registered = 0;
 function test(name, fn) {
@@ -53,16 +55,19 @@ describe('web dashboard', { timeout: 300_000 }, () => {
     ]);
     driver = start(CHROMEDRIVER, [`--port=${DRIVER_PORT}`, ...(process.env.E2E_DRIVER_LOG ? ['--verbose', `--log-path=${process.env.E2E_DRIVER_LOG}`] : [])]);
     await Promise.all([waitForPort(PORT), waitForPort(DRIVER_PORT)]);
-    session = await Session.create(
-      `http://127.0.0.1:${DRIVER_PORT}`,
-      // In English whatever the machine's language (the texts checked here are English).
-      chromium(path.join(dir.path, 'profile'), ['--window-size=1280,900', '--lang=en-US', '--accept-lang=en-US'], {
-        'intl.accept_languages': 'en-US',
+    session = await Session.create(`http://127.0.0.1:${DRIVER_PORT}`, {
+      browserName: 'chrome',
+      'goog:chromeOptions': {
+        binary: CHROMIUM,
+        args: [
+          '--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic',
+          '--no-first-run', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage',
+          `--user-data-dir=${path.join(dir.path, 'profile')}`, '--window-size=1280,900',
+        ],
         // Downloads (the dashboard's Export buttons) land here without asking.
-        'download.default_directory': path.join(dir.path, 'downloads'),
-        'download.prompt_for_download': false,
-      }),
-    );
+        prefs: { 'download.default_directory': path.join(dir.path, 'downloads'), 'download.prompt_for_download': false },
+      },
+    });
   });
 
   after(async () => {

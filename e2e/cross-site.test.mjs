@@ -9,12 +9,14 @@ import { existsSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { Session, waitFor } from './webdriver.mjs';
-import { CHROMEDRIVER, ROOT, TARGET, chromium, start, tempDir, waitForPort } from './util.mjs';
+import { ROOT, TARGET, start, tempDir, waitForPort } from './util.mjs';
 
 const SERVER = process.env.CLIMA_SERVER || path.join(TARGET, 'debug', 'clima-server');
 const CLIMA_PORT = 18539;
 const EVIL_PORT = 18540;
 const DRIVER_PORT = 9516;
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const CHROMEDRIVER = process.env.CHROMEDRIVER || '/usr/bin/chromedriver';
 const clima = `http://127.0.0.1:${CLIMA_PORT}`;
 
 /** The attacking page: every attempt reports how it ended into #results. */
@@ -62,13 +64,19 @@ describe('a page on another origin', { timeout: 120_000 }, () => {
     await new Promise((r) => evil.listen(EVIL_PORT, '127.0.0.1', r));
     driver = start(CHROMEDRIVER, [`--port=${DRIVER_PORT}`]);
     await Promise.all([waitForPort(CLIMA_PORT), waitForPort(DRIVER_PORT)]);
-    session = await Session.create(
-      `http://127.0.0.1:${DRIVER_PORT}`,
-      chromium(path.join(dir.path, 'profile'), [
-        // DNS rebinding, without DNS: these names resolve to this machine.
-        '--host-resolver-rules=MAP evil.test 127.0.0.1, MAP rebound.test 127.0.0.1',
-      ]),
-    );
+    session = await Session.create(`http://127.0.0.1:${DRIVER_PORT}`, {
+      browserName: 'chrome',
+      'goog:chromeOptions': {
+        binary: CHROMIUM,
+        args: [
+          '--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic',
+          '--no-first-run', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage',
+          `--user-data-dir=${path.join(dir.path, 'profile')}`,
+          // DNS rebinding, without DNS: these names resolve to this machine.
+          '--host-resolver-rules=MAP evil.test 127.0.0.1, MAP rebound.test 127.0.0.1',
+        ],
+      },
+    });
   });
 
   after(async () => {

@@ -12,10 +12,12 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Session, waitFor } from './webdriver.mjs';
-import { CHROMEDRIVER, HOSTILE_LINES, ROOT, TARGET, chromium, history, post, start, startHostileBoard, tempDir, waitForPort } from './util.mjs';
+import { HOSTILE_LINES, ROOT, TARGET, history, post, start, startHostileBoard, tempDir, waitForPort } from './util.mjs';
 import * as dashboard from './dashboard.mjs';
 
 const SERVER = process.env.CLIMA_SERVER || path.join(TARGET, 'debug', 'clima-server');
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const CHROMEDRIVER = process.env.CHROMEDRIVER || '/usr/bin/chromedriver';
 const APP = path.join(TARGET, 'debug', 'clima');
 const SERVER_PORT = 18541;
 const APP_PORT = 18542;
@@ -92,12 +94,20 @@ async function views(s, port, token, portPath, sensor, snap = async () => {}) {
   return { empty, cards, settings };
 }
 
-/** Chromium preferring `lang` for its interface and the pages it asks for. */
+/** Headless Chromium preferring `lang` for its interface and the pages it asks for. */
 function chromiumSession(lang, profile) {
-  return Session.create(
-    `http://127.0.0.1:${CHROMEDRIVER_PORT}`,
-    chromium(profile, ['--window-size=1280,900', `--lang=${lang}`, `--accept-lang=${lang}`], { 'intl.accept_languages': lang }),
-  );
+  return Session.create(`http://127.0.0.1:${CHROMEDRIVER_PORT}`, {
+    browserName: 'chrome',
+    'goog:chromeOptions': {
+      binary: CHROMIUM,
+      args: [
+        '--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic',
+        '--no-first-run', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage',
+        `--user-data-dir=${profile}`, '--window-size=1280,900', `--lang=${lang}`, `--accept-lang=${lang}`,
+      ],
+      prefs: { 'intl.accept_languages': lang },
+    },
+  });
 }
 
 describe('languages', { timeout: 300_000 }, () => {

@@ -12,28 +12,6 @@ import { fileURLToPath } from 'node:url';
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const TARGET = process.env.CARGO_TARGET_DIR ? path.resolve(process.env.CARGO_TARGET_DIR) : path.join(ROOT, 'target');
 
-export const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-export const CHROMEDRIVER = process.env.CHROMEDRIVER || '/usr/bin/chromedriver';
-
-/**
- * WebDriver capabilities for headless Chromium with its own `profile` folder and nothing running
- * in the background; `args` and `prefs` add to these.
- */
-export function chromium(profile, args = [], prefs = {}) {
-  return {
-    browserName: 'chrome',
-    'goog:chromeOptions': {
-      binary: CHROMIUM,
-      args: [
-        '--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic',
-        '--no-first-run', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage',
-        `--user-data-dir=${profile}`, ...args,
-      ],
-      prefs,
-    },
-  };
-}
-
 /** The hostile sensor name: it must show as these characters, never become an element. */
 export const HOSTILE = '<img src=x onerror=alert(1)>';
 
