@@ -12,11 +12,10 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Session, waitFor } from './webdriver.mjs';
-import { HOSTILE_LINES, ROOT, TARGET, history, post, start, startHostileBoard, tempDir, waitForPort } from './util.mjs';
+import { HOSTILE_LINES, ROOT, TARGET, chromiumSession, history, post, start, startHostileBoard, tempDir, waitForPort } from './util.mjs';
 import * as dashboard from './dashboard.mjs';
 
 const SERVER = process.env.CLIMA_SERVER || path.join(TARGET, 'debug', 'clima-server');
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const CHROMEDRIVER = process.env.CHROMEDRIVER || '/usr/bin/chromedriver';
 const APP = path.join(TARGET, 'debug', 'clima');
 const SERVER_PORT = 18541;
@@ -95,18 +94,10 @@ async function views(s, port, token, portPath, sensor, snap = async () => {}) {
 }
 
 /** Headless Chromium preferring `lang` for its interface and the pages it asks for. */
-function chromiumSession(lang, profile) {
-  return Session.create(`http://127.0.0.1:${CHROMEDRIVER_PORT}`, {
-    browserName: 'chrome',
-    'goog:chromeOptions': {
-      binary: CHROMIUM,
-      args: [
-        '--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic',
-        '--no-first-run', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage',
-        `--user-data-dir=${profile}`, '--window-size=1280,900', `--lang=${lang}`, `--accept-lang=${lang}`,
-      ],
-      prefs: { 'intl.accept_languages': lang },
-    },
+function languageSession(lang, profile) {
+  return chromiumSession(CHROMEDRIVER_PORT, profile, {
+    args: ['--window-size=1280,900', `--lang=${lang}`, `--accept-lang=${lang}`],
+    prefs: { 'intl.accept_languages': lang },
   });
 }
 
@@ -157,7 +148,7 @@ describe('languages', { timeout: 300_000 }, () => {
 
     /** A session in Chromium preferring `lang`, on the dashboard, closed after the test. */
     async function open(t, lang) {
-      const session = await chromiumSession(lang, path.join(dir.path, `profile-${lang}`));
+      const session = await languageSession(lang, path.join(dir.path, `profile-${lang}`));
       t.after(() => session.quit().catch(() => {}));
       await session.navigate(`http://127.0.0.1:${SERVER_PORT}/?token=${TOKEN}`);
       return session;

@@ -52,28 +52,37 @@ export async function startBoard(cmd, args, link, ms = 10_000) {
 
 /**
  * Starts chromedriver on `driverPort` and a headless Chromium session with its profile in
- * `dir`; `args` and `prefs` are added to the browser's. Returns both; quit the session, then
- * stop the driver.
+ * `dir`, in English whatever the machine's language (the tests read the page's English text);
+ * `args` and `prefs` are added to the browser's. Returns both; quit the session, then stop the
+ * driver.
  */
-export async function startChromium(dir, driverPort, { args = [], prefs } = {}) {
+export async function startChromium(dir, driverPort, { args = [], prefs = {} } = {}) {
   const driver = start(process.env.CHROMEDRIVER || '/usr/bin/chromedriver', [
     `--port=${driverPort}`,
     ...(process.env.E2E_DRIVER_LOG ? ['--verbose', `--log-path=${process.env.E2E_DRIVER_LOG}`] : []),
   ]);
   await waitForPort(driverPort);
-  const session = await Session.create(`http://127.0.0.1:${driverPort}`, {
+  const session = await chromiumSession(driverPort, path.join(dir, 'profile'), {
+    args: ['--lang=en-US', '--accept-lang=en-US', ...args],
+    prefs: { 'intl.accept_languages': 'en-US', ...prefs },
+  });
+  return { driver, session };
+}
+
+/** A new headless Chromium session through the chromedriver on `driverPort`, with its own profile. */
+export function chromiumSession(driverPort, profile, { args = [], prefs } = {}) {
+  return Session.create(`http://127.0.0.1:${driverPort}`, {
     browserName: 'chrome',
     'goog:chromeOptions': {
       binary: process.env.CHROMIUM || '/usr/bin/chromium',
       args: [
         '--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic',
         '--no-first-run', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage',
-        `--user-data-dir=${path.join(dir, 'profile')}`, ...args,
+        `--user-data-dir=${profile}`, ...args,
       ],
       ...(prefs ? { prefs } : {}),
     },
   });
-  return { driver, session };
 }
 
 /** The status of `GET /api/v1/sensors` sent with `token`: 200, or 401 for a refused token. */
