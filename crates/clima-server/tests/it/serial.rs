@@ -213,12 +213,15 @@ fn a_port_this_user_may_not_open_says_why_and_how_to_fix_it() {
     std::fs::set_permissions(&device, std::fs::Permissions::from_mode(0o660)).unwrap();
     let data = tempfile::tempdir().unwrap();
     std::os::unix::fs::chown(data.path(), Some(uid), Some(gid)).unwrap();
+    // The build folder may sit where the user may not go (under /root): run a copy.
+    let server = data.path().join("clima-server");
+    std::fs::copy(env!("CARGO_BIN_EXE_clima-server"), &server).unwrap();
     let db = data.path().join("clima.db");
     let as_user = |cmd: &mut Command| {
         cmd.uid(uid).gid(gid).env("HOME", data.path());
     };
 
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_clima-server"));
+    let mut cmd = Command::new(&server);
     cmd.arg("--db").arg(&db).args([
         "--listen",
         "127.0.0.1:0",
@@ -246,7 +249,7 @@ fn a_port_this_user_may_not_open_says_why_and_how_to_fix_it() {
     assert_eq!(p["readings"], 0);
 
     let ports = |user: bool| {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_clima-server"));
+        let mut cmd = Command::new(&server);
         cmd.arg("ports").arg(&link);
         if user {
             as_user(&mut cmd);
