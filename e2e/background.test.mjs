@@ -2,7 +2,7 @@
 // hands over to the running one and exits 0, Settings offers starting at log-in (an autostart
 // entry under a fresh HOME), and in a session with no tray (Xvfb and a bare session bus: no
 // StatusNotifier host) closing the window quits and stops the engine. Run by scripts/test under
-// xvfb-run after `cargo build -p clima-desktop`. Uses fixed ports (4444, 4445, 18538): one run
+// xvfb-run after `cargo build -p clima-desktop`. Uses fixed ports (4444, 4445, 18539): one run
 // at a time.
 
 import { after, afterEach, before, describe, it } from 'node:test';
@@ -14,7 +14,7 @@ import { Session, waitFor } from './webdriver.mjs';
 import { ROOT, TARGET, start, tempDir, waitForPort, waitForPortClosed } from './util.mjs';
 
 const APP = path.join(TARGET, 'debug', 'clima');
-const PORT = 18538;
+const PORT = 18539;
 const DRIVER_PORT = 4444;
 
 /** The app's visible top-level windows titled Clima, by X id. */
@@ -118,6 +118,7 @@ describe('desktop app in the background', { timeout: 120_000 }, () => {
         };`),
     );
     const version = JSON.parse(readFileSync(path.join(ROOT, 'tauri.conf.json'), 'utf8')).version;
+    assert.equal(execFileSync(APP, ['--version'], { encoding: 'utf8', timeout: 10_000 }).trim(), `clima ${version}`);
     assert.deepEqual(shown, { version, db: path.join(dir.path, 'clima.db'), noTray: true, keepDisabled: true, autostart: false });
   });
 
