@@ -118,7 +118,7 @@ fn tell_once(engine: &Api, mut settings: clima_core::background::BackgroundSetti
     let shown = rfd::AsyncMessageDialog::new()
         .set_level(rfd::MessageLevel::Info)
         .set_title("Clima keeps running")
-        .set_description("Clima goes on collecting readings in the background. Open it again from its tray icon; choose Quit there to stop it. Settings → Background changes this.")
+        .set_description("Clima goes on collecting readings in the background. Open it again from its tray icon; choose Quit Clima there to stop it. Settings → Background changes this.")
         .show();
     std::thread::spawn(move || tauri::async_runtime::block_on(shown));
 }
