@@ -1,9 +1,9 @@
 //! The tray path of the real `clima` binary on Linux: on an Xvfb display of its own with a
 //! session bus whose StatusNotifier watcher (served here) stands for a desktop's panel, the app
-//! puts its icon in the tray, closing the window hides it while the engine goes on, the first
-//! close says so once (and remembers it), and SIGTERM still stops the engine cleanly. Skipped,
-//! saying why, where Xvfb, dbus-daemon, xdotool or the AppIndicator library are missing
-//! (`scripts/install-deps test` installs them).
+//! puts its icon in the tray, whose menu sums up the sensors and whose Open and Quit work;
+//! closing the window hides it while the engine goes on, and the first close says so once (and
+//! remembers it). Skipped, saying why, where Xvfb, dbus-daemon, xdotool or the AppIndicator
+//! library are missing (`scripts/install-deps test` installs them).
 
 #![cfg(target_os = "linux")]
 
@@ -33,13 +33,19 @@ fn first_line(mut cmd: Command) -> (Killed, String) {
     (Killed(child), line.trim().to_owned())
 }
 
-/// A panel's StatusNotifier watcher: passes on each item that registers.
-struct Watcher(mpsc::Sender<String>);
+/// A panel's StatusNotifier watcher: passes on each item that registers, as its bus name and
+/// object path.
+struct Watcher(mpsc::Sender<(String, String)>);
 
 #[zbus::interface(name = "org.kde.StatusNotifierWatcher")]
 impl Watcher {
-    fn register_status_notifier_item(&self, service: String) {
-        let _ = self.0.send(service);
+    fn register_status_notifier_item(
+        &self,
+        service: String,
+        #[zbus(header)] header: zbus::message::Header<'_>,
+    ) {
+        let sender = header.sender().map(|s| s.to_string()).unwrap_or_default();
+        let _ = self.0.send((sender, service));
     }
 
     #[zbus(property)]
@@ -56,6 +62,69 @@ impl Watcher {
     fn registered_status_notifier_items(&self) -> Vec<String> {
         Vec::new()
     }
+}
+
+/// The item's dbusmenu object, where its panel reads and clicks the menu.
+fn menu_path(bus: &zbus::blocking::Connection, sender: &str, path: &str) -> String {
+    let item = zbus::blocking::Proxy::new(bus, sender, path, "org.kde.StatusNotifierItem").unwrap();
+    let menu: zbus::zvariant::OwnedObjectPath = item.get_property("Menu").unwrap();
+    menu.as_str().to_owned()
+}
+
+/// The tray menu as its panel reads it: each entry's id and label.
+fn tray_menu(bus: &zbus::blocking::Connection, sender: &str, menu: &str) -> Vec<(i32, String)> {
+    let reply = bus
+        .call_method(
+            Some(sender),
+            menu,
+            Some("com.canonical.dbusmenu"),
+            "GetLayout",
+            &(0i32, -1i32, Vec::<String>::new()),
+        )
+        .unwrap();
+    let body = reply.body();
+    // The root entry: (id, properties, children), each child a variant of the same.
+    type Entry = (
+        i32,
+        std::collections::HashMap<String, zbus::zvariant::OwnedValue>,
+        Vec<zbus::zvariant::OwnedValue>,
+    );
+    let (_revision, (_, _, children)): (u32, Entry) = body.deserialize().unwrap();
+    let mut entries = Vec::new();
+    for child in &children {
+        menu_entries(child, &mut entries);
+    }
+    entries
+}
+
+fn menu_entries(v: &zbus::zvariant::Value<'_>, out: &mut Vec<(i32, String)>) {
+    use zbus::zvariant::Value;
+    match v {
+        Value::Value(inner) => menu_entries(inner, out),
+        Value::Structure(s) => {
+            if let [Value::I32(id), Value::Dict(props), Value::Array(children)] = s.fields() {
+                if let Ok(Some(label)) = props.get::<&str, String>(&"label") {
+                    out.push((*id, label));
+                }
+                for child in children.inner() {
+                    menu_entries(child, out);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Clicks the tray menu's entry `id`, as the panel does.
+fn click(bus: &zbus::blocking::Connection, sender: &str, menu: &str, id: i32) {
+    bus.call_method(
+        Some(sender),
+        menu,
+        Some("com.canonical.dbusmenu"),
+        "Event",
+        &(id, "clicked", zbus::zvariant::Value::from(0i32), 0u32),
+    )
+    .unwrap();
 }
 
 fn missing_tools() -> Option<String> {
@@ -111,12 +180,14 @@ fn wait_for(what: &str, limit: Duration, mut check: impl FnMut() -> bool) {
     }
 }
 
+const TOKEN: &str = "tray-test-token-0123456789abcdef";
+
 fn healthy(addr: &str) -> bool {
     ureq::get(&format!("http://{addr}/healthz")).call().is_ok()
 }
 
 #[test]
-fn with_a_tray_closing_hides_the_window_and_says_so_once() {
+fn the_tray_sums_up_the_sensors_opens_and_quits_and_a_close_hides_the_window() {
     if let Some(why) = missing_tools() {
         eprintln!("skipped: {why}");
         return;
@@ -142,7 +213,7 @@ fn with_a_tray_closing_hides_the_window_and_says_so_once() {
         c
     });
     let (items_tx, items) = mpsc::channel();
-    let _watcher = zbus::blocking::connection::Builder::address(address.as_str())
+    let watcher = zbus::blocking::connection::Builder::address(address.as_str())
         .unwrap()
         .name("org.kde.StatusNotifierWatcher")
         .unwrap()
@@ -156,7 +227,14 @@ fn with_a_tray_closing_hides_the_window_and_says_so_once() {
         let mut c = Command::new(env!("CARGO_BIN_EXE_clima"));
         c.arg("--db")
             .arg(&db)
-            .args(["--listen", "127.0.0.1:0", "--serial", "off"])
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--serial",
+                "off",
+                "--token",
+                TOKEN,
+            ])
             .env("DISPLAY", &display)
             .env("DBUS_SESSION_BUS_ADDRESS", &address)
             .env("HOME", dir.path())
@@ -179,10 +257,11 @@ fn with_a_tray_closing_hides_the_window_and_says_so_once() {
     };
 
     let (mut app, addr) = start();
-    let item = items
+    let (sender, item) = items
         .recv_timeout(Duration::from_secs(30))
         .expect("the tray icon registered");
     assert!(item.contains("clima"), "{item}");
+    let menu = menu_path(&watcher, &sender, &item);
     wait_for("the window", Duration::from_secs(30), || {
         windows(&display, "^Clima$").len() == 1
     });
@@ -193,14 +272,29 @@ fn with_a_tray_closing_hides_the_window_and_says_so_once() {
     wait_for("the one-time message", Duration::from_secs(10), || {
         windows(&display, "^Clima keeps running$").len() == 1
     });
-    // Still collecting.
-    assert!(healthy(&addr));
-    let pid = app.0.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap()
-        .success());
+    // Still collecting: a reading posted now shows in the tray's summary within its 5 s.
+    ureq::post(&format!("http://{addr}/api/v1/readings"))
+        .set("Authorization", &format!("Bearer {TOKEN}"))
+        .send_string(r#"{"sensor":"kitchen","temperature":21.5}"#)
+        .unwrap();
+    let mut entries = Vec::new();
+    wait_for("the summary", Duration::from_secs(15), || {
+        entries = tray_menu(&watcher, &sender, &menu);
+        entries.iter().any(|(_, l)| l == "1 sensor live")
+    });
+    assert!(
+        entries
+            .iter()
+            .any(|(_, l)| l.starts_with("Newest reading ") && l.ends_with(" s ago")),
+        "{entries:?}"
+    );
+    let id = |label: &str| entries.iter().find(|(_, l)| l == label).expect(label).0;
+    // Open brings the window back; Quit stops the engine and exits 0.
+    click(&watcher, &sender, &menu, id("Open Clima"));
+    wait_for("the window again", Duration::from_secs(10), || {
+        windows(&display, "^Clima$").len() == 1
+    });
+    click(&watcher, &sender, &menu, id("Quit Clima"));
     let stopped = app.0.wait().unwrap();
     assert!(stopped.success(), "{stopped:?}");
     assert!(!healthy(&addr));
