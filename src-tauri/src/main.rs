@@ -213,7 +213,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let args = test_args(&dir, &[]);
         let mut app = app(mock_builder(), Instant::now(), {
-            let args = test_args(&dir, &[]);
+            let args = args.clone();
             move || shell::start(&args)
         })
         .build(mock_context(noop_assets()))

@@ -203,7 +203,8 @@ export class SettingsPanel {
         show(await this.transport.setBackground(what));
       } catch (e) {
         setText(error, e.message);
-        show(await this.transport.background());
+        const now = await this.transport.background().catch(() => null);
+        if (now) show(now);
       }
     };
     keep.onchange = () => change({ keepInTray: keep.checked });
