@@ -208,19 +208,27 @@ mod tests {
         Args::parse_from(argv)
     }
 
+    /// The app on the mock runtime, its setup run (which starts the engine with `start` and
+    /// live forwarding).
+    fn mock_app(
+        start: impl FnOnce() -> Result<shell::Running, error::CommandError> + Send + 'static,
+    ) -> tauri::App<tauri::test::MockRuntime> {
+        let mut app = app(mock_builder(), Instant::now(), start)
+            .build(mock_context(noop_assets()))
+            .unwrap();
+        #[allow(deprecated)]
+        app.run_iteration(|_, _| {});
+        app
+    }
+
     #[test]
     fn commands_answer_like_the_http_api() {
         let dir = tempfile::tempdir().unwrap();
         let args = test_args(&dir, &[]);
-        let mut app = app(mock_builder(), Instant::now(), {
+        let app = mock_app({
             let args = args.clone();
             move || shell::start(&args)
-        })
-        .build(mock_context(noop_assets()))
-        .unwrap();
-        // Runs setup(), which starts live forwarding.
-        #[allow(deprecated)]
-        app.run_iteration(|_, _| {});
+        });
         let (live_tx, live_rx) = std::sync::mpsc::channel();
         tauri::Listener::listen_any(&app, live::EVENT, move |event| {
             let _ = live_tx.send(event.payload().to_owned());
@@ -377,14 +385,7 @@ mod tests {
     fn a_token_given_with_the_flag_is_not_regenerated() {
         let dir = tempfile::tempdir().unwrap();
         let args = test_args(&dir, &["--token", "fixed-token-1234"]);
-        let mut app = app(mock_builder(), Instant::now(), {
-            let args = args.clone();
-            move || shell::start(&args)
-        })
-        .build(mock_context(noop_assets()))
-        .unwrap();
-        #[allow(deprecated)]
-        app.run_iteration(|_, _| {});
+        let app = mock_app(move || shell::start(&args));
         let webview = tauri::WebviewWindowBuilder::new(&app, "main", Default::default())
             .build()
             .unwrap();
@@ -404,11 +405,7 @@ mod tests {
         let args = Args::parse_from(["clima", "--token", "short"]);
         let err = shell::start(&args).err().unwrap();
         assert_eq!(err.kind, "config");
-        let mut app = app(mock_builder(), Instant::now(), move || Err(err))
-            .build(mock_context(noop_assets()))
-            .unwrap();
-        #[allow(deprecated)]
-        app.run_iteration(|_, _| {});
+        let app = mock_app(move || Err(err));
         let webview = tauri::WebviewWindowBuilder::new(&app, "main", Default::default())
             .build()
             .unwrap();
