@@ -40,7 +40,7 @@ const MAX_SCALE: u8 = 6;
 
 /// Packs samples, sorted by `at` without repeats, in the smaller of the two versions.
 pub fn encode(samples: &[Sample]) -> Vec<u8> {
-    let plain = encode_varint(samples);
+    let plain = encode_quick(samples);
     if samples.is_empty() || samples.len() > MAX_PCO_SAMPLES {
         return plain;
     }
@@ -189,8 +189,10 @@ fn decode_pco(r: &mut Cursor) -> Result<Vec<Sample>, ChunkError> {
     Ok(out)
 }
 
-/// Version 1: delta-of-delta times and receipt offsets, values as integer deltas, as varints.
-fn encode_varint(samples: &[Sample]) -> Vec<u8> {
+/// Packs samples in version 1 (delta-of-delta times and receipt offsets, values as integer
+/// deltas, as varints): several times faster than [`encode`], for pieces, which are sealed into
+/// chunks within hours.
+pub fn encode_quick(samples: &[Sample]) -> Vec<u8> {
     let mut out = Vec::with_capacity(8 + samples.len() * 3);
     out.push(VERSION);
     put_uvar(&mut out, samples.len() as u64);
@@ -377,7 +379,7 @@ mod tests {
     /// Checks every encoding reads back bit for bit; returns the size `encode` chose.
     fn roundtrip(samples: &[Sample]) -> usize {
         let chosen = encode(samples);
-        let mut all = vec![chosen.clone(), encode_varint(samples)];
+        let mut all = vec![chosen.clone(), encode_quick(samples)];
         if !samples.is_empty() {
             all.extend(encode_pco(samples, 0));
             all.extend(encode_pco(samples, usual_step(samples)));
@@ -421,7 +423,7 @@ mod tests {
         let bytes = roundtrip(&samples);
         assert_eq!(encode(&samples)[0], VERSION_PCO);
         assert!(bytes < 360 * 3, "{bytes} bytes for 360 samples");
-        let v1 = encode_varint(&samples).len();
+        let v1 = encode_quick(&samples).len();
         assert!(
             bytes * 4 < v1 * 3,
             "{bytes} bytes against {v1} in version 1"
