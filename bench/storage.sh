@@ -39,7 +39,7 @@ cleanup() {
     for pid in $clima_pid $vm_pid; do kill "$pid" 2>/dev/null || true; done
     for pid in $clima_pid $vm_pid; do wait "$pid" 2>/dev/null || true; done
     influx_install_cleanup
-    rm -rf "$WORK/data.csv" "$WORK/lines" "$WORK"/*.db* "$WORK/vm" "$WORK/reply"
+    rm -rf "$WORK/data.csv" "$WORK/lines" "$WORK"/*.db* "$WORK/vm" "$WORK/reply" "$WORK/gen.log"
     rmdir "$WORK" 2>/dev/null || true
     echo "logs and results: $OUT_DIR"
 }
@@ -108,7 +108,7 @@ chart_ms() { # DAYS
 report() { # SET HOW DB VALUES SECONDS
     local bytes
     bytes=$(file_bytes "$3")
-    echo "$1 $2: $(per_value "$bytes" "$4") B/value ($bytes bytes), loaded in $5 s; 30-day chart $(chart_ms 30) ms, 1-year chart $(chart_ms 365) ms" | tee -a "$RESULTS"
+    echo "$1 $2: $(per_value "$bytes" "$4") B/value ($bytes bytes, WAL $(file_bytes "$3-wal")), loaded in $5 s; 30-day chart $(chart_ms 30) ms, 1-year chart $(chart_ms 365) ms" | tee -a "$RESULTS"
     echo "  $(breakdown "$3" "$4")" | tee -a "$RESULTS"
 }
 
