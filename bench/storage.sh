@@ -50,18 +50,6 @@ describe_run
 build_release
 port_free $CLIMA_PORT
 
-# Debian's victoria-metrics, without letting the package start its service.
-vm_install() {
-    command -v victoria-metrics >/dev/null && return 0
-    if [ ! -e /usr/sbin/policy-rc.d ]; then
-        printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
-        chmod +x /usr/sbin/policy-rc.d
-        policy_added=1
-    fi
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq victoria-metrics >/dev/null
-}
-
 END_MS=$(( ($(date +%s) / 3600 - 2) * 3600 * 1000 ))
 file_bytes() { # DB
     local total=0 f
@@ -138,7 +126,7 @@ for set in $DATASETS; do
     stop_clima
 
     if [ "$interval" = 10 ] && [ "${NO_VM:-0}" != 1 ]; then
-        vm_install
+        deb_install_quiet victoria-metrics victoria-metrics
         port_free $VM_PORT
         victoria-metrics -httpListenAddr="127.0.0.1:$VM_PORT" -storageDataPath="$WORK/vm" \
             -retentionPeriod=100y >"$OUT_DIR/victoria-metrics.log" 2>&1 &

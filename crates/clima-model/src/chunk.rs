@@ -3,7 +3,7 @@
 //! Values become integers at the chunk's decimal scale (the raw bits are kept for any value that
 //! is not an exact decimal at that scale), receipt times become offsets from the measured times.
 //! Version 2 compresses the three integer columns with `pco`, which finds each column's delta
-//! order, common step and bins and codes them near their entropy (about 2 bytes a sample for
+//! order, common step and bins and codes them near their entropy (2-3.5 bytes a sample for
 //! noisy two-decimal values with millisecond jitter in both times). Version 1 writes
 //! delta-of-delta varints; it wins for a handful of samples, where pco's per-column headers
 //! weigh more than the data, so `encode` keeps whichever is smaller and `decode` reads both.
