@@ -32,18 +32,20 @@ build_release() {
     [ -x "$BENCH" ] && [ -x "$SERVER" ] || { echo "no binaries in $BIN_DIR" >&2; exit 1; }
 }
 
-# Installs Debian's influxdb (1.6) if influxd is missing, without letting the package start its
-# service (which would bind every interface). Call influx_install_cleanup on exit.
-influx_install() {
-    command -v influxd >/dev/null && return 0
+# Installs a Debian PACKAGE if COMMAND is missing, without letting the package start its service
+# (which would bind every interface). Call influx_install_cleanup on exit.
+deb_install_quiet() { # COMMAND PACKAGE
+    command -v "$1" >/dev/null && return 0
     if [ ! -e /usr/sbin/policy-rc.d ]; then
         printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
         chmod +x /usr/sbin/policy-rc.d
         policy_added=1
     fi
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq influxdb >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null
 }
+# Debian's influxdb (1.6).
+influx_install() { deb_install_quiet influxd influxdb; }
 influx_install_cleanup() {
     if [ -n "$policy_added" ]; then rm -f /usr/sbin/policy-rc.d; fi
 }

@@ -1,6 +1,7 @@
 //! `clima-bench`: load generator and live-stream latency probe for Clima's HTTP ingest, also
 //! pointed at InfluxDB 1.x's /write for comparison. Loopback targets only.
 
+mod climate;
 mod load;
 mod payload;
 mod sse;
@@ -33,6 +34,29 @@ enum Command {
     Http(HttpArgs),
     /// Posts readings one at a time and times each until the live stream carries it.
     SseLatency(SseArgs),
+    /// Writes ten rooms' synthetic climate (see `climate`) as a CSV export and/or line protocol.
+    Climate(ClimateArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct ClimateArgs {
+    /// Seconds between a room's readings.
+    #[arg(long, default_value_t = 10)]
+    interval: u64,
+    /// Days of data, ending at --end.
+    #[arg(long, default_value_t = 30)]
+    days: u64,
+    /// End of the data, unix ms.
+    #[arg(long)]
+    end: i64,
+    /// Write a Clima CSV export (for `clima-server import`) here.
+    #[arg(long)]
+    csv: Option<std::path::PathBuf>,
+    /// Write line-protocol files of --batch lines (two values each) into this folder.
+    #[arg(long)]
+    line_protocol: Option<std::path::PathBuf>,
+    #[arg(long, default_value_t = 2500)]
+    batch: usize,
 }
 
 #[derive(Debug, clap::Args)]
@@ -97,6 +121,24 @@ fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Http(a) => http(a),
         Command::SseLatency(a) => sse_latency(a),
+        Command::Climate(a) => {
+            if a.interval == 0 || a.days == 0 || a.batch == 0 {
+                bail!("--interval, --days and --batch must be at least 1");
+            }
+            if let Some(path) = &a.csv {
+                let rows = climate::write_csv(path, climate::readings(a.interval, a.days, a.end))?;
+                eprintln!("{rows} values written to {}", path.display());
+            }
+            if let Some(dir) = &a.line_protocol {
+                let values = climate::write_line_protocol(
+                    dir,
+                    a.batch,
+                    climate::readings(a.interval, a.days, a.end),
+                )?;
+                eprintln!("{values} values written to {}", dir.display());
+            }
+            Ok(())
+        }
     }
 }
 

@@ -178,7 +178,7 @@ impl Runs {
                     series,
                     piece[0].at,
                     piece.len() as i64,
-                    chunk::encode(piece),
+                    chunk::encode_quick(piece),
                 ))?;
             }
         }

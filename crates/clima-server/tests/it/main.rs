@@ -10,4 +10,5 @@ mod history;
 mod lifecycle;
 mod serial;
 mod stream;
+mod upgrade;
 mod util;

@@ -117,6 +117,9 @@ pub struct Retention {
     pub minute: Option<Duration>,
 }
 
+/// Bytes of WAL file kept after a checkpoint: enough for the next commits to reuse.
+const WAL_KEEP_BYTES: i64 = 1 << 20;
+
 impl Default for Retention {
     fn default() -> Self {
         Retention {
@@ -301,6 +304,9 @@ pub fn spawn_writer(
     // Checkpoints run on their own thread and connection, so copying pages back into the
     // database file never stalls a commit; the writer only appends to the WAL.
     conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+    // Once checkpointed, the WAL starts over; without a limit its file would stay at its
+    // largest size (a bulk load's, tens of MB) beside the database for good.
+    conn.pragma_update(None, "journal_size_limit", WAL_KEEP_BYTES)?;
     conn.pragma_update(None, "synchronous", cfg.durability.pragma())?;
     conn.pragma_update(None, "cache_size", -4_000)?;
     let checkpointer = conn

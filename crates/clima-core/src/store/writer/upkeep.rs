@@ -17,6 +17,12 @@ const SEAL_STEP_HOURS: usize = 8;
 /// Most samples one step sealing pieces packs (it always takes at least one series).
 const SEAL_STEP_SAMPLES: i64 = 100_000;
 
+/// Free pages one upkeep step gives back to the file system (1 MiB at 4 KiB pages), and the
+/// free pages left alone: SQLite reuses them before the file grows, so trimming the last few
+/// would only make the next commits extend the file again.
+const VACUUM_STEP_PAGES: i64 = 256;
+const VACUUM_KEEP_PAGES: i64 = 256;
+
 /// Settings key prefixes of a sensor's own retention, followed by its id; the value is
 /// milliseconds, or `forever`.
 pub const KEEP_RAW_KEY: &str = "keep_raw:";
@@ -50,7 +56,7 @@ impl Writer {
     /// One round of upkeep between commits: a move step, a step sealing pieces, and sealing and
     /// pruning for the next series. Returns whether more is waiting.
     pub(super) fn tick(&mut self, now: Millis) -> Result<bool, StoreError> {
-        let waiting = self.move_step(now)? | self.seal_pieces(now)?;
+        let waiting = self.move_step(now)? | self.seal_pieces(now)? | self.vacuum_step()?;
         let Some(series) = self.next_series()? else {
             return Ok(waiting);
         };
@@ -81,6 +87,34 @@ impl Writer {
         let mut steps = vacuum.query([])?;
         while steps.next()?.is_some() {}
         Ok(())
+    }
+
+    /// Gives back to the file system at most [`VACUUM_STEP_PAGES`] of the pages that sealing and
+    /// pruning freed, once more than [`VACUUM_KEEP_PAGES`] are free, so the file shrinks as it
+    /// goes without holding the writer. Returns whether more is waiting. A file created without
+    /// incremental auto-vacuum keeps its free pages for reuse.
+    fn vacuum_step(&mut self) -> Result<bool, StoreError> {
+        let free: i64 = self
+            .conn
+            .pragma_query_value(None, "freelist_count", |r| r.get(0))?;
+        if free <= VACUUM_KEEP_PAGES || !self.incremental_vacuum()? {
+            return Ok(false);
+        }
+        let pages = (free - VACUUM_KEEP_PAGES).min(VACUUM_STEP_PAGES);
+        let mut vacuum = self
+            .conn
+            .prepare_cached(&format!("PRAGMA incremental_vacuum({pages})"))?;
+        let mut steps = vacuum.query([])?;
+        while steps.next()?.is_some() {}
+        Ok(free - pages > VACUUM_KEEP_PAGES)
+    }
+
+    /// Whether the file was created with incremental auto-vacuum (SQLite's mode 2).
+    fn incremental_vacuum(&self) -> Result<bool, StoreError> {
+        let mode: i64 = self
+            .conn
+            .pragma_query_value(None, "auto_vacuum", |r| r.get(0))?;
+        Ok(mode == 2)
     }
 
     /// The series after the cursor, wrapping around.
@@ -602,6 +636,62 @@ mod tests {
             .unwrap()
             .unwrap();
         assert!(buckets.iter().all(|b| b.count == 1_800), "{buckets:?}");
+    }
+
+    #[test]
+    fn space_freed_by_pruning_goes_back_to_the_file_system_by_itself() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("shrink.db");
+        let hour = HOUR;
+        let now = now_ms();
+        let start = (now - 25 * hour).div_euclid(hour) * hour;
+        // A day at 10 s for 40 sensors, kept at first.
+        let (w, t) = spawn_writer(
+            open(&path).unwrap(),
+            Hub::default(),
+            WriterConfig::default(),
+        )
+        .unwrap();
+        for sensor in 0..40 {
+            let rs: Vec<Reading> = (0..(24 * hour / 10_000))
+                .map(|i| {
+                    reading(
+                        &format!("s{sensor}"),
+                        start + i * 10_000,
+                        (i % 89) as f64 / 4.0,
+                    )
+                })
+                .collect();
+            w.write(rs, Source::Http, now).unwrap();
+        }
+        w.maintain().unwrap();
+        w.stop();
+        t.join().unwrap();
+        let c = Connection::open(&path).unwrap();
+        let pragma =
+            |name: &str| -> i64 { c.pragma_query_value(None, name, |r| r.get(0)).unwrap() };
+        let high = pragma("page_count");
+        // Then almost all of it is past a shorter retention: pruned, and the file shrinks
+        // without anyone calling `maintain`.
+        let cfg = WriterConfig {
+            retention: Retention {
+                raw: Some(Duration::from_secs(3600)),
+                minute: Some(Duration::from_secs(3600)),
+            },
+            move_every: Duration::from_millis(20),
+            ..Default::default()
+        };
+        let (_w, _t) = spawn_writer(open(&path).unwrap(), Hub::default(), cfg).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while pragma("page_count") * 2 > high || pragma("freelist_count") > VACUUM_KEEP_PAGES {
+            assert!(
+                Instant::now() < deadline,
+                "file not given back: {} pages ({} free) after a high of {high}",
+                pragma("page_count"),
+                pragma("freelist_count")
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     #[test]
