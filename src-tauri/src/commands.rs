@@ -2,7 +2,7 @@
 //! answering in the same JSON shapes as the HTTP API so the page has one code path.
 
 use clima_core::api::{ChartOptions, QueryError, RangeQuery, TokenError};
-use clima_core::chart::{self, TempUnit};
+use clima_core::chart::{self, DateStyle, TempUnit};
 use clima_core::now_ms;
 use serde_json::{json, Value};
 use tauri::{Runtime, State, Window};
@@ -95,6 +95,7 @@ pub async fn chart(
     height: u32,
     unit: Option<String>,
     tz: Option<i32>,
+    lang: Option<String>,
 ) -> Result<chart::Chart, CommandError> {
     let api = shell.api()?;
     let q = RangeQuery {
@@ -110,6 +111,7 @@ pub async fn chart(
         temp_unit: TempUnit::parse(unit.as_deref().unwrap_or("C"))
             .map_err(|e| CommandError::invalid(e.to_string()))?,
         utc_offset_s: tz.unwrap_or(0).clamp(-18 * 60, 18 * 60) * 60,
+        dates: DateStyle::for_language(lang.as_deref().unwrap_or("en")),
     };
     blocking(move || api.chart(&q, &options))
         .await?
@@ -128,6 +130,7 @@ pub async fn export<R: Runtime>(
     format: String,
     from: Option<i64>,
     to: Option<i64>,
+    title: Option<String>,
 ) -> Result<Option<Exported>, CommandError> {
     let format = Format::parse(&format)?;
     let q = RangeQuery {
@@ -140,10 +143,13 @@ pub async fn export<R: Runtime>(
     let (from, to, _) = q.plan(now_ms()).map_err(query_error)?;
     let reader = shell.api()?.reader();
     let name = export::default_file_name(&sensor, &metric, from, to, format);
-    let title = format!(
-        "Export {sensor} {metric} as {}",
-        format.extension().to_uppercase()
-    );
+    // The page sends the dialog's title in its language; this is its English wording.
+    let title = title.filter(|t| !t.trim().is_empty()).unwrap_or_else(|| {
+        format!(
+            "Export {sensor} {metric} as {}",
+            format.extension().to_uppercase()
+        )
+    });
     let Some(path) = export::ask_path(&window, name, title, format).await? else {
         return Ok(None);
     };

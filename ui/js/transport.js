@@ -27,13 +27,14 @@ export function withToken(href, token) {
 }
 
 /**
- * What a `/healthz` answer says about the store: the reason it cannot write, or null. Only
+ * What a `/healthz` answer says about the store: the reason it cannot write ('' if none), or null. Only
  * Clima's own 503 counts (`{"status": "store_unavailable", "message"}`); a proxy's 503 page
  * means Clima is unreachable, which the connection badge shows.
  */
 export function storeProblemFrom(status, body) {
   if (status !== 503 || body?.status !== 'store_unavailable') return null;
-  return typeof body.message === 'string' && body.message.trim() ? body.message.trim() : 'the store refuses writes';
+  // No reason given: the banner says so in the page's language.
+  return typeof body.message === 'string' ? body.message.trim() : '';
 }
 
 export function createTransport() {
@@ -57,7 +58,7 @@ function tauriTransport(tauri) {
     chart: (q) => call('chart', q),
     /**
      * Exports `{sensor, metric, format, from, to}` to a file the user picks in the app's save
-     * dialog: `{path, format, rows, bytes}`, or null when the dialog was cancelled.
+     * dialog titled `title`: `{path, format, rows, bytes}`, or null when the dialog was cancelled.
      */
     exportFile: (q) => call('export', q),
     ports: () => call('ports'),
@@ -185,7 +186,7 @@ function httpTransport() {
       return { svg: await response.text(), plot: { left, top, width, height } };
     },
     /**
-     * Downloads `{sensor, metric, format, from, to}` from the export routes, with the token in
+     * Downloads `{sensor, metric, format, from, to}` (a browser has no dialog to title) from the export routes, with the token in
      * the header like every other request (so not as a plain link): `{path, format, rows, bytes}`
      * where `path` is the suggested file name and `rows` is unknown.
      */

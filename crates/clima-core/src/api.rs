@@ -10,7 +10,7 @@ use clima_model::metric::unit_of;
 use clima_model::reading::clean_name;
 use clima_model::{Millis, Reading, DAY};
 
-use crate::chart::{self, Chart, ChartError, ChartSpec, TempUnit};
+use crate::chart::{self, Chart, ChartError, ChartSpec, DateStyle, TempUnit};
 use crate::config::Token;
 use crate::demo::{Demo, DEMO_SENSOR};
 use crate::hub::{Hub, LiveSample, Viewer};
@@ -134,6 +134,8 @@ pub struct ChartOptions {
     pub temp_unit: TempUnit,
     /// For the time labels.
     pub utc_offset_s: i32,
+    /// How the time labels write dates (the page's language).
+    pub dates: DateStyle,
 }
 
 /// The engine's state that both front doors share.
@@ -264,6 +266,7 @@ impl Api {
             temp_unit: o.temp_unit,
             bucket_ms: plan.width,
             utc_offset_s: o.utc_offset_s.clamp(-18 * 3600, 18 * 3600),
+            dates: o.dates,
             title: None,
         };
         Ok(chart::render(&buckets, &spec)?)
