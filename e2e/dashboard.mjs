@@ -97,6 +97,34 @@ export async function hostileNameIsText(s, port, token) {
   await s.click(await s.find('[data-sensor="kitchen"]'));
 }
 
+/**
+ * Three sensors whose two clocks disagree: a device clock 3 h behind, a backlog from yesterday
+ * and a clock half an hour ahead. Each card is stale, ages from its newest measurement, and
+ * says why with both times.
+ */
+export async function skewedCards(s, port, token) {
+  const now = Date.now();
+  await post(port, token, { sensor: 'hall', temperature: 19, measured_at: now - 3 * 3_600_000 });
+  await post(port, token, [0, 1, 2].map((i) => ({ sensor: 'cellar', temperature: 12 + i, measured_at: now - 86_400_000 + i * 60_000 })));
+  // Half a minute more, so the delay before its receipt does not make it 29 min.
+  await post(port, token, { sensor: 'attic', temperature: 25, measured_at: now + 30.5 * 60_000 });
+  const card = (id) => () =>
+    s.exec(`const el = document.querySelector('[data-sensor="${id}"]');
+      return el && el.querySelector('.stale-note').textContent &&
+        { note: el.querySelector('.stale-note').textContent, age: el.querySelector('.age').textContent, stale: el.classList.contains('stale') };`);
+  const time = '\\d\\d:\\d\\d';
+  const hall = await waitFor('the hall card', card('hall'));
+  assert.match(hall.note, new RegExp(`^Clock 3 hr behind: measured ${time}, received ${time}$`));
+  assert.match(hall.age, /^3\b.* ago$/);
+  const cellar = await waitFor('the cellar card', card('cellar'));
+  assert.match(cellar.note, new RegExp(`^Backlog from .+ ${time}, received ${time}$`));
+  assert.match(cellar.age, /^23\b.* ago$/);
+  const attic = await waitFor('the attic card', card('attic'));
+  assert.match(attic.note, new RegExp(`^Clock 30 min ahead: measured ${time}, received ${time}$`));
+  assert.equal(attic.age, 'just now');
+  for (const c of [hall, cellar, attic]) assert.ok(c.stale, c.note);
+}
+
 /** A probe for the token Settings shows. */
 const shownToken = (s) => () => s.exec('const el = document.querySelector(\'[data-fact="token"] code\'); return el && el.textContent;');
 

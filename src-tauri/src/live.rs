@@ -74,6 +74,7 @@ mod tests {
             value,
             measured_at: 1,
             received_at: 1,
+            clock: None,
         }
     }
 

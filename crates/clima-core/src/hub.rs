@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use clima_model::clock::Clock;
 use clima_model::coalesce::Coalescer;
 use clima_model::Millis;
 use tokio::sync::broadcast;
@@ -24,6 +25,9 @@ pub struct LiveSample {
     pub value: f64,
     pub measured_at: Millis,
     pub received_at: Millis,
+    /// The sensor's last observed pair of clocks, which may disagree with this value's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub clock: Option<Clock>,
 }
 
 /// One commit's worth of live samples.
@@ -165,6 +169,7 @@ mod tests {
             value,
             measured_at: 1,
             received_at: 1,
+            clock: None,
         }
     }
 

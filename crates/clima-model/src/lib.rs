@@ -2,6 +2,7 @@
 //! historical values are coalesced and bucketed. Nothing here does IO or reads a clock.
 
 pub mod chunk;
+pub mod clock;
 pub mod coalesce;
 pub mod downsample;
 pub mod json;

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::sync::Mutex;
 
+use clima_model::clock::Clock;
 use clima_model::downsample::{assemble, Bucket, BucketPlan, Partial};
 use clima_model::metric::unit_of;
 use clima_model::Millis;
@@ -27,6 +28,10 @@ pub struct SensorInfo {
     pub series: Option<serde_json::Value>,
     pub first_seen: Millis,
     pub last_seen: Millis,
+    /// The last observed pair of clocks (device and receipt); none before the sensor's first
+    /// reading under schema version 6.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub clock: Option<Clock>,
     pub metrics: Vec<MetricLatest>,
 }
 
@@ -87,7 +92,8 @@ impl Reader {
         self.with(|c| {
             let mut stmt = c.prepare_cached(
                 "SELECT s.key, s.name, s.source, s.first_seen, s.last_seen,
-                        m.metric, m.last_value, m.last_measured_at, m.last_received_at, s.series_tags
+                        m.metric, m.last_value, m.last_measured_at, m.last_received_at, s.series_tags,
+                        s.clock_measured_at, s.clock_received_at, s.clock_backlog
                  FROM sensors s LEFT JOIN series m ON m.sensor_id = s.id
                  ORDER BY s.key, m.metric",
             )?;
@@ -105,6 +111,12 @@ impl Reader {
                             .and_then(|t| serde_json::from_str(&t).ok()),
                         first_seen: r.get(3)?,
                         last_seen: r.get(4)?,
+                        clock: match (r.get(10)?, r.get(11)?) {
+                            (Some(measured), Some(received)) => {
+                                Some(Clock::new(measured, received, r.get(12)?))
+                            }
+                            _ => None,
+                        },
                         metrics: Vec::new(),
                     });
                 }
@@ -146,7 +158,7 @@ impl Reader {
             .sensors()?
             .into_iter()
             .flat_map(|s| {
-                let (sensor, name) = (s.sensor, s.name);
+                let (sensor, name, clock) = (s.sensor, s.name, s.clock);
                 s.metrics.into_iter().filter_map(move |m| {
                     Some(LiveSample {
                         sensor: sensor.clone(),
@@ -155,6 +167,7 @@ impl Reader {
                         value: m.value?,
                         measured_at: m.measured_at?,
                         received_at: m.received_at?,
+                        clock,
                         metric: m.metric,
                     })
                 })

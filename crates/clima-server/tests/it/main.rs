@@ -3,6 +3,7 @@
 mod api;
 mod browser;
 mod clients;
+mod clock;
 mod conformance;
 mod corpus;
 mod hardening;

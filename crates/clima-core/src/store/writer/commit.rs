@@ -7,6 +7,7 @@ use std::collections::hash_map::Entry;
 
 use foldhash::HashMap;
 
+use clima_model::clock::ClockWatch;
 use clima_model::{chunk, Millis, Reading, HOUR};
 use rusqlite::{OptionalExtension, TransactionBehavior};
 
@@ -90,6 +91,7 @@ impl Writer {
         let mut receipts = Vec::with_capacity(group.len());
         let mut newest: HashMap<i64, Newest> = HashMap::default();
         let mut seen: HashMap<i64, (&Reading, Source, Millis)> = HashMap::default();
+        let mut clocks: HashMap<i64, ClockWatch> = HashMap::default();
         // The first value of each (series, time) in this commit: a later copy is a resend or a
         // conflict, and never reaches a table or the hub.
         let mut firsts: HashMap<(i64, Millis), f64> = HashMap::default();
@@ -112,6 +114,7 @@ impl Writer {
                     let sensor = sensor_id(&tx, &mut self.sensors, reading, job)?;
                     seen.insert(sensor, (reading, job.source, received_at));
                     let at = reading.measured_at.unwrap_or(received_at);
+                    clocks.entry(sensor).or_default().observe(at, received_at);
                     for (metric, value) in &reading.values {
                         let known = series_id(&tx, &mut self.series, sensor, metric.as_str())?;
                         let series = known.id;
@@ -199,10 +202,21 @@ impl Writer {
             fresh.insert(&tx, &mut rolled)?;
             rolled.upsert(&tx)?;
             let mut upd_sensor = tx.prepare_cached(
-                "UPDATE sensors SET last_seen = max(last_seen, ?1), name = coalesce(?2, name), source = ?3 WHERE id = ?4",
+                "UPDATE sensors SET last_seen = max(last_seen, ?1), name = coalesce(?2, name), source = ?3,
+                        clock_measured_at = ?5, clock_received_at = ?6, clock_backlog = ?7
+                 WHERE id = ?4",
             )?;
             for (id, (reading, source, received_at)) in &seen {
-                upd_sensor.execute((received_at, reading.name.as_deref(), source.as_str(), id))?;
+                let clock = clocks[id].clock().expect("observed above");
+                upd_sensor.execute((
+                    received_at,
+                    reading.name.as_deref(),
+                    source.as_str(),
+                    id,
+                    clock.measured_at,
+                    clock.received_at,
+                    clock.backlog,
+                ))?;
             }
         }
         let mut live = Vec::with_capacity(newest.len());
@@ -221,6 +235,7 @@ impl Writer {
                         value: n.value,
                         measured_at: n.at,
                         received_at: n.received_at,
+                        clock: clocks.get(&n.sensor).and_then(ClockWatch::clock),
                     });
                 }
             }
