@@ -93,6 +93,7 @@ describe('web dashboard', { timeout: 300_000 }, () => {
   });
 
   test('shows posted readings on a card and updates it live', () => dashboard.cardUpdates(session, PORT, token));
+  test('marks derived values on the card', () => dashboard.derivedOnCard(session));
   test('draws the charts', () => dashboard.chartAppears(session));
   test('switches ranges', () => dashboard.rangesSwitch(session));
   test('shows time and value under the pointer', () => dashboard.hoverShowsValue(session));

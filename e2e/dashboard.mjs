@@ -39,6 +39,20 @@ export async function cardUpdates(s, port, token) {
   assert.equal(unit, '°C');
 }
 
+/**
+ * The kitchen's dew point and absolute humidity, which it never sent, are on its card marked as
+ * derived (from 22.5 °C and 40.5 %: 8.4 °C and 8.1 g/m³); what it sent is not marked.
+ */
+export async function derivedOnCard(s) {
+  const row = (metric) =>
+    s.exec(`const el = document.querySelector('[data-sensor="kitchen"] [data-metric="${metric}"]');
+      return el && { value: el.querySelector('.value').textContent, unit: el.querySelector('.unit').textContent,
+                     derived: el.dataset.derived, mark: el.querySelector('.derived').textContent };`);
+  assert.deepEqual(await waitFor('the dew point row', () => row('dew_point')), { value: '8.4', unit: '°C', derived: 'true', mark: 'derived' });
+  assert.deepEqual(await row('absolute_humidity'), { value: '8.1', unit: 'g/m³', derived: 'true', mark: 'derived' });
+  assert.deepEqual(await row('humidity'), { value: '40.5', unit: '%', derived: 'false', mark: '' });
+}
+
 const chartState = (metric) => `
   const fig = document.querySelector('#chart-list figure[data-metric="${metric}"]');
   if (!fig) return null;

@@ -75,6 +75,7 @@ mod tests {
             measured_at: 1,
             received_at: 1,
             clock: None,
+            derived: false,
         }
     }
 

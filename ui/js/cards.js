@@ -115,23 +115,29 @@ export class SensorCards {
       let row = card.rows.get(metric);
       if (!row) {
         row = {
-          label: h('span', { class: 'label' }),
+          name: h('span'),
+          derived: h('small', { class: 'derived' }),
           value: h('span', { class: 'value' }),
           unit: h('span', { class: 'unit' }),
           arrow: h('span', { class: 'trend' }),
         };
+        row.label = h('span', { class: 'label' }, row.name, ' ', row.derived);
         row.root = h('li', { data: { metric } }, row.label, row.value, row.unit, row.arrow);
         card.rows.set(metric, row);
         card.metrics.append(row.root);
       }
       const shown = convert(m.value, m.unit, view.tempUnit);
-      setText(row.label, metricLabel(metric));
+      setText(row.name, metricLabel(metric));
       setText(row.value, formatNumber(shown.value, metric));
       setText(row.unit, shown.unit);
       const direction = trend(metric, m.value, view.historyOf(sensor.sensor, metric), now);
       setText(row.arrow, trendArrow(direction));
       row.arrow.dataset.trend = direction ?? '';
       row.arrow.title = direction ? t(`trend.${direction}`) : '';
+      // Dew point and absolute humidity Clima worked out, not what the device said.
+      setText(row.derived, m.derived ? t('card.derivedMark') : '');
+      row.derived.title = m.derived ? t('card.derived') : '';
+      row.root.dataset.derived = String(Boolean(m.derived));
     }
   }
 }

@@ -34,7 +34,7 @@ export function convert(value, unit, tempUnit) {
 }
 
 /** Decimals worth showing per metric; others get decimals by size. */
-const DECIMALS = { temperature: 1, dew_point: 1, humidity: 1, pressure: 1, co2: 0 };
+const DECIMALS = { temperature: 1, dew_point: 1, humidity: 1, absolute_humidity: 1, pressure: 1, co2: 0 };
 
 /** A value as text with sensible decimals for its metric or, failing that, its size. */
 export function formatNumber(value, metric) {

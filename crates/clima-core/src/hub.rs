@@ -28,6 +28,9 @@ pub struct LiveSample {
     /// The sensor's last observed pair of clocks, which may disagree with this value's.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub clock: Option<Clock>,
+    /// Derived by Clima from the reading's temperature and humidity (`clima_model::derive`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub derived: bool,
 }
 
 /// One commit's worth of live samples.
@@ -170,6 +173,7 @@ mod tests {
             measured_at: 1,
             received_at: 1,
             clock: None,
+            derived: false,
         }
     }
 

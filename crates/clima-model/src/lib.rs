@@ -4,6 +4,7 @@
 pub mod chunk;
 pub mod clock;
 pub mod coalesce;
+pub mod derive;
 pub mod downsample;
 pub mod json;
 pub mod line_protocol;

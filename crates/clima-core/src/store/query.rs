@@ -43,6 +43,9 @@ pub struct MetricLatest {
     pub value: Option<f64>,
     pub measured_at: Option<Millis>,
     pub received_at: Option<Millis>,
+    /// The latest value was derived by Clima, not sent by the device.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub derived: bool,
 }
 
 /// The id of a sensor's series for `metric`, if it has one.
@@ -93,7 +96,7 @@ impl Reader {
             let mut stmt = c.prepare_cached(
                 "SELECT s.key, s.name, s.source, s.first_seen, s.last_seen,
                         m.metric, m.last_value, m.last_measured_at, m.last_received_at, s.series_tags,
-                        s.clock_measured_at, s.clock_received_at, s.clock_backlog
+                        s.clock_measured_at, s.clock_received_at, s.clock_backlog, m.derived
                  FROM sensors s LEFT JOIN series m ON m.sensor_id = s.id
                  ORDER BY s.key, m.metric",
             )?;
@@ -131,6 +134,7 @@ impl Reader {
                             value: r.get(6)?,
                             measured_at: r.get(7)?,
                             received_at: r.get(8)?,
+                            derived: r.get::<_, Option<bool>>(13)?.unwrap_or(false),
                         });
                 }
             }
@@ -168,6 +172,7 @@ impl Reader {
                         measured_at: m.measured_at?,
                         received_at: m.received_at?,
                         clock,
+                        derived: m.derived,
                         metric: m.metric,
                     })
                 })

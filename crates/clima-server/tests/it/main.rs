@@ -6,6 +6,7 @@ mod clients;
 mod clock;
 mod conformance;
 mod corpus;
+mod derived;
 mod hardening;
 mod history;
 mod lifecycle;

@@ -224,3 +224,10 @@ pub fn stored_count_with_token(
         .map(|p| p["count"].as_u64().unwrap())
         .sum()
 }
+
+/// A sensor's metrics (from `/api/v1/sensors`) as its device sent them: those Clima derived
+/// (dew point, absolute humidity) left out.
+pub fn sent_metrics(sensor: &serde_json::Value) -> Vec<&serde_json::Value> {
+    let metrics = sensor["metrics"].as_array().unwrap();
+    metrics.iter().filter(|m| m["derived"] != true).collect()
+}

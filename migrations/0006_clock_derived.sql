@@ -5,3 +5,7 @@
 ALTER TABLE sensors ADD COLUMN clock_measured_at INTEGER;
 ALTER TABLE sensors ADD COLUMN clock_received_at INTEGER;
 ALTER TABLE sensors ADD COLUMN clock_backlog INTEGER;
+
+-- Whether a series' latest value was derived by Clima (dew point, absolute humidity from
+-- temperature and humidity) rather than sent by the device.
+ALTER TABLE series ADD COLUMN derived INTEGER NOT NULL DEFAULT 0;
