@@ -97,8 +97,8 @@ export function formatInterval(ms) {
 }
 
 /** A time of day (with seconds if asked), or date and time when not today, in the viewer's zone. */
-export function formatTime(t, now, seconds = true) {
-  const d = new Date(t);
+export function formatTime(at, now, seconds = true) {
+  const d = new Date(at);
   const time = d.toLocaleTimeString(language(), { hour: '2-digit', minute: '2-digit', second: seconds ? '2-digit' : undefined, hourCycle: 'h23' });
   if (new Date(now).toDateString() === d.toDateString()) return time;
   return `${d.toLocaleDateString(language(), { day: 'numeric', month: 'short' })} ${time}`;

@@ -24,7 +24,7 @@ export function language() {
   return current;
 }
 
-/** Switches the language (the desktop shell's locale, tests). */
+/** Switches the language (tests; the page keeps the one it was opened in). */
 export function setLanguage(lang) {
   current = pickLanguage([lang]);
 }
@@ -52,7 +52,10 @@ export function placeholders(text) {
 }
 
 /** Error kinds whose own message is worth showing after the translation: it names the thing. */
-const KEEP_DETAIL = new Set(['config', 'engine', 'store', 'io', 'internal', 'invalid', 'invalid_settings', 'invalid_label', 'store_unavailable', 'demo_unavailable']);
+const KEEP_DETAIL = new Set([
+  'config', 'engine', 'store', 'io', 'internal', 'invalid', 'invalid_settings', 'invalid_label', 'store_unavailable',
+  'demo_unavailable',
+]);
 
 /**
  * What to show for an error from the transport (`{kind, message}`): in English the engine's
@@ -64,7 +67,7 @@ export function errorText(e) {
   if (current === 'en') return message;
   const key = `error.${e?.kind}`;
   if (!(key in CATALOGUES[current])) return t('error.other', { message });
-  return KEEP_DETAIL.has(e.kind) && message ? `${t(key)}: ${message}` : t(key);
+  return KEEP_DETAIL.has(e.kind) && message ? t('error.detail', { error: t(key), detail: message }) : t(key);
 }
 
 /**
@@ -82,6 +85,7 @@ export function localizePage(doc) {
   }
 }
 
+// Texts that continue an element's text keep their spaces: Japanese puts none between them.
 export const CATALOGUES = {
   en: {
     'conn.connecting': 'connecting…',
@@ -97,11 +101,11 @@ export const CATALOGUES = {
     'empty.title': 'No sensors yet',
     'empty.intro': 'Clima shows every sensor that sends it a reading. To get the first one in:',
     'empty.plug.title': 'Plug in a board',
-    'empty.plug.before': 'by USB that prints its readings over serial (JSON,',
+    'empty.plug.before': ' by USB that prints its readings over serial (JSON, ',
     'empty.plug.after': ', the Arduino Serial Plotter format or CSV lines). Clima finds it within a second.',
     'empty.send.title': 'Or send a reading',
-    'empty.send.text': 'from any computer on your network; paste this into a terminal:',
-    'empty.more.before': 'More ways (ESPHome, an ESP32 sketch, Shelly) are in',
+    'empty.send.text': ' from any computer on your network; paste this into a terminal:',
+    'empty.more.before': 'More ways (ESPHome, an ESP32 sketch, Shelly) are in ',
     'empty.more.settings': 'Settings',
     'empty.more.after': '.',
     'demo.start': 'Start a demo board',
@@ -195,6 +199,7 @@ export const CATALOGUES = {
     'example.readSensor': 'read your sensor here',
     'example.shelly': 'Shelly H&T: Settings → Actions → "Sensor reports" (Gen1: "Report sensor values"): paste this URL.\nThe Shelly adds temp= and hum= itself.',
     'error.other': '{message}',
+    'error.detail': '{error}: {detail}',
     'error.offline': 'Clima does not answer',
     'error.unauthorized': 'The token is missing or wrong: paste the current one.',
     'error.rate_limited': 'Too many requests: wait a moment and try again.',
@@ -331,6 +336,7 @@ export const CATALOGUES = {
     'example.readSensor': 'ここでセンサーを読み取ります',
     'example.shelly': 'Shelly H&T：Settings → Actions → 「Sensor reports」（Gen1 では「Report sensor values」）にこの URL を貼り付けます。\ntemp= と hum= は Shelly が自分で付け加えます。',
     'error.other': 'エラー：{message}',
+    'error.detail': '{error}：{detail}',
     'error.offline': 'Clima が応答しません',
     'error.unauthorized': 'トークンがないか、間違っています。現在のトークンを貼り付けてください。',
     'error.rate_limited': 'リクエストが多すぎます。少し待ってからやり直してください。',

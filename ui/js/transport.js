@@ -27,9 +27,9 @@ export function withToken(href, token) {
 }
 
 /**
- * What a `/healthz` answer says about the store: the reason it cannot write ('' if none), or null. Only
- * Clima's own 503 counts (`{"status": "store_unavailable", "message"}`); a proxy's 503 page
- * means Clima is unreachable, which the connection badge shows.
+ * What a `/healthz` answer says about the store: the reason it cannot write ('' if none given),
+ * or null. Only Clima's own 503 counts (`{"status": "store_unavailable", "message"}`); a
+ * proxy's 503 page means Clima is unreachable, which the connection badge shows.
  */
 export function storeProblemFrom(status, body) {
   if (status !== 503 || body?.status !== 'store_unavailable') return null;
@@ -186,9 +186,9 @@ function httpTransport() {
       return { svg: await response.text(), plot: { left, top, width, height } };
     },
     /**
-     * Downloads `{sensor, metric, format, from, to}` (a browser has no dialog to title) from the export routes, with the token in
-     * the header like every other request (so not as a plain link): `{path, format, rows, bytes}`
-     * where `path` is the suggested file name and `rows` is unknown.
+     * Downloads `{sensor, metric, format, from, to}` from the export routes (no dialog, so no
+     * title), with the token in the header like every other request (so not as a plain link):
+     * `{path, format, rows, bytes}` where `path` is the suggested file name and `rows` is unknown.
      */
     async exportFile({ sensor, metric, format, from, to }) {
       const response = await request('GET', `/api/v1/export.${format}`, { sensor, metric, from, to });

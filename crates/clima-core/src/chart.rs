@@ -754,37 +754,34 @@ mod tests {
     fn ticks_are_round_local_times() {
         // 10:07 to 11:07 UTC over 600 px: 90 px is 9 minutes, so every 10 minutes.
         let from = 10 * HOUR + 7 * MINUTE;
-        let ticks = time_ticks(
-            from,
-            from + HOUR,
-            600.0 / HOUR as f64,
-            0,
-            DateStyle::DayMonth,
-        );
+        let hour =
+            |offset_s, dates| time_ticks(from, from + HOUR, 600.0 / HOUR as f64, offset_s, dates);
+        // A week over 600 px from the start of `day`: day steps.
+        let week = |day: i64, dates| {
+            time_ticks(
+                day * DAY,
+                (day + 7) * DAY,
+                600.0 / (7 * DAY) as f64,
+                0,
+                dates,
+            )
+        };
+        let ticks = hour(0, DateStyle::DayMonth);
         let labels: Vec<_> = ticks.iter().map(|(_, l)| l.as_str()).collect();
         assert_eq!(
             labels,
             ["10:10", "10:20", "10:30", "10:40", "10:50", "11:00"]
         );
         // The same instant one hour east of UTC.
-        let ticks = time_ticks(
-            from,
-            from + HOUR,
-            600.0 / HOUR as f64,
-            3600,
-            DateStyle::DayMonth,
-        );
-        assert_eq!(ticks[0].1, "11:10");
+        assert_eq!(hour(3600, DateStyle::DayMonth)[0].1, "11:10");
         // Midnight shows the date; a week spans day steps.
-        let ticks = time_ticks(0, 7 * DAY, 600.0 / (7 * DAY) as f64, 0, DateStyle::DayMonth);
+        let ticks = week(0, DateStyle::DayMonth);
         assert_eq!(ticks.first().map(|t| t.1.as_str()), Some("1 Jan"));
         assert!(ticks.iter().all(|(t, _)| t % DAY == 0));
         // In Japanese: month/day, and times as they were.
         let ja = DateStyle::for_language("ja-JP");
-        let ticks = time_ticks(20_418 * DAY, 20_425 * DAY, 600.0 / (7 * DAY) as f64, 0, ja);
-        assert_eq!(ticks.first().map(|t| t.1.as_str()), Some("11/26"));
-        let ticks = time_ticks(from, from + HOUR, 600.0 / HOUR as f64, 0, ja);
-        assert_eq!(ticks[0].1, "10:10");
+        assert_eq!(week(20_418, ja)[0].1, "11/26");
+        assert_eq!(hour(0, ja)[0].1, "10:10");
         assert_eq!(DateStyle::for_language("en-GB"), DateStyle::DayMonth);
         assert_eq!(DateStyle::for_language("de"), DateStyle::DayMonth);
         assert_eq!(DateStyle::for_language("JA"), DateStyle::MonthDay);
