@@ -85,7 +85,12 @@ pub struct Viewer {
     skipped: u64,
     /// Where a viewer that fell behind takes the newest values from.
     latest: Arc<dyn Fn() -> Vec<LiveSample> + Send + Sync>,
+    /// What is done to each sample on its way out (the API's calibration).
+    adjust: Option<Adjust>,
 }
+
+/// A change made to each live sample a viewer sends.
+pub type Adjust = Arc<dyn Fn(&mut LiveSample) + Send + Sync>;
 
 impl Viewer {
     /// Waits for the next update; `None` once the hub is gone.
@@ -93,8 +98,14 @@ impl Viewer {
         loop {
             let now = Instant::now().into_std();
             if let Some(due) = self.coalescer.poll(now) {
+                let adjust = |mut s: LiveSample| {
+                    if let Some(f) = &self.adjust {
+                        f(&mut s);
+                    }
+                    s
+                };
                 return Some(LiveUpdate {
-                    readings: due.into_iter().map(|(_, s)| s).collect(),
+                    readings: due.into_iter().map(|(_, s)| adjust(s)).collect(),
                     skipped: self.skipped,
                 });
             }
@@ -120,6 +131,12 @@ impl Viewer {
                 Err(RecvError::Closed) => return None,
             }
         }
+    }
+
+    /// Sends every sample through `f` on its way out.
+    pub fn adjusted(mut self, f: Adjust) -> Self {
+        self.adjust = Some(f);
+        self
     }
 
     /// Changes the interval; values waiting go out under the new one.
@@ -155,6 +172,7 @@ impl Hub {
             interval,
             skipped: 0,
             latest,
+            adjust: None,
         }
     }
 }

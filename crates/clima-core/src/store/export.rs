@@ -3,6 +3,7 @@
 
 use std::io::{Read, Write};
 
+use clima_model::calibration::Calibration;
 use clima_model::downsample::BucketPlan;
 use clima_model::metric::unit_of;
 use clima_model::reading::Draft;
@@ -114,6 +115,28 @@ pub fn export_csv<W: Write>(
     from: Millis,
     to: Millis,
     out: W,
+    progress: impl FnMut(u64),
+) -> Result<u64, ExportError> {
+    let range = (from, to);
+    export_csv_calibrated(
+        reader,
+        sensor,
+        metric,
+        range,
+        Calibration::NONE,
+        out,
+        progress,
+    )
+}
+
+/// [`export_csv`] with each value read through `calibration`.
+pub fn export_csv_calibrated<W: Write>(
+    reader: &Reader,
+    sensor: &str,
+    metric: &str,
+    (from, to): (Millis, Millis),
+    calibration: Calibration,
+    out: W,
     mut progress: impl FnMut(u64),
 ) -> Result<u64, ExportError> {
     let series = series_id(reader, sensor, metric)?.ok_or_else(|| ExportError::UnknownSeries {
@@ -141,7 +164,7 @@ pub fn export_csv<W: Write>(
                 unit,
                 &format_rfc3339(s.at),
                 &format_rfc3339(s.received_at),
-                &s.value.to_string(),
+                &calibration.value(s.value).to_string(),
             ];
             csv.write_record(record)?;
             rows += 1;

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::sync::Mutex;
 
+use clima_model::calibration::Calibration;
 use clima_model::clock::Clock;
 use clima_model::downsample::{assemble, Bucket, BucketPlan, Partial};
 use clima_model::metric::unit_of;
@@ -46,6 +47,9 @@ pub struct MetricLatest {
     /// The latest value was derived by Clima, not sent by the device.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub derived: bool,
+    /// The calibration `value` has been read through, if any (the API sets it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<Calibration>,
 }
 
 /// The id of a sensor's series for `metric`, if it has one.
@@ -135,6 +139,7 @@ impl Reader {
                             measured_at: r.get(7)?,
                             received_at: r.get(8)?,
                             derived: r.get::<_, Option<bool>>(13)?.unwrap_or(false),
+                            calibration: None,
                         });
                 }
             }

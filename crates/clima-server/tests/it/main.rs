@@ -2,6 +2,7 @@
 
 mod api;
 mod browser;
+mod calibration;
 mod clients;
 mod clock;
 mod conformance;
