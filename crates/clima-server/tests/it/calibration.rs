@@ -10,16 +10,11 @@ use crate::util::*;
 const T0: i64 = 1_795_683_600_000;
 
 fn latest(s: &Server, sensor: &str, metric: &str) -> Value {
-    let sensors = get(&s.url("/api/v1/sensors")).json();
-    let all = sensors["sensors"].as_array().unwrap();
-    let found = all.iter().find(|x| x["sensor"] == sensor).unwrap();
-    found["metrics"]
+    let metrics = sensor_info(s, sensor)["metrics"]
         .as_array()
         .unwrap()
-        .iter()
-        .find(|m| m["metric"] == metric)
-        .unwrap()
-        .clone()
+        .clone();
+    metrics.into_iter().find(|m| m["metric"] == metric).unwrap()
 }
 
 fn bucket(s: &Server) -> (f64, f64, f64, u64) {

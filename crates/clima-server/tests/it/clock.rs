@@ -19,13 +19,7 @@ fn now_ms() -> i64 {
 }
 
 fn clock_of(s: &Server, sensor: &str) -> Value {
-    let sensors = get(&s.url("/api/v1/sensors")).json();
-    let found = sensors["sensors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|x| x["sensor"] == sensor);
-    found.unwrap_or_else(|| panic!("{sensor} missing: {sensors}"))["clock"].clone()
+    sensor_info(s, sensor)["clock"].clone()
 }
 
 /// Checks a clock: its skew kind, and a skew of `skew_ms` give or take the test's own delays.

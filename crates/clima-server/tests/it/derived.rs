@@ -7,13 +7,7 @@ use serde_json::Value;
 use crate::util::*;
 
 fn metrics_of(s: &Server, sensor: &str) -> Vec<Value> {
-    let sensors = get(&s.url("/api/v1/sensors")).json();
-    let found = sensors["sensors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|x| x["sensor"] == sensor);
-    found.unwrap_or_else(|| panic!("{sensor} missing: {sensors}"))["metrics"]
+    sensor_info(s, sensor)["metrics"]
         .as_array()
         .unwrap()
         .clone()

@@ -134,9 +134,11 @@ impl Writer {
                             .chain(derived.iter().copied());
                         let received_at = job.received.get(i).copied().unwrap_or(job.received_at);
                         let sensor = sensor_id(&tx, &mut self.sensors, reading, job)?;
-                        seen.insert(sensor, (reading, job.source, received_at));
                         let at = reading.measured_at.unwrap_or(received_at);
-                        clocks.entry(sensor).or_default().observe(at, received_at);
+                        if device {
+                            seen.insert(sensor, (reading, job.source, received_at));
+                            clocks.entry(sensor).or_default().observe(at, received_at);
+                        }
                         for (metric, value) in values {
                             let known = series_id(&tx, &mut self.series, sensor, metric)?;
                             let series = known.id;
