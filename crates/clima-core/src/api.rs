@@ -381,15 +381,15 @@ impl Api {
         Ok((from, to))
     }
 
-    /// A titled chart file of a range, as the CLI and the window export it. Blocking.
+    /// A titled chart file of a range, read through the series' calibration. Blocking.
     pub fn export_chart(&self, q: &RangeQuery, format: ChartFormat) -> Result<Vec<u8>, QueryError> {
         let (from, to) = self.export_range(q)?;
-        Ok(export::export_chart(
+        Ok(export::export_chart_calibrated(
             &self.0.reader,
             &q.sensor,
             &q.metric,
-            from,
-            to,
+            (from, to),
+            self.calibration(&q.sensor, &q.metric),
             format,
         )?)
     }

@@ -189,6 +189,19 @@ pub fn export_chart(
     to: Millis,
     format: ChartFormat,
 ) -> Result<Vec<u8>, ExportError> {
+    let range = (from, to);
+    export_chart_calibrated(reader, sensor, metric, range, Calibration::NONE, format)
+}
+
+/// [`export_chart`] of the series read through `calibration`.
+pub fn export_chart_calibrated(
+    reader: &Reader,
+    sensor: &str,
+    metric: &str,
+    (from, to): (Millis, Millis),
+    calibration: Calibration,
+    format: ChartFormat,
+) -> Result<Vec<u8>, ExportError> {
     let plan = BucketPlan::new(from, to, CHART_POINTS).map_err(ExportError::Range)?;
     let buckets =
         reader
@@ -197,6 +210,7 @@ pub fn export_chart(
                 sensor: sensor.into(),
                 metric: metric.into(),
             })?;
+    let buckets: Vec<_> = buckets.iter().map(|b| calibration.bucket(b)).collect();
     let spec = ChartSpec::for_export(sensor, metric, plan.width);
     Ok(match format {
         ChartFormat::Png => chart::render_png(&buckets, &spec)?,

@@ -102,6 +102,9 @@ fn applied_when_reading_exact_on_buckets_and_kept() {
         (csv.header("x-clima-calibration"), values(&csv.body)),
         (Some("none"), raw.to_vec())
     );
+    // The exported chart is drawn from the calibrated values (compared below with the raw one).
+    let export_svg = |s: &Server| get(&s.url(&format!("/api/v1/export.svg?{q}"))).body;
+    let calibrated_svg = export_svg(&s);
 
     // Live values go out calibrated too.
     let r = set(
@@ -148,4 +151,5 @@ fn applied_when_reading_exact_on_buckets_and_kept() {
         "{m}"
     );
     assert_eq!(bucket(&s), (20.3125, 19.5, 21.25, 4));
+    assert_ne!(export_svg(&s), calibrated_svg);
 }
