@@ -94,6 +94,7 @@ describe('web dashboard', { timeout: 300_000 }, () => {
   });
 
   test('shows posted readings on a card and updates it live', () => dashboard.cardUpdates(session, PORT, token));
+  test('marks derived values on the card', () => dashboard.derivedOnCard(session));
   test('draws the charts', () => dashboard.chartAppears(session));
   test('switches ranges', () => dashboard.rangesSwitch(session));
   test('shows time and value under the pointer', () => dashboard.hoverShowsValue(session));
@@ -118,6 +119,7 @@ describe('web dashboard', { timeout: 300_000 }, () => {
   });
 
   test('shows a hostile sensor name as text', () => dashboard.hostileNameIsText(session, PORT, token));
+  test('says when a sensor\'s clocks disagree', () => dashboard.skewedCards(session, PORT, token));
   test('opens settings with the token and examples', () => dashboard.settingsOpen(session, token, `127.0.0.1:${PORT}`, boardPath));
   test('shows hostile serial lines as text', () => dashboard.hostileSerialIsText(session, boardPath));
 

@@ -39,6 +39,20 @@ export async function cardUpdates(s, port, token) {
   assert.equal(unit, '°C');
 }
 
+/**
+ * The kitchen's dew point and absolute humidity, which it never sent, are on its card marked as
+ * derived (from 22.5 °C and 40.5 %: 8.4 °C and 8.1 g/m³); what it sent is not marked.
+ */
+export async function derivedOnCard(s) {
+  const row = (metric) =>
+    s.exec(`const el = document.querySelector('[data-sensor="kitchen"] [data-metric="${metric}"]');
+      return el && { value: el.querySelector('.value').textContent, unit: el.querySelector('.unit').textContent,
+                     derived: el.dataset.derived, mark: el.querySelector('.derived').textContent };`);
+  assert.deepEqual(await waitFor('the dew point row', () => row('dew_point')), { value: '8.4', unit: '°C', derived: 'true', mark: 'derived' });
+  assert.deepEqual(await row('absolute_humidity'), { value: '8.1', unit: 'g/m³', derived: 'true', mark: 'derived' });
+  assert.deepEqual(await row('humidity'), { value: '40.5', unit: '%', derived: 'false', mark: '' });
+}
+
 const chartState = (metric) => `
   const fig = document.querySelector('#chart-list figure[data-metric="${metric}"]');
   if (!fig) return null;
@@ -95,6 +109,34 @@ export async function hostileNameIsText(s, port, token) {
   assert.equal(await s.exec('return document.querySelectorAll(\'img[src="x"], [onerror]\').length'), 0);
   assert.equal(await s.alertText(), null, 'no alert opened');
   await s.click(await s.find('[data-sensor="kitchen"]'));
+}
+
+/**
+ * Three sensors whose two clocks disagree: a device clock 3 h behind, a backlog from yesterday
+ * and a clock half an hour ahead. Each card is stale, ages from its newest measurement, and
+ * says why with both times.
+ */
+export async function skewedCards(s, port, token) {
+  const now = Date.now();
+  await post(port, token, { sensor: 'hall', temperature: 19, measured_at: now - 3 * 3_600_000 });
+  await post(port, token, [0, 1, 2].map((i) => ({ sensor: 'cellar', temperature: 12 + i, measured_at: now - 86_400_000 + i * 60_000 })));
+  // Half a minute more, so the delay before its receipt does not make it 29 min.
+  await post(port, token, { sensor: 'attic', temperature: 25, measured_at: now + 30.5 * 60_000 });
+  const card = (id) => () =>
+    s.exec(`const el = document.querySelector('[data-sensor="${id}"]');
+      return el && el.querySelector('.stale-note').textContent &&
+        { note: el.querySelector('.stale-note').textContent, age: el.querySelector('.age').textContent, stale: el.classList.contains('stale') };`);
+  const time = '\\d\\d:\\d\\d';
+  const hall = await waitFor('the hall card', card('hall'));
+  assert.match(hall.note, new RegExp(`^Clock 3 hr behind: measured ${time}, received ${time}$`));
+  assert.match(hall.age, /^3\b.* ago$/);
+  const cellar = await waitFor('the cellar card', card('cellar'));
+  assert.match(cellar.note, new RegExp(`^Backlog from .+ ${time}, received ${time}$`));
+  assert.match(cellar.age, /^23\b.* ago$/);
+  const attic = await waitFor('the attic card', card('attic'));
+  assert.match(attic.note, new RegExp(`^Clock 30 min ahead: measured ${time}, received ${time}$`));
+  assert.equal(attic.age, 'just now');
+  for (const c of [hall, cellar, attic]) assert.ok(c.stale, c.note);
 }
 
 /** A probe for the token Settings shows. */

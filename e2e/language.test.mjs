@@ -27,12 +27,12 @@ const TOKEN = '0123456789abcdef0123456789abcdef';
 
 /**
  * The English words a Japanese page may show: product and format names, and the letters of
- * units (°C, °F, CO₂), in any case (headings are upper-cased by CSS). Sensor names and ids,
+ * units (°C, °F, CO₂, g/m³), in any case (headings are upper-cased by CSS). Sensor names and ids,
  * the port's path and device lines are taken out before the check; code to paste (`code`,
  * `pre`) is not translated.
  */
 const ALLOWED = new Set([
-  'clima', 'curl', 'usb', 'json', 'csv', 'png', 'svg', 'http', 'esphome', 'esp', 'arduino', 'shelly', 'co', 'c', 'f',
+  'clima', 'curl', 'usb', 'json', 'csv', 'png', 'svg', 'http', 'esphome', 'esp', 'arduino', 'shelly', 'co', 'c', 'f', 'g', 'm',
 ]);
 const JAPANESE = /[\u3040-\u30ff\u3400-\u9fff]/;
 

@@ -6,6 +6,7 @@ import { boardControls } from '../../ui/js/settings.js';
 import { setLanguage } from '../../ui/js/i18n.js';
 import {
   bucketAt,
+  clockNote,
   convert,
   elapsed,
   exportFileName,
@@ -16,6 +17,7 @@ import {
   intervalFromTimes,
   intervalParts,
   isStale,
+  newestMeasured,
   seriesLabel,
   storeProblemText,
   trend,
@@ -114,6 +116,23 @@ test('stale after missing the usual interval', () => {
     [[10 * MIN, null], false],
     [[16 * MIN, null], true],
     [[null, 1000], false],
+  ]);
+});
+
+test('a card tells the two clocks apart', () => {
+  // Local noon, so "yesterday" is another date in every time zone's formatting.
+  const now = new Date(2026, 10, 26, 12, 0, 0).getTime();
+  const clock = (measured, received, skew) => ({ measured_at: measured, received_at: received, skew_ms: received - measured, skew });
+  assert.equal(clockNote(null, now), null);
+  assert.equal(clockNote(clock(now - 30_000, now, null), now), null);
+  assert.equal(clockNote(clock(now + 30 * MIN, now, 'ahead'), now), 'Clock 30 min ahead: measured 12:30, received 12:00');
+  assert.equal(clockNote(clock(now - 3 * 60 * MIN, now, 'behind'), now), 'Clock 3 hr behind: measured 09:00, received 12:00');
+  assert.match(clockNote(clock(now - 24 * 60 * MIN, now, 'backlog'), now), /^Backlog from (25 Nov|Nov 25) 12:00, received 12:00$/);
+  // The card's age runs from the newest measurement of any metric.
+  check(newestMeasured, [
+    [[[{ measured_at: 5 }, { measured_at: 9 }, { measured_at: 7 }]], 9],
+    [[[{ measured_at: null }]], null],
+    [[[]], null],
   ]);
 });
 

@@ -74,6 +74,8 @@ mod tests {
             value,
             measured_at: 1,
             received_at: 1,
+            clock: None,
+            derived: false,
         }
     }
 

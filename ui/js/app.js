@@ -27,7 +27,7 @@ const prefs = {
   updateMs: Number(localStorage.getItem('clima.updateMs')) || 500,
 };
 
-/** sensor id → { sensor, name, source, series, last_seen, metrics: Map(metric → {value, unit, measured_at, received_at}) } */
+/** sensor id → { sensor, name, source, series, last_seen, clock, metrics: Map(metric → {value, unit, measured_at, received_at, derived}) } */
 const sensors = new Map();
 /** sensor id → { at, byMetric: Map(metric → buckets), interval } */
 const history = new Map();
@@ -143,6 +143,7 @@ function load(list) {
       source: s.source,
       series: s.series ?? null,
       last_seen: s.last_seen,
+      clock: s.clock ?? null,
       metrics: sortedMetrics(s.metrics.filter((m) => m.value != null).map((m) => [m.metric, m])),
     });
   }
@@ -160,9 +161,10 @@ function apply(update) {
       added = true;
     }
     if (r.name) s.name = r.name;
+    if (r.clock) s.clock = r.clock;
     s.last_seen = Math.max(s.last_seen ?? 0, r.received_at);
     const isNew = !s.metrics.has(r.metric);
-    s.metrics.set(r.metric, { metric: r.metric, unit: r.unit ?? null, value: r.value, measured_at: r.measured_at, received_at: r.received_at });
+    s.metrics.set(r.metric, { metric: r.metric, unit: r.unit ?? null, value: r.value, measured_at: r.measured_at, received_at: r.received_at, derived: r.derived ?? false });
     if (isNew) s.metrics = sortedMetrics(s.metrics);
     touched.add(r.sensor);
   }

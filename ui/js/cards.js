@@ -1,9 +1,11 @@
 // The sensor cards: one per sensor with its name, each metric's latest value, trend arrow, the
-// age of its last reading, and a stale state when it misses its usual interval.
+// age of its newest measurement, and a stale state when it misses its usual interval or its
+// device's clock disagrees with the time of receipt (then the note gives both times).
 
 import { h, setText } from './dom.js';
 import { t, textOr } from './i18n.js';
 import {
+  clockNote,
   convert,
   elapsed,
   formatAge,
@@ -12,6 +14,7 @@ import {
   formatNumber,
   isStale,
   metricLabel,
+  newestMeasured,
   seriesLabel,
   trend,
   trendArrow,
@@ -83,15 +86,19 @@ export class SensorCards {
     setText(card.name, sensor.name || sensor.sensor);
     const source = textOr(`source.${sensor.source}`, sensor.source);
     setText(card.ident, [sensor.name ? sensor.sensor : null, seriesLabel(sensor.series), source].filter(Boolean).join(' · '));
-    const ageMs = sensor.last_seen ? now - sensor.last_seen : null;
+    // The age of the newest measurement, not of the last receipt: a backlog or a slow device
+    // clock shows as old. A clock ahead gives no negative age: its note says so.
+    const measured = newestMeasured(sensor.metrics.values()) ?? sensor.last_seen;
+    const ageMs = measured ? now - measured : null;
     setText(card.age, formatAge(ageMs));
     const interval = view.intervalOf(sensor.sensor);
-    const stale = isStale(ageMs, interval);
+    const skew = clockNote(sensor.clock, now);
+    const stale = isStale(ageMs, interval) || skew != null;
     card.root.classList.toggle('stale', stale);
     card.root.classList.toggle('selected', view.selected === sensor.sensor);
     card.root.setAttribute('aria-pressed', String(view.selected === sensor.sensor));
-    let note = '';
-    if (stale) {
+    let note = skew ?? '';
+    if (stale && !skew) {
       const age = formatDuration(elapsed(ageMs));
       note = interval ? t('card.staleUsually', { age, interval: formatInterval(interval) }) : t('card.stale', { age });
     }
@@ -108,23 +115,29 @@ export class SensorCards {
       let row = card.rows.get(metric);
       if (!row) {
         row = {
-          label: h('span', { class: 'label' }),
+          name: h('span'),
+          derived: h('small', { class: 'derived' }),
           value: h('span', { class: 'value' }),
           unit: h('span', { class: 'unit' }),
           arrow: h('span', { class: 'trend' }),
         };
+        row.label = h('span', { class: 'label' }, row.name, ' ', row.derived);
         row.root = h('li', { data: { metric } }, row.label, row.value, row.unit, row.arrow);
         card.rows.set(metric, row);
         card.metrics.append(row.root);
       }
       const shown = convert(m.value, m.unit, view.tempUnit);
-      setText(row.label, metricLabel(metric));
+      setText(row.name, metricLabel(metric));
       setText(row.value, formatNumber(shown.value, metric));
       setText(row.unit, shown.unit);
       const direction = trend(metric, m.value, view.historyOf(sensor.sensor, metric), now);
       setText(row.arrow, trendArrow(direction));
       row.arrow.dataset.trend = direction ?? '';
       row.arrow.title = direction ? t(`trend.${direction}`) : '';
+      // Dew point and absolute humidity Clima worked out, not what the device said.
+      setText(row.derived, m.derived ? t('card.derivedMark') : '');
+      row.derived.title = m.derived ? t('card.derived') : '';
+      row.root.dataset.derived = String(Boolean(m.derived));
     }
   }
 }

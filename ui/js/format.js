@@ -34,7 +34,7 @@ export function convert(value, unit, tempUnit) {
 }
 
 /** Decimals worth showing per metric; others get decimals by size. */
-const DECIMALS = { temperature: 1, dew_point: 1, humidity: 1, pressure: 1, co2: 0 };
+const DECIMALS = { temperature: 1, dew_point: 1, humidity: 1, absolute_humidity: 1, pressure: 1, co2: 0 };
 
 /** A value as text with sensible decimals for its metric or, failing that, its size. */
 export function formatNumber(value, metric) {
@@ -169,6 +169,28 @@ export function isStale(ageMs, intervalMs) {
   if (ageMs == null) return false;
   if (intervalMs == null) return ageMs > DEFAULT_STALE_MS;
   return ageMs > Math.max(3 * intervalMs, intervalMs + 10_000);
+}
+
+/**
+ * A sensor's newest measurement by the device's clock (ms), from its metrics
+ * (`{measured_at}` values); null without any.
+ */
+export function newestMeasured(metrics) {
+  const times = [...metrics].map((m) => m.measured_at).filter(Number.isFinite);
+  return times.length ? Math.max(...times) : null;
+}
+
+/**
+ * What a card says when a sensor's two clocks disagree by more than a minute (the engine's
+ * `clock.skew`: ahead, behind or backlog): by how much, and both times. Null when they agree.
+ */
+export function clockNote(clock, now) {
+  if (!clock?.skew) return null;
+  return t(`clock.${clock.skew}`, {
+    by: formatDuration(elapsed(Math.abs(clock.skew_ms))),
+    measured: formatTime(clock.measured_at, now, false),
+    received: formatTime(clock.received_at, now, false),
+  });
 }
 
 /** The chart ranges the buttons offer, ms. */

@@ -2,9 +2,11 @@
 //! (ingest, queries, charts, ports, the demo board, the token, retention, health), so the two
 //! front doors are thin adapters over the same calls.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
+use clima_model::calibration::{Calibration, CalibrationError};
 use clima_model::downsample::{Bucket, BucketPlan};
 use clima_model::metric::unit_of;
 use clima_model::reading::clean_name;
@@ -96,6 +98,34 @@ pub enum RetentionError {
     Store(#[from] StoreError),
 }
 
+/// Why a calibration could not be set.
+#[derive(Debug, thiserror::Error)]
+pub enum SetCalibrationError {
+    #[error("no series for sensor {sensor:?} and metric {metric:?}: see /api/v1/sensors")]
+    UnknownSeries { sensor: String, metric: String },
+    #[error("{0}")]
+    Invalid(#[from] CalibrationError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Where a sensor metric's calibration is kept: `calibration:SENSOR/METRIC` (neither a sensor id
+/// nor a metric name holds a `/`), valued as JSON `{"offset", "scale"}`, empty for none.
+pub const CALIBRATION_KEY: &str = "calibration:";
+
+/// Every calibration set, by sensor and metric, from the settings table's rows.
+pub(crate) fn calibrations_from(
+    rows: Vec<(String, String)>,
+) -> HashMap<(String, String), Calibration> {
+    rows.into_iter()
+        .filter_map(|(key, value)| {
+            let (sensor, metric) = key.split_once('/')?;
+            let c = serde_json::from_str(&value).ok()?;
+            Some(((sensor.to_owned(), metric.to_owned()), c))
+        })
+        .collect()
+}
+
 /// Why the demo board could not start.
 #[derive(Debug, thiserror::Error)]
 #[error("the demo board could not start: {0}")]
@@ -160,6 +190,8 @@ pub(crate) struct Shared {
     pub token_stored: bool,
     /// Live updates go out at most this often to each web viewer.
     pub throttle: Duration,
+    /// Each sensor metric's calibration, applied to every value read (see [`CALIBRATION_KEY`]).
+    pub calibrations: RwLock<HashMap<(String, String), Calibration>>,
 }
 
 /// The engine's API: cheap to clone, shared by the HTTP handlers and the desktop commands.
@@ -269,14 +301,79 @@ impl Api {
         self.0.writer.set_setting(background::SETTINGS_KEY, &json)
     }
 
-    /// Every sensor with its latest values. Blocking.
+    /// Every sensor with its latest values, calibrated, each saying its calibration. Blocking.
     pub fn sensors(&self) -> Result<Vec<SensorInfo>, StoreError> {
-        self.0.reader.sensors()
+        let mut sensors = self.0.reader.sensors()?;
+        for s in &mut sensors {
+            for m in &mut s.metrics {
+                let c = self.calibration(&s.sensor, &m.metric);
+                if !c.is_none() {
+                    m.value = m.value.map(|v| c.value(v));
+                    m.calibration = Some(c);
+                }
+            }
+        }
+        Ok(sensors)
     }
 
-    /// The newest value of every series. Blocking.
+    /// The newest value of every series, calibrated. Blocking.
     pub fn latest(&self) -> Result<Vec<LiveSample>, StoreError> {
-        self.0.reader.latest()
+        let mut samples = self.0.reader.latest()?;
+        self.calibrate(&mut samples);
+        Ok(samples)
+    }
+
+    /// A sensor metric's calibration ([`Calibration::NONE`] unless one was set).
+    pub fn calibration(&self, sensor: &str, metric: &str) -> Calibration {
+        let all = self.0.calibrations.read().expect("calibrations");
+        all.get(&(sensor.to_owned(), metric.to_owned()))
+            .copied()
+            .unwrap_or(Calibration::NONE)
+    }
+
+    fn calibrate(&self, samples: &mut [LiveSample]) {
+        for s in samples {
+            s.value = self.calibration(&s.sensor, &s.metric).value(s.value);
+        }
+    }
+
+    /// Sets a sensor metric's calibration (`value × scale + offset`, offset 0 and scale 1 for
+    /// none) and keeps it. Stored values never change: the whole history reads through the new
+    /// calibration from now on. Blocking.
+    pub fn set_calibration(
+        &self,
+        sensor: &str,
+        metric: &str,
+        offset: f64,
+        scale: f64,
+    ) -> Result<Calibration, SetCalibrationError> {
+        let c = Calibration::new(offset, scale)?;
+        let known = self
+            .sensors()?
+            .into_iter()
+            .any(|s| s.sensor == sensor && s.metrics.iter().any(|m| m.metric == metric));
+        if !known {
+            return Err(SetCalibrationError::UnknownSeries {
+                sensor: sensor.to_owned(),
+                metric: metric.to_owned(),
+            });
+        }
+        let value = if c.is_none() {
+            String::new()
+        } else {
+            serde_json::to_string(&c).expect("calibration serializes")
+        };
+        self.0
+            .writer
+            .set_setting(&format!("{CALIBRATION_KEY}{sensor}/{metric}"), &value)?;
+        let key = (sensor.to_owned(), metric.to_owned());
+        let mut all = self.0.calibrations.write().expect("calibrations");
+        if c.is_none() {
+            all.remove(&key);
+        } else {
+            all.insert(key, c);
+        }
+        Ok(c)
     }
 
     /// One series downsampled over a range, gaps kept as empty buckets. Blocking.
@@ -323,27 +420,35 @@ impl Api {
         Ok((from, to))
     }
 
-    /// A titled chart file of a range, as the CLI and the window export it. Blocking.
+    /// A titled chart file of a range, read through the series' calibration. Blocking.
     pub fn export_chart(&self, q: &RangeQuery, format: ChartFormat) -> Result<Vec<u8>, QueryError> {
         let (from, to) = self.export_range(q)?;
-        Ok(export::export_chart(
+        Ok(export::export_chart_calibrated(
             &self.0.reader,
             &q.sensor,
             &q.metric,
-            from,
-            to,
+            (from, to),
+            self.calibration(&q.sensor, &q.metric),
             format,
         )?)
     }
 
+    /// A series' buckets through its calibration.
     fn buckets(&self, q: &RangeQuery, plan: &BucketPlan) -> Result<Vec<Bucket>, QueryError> {
-        self.0
+        let raw = self
+            .0
             .reader
             .range(&q.sensor, &q.metric, plan)?
             .ok_or_else(|| QueryError::UnknownSeries {
                 sensor: q.sensor.clone(),
                 metric: q.metric.clone(),
-            })
+            })?;
+        let c = self.calibration(&q.sensor, &q.metric);
+        Ok(if c.is_none() {
+            raw
+        } else {
+            raw.iter().map(|b| c.bucket(b)).collect()
+        })
     }
 
     /// The serial ports with their state.
@@ -454,10 +559,14 @@ impl Api {
     /// A throttled, coalescing view of live values (see [`Viewer`]).
     pub fn viewer(&self, interval: Duration) -> Viewer {
         let reader = self.0.reader.clone();
-        self.0.hub.viewer(
-            interval,
-            Arc::new(move || reader.latest().unwrap_or_default()),
-        )
+        let api = self.clone();
+        self.0
+            .hub
+            .viewer(
+                interval,
+                Arc::new(move || reader.latest().unwrap_or_default()),
+            )
+            .adjusted(Arc::new(move |s| api.calibrate(std::slice::from_mut(s))))
     }
 
     /// Stops what the API started (the demo board) before the writer stops.

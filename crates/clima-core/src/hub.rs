@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use clima_model::clock::Clock;
 use clima_model::coalesce::Coalescer;
 use clima_model::Millis;
 use tokio::sync::broadcast;
@@ -24,6 +25,12 @@ pub struct LiveSample {
     pub value: f64,
     pub measured_at: Millis,
     pub received_at: Millis,
+    /// The sensor's last observed pair of clocks, which may disagree with this value's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub clock: Option<Clock>,
+    /// Derived by Clima from the reading's temperature and humidity (`clima_model::derive`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub derived: bool,
 }
 
 /// One commit's worth of live samples.
@@ -78,7 +85,12 @@ pub struct Viewer {
     skipped: u64,
     /// Where a viewer that fell behind takes the newest values from.
     latest: Arc<dyn Fn() -> Vec<LiveSample> + Send + Sync>,
+    /// What is done to each sample on its way out (the API's calibration).
+    adjust: Option<Adjust>,
 }
+
+/// A change made to each live sample a viewer sends.
+pub type Adjust = Arc<dyn Fn(&mut LiveSample) + Send + Sync>;
 
 impl Viewer {
     /// Waits for the next update; `None` once the hub is gone.
@@ -86,8 +98,14 @@ impl Viewer {
         loop {
             let now = Instant::now().into_std();
             if let Some(due) = self.coalescer.poll(now) {
+                let adjust = |mut s: LiveSample| {
+                    if let Some(f) = &self.adjust {
+                        f(&mut s);
+                    }
+                    s
+                };
                 return Some(LiveUpdate {
-                    readings: due.into_iter().map(|(_, s)| s).collect(),
+                    readings: due.into_iter().map(|(_, s)| adjust(s)).collect(),
                     skipped: self.skipped,
                 });
             }
@@ -113,6 +131,12 @@ impl Viewer {
                 Err(RecvError::Closed) => return None,
             }
         }
+    }
+
+    /// Sends every sample through `f` on its way out.
+    pub fn adjusted(mut self, f: Adjust) -> Self {
+        self.adjust = Some(f);
+        self
     }
 
     /// Changes the interval; values waiting go out under the new one.
@@ -148,6 +172,7 @@ impl Hub {
             interval,
             skipped: 0,
             latest,
+            adjust: None,
         }
     }
 }
@@ -165,6 +190,8 @@ mod tests {
             value,
             measured_at: 1,
             received_at: 1,
+            clock: None,
+            derived: false,
         }
     }
 

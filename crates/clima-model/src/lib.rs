@@ -1,8 +1,11 @@
 //! Clima's pure centre: what a reading is, how every ingest format becomes one, and how live and
 //! historical values are coalesced and bucketed. Nothing here does IO or reads a clock.
 
+pub mod calibration;
 pub mod chunk;
+pub mod clock;
 pub mod coalesce;
+pub mod derive;
 pub mod downsample;
 pub mod json;
 pub mod line_protocol;

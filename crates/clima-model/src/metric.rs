@@ -41,6 +41,7 @@ pub fn unit_of(metric: &str) -> Option<&'static str> {
         "illuminance" | "lux" => "lx",
         "voltage" => "V",
         "altitude" => "m",
+        "absolute_humidity" => "g/m³",
         _ => return None,
     })
 }
@@ -85,6 +86,7 @@ fn canonical(raw: &str) -> Option<(&'static str, Convert)> {
         "co2" | "co2_ppm" | "eco2" => ("co2", Same),
         "dew_point" | "dew_point_c" | "dewpoint" | "dewpoint_c" => ("dew_point", Same),
         "dew_point_f" | "dewpoint_f" => ("dew_point", FahrenheitToCelsius),
+        "absolute_humidity" | "abs_humidity" => ("absolute_humidity", Same),
         _ => return None,
     })
 }

@@ -85,13 +85,16 @@ impl Engine {
         boards.restore_board_settings(reader.settings(crate::serial::BOARD_SETTINGS_KEY)?);
         let api = Api(Arc::new(crate::api::Shared {
             writer,
-            reader,
+            reader: reader.clone(),
             hub,
             boards,
             demo: Mutex::new(None),
             token: RwLock::new(cfg.token.clone()),
             token_stored: cfg.token_stored && cfg.token.is_some(),
             throttle: cfg.throttle,
+            calibrations: RwLock::new(crate::api::calibrations_from(
+                reader.settings(crate::api::CALIBRATION_KEY)?,
+            )),
         }));
         let shutdown = CancellationToken::new();
         let mut allowed = cfg.allowed_hosts.clone();

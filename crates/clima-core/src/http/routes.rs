@@ -20,12 +20,14 @@ use super::reply::Reply;
 use super::request::{media_type, param, query_pairs, read_body};
 use super::{assets, sse, Front};
 use crate::api::{
-    ChartOptions, DemoError, PortActionError, QueryError, RangeQuery, RetentionError, TokenError,
+    ChartOptions, DemoError, PortActionError, QueryError, RangeQuery, RetentionError,
+    SetCalibrationError, TokenError,
 };
 use crate::chart::{DateStyle, TempUnit};
 use crate::now_ms;
 use crate::store::export::ChartFormat;
 use crate::store::{Source, StoreError};
+use clima_model::calibration::Calibration;
 
 type Shared = State<Arc<Front>>;
 type Pairs = Vec<(String, String)>;
@@ -38,6 +40,7 @@ pub fn router(front: Arc<Front>) -> Router {
         .route("/api/v1/push", get(push_reading).post(push_reading))
         .route("/api/v1/sensors", get(get_sensors))
         .route("/api/v1/sensors/retention", post(set_retention))
+        .route("/api/v1/sensors/calibration", post(set_calibration))
         .route("/api/v1/stream", get(stream))
         .route("/api/v1/chart.svg", get(get_chart))
         .route("/api/v1/export.csv", get(export_csv))
@@ -563,10 +566,21 @@ async fn export_chart(
     .with_header("Content-Security-Policy", "default-src 'none'"))
 }
 
-/// Every raw sample of a range as CSV, streamed as it is read: a year exports with flat memory,
-/// and a client that stops reading is cut by the server's write limit.
+/// Every sample of a range as CSV, streamed as it is read: a year exports with flat memory,
+/// and a client that stops reading is cut by the server's write limit. Values go through the
+/// series' calibration unless `?raw=true`; `X-Clima-Calibration` says which was applied.
 async fn export_csv(State(front): Shared, RawQuery(q): RawQuery) -> Result<Response, Reply> {
-    let query = range_query(&pairs(q))?;
+    let pairs = pairs(q);
+    let query = range_query(&pairs)?;
+    let calibration = match param(&pairs, "raw") {
+        Some("true" | "1") => Calibration::NONE,
+        _ => front.api.calibration(&query.sensor, &query.metric),
+    };
+    let applied = if calibration.is_none() {
+        "none".to_owned()
+    } else {
+        format!("offset={}; scale={}", calibration.offset, calibration.scale)
+    };
     let api = front.api.clone();
     let checked = query.clone();
     let (from, to) = blocking(move || api.export_range(&checked)).await??;
@@ -576,12 +590,12 @@ async fn export_csv(State(front): Shared, RawQuery(q): RawQuery) -> Result<Respo
     tokio::task::spawn_blocking(move || {
         let sink = ChannelWriter(tx.clone());
         let mut out = std::io::BufWriter::with_capacity(64 * 1024, sink);
-        let result = crate::store::export::export_csv(
+        let result = crate::store::export::export_csv_calibrated(
             &reader,
             &query.sensor,
             &query.metric,
-            from,
-            to,
+            (from, to),
+            calibration,
             &mut out,
             |_| {},
         )
@@ -600,6 +614,7 @@ async fn export_csv(State(front): Shared, RawQuery(q): RawQuery) -> Result<Respo
             ("content-type", "text/csv; charset=utf-8".to_owned()),
             ("content-disposition", disposition),
             ("x-content-type-options", "nosniff".to_owned()),
+            ("x-clima-calibration", applied),
         ],
         Body::from_stream(chunks),
     )
@@ -624,6 +639,51 @@ impl std::io::Write for ChannelWriter {
 
 async fn stream(State(front): Shared) -> Response {
     sse::open(front)
+}
+
+/// Sets a sensor metric's calibration: body `{"sensor", "metric", "offset", "scale"}` (offset
+/// 0 and scale 1 remove it); values read are `raw × scale + offset`, stored values never change.
+async fn set_calibration(
+    State(front): Shared,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Reply, Reply> {
+    #[derive(serde::Deserialize)]
+    struct Set {
+        sensor: String,
+        metric: String,
+        #[serde(default)]
+        offset: f64,
+        #[serde(default = "one")]
+        scale: f64,
+    }
+    fn one() -> f64 {
+        1.0
+    }
+    let c: Set = json_body(
+        &front,
+        &headers,
+        body,
+        "{\"sensor\": ID, \"metric\": \"temperature\", \"offset\": -0.5, \"scale\": 1}",
+    )
+    .await?;
+    let api = front.api.clone();
+    let (sensor, metric) = (c.sensor.clone(), c.metric.clone());
+    let set = blocking(move || api.set_calibration(&sensor, &metric, c.offset, c.scale))
+        .await?
+        .map_err(|e| match e {
+            e @ SetCalibrationError::UnknownSeries { .. } => {
+                Reply::error(404, "unknown_series", e.to_string())
+            }
+            e @ SetCalibrationError::Invalid(_) => {
+                Reply::error(400, "invalid_calibration", e.to_string())
+            }
+            SetCalibrationError::Store(s) => s.into(),
+        })?;
+    Ok(Reply::json(
+        200,
+        &json!({ "sensor": c.sensor, "metric": c.metric, "offset": set.offset, "scale": set.scale }),
+    ))
 }
 
 /// Sets how long one sensor's data is kept: body `{"sensor": ID, "keep_raw": "90d",

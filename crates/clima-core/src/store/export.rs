@@ -3,6 +3,7 @@
 
 use std::io::{Read, Write};
 
+use clima_model::calibration::Calibration;
 use clima_model::downsample::BucketPlan;
 use clima_model::metric::unit_of;
 use clima_model::reading::Draft;
@@ -114,6 +115,28 @@ pub fn export_csv<W: Write>(
     from: Millis,
     to: Millis,
     out: W,
+    progress: impl FnMut(u64),
+) -> Result<u64, ExportError> {
+    let range = (from, to);
+    export_csv_calibrated(
+        reader,
+        sensor,
+        metric,
+        range,
+        Calibration::NONE,
+        out,
+        progress,
+    )
+}
+
+/// [`export_csv`] with each value read through `calibration`.
+pub fn export_csv_calibrated<W: Write>(
+    reader: &Reader,
+    sensor: &str,
+    metric: &str,
+    (from, to): (Millis, Millis),
+    calibration: Calibration,
+    out: W,
     mut progress: impl FnMut(u64),
 ) -> Result<u64, ExportError> {
     let series = series_id(reader, sensor, metric)?.ok_or_else(|| ExportError::UnknownSeries {
@@ -141,7 +164,7 @@ pub fn export_csv<W: Write>(
                 unit,
                 &format_rfc3339(s.at),
                 &format_rfc3339(s.received_at),
-                &s.value.to_string(),
+                &calibration.value(s.value).to_string(),
             ];
             csv.write_record(record)?;
             rows += 1;
@@ -166,6 +189,19 @@ pub fn export_chart(
     to: Millis,
     format: ChartFormat,
 ) -> Result<Vec<u8>, ExportError> {
+    let range = (from, to);
+    export_chart_calibrated(reader, sensor, metric, range, Calibration::NONE, format)
+}
+
+/// [`export_chart`] of the series read through `calibration`.
+pub fn export_chart_calibrated(
+    reader: &Reader,
+    sensor: &str,
+    metric: &str,
+    (from, to): (Millis, Millis),
+    calibration: Calibration,
+    format: ChartFormat,
+) -> Result<Vec<u8>, ExportError> {
     let plan = BucketPlan::new(from, to, CHART_POINTS).map_err(ExportError::Range)?;
     let buckets =
         reader
@@ -174,6 +210,7 @@ pub fn export_chart(
                 sensor: sensor.into(),
                 metric: metric.into(),
             })?;
+    let buckets: Vec<_> = buckets.iter().map(|b| calibration.bucket(b)).collect();
     let spec = ChartSpec::for_export(sensor, metric, plan.width);
     Ok(match format {
         ChartFormat::Png => chart::render_png(&buckets, &spec)?,

@@ -4,6 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+use clima_model::calibration::Calibration;
+use clima_model::clock::Clock;
 use clima_model::downsample::{assemble, Bucket, BucketPlan, Partial};
 use clima_model::metric::unit_of;
 use clima_model::Millis;
@@ -27,6 +29,10 @@ pub struct SensorInfo {
     pub series: Option<serde_json::Value>,
     pub first_seen: Millis,
     pub last_seen: Millis,
+    /// The last observed pair of clocks (device and receipt); none before the sensor's first
+    /// reading under schema version 6.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub clock: Option<Clock>,
     pub metrics: Vec<MetricLatest>,
 }
 
@@ -38,6 +44,12 @@ pub struct MetricLatest {
     pub value: Option<f64>,
     pub measured_at: Option<Millis>,
     pub received_at: Option<Millis>,
+    /// The latest value was derived by Clima, not sent by the device.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub derived: bool,
+    /// The calibration `value` has been read through, if any (the API sets it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<Calibration>,
 }
 
 /// The id of a sensor's series for `metric`, if it has one.
@@ -92,7 +104,8 @@ impl Reader {
         self.with(|c| {
             let mut stmt = c.prepare_cached(
                 "SELECT s.key, s.name, s.source, s.first_seen, s.last_seen,
-                        m.metric, m.last_value, m.last_measured_at, m.last_received_at, s.series_tags
+                        m.metric, m.last_value, m.last_measured_at, m.last_received_at, s.series_tags,
+                        s.clock_measured_at, s.clock_received_at, s.clock_backlog, m.derived
                  FROM sensors s LEFT JOIN series m ON m.sensor_id = s.id
                  ORDER BY s.key, m.metric",
             )?;
@@ -110,6 +123,12 @@ impl Reader {
                             .and_then(|t| serde_json::from_str(&t).ok()),
                         first_seen: r.get(3)?,
                         last_seen: r.get(4)?,
+                        clock: match (r.get(10)?, r.get(11)?) {
+                            (Some(measured), Some(received)) => {
+                                Some(Clock::new(measured, received, r.get(12)?))
+                            }
+                            _ => None,
+                        },
                         metrics: Vec::new(),
                     });
                 }
@@ -124,6 +143,8 @@ impl Reader {
                             value: r.get(6)?,
                             measured_at: r.get(7)?,
                             received_at: r.get(8)?,
+                            derived: r.get::<_, Option<bool>>(13)?.unwrap_or(false),
+                            calibration: None,
                         });
                 }
             }
@@ -151,7 +172,7 @@ impl Reader {
             .sensors()?
             .into_iter()
             .flat_map(|s| {
-                let (sensor, name) = (s.sensor, s.name);
+                let (sensor, name, clock) = (s.sensor, s.name, s.clock);
                 s.metrics.into_iter().filter_map(move |m| {
                     Some(LiveSample {
                         sensor: sensor.clone(),
@@ -160,6 +181,8 @@ impl Reader {
                         value: m.value?,
                         measured_at: m.measured_at?,
                         received_at: m.received_at?,
+                        clock,
+                        derived: m.derived,
                         metric: m.metric,
                     })
                 })

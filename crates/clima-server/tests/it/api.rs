@@ -89,8 +89,17 @@ fn shelly_push_url() {
     let shelly = &sensors["sensors"][0];
     assert_eq!(shelly["sensor"], "shellyht-00EB85");
     assert_eq!(shelly["source"], "push");
-    assert_eq!(shelly["metrics"][0]["metric"], "humidity");
-    assert_eq!(shelly["metrics"][1]["value"], -5.38);
+    let value = |name: &str| {
+        let metrics = shelly["metrics"].as_array().unwrap();
+        metrics
+            .iter()
+            .find(|m| m["metric"] == name)
+            .and_then(|m| m["value"].as_f64())
+    };
+    assert_eq!(value("humidity"), Some(23.0));
+    assert_eq!(value("temperature"), Some(-5.38));
+    // With temperature and humidity, Clima adds the dew point (see `derived`).
+    assert!(value("dew_point").is_some());
     let bad = get(&s.url("/api/v1/push?id=x&temp=hot"));
     assert_eq!(bad.status, 422);
     assert_eq!(bad.json()["rejected"][0]["field"], "temp");

@@ -15,7 +15,7 @@ use clima_model::timestamp::from_rfc3339;
 use clima_model::SensorId;
 use serde_json::value::RawValue;
 
-use crate::util::{call, get, Resp, Server};
+use crate::util::{call, get, sent_metrics, Resp, Server};
 
 /// Where Clima answers otherwise than InfluxDB 1.6 on purpose, and why. A case showing one
 /// gives both statuses; its stored values are not compared.
@@ -621,7 +621,7 @@ fn clima_rows(clima: &Server) -> Vec<Row> {
     let mut rows = Vec::new();
     for s in sensors.json()["sensors"].as_array().unwrap() {
         let sensor = s["sensor"].as_str().unwrap();
-        for m in s["metrics"].as_array().unwrap() {
+        for m in sent_metrics(s) {
             let metric = m["metric"].as_str().unwrap();
             let csv = get(&clima.url(&format!(
                 "/api/v1/export.csv?sensor={sensor}&metric={metric}&from=946684800000&to={to}"

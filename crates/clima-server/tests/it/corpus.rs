@@ -89,7 +89,7 @@ fn series(s: &Server) -> Vec<String> {
     let sensors = get(&s.url("/api/v1/sensors")).json();
     let mut out = Vec::new();
     for sensor in sensors["sensors"].as_array().unwrap() {
-        for m in sensor["metrics"].as_array().unwrap() {
+        for m in sent_metrics(sensor) {
             out.push(format!(
                 "{}/{}",
                 sensor["sensor"].as_str().unwrap(),

@@ -2,9 +2,12 @@
 
 mod api;
 mod browser;
+mod calibration;
 mod clients;
+mod clock;
 mod conformance;
 mod corpus;
+mod derived;
 mod hardening;
 mod history;
 mod lifecycle;

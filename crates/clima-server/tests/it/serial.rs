@@ -49,9 +49,7 @@ fn board_readings_arrive_and_survive_unplug_and_replug() {
     let sensor = &sensors["sensors"][0];
     assert_eq!(sensor["sensor"], "serial-board");
     assert_eq!(sensor["source"], "serial");
-    let metrics: Vec<&str> = sensor["metrics"]
-        .as_array()
-        .unwrap()
+    let metrics: Vec<&str> = sent_metrics(sensor)
         .iter()
         .map(|m| m["metric"].as_str().unwrap())
         .collect();
@@ -155,9 +153,7 @@ fn wrong_baud_rate_gives_no_garbage_and_is_found() {
         .map(|x| x["sensor"].as_str().unwrap())
         .collect();
     assert_eq!(names, ["serial-hunted"], "garbage became a sensor");
-    let metrics: Vec<&str> = sensors["sensors"][0]["metrics"]
-        .as_array()
-        .unwrap()
+    let metrics: Vec<&str> = sent_metrics(&sensors["sensors"][0])
         .iter()
         .map(|m| m["metric"].as_str().unwrap())
         .collect();

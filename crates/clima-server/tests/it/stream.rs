@@ -7,12 +7,12 @@ use std::time::{Duration, Instant};
 
 use crate::util::*;
 
-struct Events {
+pub(crate) struct Events {
     reader: BufReader<TcpStream>,
 }
 
 impl Events {
-    fn open(s: &Server) -> Events {
+    pub(crate) fn open(s: &Server) -> Events {
         let mut stream = TcpStream::connect(s.addr).unwrap();
         stream
             .set_read_timeout(Some(Duration::from_secs(10)))
@@ -31,7 +31,7 @@ impl Events {
     }
 
     /// The next event's name and data, skipping headers and comments.
-    fn next(&mut self) -> (String, String) {
+    pub(crate) fn next(&mut self) -> (String, String) {
         let (mut name, mut data) = (String::new(), String::new());
         loop {
             let mut line = String::new();

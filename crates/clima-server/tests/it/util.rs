@@ -224,3 +224,18 @@ pub fn stored_count_with_token(
         .map(|p| p["count"].as_u64().unwrap())
         .sum()
 }
+
+/// A sensor's metrics (from `/api/v1/sensors`) as its device sent them: those Clima derived
+/// (dew point, absolute humidity) left out.
+pub fn sent_metrics(sensor: &serde_json::Value) -> Vec<&serde_json::Value> {
+    let metrics = sensor["metrics"].as_array().unwrap();
+    metrics.iter().filter(|m| m["derived"] != true).collect()
+}
+
+/// One sensor as `/api/v1/sensors` lists it.
+pub fn sensor_info(server: &Server, sensor: &str) -> serde_json::Value {
+    let sensors = get(&server.url("/api/v1/sensors")).json();
+    let all = sensors["sensors"].as_array().unwrap();
+    let found = all.iter().find(|x| x["sensor"] == sensor).cloned();
+    found.unwrap_or_else(|| panic!("{sensor} missing: {sensors}"))
+}

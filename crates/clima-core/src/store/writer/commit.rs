@@ -7,6 +7,8 @@ use std::collections::hash_map::Entry;
 
 use foldhash::HashMap;
 
+use clima_model::clock::ClockWatch;
+use clima_model::derive::derive;
 use clima_model::{chunk, Millis, Reading, HOUR};
 use rusqlite::{OptionalExtension, TransactionBehavior};
 
@@ -24,6 +26,8 @@ struct Newest<'a> {
     received_at: Millis,
     reading: &'a Reading,
     metric: &'a str,
+    /// Derived by Clima (`clima_model::derive`), not sent by the device.
+    derived: bool,
 }
 
 impl Writer {
@@ -90,6 +94,7 @@ impl Writer {
         let mut receipts = Vec::with_capacity(group.len());
         let mut newest: HashMap<i64, Newest> = HashMap::default();
         let mut seen: HashMap<i64, (&Reading, Source, Millis)> = HashMap::default();
+        let mut clocks: HashMap<i64, ClockWatch> = HashMap::default();
         // The first value of each (series, time) in this commit: a later copy is a resend or a
         // conflict, and never reaches a table or the hub.
         let mut firsts: HashMap<(i64, Millis), f64> = HashMap::default();
@@ -101,118 +106,156 @@ impl Writer {
             // Where each row of `recent` and `old` came from, for naming its conflicts.
             let (mut recent_from, mut old_from) = (Vec::new(), Vec::new());
             for job in group {
-                recent.clear();
-                old.clear();
-                recent_from.clear();
-                old_from.clear();
-                let mut receipt = Receipt::default();
-                let mut packed = 0;
-                for (i, reading) in job.readings.iter().enumerate() {
-                    let received_at = job.received.get(i).copied().unwrap_or(job.received_at);
-                    let sensor = sensor_id(&tx, &mut self.sensors, reading, job)?;
-                    seen.insert(sensor, (reading, job.source, received_at));
-                    let at = reading.measured_at.unwrap_or(received_at);
-                    for (metric, value) in &reading.values {
-                        let known = series_id(&tx, &mut self.series, sensor, metric.as_str())?;
-                        let series = known.id;
-                        match firsts.entry((series, at)) {
-                            Entry::Occupied(first) => {
-                                if *first.get() == *value {
-                                    receipt.duplicates += 1;
-                                } else {
-                                    receipt.conflicts.push(conflict(
-                                        self.sensors.key_of(sensor, reading),
-                                        metric.as_str(),
-                                        at,
-                                        *first.get(),
-                                        *value,
-                                    ));
-                                }
-                                continue;
-                            }
-                            Entry::Vacant(slot) => {
-                                slot.insert(*value);
-                            }
-                        }
-                        let sample = chunk::Sample {
-                            at,
-                            received_at,
-                            value: *value,
-                        };
-                        if at >= self.horizon {
-                            recent.push(Row { series, sample });
-                            recent_from.push((reading, metric.as_str(), sensor));
-                        } else if known.newest.is_none_or(|n| at > n) {
-                            fresh.add(series, sample);
-                            packed += 1;
+                // The device's values first, then what Clima derives from them (dew point,
+                // absolute humidity): a device's own value always wins its time, and derived
+                // values count in no receipt, so a reply speaks only of what was sent.
+                let mut answer = Receipt::default();
+                for device in [true, false] {
+                    let mut receipt = Receipt::default();
+                    recent.clear();
+                    old.clear();
+                    recent_from.clear();
+                    old_from.clear();
+                    let mut packed = 0;
+                    for (i, reading) in job.readings.iter().enumerate() {
+                        let derived = if device {
+                            Vec::new()
                         } else {
-                            old.push(Row { series, sample });
-                            old_from.push((reading, metric.as_str(), sensor));
+                            derive(&reading.values)
+                        };
+                        if !device && derived.is_empty() {
+                            continue;
                         }
-                        // A sample at a time already stored may be picked here; the series
-                        // update below ignores it, as it is never newer than what is stored.
-                        if newest.get(&series).is_none_or(|n| n.at < at) {
-                            let n = Newest {
-                                sensor,
+                        let values = reading
+                            .values
+                            .iter()
+                            .filter(|_| device)
+                            .map(|(m, v)| (m.as_str(), *v))
+                            .chain(derived.iter().copied());
+                        let received_at = job.received.get(i).copied().unwrap_or(job.received_at);
+                        let sensor = sensor_id(&tx, &mut self.sensors, reading, job)?;
+                        let at = reading.measured_at.unwrap_or(received_at);
+                        if device {
+                            seen.insert(sensor, (reading, job.source, received_at));
+                            clocks.entry(sensor).or_default().observe(at, received_at);
+                        }
+                        for (metric, value) in values {
+                            let known = series_id(&tx, &mut self.series, sensor, metric)?;
+                            let series = known.id;
+                            match firsts.entry((series, at)) {
+                                Entry::Occupied(first) => {
+                                    if *first.get() == value {
+                                        receipt.duplicates += 1;
+                                    } else {
+                                        receipt.conflicts.push(conflict(
+                                            self.sensors.key_of(sensor, reading),
+                                            metric,
+                                            at,
+                                            *first.get(),
+                                            value,
+                                        ));
+                                    }
+                                    continue;
+                                }
+                                Entry::Vacant(slot) => {
+                                    slot.insert(value);
+                                }
+                            }
+                            let sample = chunk::Sample {
                                 at,
-                                value: *value,
                                 received_at,
-                                reading,
-                                metric: metric.as_str(),
+                                value,
                             };
-                            newest.insert(series, n);
+                            if at >= self.horizon {
+                                recent.push(Row { series, sample });
+                                recent_from.push((reading, metric, sensor));
+                            } else if known.newest.is_none_or(|n| at > n) {
+                                fresh.add(series, sample);
+                                packed += 1;
+                            } else {
+                                old.push(Row { series, sample });
+                                old_from.push((reading, metric, sensor));
+                            }
+                            // A sample at a time already stored may be picked here; the series
+                            // update below ignores it, as it is never newer than what is stored.
+                            if newest.get(&series).is_none_or(|n| n.at < at) {
+                                let n = Newest {
+                                    sensor,
+                                    at,
+                                    value,
+                                    received_at,
+                                    reading,
+                                    metric,
+                                    derived: !device,
+                                };
+                                newest.insert(series, n);
+                            }
                         }
                     }
-                }
-                // Fresh samples are new by construction; the others may meet what is stored.
-                let attempted = recent.len() + old.len() + packed;
-                let before = receipt.conflicts.len();
-                receipt.conflicts.extend(drop_packed_duplicates(
-                    &tx,
-                    &mut old,
-                    &mut old_from,
-                    &mut sealed,
-                    &self.sensors,
-                )?);
-                let recent_in = insert_rows(&tx, Table::Recent, &recent, &mut rolled)?;
-                let old_in = insert_rows(&tx, Table::Old, &old, &mut rolled)?;
-                for (inserted, rows, from) in [
-                    (&recent_in, &recent, &recent_from),
-                    (&old_in, &old, &old_from),
-                ] {
-                    for &(k, held) in &inserted.conflicts {
-                        let (reading, metric, sensor) = from[k];
-                        receipt.conflicts.push(conflict(
-                            self.sensors.key_of(sensor, reading),
-                            metric,
-                            rows[k].sample.at,
-                            held,
-                            rows[k].sample.value,
-                        ));
+                    // Fresh samples are new by construction; the others may meet what is stored.
+                    let attempted = recent.len() + old.len() + packed;
+                    let before = receipt.conflicts.len();
+                    receipt.conflicts.extend(drop_packed_duplicates(
+                        &tx,
+                        &mut old,
+                        &mut old_from,
+                        &mut sealed,
+                        &self.sensors,
+                    )?);
+                    let recent_in = insert_rows(&tx, Table::Recent, &recent, &mut rolled)?;
+                    let old_in = insert_rows(&tx, Table::Old, &old, &mut rolled)?;
+                    for (inserted, rows, from) in [
+                        (&recent_in, &recent, &recent_from),
+                        (&old_in, &old, &old_from),
+                    ] {
+                        for &(k, held) in &inserted.conflicts {
+                            let (reading, metric, sensor) = from[k];
+                            receipt.conflicts.push(conflict(
+                                self.sensors.key_of(sensor, reading),
+                                metric,
+                                rows[k].sample.at,
+                                held,
+                                rows[k].sample.value,
+                            ));
+                        }
+                    }
+                    receipt.stored = recent_in.stored + old_in.stored + packed;
+                    receipt.duplicates +=
+                        attempted - receipt.stored - (receipt.conflicts.len() - before);
+                    if device {
+                        answer = receipt;
                     }
                 }
-                receipt.stored = recent_in.stored + old_in.stored + packed;
-                receipt.duplicates +=
-                    attempted - receipt.stored - (receipt.conflicts.len() - before);
-                receipts.push(receipt);
+                receipts.push(answer);
             }
             fresh.insert(&tx, &mut rolled)?;
             rolled.upsert(&tx)?;
             let mut upd_sensor = tx.prepare_cached(
-                "UPDATE sensors SET last_seen = max(last_seen, ?1), name = coalesce(?2, name), source = ?3 WHERE id = ?4",
+                "UPDATE sensors SET last_seen = max(last_seen, ?1), name = coalesce(?2, name), source = ?3,
+                        clock_measured_at = ?5, clock_received_at = ?6, clock_backlog = ?7
+                 WHERE id = ?4",
             )?;
             for (id, (reading, source, received_at)) in &seen {
-                upd_sensor.execute((received_at, reading.name.as_deref(), source.as_str(), id))?;
+                let clock = clocks[id].clock().expect("observed above");
+                upd_sensor.execute((
+                    received_at,
+                    reading.name.as_deref(),
+                    source.as_str(),
+                    id,
+                    clock.measured_at,
+                    clock.received_at,
+                    clock.backlog,
+                ))?;
             }
         }
         let mut live = Vec::with_capacity(newest.len());
         {
             let mut upd_series = tx.prepare_cached(
-                "UPDATE series SET last_value = ?1, last_measured_at = ?2, last_received_at = ?3
+                "UPDATE series SET last_value = ?1, last_measured_at = ?2, last_received_at = ?3, derived = ?5
                  WHERE id = ?4 AND (last_measured_at IS NULL OR last_measured_at < ?2)",
             )?;
             for (id, n) in &newest {
-                if upd_series.execute((n.value, n.at, n.received_at, id))? == 1 {
+                if upd_series.execute((n.value, n.at, n.received_at, id, n.derived))? == 1 {
                     live.push(LiveSample {
                         sensor: self.sensors.key_of(n.sensor, n.reading).to_owned(),
                         name: n.reading.name.clone(),
@@ -221,6 +264,8 @@ impl Writer {
                         value: n.value,
                         measured_at: n.at,
                         received_at: n.received_at,
+                        clock: clocks.get(&n.sensor).and_then(ClockWatch::clock),
+                        derived: n.derived,
                     });
                 }
             }

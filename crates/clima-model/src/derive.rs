@@ -1,0 +1,134 @@
+//! Metrics derived from a reading's temperature and relative humidity: dew point and absolute
+//! humidity, over water, by the Magnus formula with Sonntag's constants (as Sensirion's humidity
+//! application notes use them).
+
+use crate::metric::Metric;
+
+/// Magnus constants (Sonntag 1990, over water), and the temperatures they hold for.
+const MAGNUS_RANGE: std::ops::RangeInclusive<f64> = -45.0..=60.0;
+const MAGNUS_HPA: f64 = 6.112;
+const MAGNUS_B: f64 = 17.62;
+const MAGNUS_C: f64 = 243.12;
+/// `1000 / R_v` in g·K/(hPa·m³)·100: absolute humidity is `216.7 × e / T` for `e` in hPa.
+const GRAMS_PER_HPA_KELVIN: f64 = 216.7;
+
+/// The metrics Clima derives, when a reading has temperature and humidity and lacks them.
+pub const DEW_POINT: &str = "dew_point";
+pub const ABSOLUTE_HUMIDITY: &str = "absolute_humidity";
+
+/// `ln(rh) + b·t / (c + t)`, the Magnus formula's common term.
+fn gamma(t_c: f64, rh_percent: f64) -> f64 {
+    (rh_percent / 100.0).ln() + MAGNUS_B * t_c / (MAGNUS_C + t_c)
+}
+
+/// Dew point in °C of air at `t_c` °C and `rh_percent` % relative humidity; `None` for dry air
+/// (no dew point) or outside −45 to 60 °C, where the formula does not hold.
+pub fn dew_point(t_c: f64, rh_percent: f64) -> Option<f64> {
+    if rh_percent <= 0.0 || !MAGNUS_RANGE.contains(&t_c) {
+        return None;
+    }
+    let g = gamma(t_c, rh_percent);
+    Some(MAGNUS_C * g / (MAGNUS_B - g)).filter(|d| d.is_finite())
+}
+
+/// Absolute humidity in g/m³ of air at `t_c` °C and `rh_percent` % relative humidity; `None`
+/// outside −45 to 60 °C.
+pub fn absolute_humidity(t_c: f64, rh_percent: f64) -> Option<f64> {
+    if rh_percent < 0.0 || !MAGNUS_RANGE.contains(&t_c) {
+        return None;
+    }
+    let vapour_hpa = MAGNUS_HPA * (MAGNUS_B * t_c / (MAGNUS_C + t_c)).exp() * rh_percent / 100.0;
+    Some(GRAMS_PER_HPA_KELVIN * vapour_hpa / (273.15 + t_c)).filter(|a| a.is_finite())
+}
+
+/// The derived values a reading lacks: dew point and absolute humidity when it has temperature
+/// and humidity. A value the device sent itself is never replaced.
+pub fn derive(values: &[(Metric, f64)]) -> Vec<(&'static str, f64)> {
+    let get = |name: &str| values.iter().find(|(m, _)| m.as_str() == name).map(|v| v.1);
+    let (Some(t), Some(rh)) = (get("temperature"), get("humidity")) else {
+        return Vec::new();
+    };
+    [
+        (DEW_POINT, dew_point(t, rh)),
+        (ABSOLUTE_HUMIDITY, absolute_humidity(t, rh)),
+    ]
+    .into_iter()
+    .filter(|(name, _)| get(name).is_none())
+    .filter_map(|(name, v)| Some((name, v?)))
+    .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metric::normalize;
+
+    /// Reference values: dew point (°C) as dew point tables print it (one decimal), and absolute
+    /// humidity (g/m³) as the saturation density of water vapour in standard tables (4.85 g/m³
+    /// at 0 °C, 17.3 at 20 °C, 23.0 at 25 °C, 30.4 at 30 °C, 9.4 at 10 °C, 2.36 at −10 °C over
+    /// water) times the relative humidity; the Magnus formula agrees within 1 %.
+    const TABLE: &[(f64, f64, f64, f64)] = &[
+        (20.0, 50.0, 9.3, 8.6),
+        (25.0, 60.0, 16.7, 13.8),
+        (30.0, 80.0, 26.2, 24.3),
+        (0.0, 100.0, 0.0, 4.85),
+        (-10.0, 100.0, -10.0, 2.36),
+        (10.0, 30.0, -6.8, 2.8),
+    ];
+
+    #[test]
+    fn formulas_match_published_tables() {
+        for &(t, rh, dp, ah) in TABLE {
+            let d = dew_point(t, rh).unwrap();
+            assert!(
+                (d - dp).abs() <= 0.05,
+                "dew point at {t} °C {rh} %: {d}, table {dp}"
+            );
+            let a = absolute_humidity(t, rh).unwrap();
+            assert!(
+                (a - ah).abs() <= ah * 0.01,
+                "absolute humidity at {t} °C {rh} %: {a}, table {ah}"
+            );
+        }
+        assert_eq!(dew_point(20.0, 0.0), None);
+        assert_eq!(absolute_humidity(20.0, 0.0), Some(0.0));
+        // An oven is out of the formula's range.
+        assert_eq!(
+            (dew_point(82.0, 71.0), absolute_humidity(82.0, 71.0)),
+            (None, None)
+        );
+    }
+
+    fn values(fields: &[(&str, f64)]) -> Vec<(Metric, f64)> {
+        fields
+            .iter()
+            .map(|&(n, v)| normalize(n, v).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn derives_what_is_missing_and_never_replaces_the_device_value() {
+        let both = derive(&values(&[("temperature", 20.0), ("humidity", 50.0)]));
+        assert_eq!(
+            both.iter().map(|d| d.0).collect::<Vec<_>>(),
+            [DEW_POINT, ABSOLUTE_HUMIDITY]
+        );
+        // The device's own dew point wins (here in °F, stored in °C).
+        let own = derive(&values(&[
+            ("temperature", 20.0),
+            ("humidity", 50.0),
+            ("dewpoint_f", 50.0),
+        ]));
+        assert_eq!(
+            own.iter().map(|d| d.0).collect::<Vec<_>>(),
+            [ABSOLUTE_HUMIDITY]
+        );
+        assert!(derive(&values(&[("temperature", 20.0)])).is_empty());
+        assert!(derive(&values(&[("humidity", 50.0), ("pressure", 1000.0)])).is_empty());
+        // Dry air has absolute humidity 0 and no dew point.
+        assert_eq!(
+            derive(&values(&[("temperature", 20.0), ("humidity", 0.0)])),
+            [(ABSOLUTE_HUMIDITY, 0.0)]
+        );
+    }
+}
