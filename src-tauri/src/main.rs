@@ -66,7 +66,7 @@ fn main() {
         Err(e) => eprintln!("Clima could not start its engine: {}", e.message),
     }
     let app = match app(tauri::Builder::default(), Shell::new(engine, launched))
-        .build(tauri::generate_context!("../tauri.conf.json"))
+        .build(tauri::generate_context!())
     {
         Ok(app) => app,
         Err(e) => {
