@@ -1,12 +1,13 @@
 //! The commands the page calls through IPC: each a short adapter from arguments to the engine,
 //! answering in the same JSON shapes as the HTTP API so the page has one code path.
 
-use clima_core::api::{ChartOptions, QueryError, RangeQuery, TokenError};
+use clima_core::api::{About, ChartOptions, QueryError, RangeQuery, TokenError};
 use clima_core::chart::{self, TempUnit};
 use clima_core::now_ms;
 use serde_json::{json, Value};
-use tauri::{Runtime, State, Window};
+use tauri::{AppHandle, Runtime, State, Window};
 
+use crate::background::{self, BackgroundView};
 use crate::error::CommandError;
 use crate::export::{self, Exported, Format};
 use crate::shell::{ingest_addresses, Shell};
@@ -24,9 +25,10 @@ pub struct Status {
     pub token_regenerable: bool,
     /// Why commits fail (disk full, read-only file), while they do; as `/healthz` reports it.
     pub store_problem: Option<String>,
-    pub db: String,
     pub update_interval_ms: u64,
-    pub version: &'static str,
+    /// The version and the database file, for the About part.
+    #[serde(flatten)]
+    pub about: About,
 }
 
 #[tauri::command]
@@ -41,9 +43,8 @@ pub fn status(shell: State<'_, Shell>) -> Result<Status, CommandError> {
             token: r.engine.api().token().map(|t| t.expose().to_owned()),
             token_regenerable: r.engine.api().token_regenerable(),
             store_problem: r.engine.api().store_problem(),
-            db: r.db.display().to_string(),
             update_interval_ms: interval,
-            version: env!("CARGO_PKG_VERSION"),
+            about: r.engine.api().about(),
         })
     })
 }
@@ -166,6 +167,28 @@ pub async fn regenerate_token(shell: State<'_, Shell>) -> Result<Value, CommandE
         Err(e @ TokenError::NotStored) => Err(CommandError::new("token_fixed", e.to_string())),
         Err(TokenError::Store(e)) => Err(e.into()),
     }
+}
+
+/// Whether a tray is available, and what closing the window and logging in do.
+#[tauri::command]
+pub async fn background<R: Runtime>(
+    app: AppHandle<R>,
+    shell: State<'_, Shell>,
+) -> Result<BackgroundView, CommandError> {
+    let api = shell.api()?;
+    blocking(move || background::view(&app, &api)).await?
+}
+
+/// Changes what closing the window (`keep_in_tray`) and logging in (`autostart`) do.
+#[tauri::command]
+pub async fn set_background<R: Runtime>(
+    app: AppHandle<R>,
+    shell: State<'_, Shell>,
+    keep_in_tray: Option<bool>,
+    autostart: Option<bool>,
+) -> Result<BackgroundView, CommandError> {
+    let api = shell.api()?;
+    blocking(move || background::change(&app, &api, keep_in_tray, autostart)).await?
 }
 
 /// `GET /api/v1/ports`.

@@ -126,6 +126,7 @@ export class SettingsPanel {
     byId('open-settings').setAttribute('aria-expanded', 'true');
     byId('close-settings').focus();
     await this.renderIngest();
+    await this.renderBackground();
     await this.refreshPorts();
     clearInterval(this.portTimer);
     this.portTimer = setInterval(() => this.refreshPorts(), PORT_REFRESH_MS);
@@ -147,6 +148,10 @@ export class SettingsPanel {
       return;
     }
     const s = this.status;
+    // The engine's own version and database file (the window's; a browser is not told).
+    byId('about').hidden = !s.version;
+    setText(byId('about-version'), s.version ?? '');
+    setText(byId('about-db'), s.db ?? '');
     const base = `http://${s.addresses[0] ?? s.listen}`;
     const rows = [
       ['Address', s.addresses.map((a) => `http://${a}`).join('\n')],
@@ -155,7 +160,6 @@ export class SettingsPanel {
     if (this.transport.kind === 'tauri' && s.token) {
       rows.push(['Watch in a browser', `${base}/?token=${encodeURIComponent(s.token)}`]);
     }
-    if (s.db) rows.push(['Database', s.db]);
     const list = h(
       'dl',
       { class: 'facts' },
@@ -178,6 +182,37 @@ export class SettingsPanel {
     const copy = h('button', { type: 'button', class: 'copy', onclick: () => copyText(code.textContent, copy) }, 'Copy');
     show(this.example);
     replace(byId('ingest'), list, tabs, h('div', { class: 'example-box' }, code, copy));
+  }
+
+  /** The window's tray and log-in choices; the section stays hidden in a browser. */
+  async renderBackground() {
+    if (!this.transport.background) return;
+    const keep = byId('keep-in-tray');
+    const autostart = byId('autostart');
+    const error = byId('background-error');
+    const show = (b) => {
+      keep.checked = b.keep_in_tray;
+      keep.disabled = !b.tray_available;
+      byId('no-tray').hidden = b.tray_available;
+      autostart.checked = b.autostart;
+      byId('background').hidden = false;
+    };
+    const change = async (what) => {
+      setText(error, '');
+      try {
+        show(await this.transport.setBackground(what));
+      } catch (e) {
+        setText(error, e.message);
+        show(await this.transport.background());
+      }
+    };
+    keep.onchange = () => change({ keepInTray: keep.checked });
+    autostart.onchange = () => change({ autostart: autostart.checked });
+    try {
+      show(await this.transport.background());
+    } catch (e) {
+      setText(error, e.message);
+    }
   }
 
   /**
@@ -330,7 +365,8 @@ export class SettingsPanel {
       h('header', {}, h('strong', {}, p.path), h('span', { class: `badge ${p.status}` }, p.status), button),
       identity ? h('div', {}, identity) : null,
       h('div', { class: 'muted' }, details.join(' · ')),
-      p.error ? h('div', { class: 'error' }, p.error) : null,
+      p.detail && !released ? h('div', { class: p.status === 'error' ? 'error' : 'muted', data: { detail: '' } }, p.detail) : null,
+      p.hint ? h('div', { class: 'hint', data: { hint: '' } }, h('strong', {}, 'To fix: '), p.hint) : null,
       released ? h('div', { class: 'muted' }, 'Released: flash your board now, then press Connect.') : null,
       board,
       unparsed.length

@@ -72,6 +72,10 @@ function tauriTransport(tauri) {
     storeProblem: async () => (await call('status')).store_problem ?? null,
     /** Replaces the app's token; the page itself talks over IPC and needs none. */
     regenerateToken: async () => (await call('regenerate_token')).token,
+    /** `{tray_available, keep_in_tray, autostart}`: what closing the window and logging in do. */
+    background: () => call('background'),
+    /** Changes `{keep_in_tray?, autostart?}`; answers the new state. */
+    setBackground: (change) => call('set_background', change),
     needsToken: () => false,
     setToken: () => {},
     /** Calls `onUpdate({readings, skipped})` for each coalesced update from the app. */

@@ -10,6 +10,7 @@ use clima_model::metric::unit_of;
 use clima_model::reading::clean_name;
 use clima_model::{Millis, Reading, DAY};
 
+use crate::background::{self, Activity, BackgroundSettings};
 use crate::chart::{self, Chart, ChartError, ChartSpec, TempUnit};
 use crate::config::Token;
 use crate::demo::{Demo, DEMO_SENSOR};
@@ -17,6 +18,14 @@ use crate::hub::{Hub, LiveSample, Viewer};
 use crate::serial::{PortView, SerialBoards};
 use crate::store::export::{self, ChartFormat, ExportError};
 use crate::store::{settings, Reader, Receipt, SensorInfo, Source, StoreError, WriteHandle};
+
+/// What the About page shows.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct About {
+    pub version: &'static str,
+    /// The database file in use.
+    pub db: String,
+}
 
 /// Default and largest number of chart points a range query returns.
 pub const DEFAULT_POINTS: usize = 500;
@@ -226,6 +235,36 @@ impl Api {
         *self.0.token.write().expect("token") = Some(token.clone());
         tracing::info!("the ingest token was regenerated; the old one is refused");
         Ok(token)
+    }
+
+    /// What this build is and which database it keeps, for an About page.
+    pub fn about(&self) -> About {
+        About {
+            version: env!("CARGO_PKG_VERSION"),
+            db: self.0.reader.path().display().to_string(),
+        }
+    }
+
+    /// How many sensors sent lately and how old the newest reading is. Blocking.
+    pub fn activity(&self, now: Millis) -> Result<Activity, StoreError> {
+        let sensors = self.0.reader.sensors()?;
+        Ok(Activity::of(sensors.iter().map(|s| s.last_seen), now))
+    }
+
+    /// The desktop app's choices about running in the background. Blocking.
+    pub fn background_settings(&self) -> Result<BackgroundSettings, StoreError> {
+        let stored = self.0.reader.settings(background::SETTINGS_KEY)?;
+        Ok(stored
+            .iter()
+            .find(|(rest, _)| rest.is_empty())
+            .and_then(|(_, json)| serde_json::from_str(json).ok())
+            .unwrap_or_default())
+    }
+
+    /// Keeps the desktop app's choices about running in the background. Blocking.
+    pub fn set_background_settings(&self, s: &BackgroundSettings) -> Result<(), StoreError> {
+        let json = serde_json::to_string(s).expect("settings serialize");
+        self.0.writer.set_setting(background::SETTINGS_KEY, &json)
     }
 
     /// Every sensor with its latest values. Blocking.

@@ -2,12 +2,14 @@
 //! rate when it hears only noise, writes readings through the writer, and ends on unplug.
 
 use std::io::{ErrorKind, Read};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clima_model::serial::{LineFramer, LineOutcome, SerialParser};
 
+use super::access;
 use super::discovery::PortIdentity;
 use super::registry::{PortStatus, Registry};
 use super::HUNT_BAUDS;
@@ -48,13 +50,18 @@ pub(super) fn run(args: ReaderArgs) {
     {
         Ok(p) => p,
         Err(e) => {
-            registry.set_status(
-                id,
-                PortStatus::Error(format!(
+            let io_kind = match e.kind {
+                serialport::ErrorKind::Io(kind) => kind,
+                _ => std::io::ErrorKind::Other,
+            };
+            let status = match access::explain_open_error(Path::new(&identity.path), io_kind) {
+                Some(denied) => PortStatus::Denied(denied),
+                None => PortStatus::Error(format!(
                     "cannot open {}: {e}; is another program using it?",
                     identity.path
                 )),
-            );
+            };
+            registry.set_status(id, status);
             return;
         }
     };
