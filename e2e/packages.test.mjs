@@ -133,6 +133,8 @@ describe('Linux packages', { timeout: 900_000 }, () => {
     const depends = run('dpkg-deb', ['--field', desktopDeb, 'Depends']);
     assert.match(depends, /libwebkit2gtk-4\.1-0/);
     assert.match(depends, /libgtk-3-0/);
+    // The tray icon's library is loaded when present: without it, closing the window quits.
+    assert.match(run('dpkg-deb', ['--field', desktopDeb, 'Recommends']), /libayatana-appindicator3-1/);
     const size = Number(/ (\d+) \S+ \S+ (?:\.\/)?usr\/bin\/clima\n/.exec(files)[1]);
     assert.ok(size < 40e6, `/usr/bin/clima is stripped (${size} bytes)`);
   });
