@@ -112,7 +112,7 @@ describe('desktop app in the background', { timeout: 120_000 }, () => {
           autostart: document.getElementById('autostart').checked,
         };`),
     );
-    const version = JSON.parse(readFileSync(path.join(ROOT, 'tauri.conf.json'), 'utf8')).version;
+    const version = JSON.parse(readFileSync(path.join(ROOT, 'src-tauri', 'tauri.conf.json'), 'utf8')).version;
     assert.equal(execFileSync(APP, ['--version'], { encoding: 'utf8', timeout: 10_000 }).trim(), `clima ${version}`);
     assert.deepEqual(shown, { version, db: path.join(dir.path, 'clima.db'), noTray: true, keepDisabled: true, autostart: false });
   });

@@ -1,19 +1,23 @@
 #!/usr/bin/env python3
-"""Draws Clima's icon (a thermometer on a rounded teal square) as an 8-bit RGBA PNG.
+"""Draws Clima's icon (a thermometer on a rounded teal square) as an 8-bit RGBA PNG, 1024 px.
 
-Standard library only, so anyone can regenerate it: python3 icons/make-icon.py
+Standard library only, so anyone can regenerate it: python3 icons/make-icon.py. It writes the one
+source image, icons/app-icon.png; `scripts/package --icons` turns it into every size and format
+the bundles of each platform use (`tauri icon`).
 """
 import math
 import os
 import struct
 import zlib
 
-SIZE = 256
+SIZE = 1024
+# The drawing is laid out on a 256-unit grid.
+UNIT = SIZE / 256
 
 
 def coverage(d):
-    """Anti-aliased coverage from a signed distance (negative inside)."""
-    return max(0.0, min(1.0, 0.5 - d))
+    """Anti-aliased coverage from a signed distance in grid units (negative inside)."""
+    return max(0.0, min(1.0, 0.5 - d * UNIT))
 
 
 def rounded_rect(x, y, x0, y0, x1, y1, r):
@@ -39,11 +43,11 @@ def blend(dst, src, a):
 
 
 def pixel(x, y):
-    px, py = x + 0.5, y + 0.5
+    px, py = (x + 0.5) / UNIT, (y + 0.5) / UNIT
     bg_a = coverage(rounded_rect(px, py, 8, 8, 248, 248, 52))
     if bg_a == 0:
         return (0, 0, 0, 0)
-    t = py / SIZE
+    t = py / 256
     color = (20 + 30 * t, 150 - 60 * t, 170 - 20 * t)
     white = (250, 250, 250)
     red = (240, 90, 70)
@@ -72,7 +76,7 @@ def png(width, height, rows):
 
 if __name__ == "__main__":
     rows = [[pixel(x, y) for x in range(SIZE)] for y in range(SIZE)]
-    out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "icon.png")
+    out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "app-icon.png")
     with open(out, "wb") as f:
         f.write(png(SIZE, SIZE, rows))
     print(out)

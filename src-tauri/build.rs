@@ -1,5 +1,5 @@
-//! Builds the app's context from the repository's tauri.conf.json and declares the commands the
-//! page may call, so the capability file can allow exactly those.
+//! Builds the app's context from tauri.conf.json and declares the commands the page may call, so
+//! the capability file can allow exactly those.
 
 /// Every command the shell registers; each gets an `allow-NAME` permission.
 const COMMANDS: &[&str] = &[
@@ -21,7 +21,6 @@ const COMMANDS: &[&str] = &[
 
 fn main() {
     let attributes = tauri_build::Attributes::new()
-        .config_path("../tauri.conf.json")
         .app_manifest(tauri_build::AppManifest::new().commands(COMMANDS));
     if let Err(e) = tauri_build::try_build(attributes) {
         panic!("tauri build step failed: {e:#}");

@@ -37,8 +37,8 @@ function checkCsp(csp, where) {
 }
 
 test('the window CSP forbids inline script and remote origins', () => {
-  const conf = JSON.parse(read('tauri.conf.json'));
-  checkCsp(conf.app.security.csp, 'tauri.conf.json');
+  const conf = JSON.parse(read('src-tauri', 'tauri.conf.json'));
+  checkCsp(conf.app.security.csp, 'src-tauri/tauri.conf.json');
 });
 
 test("clima-server's pages carry the same kind of CSP", () => {

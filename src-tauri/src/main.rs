@@ -69,7 +69,7 @@ fn main() {
             show_window(app)
         }));
     let app = match app(builder, launched, move || shell::start(&args))
-        .build(tauri::generate_context!("../tauri.conf.json"))
+        .build(tauri::generate_context!())
     {
         Ok(app) => app,
         Err(e) => {

@@ -259,11 +259,14 @@ fn keep(flag: &str, value: &str) -> Result<Option<Duration>> {
         .ok_or_else(|| anyhow!("{flag} {value:?} is not a duration: use e.g. 30d, 12h or forever"))
 }
 
-/// The dashboard folder: beside the executable (installed), or in the source tree (cargo run).
+/// The dashboard folder: beside the executable, where the Debian package puts it
+/// (`/usr/bin/../share/clima-server/ui`), or in the source tree (cargo run).
 fn find_ui() -> Option<PathBuf> {
-    let beside = std::env::current_exe().ok()?.parent()?.join("ui");
+    let dir = std::env::current_exe().ok()?.parent()?.to_path_buf();
+    let beside = dir.join("ui");
+    let packaged = dir.join("../share/clima-server/ui");
     let source = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../ui");
-    [beside, source]
+    [beside, packaged, source]
         .into_iter()
         .find(|p| p.join("index.html").is_file())
 }
