@@ -5,7 +5,9 @@ mod commands;
 mod error;
 mod export;
 mod live;
+mod malloc;
 mod shell;
+mod webview;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -51,6 +53,7 @@ pub struct Args {
 
 fn main() {
     let launched = Instant::now();
+    malloc::tune();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
@@ -107,6 +110,9 @@ fn app<R: Runtime>(builder: tauri::Builder<R>, shell: Shell) -> tauri::Builder<R
             commands::regenerate_token,
         ])
         .setup(|app| {
+            if let Some(window) = app.get_webview_window("main") {
+                webview::configure(&window);
+            }
             let shell = app.state::<Shell>();
             let started = shell.with(|r| Ok((r.engine.api().clone(), r.engine.runtime())));
             if let Ok((api, runtime)) = started {
