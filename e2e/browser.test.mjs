@@ -1,22 +1,21 @@
 // End-to-end test of the web dashboard: clima-server serving ui/ to headless Chromium driven by
 // chromedriver. Checks the ?token= link is kept and taken out of the address bar, and the same
 // dashboard behaviour as the desktop test; the server keeps its own token (--token auto) and
-// reads a hostile serial board. Fixed ports (9515, 18538): one run at a time.
+// reads a hostile serial board; a second server, run as a user who may not open its board's
+// port, says why and how to fix it. Fixed ports (9515, 18538, 18540): one run at a time.
 
 import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, readdirSync, realpathSync } from 'node:fs';
 import path from 'node:path';
-import { Session, waitFor } from './webdriver.mjs';
-import { ROOT, TARGET, start, startHostileBoard, tempDir, waitForPort } from './util.mjs';
+import { waitFor } from './webdriver.mjs';
+import { ROOT, TARGET, start, startChromium, startHostileBoard, tempDir, waitForPort } from './util.mjs';
 import * as dashboard from './dashboard.mjs';
 
 const SERVER = process.env.CLIMA_SERVER || path.join(TARGET, 'debug', 'clima-server');
 const PORT = 18538;
 const DRIVER_PORT = 9515;
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-const CHROMEDRIVER = process.env.CHROMEDRIVER || '/usr/bin/chromedriver';
 
 let registered = 0;
 function test(name, fn) {
@@ -53,21 +52,12 @@ describe('web dashboard', { timeout: 300_000 }, () => {
       '--db', db, '--listen', `127.0.0.1:${PORT}`, '--token', 'auto',
       '--ui', path.join(ROOT, 'ui'), '--serial', boardPath,
     ]);
-    driver = start(CHROMEDRIVER, [`--port=${DRIVER_PORT}`, ...(process.env.E2E_DRIVER_LOG ? ['--verbose', `--log-path=${process.env.E2E_DRIVER_LOG}`] : [])]);
-    await Promise.all([waitForPort(PORT), waitForPort(DRIVER_PORT)]);
-    session = await Session.create(`http://127.0.0.1:${DRIVER_PORT}`, {
-      browserName: 'chrome',
-      'goog:chromeOptions': {
-        binary: CHROMIUM,
-        args: [
-          '--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic',
-          '--no-first-run', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage',
-          `--user-data-dir=${path.join(dir.path, 'profile')}`, '--window-size=1280,900',
-        ],
-        // Downloads (the dashboard's Export buttons) land here without asking.
-        prefs: { 'download.default_directory': path.join(dir.path, 'downloads'), 'download.prompt_for_download': false },
-      },
-    });
+    ({ driver, session } = await startChromium(dir.path, DRIVER_PORT, {
+      args: ['--window-size=1280,900'],
+      // Downloads (the dashboard's Export buttons) land here without asking.
+      prefs: { 'download.default_directory': path.join(dir.path, 'downloads'), 'download.prompt_for_download': false },
+    }));
+    await waitForPort(PORT);
   });
 
   after(async () => {
@@ -168,4 +158,74 @@ describe('web dashboard', { timeout: 300_000 }, () => {
     const denied = await fetch(`${base}/api/v1/chart.svg?${q}`);
     assert.equal(denied.status, 401);
   });
+
+  test('says why a port this user may not open is refused, and the fix', async (t) => {
+    const user = unprivilegedUser('clima-it');
+    if (!user.uid) {
+      t.skip(user.why);
+      return;
+    }
+    // A port as a USB serial device is: read and write for root and the group dialout only.
+    const denied = path.join(dir.path, 'denied-board');
+    const deniedBoard = await startHostileBoard(denied);
+    const device = realpathSync(denied);
+    chownSync(device, 0, user.dialout);
+    chmodSync(device, 0o660);
+    // The user may not reach the build folder (under /root in CI): run copies from a folder of its own.
+    const home = path.join(dir.path, 'denied-user');
+    mkdirSync(home);
+    copyFileSync(SERVER, path.join(home, 'clima-server'));
+    chmodSync(path.join(home, 'clima-server'), 0o755);
+    cpSync(path.join(ROOT, 'ui'), path.join(home, 'ui'), { recursive: true });
+    execFileSync('chown', ['-R', `${user.uid}:${user.gid}`, home]);
+    chmodSync(dir.path, 0o755);
+    const port = PORT + 2;
+    const own = '0123456789abcdef0123456789abcdef';
+    const refused = start(path.join(home, 'clima-server'), [
+      '--db', path.join(home, 'clima.db'), '--listen', `127.0.0.1:${port}`, '--token', own,
+      '--ui', path.join(home, 'ui'), '--serial', denied,
+    ], { uid: user.uid, gid: user.gid, env: { ...process.env, HOME: home } });
+    let shownOk = false;
+    try {
+      await waitForPort(port);
+      await session.navigate(`http://127.0.0.1:${port}/?token=${own}`);
+      await dashboard.ready(session);
+      await session.click(await session.find('#open-settings'));
+      const shown = await waitFor('the reason and the fix', () => session.exec(`const port = document.querySelector('#ports [data-status="error"]');
+        return port && port.querySelector('[data-hint]') && {
+          detail: port.querySelector('[data-detail]').textContent, hint: port.querySelector('[data-hint]').textContent };`));
+      assert.match(shown.detail, new RegExp(`^permission denied: ${denied.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} may be opened by the group 'dialout'`));
+      assert.match(shown.hint, /^To fix: run `sudo usermod -aG dialout \$USER`, then log out and back in/);
+      shownOk = true;
+    } finally {
+      if (!shownOk) console.error(`--- refused server output:\n${refused.output()}`);
+      await refused.stop();
+      await deniedBoard.stop();
+    }
+  });
 });
+
+/**
+ * The ids of `name`, a user with no home or login created if missing, and the group dialout's;
+ * `{why}` instead where users cannot be created (not root).
+ */
+function unprivilegedUser(name) {
+  if (process.getuid() !== 0) return { why: 'creating a user needs root (tests run as root in CI)' };
+  const id = (flag) => Number(execFileSync('id', [flag, name], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim());
+  try {
+    return { uid: id('-u'), gid: id('-g'), dialout: dialoutGid() };
+  } catch {
+    // Not there yet.
+  }
+  try {
+    execFileSync('useradd', ['--system', '--no-create-home', '--shell', '/usr/sbin/nologin', name], { stdio: 'ignore' });
+  } catch (e) {
+    // 9: another test created it meanwhile.
+    if (e.status !== 9) return { why: `useradd could not create ${name}` };
+  }
+  return { uid: id('-u'), gid: id('-g'), dialout: dialoutGid() };
+}
+
+function dialoutGid() {
+  return Number(execFileSync('getent', ['group', 'dialout'], { encoding: 'utf8' }).split(':')[2]);
+}

@@ -8,15 +8,13 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
-import { Session, waitFor } from './webdriver.mjs';
-import { ROOT, TARGET, start, tempDir, waitForPort } from './util.mjs';
+import { waitFor } from './webdriver.mjs';
+import { ROOT, TARGET, start, startChromium, tempDir, waitForPort } from './util.mjs';
 
 const SERVER = process.env.CLIMA_SERVER || path.join(TARGET, 'debug', 'clima-server');
 const CLIMA_PORT = 18539;
 const EVIL_PORT = 18540;
 const DRIVER_PORT = 9516;
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-const CHROMEDRIVER = process.env.CHROMEDRIVER || '/usr/bin/chromedriver';
 const clima = `http://127.0.0.1:${CLIMA_PORT}`;
 
 /** The attacking page: every attempt reports how it ended into #results. */
@@ -62,21 +60,11 @@ describe('a page on another origin', { timeout: 120_000 }, () => {
       res.end(EVIL_PAGE);
     });
     await new Promise((r) => evil.listen(EVIL_PORT, '127.0.0.1', r));
-    driver = start(CHROMEDRIVER, [`--port=${DRIVER_PORT}`]);
-    await Promise.all([waitForPort(CLIMA_PORT), waitForPort(DRIVER_PORT)]);
-    session = await Session.create(`http://127.0.0.1:${DRIVER_PORT}`, {
-      browserName: 'chrome',
-      'goog:chromeOptions': {
-        binary: CHROMIUM,
-        args: [
-          '--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic',
-          '--no-first-run', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage',
-          `--user-data-dir=${path.join(dir.path, 'profile')}`,
-          // DNS rebinding, without DNS: these names resolve to this machine.
-          '--host-resolver-rules=MAP evil.test 127.0.0.1, MAP rebound.test 127.0.0.1',
-        ],
-      },
-    });
+    ({ driver, session } = await startChromium(dir.path, DRIVER_PORT, {
+      // DNS rebinding, without DNS: these names resolve to this machine.
+      args: ['--host-resolver-rules=MAP evil.test 127.0.0.1, MAP rebound.test 127.0.0.1'],
+    }));
+    await waitForPort(CLIMA_PORT);
   });
 
   after(async () => {

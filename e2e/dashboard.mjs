@@ -34,7 +34,7 @@ export async function cardUpdates(s, port, token) {
   await post(port, token, { sensor: 'kitchen', temperature: 23.25 });
   await waitFor('the live update', async () => (await value('temperature')) === '23.3');
   const age = await s.exec('return document.querySelector(\'[data-sensor="kitchen"] .age\').textContent');
-  assert.match(age, /just now|\d+ s ago/);
+  assert.match(age, /^(just now|\d+\b.* ago)$/);
   const unit = await s.exec('return document.querySelector(\'[data-sensor="kitchen"] [data-metric="temperature"] .unit\').textContent');
   assert.equal(unit, '°C');
 }
@@ -100,7 +100,7 @@ export async function hostileNameIsText(s, port, token) {
 /** A probe for the token Settings shows. */
 const shownToken = (s) => () => s.exec('const el = document.querySelector(\'[data-fact="token"] code\'); return el && el.textContent;');
 
-async function openSettings(s) {
+export async function openSettings(s) {
   if (await s.exec('return document.getElementById("settings").hidden')) await s.click(await s.find('#open-settings'));
   await waitFor('the settings panel', () => s.exec('return !document.getElementById("settings").hidden'));
 }

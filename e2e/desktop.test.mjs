@@ -68,9 +68,10 @@ describe('desktop app', { timeout: 180_000 }, () => {
     dir = tempDir('clima-e2e-desktop-');
     boardPath = path.join(dir.path, 'hostile-board');
     board = await startHostileBoard(boardPath);
-    // No --token and no CLIMA_TOKEN: the app keeps its own, which Settings can regenerate.
-    const env = { ...process.env };
-    delete env.CLIMA_TOKEN;
+    // No --token and no CLIMA_TOKEN: the app keeps its own, which Settings can regenerate. In
+    // English whatever the machine's language (the texts checked here are English).
+    const env = { ...process.env, LANG: 'C.UTF-8' };
+    for (const name of ['CLIMA_TOKEN', 'LANGUAGE', 'LC_ALL', 'LC_MESSAGES']) delete env[name];
     driver = start('tauri-driver', ['--port', String(DRIVER_PORT)], { env });
     await waitForPort(DRIVER_PORT);
     session = await Session.create(`http://127.0.0.1:${DRIVER_PORT}`, {

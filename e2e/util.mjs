@@ -1,6 +1,6 @@
-// What both end-to-end tests share: starting programs in their own process group (so their
-// children die with them), waiting for ports, posting readings like a device, and a serial
-// board that prints markup.
+// What the end-to-end tests share: starting programs in their own process group (so their
+// children die with them), headless Chromium, waiting for ports, posting readings like a
+// device, and virtual serial boards (one prints markup).
 
 import { spawn } from 'node:child_process';
 import { lstatSync, mkdtempSync, rmSync } from 'node:fs';
@@ -8,6 +8,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Session } from './webdriver.mjs';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const TARGET = process.env.CARGO_TARGET_DIR ? path.resolve(process.env.CARGO_TARGET_DIR) : path.join(ROOT, 'target');
@@ -26,8 +27,13 @@ export const HOSTILE_LINES = [
  * Starts e2e/hostile-board.py: a pseudo-terminal at `link` printing HOSTILE_LINES every 200 ms.
  * Resolves once `link` exists; `stop()` ends it and removes the link.
  */
-export async function startHostileBoard(link, ms = 10_000) {
-  const board = start('python3', [path.join(ROOT, 'e2e', 'hostile-board.py'), link, ...HOSTILE_LINES]);
+export function startHostileBoard(link) {
+  return startBoard('python3', [path.join(ROOT, 'e2e', 'hostile-board.py'), link, ...HOSTILE_LINES], link);
+}
+
+/** Starts a virtual board (`cmd args`) that makes `link`; resolves once `link` exists. */
+export async function startBoard(cmd, args, link, ms = 10_000) {
+  const board = start(cmd, args);
   const deadline = Date.now() + ms;
   for (;;) {
     try {
@@ -38,10 +44,45 @@ export async function startHostileBoard(link, ms = 10_000) {
     }
     if (Date.now() > deadline || board.child.exitCode !== null) {
       await board.stop();
-      throw new Error(`the hostile board did not create ${link}: ${board.output()}`);
+      throw new Error(`the board did not create ${link}: ${board.output()}`);
     }
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/**
+ * Starts chromedriver on `driverPort` and a headless Chromium session with its profile in
+ * `dir`, in English whatever the machine's language (the tests read the page's English text);
+ * `args` and `prefs` are added to the browser's. Returns both; quit the session, then stop the
+ * driver.
+ */
+export async function startChromium(dir, driverPort, { args = [], prefs = {} } = {}) {
+  const driver = start(process.env.CHROMEDRIVER || '/usr/bin/chromedriver', [
+    `--port=${driverPort}`,
+    ...(process.env.E2E_DRIVER_LOG ? ['--verbose', `--log-path=${process.env.E2E_DRIVER_LOG}`] : []),
+  ]);
+  await waitForPort(driverPort);
+  const session = await chromiumSession(driverPort, path.join(dir, 'profile'), {
+    args: ['--lang=en-US', '--accept-lang=en-US', ...args],
+    prefs: { 'intl.accept_languages': 'en-US', ...prefs },
+  });
+  return { driver, session };
+}
+
+/** A new headless Chromium session through the chromedriver on `driverPort`, with its own profile. */
+export function chromiumSession(driverPort, profile, { args = [], prefs } = {}) {
+  return Session.create(`http://127.0.0.1:${driverPort}`, {
+    browserName: 'chrome',
+    'goog:chromeOptions': {
+      binary: process.env.CHROMIUM || '/usr/bin/chromium',
+      args: [
+        '--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic',
+        '--no-first-run', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage',
+        `--user-data-dir=${profile}`, ...args,
+      ],
+      ...(prefs ? { prefs } : {}),
+    },
+  });
 }
 
 /** The status of `GET /api/v1/sensors` sent with `token`: 200, or 401 for a refused token. */

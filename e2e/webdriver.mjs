@@ -1,7 +1,7 @@
 // A small W3C WebDriver client over fetch: enough to drive tauri-driver (WebKitWebDriver) and
 // chromedriver from node's test runner without npm packages.
 
-const ELEMENT = 'element-6066-11e4-a52e-4f735466cecf';
+export const ELEMENT = 'element-6066-11e4-a52e-4f735466cecf';
 
 export class WebDriverError extends Error {
   constructor(error, message) {

@@ -15,6 +15,8 @@ const COMMANDS: &[&str] = &[
     "set_update_interval",
     "painted",
     "regenerate_token",
+    "background",
+    "set_background",
 ];
 
 fn main() {

@@ -3,15 +3,18 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { boardControls } from '../../ui/js/settings.js';
+import { setLanguage } from '../../ui/js/i18n.js';
 import {
   bucketAt,
   convert,
+  elapsed,
   exportFileName,
   formatAge,
   formatBytes,
   formatInterval,
   formatNumber,
   intervalFromTimes,
+  intervalParts,
   isStale,
   seriesLabel,
   storeProblemText,
@@ -21,6 +24,9 @@ import {
 
 const MIN = 60_000;
 
+// The texts below are the English ones; i18n.test.mjs checks the Japanese.
+setLanguage('en');
+
 function check(f, cases) {
   for (const [input, expected] of cases) {
     assert.deepEqual(f(...input), expected, `${f.name}(${JSON.stringify(input)})`);
@@ -28,16 +34,32 @@ function check(f, cases) {
 }
 
 test('ages', () => {
+  check(elapsed, [
+    [[0], { value: 0, unit: 'second' }],
+    [[-5000], { value: 0, unit: 'second' }],
+    [[12_400], { value: 12, unit: 'second' }],
+    [[5 * MIN], { value: 5, unit: 'minute' }],
+    [[3 * 60 * MIN], { value: 3, unit: 'hour' }],
+    [[47 * 60 * MIN], { value: 47, unit: 'hour' }],
+    [[72 * 60 * MIN], { value: 3, unit: 'day' }],
+    [[null], null],
+  ]);
   check(formatAge, [
     [[0], 'just now'],
-    [[-5000], 'just now'],
-    [[12_400], '12 s ago'],
-    [[5 * MIN], '5 min ago'],
-    [[3 * 60 * MIN], '3 h ago'],
-    [[72 * 60 * MIN], '3 d ago'],
+    [[1999], 'just now'],
     [[null], 'never'],
   ]);
-  check(formatInterval, [[[1000], '1 s'], [[300_000], '5 min'], [[4 * 3_600_000], '4 h']]);
+  // Intl words the rest ("12 sec. ago" or "12s ago" by ICU version): the number and the tense.
+  assert.match(formatAge(12_400), /^12\b.* ago$/);
+  assert.match(formatAge(72 * 60 * MIN), /^3 days ago$/);
+  check(intervalParts, [
+    [[200], { value: 1, unit: 'second' }],
+    [[30_400], { value: 30, unit: 'second' }],
+    [[300_000], { value: 5, unit: 'minute' }],
+    [[110 * MIN], { value: 110, unit: 'minute' }],
+    [[4 * 3_600_000], { value: 4, unit: 'hour' }],
+  ]);
+  assert.match(formatInterval(300_000), /^5 min$/);
 });
 
 test('units and numbers', () => {
@@ -122,7 +144,7 @@ test('export file names are safe and match the desktop app\'s', () => {
   assert.equal(exportFileName('lab', 'humidity', 1_795_687_200_000, 1_795_690_800_000, 'png'), 'lab-humidity-2026-11-26.png');
   check(formatBytes, [
     [[812], '812 B'],
-    [[45_300], '45 KB'],
+    [[45_300], '45 kB'],
     [[3_240_000], '3.2 MB'],
   ]);
 });

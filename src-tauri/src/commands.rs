@@ -1,12 +1,13 @@
 //! The commands the page calls through IPC: each a short adapter from arguments to the engine,
 //! answering in the same JSON shapes as the HTTP API so the page has one code path.
 
-use clima_core::api::{ChartOptions, QueryError, RangeQuery, TokenError};
-use clima_core::chart::{self, TempUnit};
+use clima_core::api::{About, ChartOptions, QueryError, RangeQuery, TokenError};
+use clima_core::chart::{self, DateStyle, TempUnit};
 use clima_core::now_ms;
 use serde_json::{json, Value};
-use tauri::{Runtime, State, Window};
+use tauri::{AppHandle, Runtime, State, Window};
 
+use crate::background::{self, BackgroundView};
 use crate::error::CommandError;
 use crate::export::{self, Exported, Format};
 use crate::shell::{ingest_addresses, Shell};
@@ -24,9 +25,10 @@ pub struct Status {
     pub token_regenerable: bool,
     /// Why commits fail (disk full, read-only file), while they do; as `/healthz` reports it.
     pub store_problem: Option<String>,
-    pub db: String,
     pub update_interval_ms: u64,
-    pub version: &'static str,
+    /// The version and the database file, for the About part.
+    #[serde(flatten)]
+    pub about: About,
 }
 
 #[tauri::command]
@@ -41,9 +43,8 @@ pub fn status(shell: State<'_, Shell>) -> Result<Status, CommandError> {
             token: r.engine.api().token().map(|t| t.expose().to_owned()),
             token_regenerable: r.engine.api().token_regenerable(),
             store_problem: r.engine.api().store_problem(),
-            db: r.db.display().to_string(),
             update_interval_ms: interval,
-            version: env!("CARGO_PKG_VERSION"),
+            about: r.engine.api().about(),
         })
     })
 }
@@ -95,6 +96,7 @@ pub async fn chart(
     height: u32,
     unit: Option<String>,
     tz: Option<i32>,
+    lang: Option<String>,
 ) -> Result<chart::Chart, CommandError> {
     let api = shell.api()?;
     let q = RangeQuery {
@@ -110,6 +112,7 @@ pub async fn chart(
         temp_unit: TempUnit::parse(unit.as_deref().unwrap_or("C"))
             .map_err(|e| CommandError::invalid(e.to_string()))?,
         utc_offset_s: tz.unwrap_or(0).clamp(-18 * 60, 18 * 60) * 60,
+        dates: DateStyle::for_language(lang.as_deref().unwrap_or("en")),
     };
     blocking(move || api.chart(&q, &options))
         .await?
@@ -128,6 +131,7 @@ pub async fn export<R: Runtime>(
     format: String,
     from: Option<i64>,
     to: Option<i64>,
+    title: Option<String>,
 ) -> Result<Option<Exported>, CommandError> {
     let format = Format::parse(&format)?;
     let q = RangeQuery {
@@ -140,10 +144,13 @@ pub async fn export<R: Runtime>(
     let (from, to, _) = q.plan(now_ms()).map_err(query_error)?;
     let reader = shell.api()?.reader();
     let name = export::default_file_name(&sensor, &metric, from, to, format);
-    let title = format!(
-        "Export {sensor} {metric} as {}",
-        format.extension().to_uppercase()
-    );
+    // The page sends the dialog's title in its language; this is its English wording.
+    let title = title.filter(|t| !t.trim().is_empty()).unwrap_or_else(|| {
+        format!(
+            "Export {sensor} {metric} as {}",
+            format.extension().to_uppercase()
+        )
+    });
     let Some(path) = export::ask_path(&window, name, title, format).await? else {
         return Ok(None);
     };
@@ -166,6 +173,28 @@ pub async fn regenerate_token(shell: State<'_, Shell>) -> Result<Value, CommandE
         Err(e @ TokenError::NotStored) => Err(CommandError::new("token_fixed", e.to_string())),
         Err(TokenError::Store(e)) => Err(e.into()),
     }
+}
+
+/// Whether a tray is available, and what closing the window and logging in do.
+#[tauri::command]
+pub async fn background<R: Runtime>(
+    app: AppHandle<R>,
+    shell: State<'_, Shell>,
+) -> Result<BackgroundView, CommandError> {
+    let api = shell.api()?;
+    blocking(move || background::view(&app, &api)).await?
+}
+
+/// Changes what closing the window (`keep_in_tray`) and logging in (`autostart`) do.
+#[tauri::command]
+pub async fn set_background<R: Runtime>(
+    app: AppHandle<R>,
+    shell: State<'_, Shell>,
+    keep_in_tray: Option<bool>,
+    autostart: Option<bool>,
+) -> Result<BackgroundView, CommandError> {
+    let api = shell.api()?;
+    blocking(move || background::change(&app, &api, keep_in_tray, autostart)).await?
 }
 
 /// `GET /api/v1/ports`.

@@ -1,6 +1,7 @@
 //! `clima`: the desktop app. Starts the same engine as `clima-server`, shows the dashboard in a
 //! window, forwards live updates to it, and stops the engine on quit.
 
+mod background;
 mod commands;
 mod error;
 mod export;
@@ -23,7 +24,7 @@ use crate::shell::Shell;
 
 /// Clima's desktop app: a live dashboard of every sensor, with the ingest port open to the
 /// network (protected by a token generated on first run).
-#[derive(Debug, Parser)]
+#[derive(Debug, Clone, Parser)]
 #[command(name = "clima", version, about)]
 pub struct Args {
     /// SQLite database file, created if missing [default: the platform data dir, e.g.
@@ -62,13 +63,15 @@ fn main() {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let args = Args::parse();
-    let engine = shell::start(&args);
-    match &engine {
-        Ok(r) => println!("Clima is listening on http://{}", r.engine.local_addr()),
-        // The window opens anyway and shows this, so a user who started it from a menu sees it.
-        Err(e) => eprintln!("Clima could not start its engine: {}", e.message),
-    }
-    let app = match app(tauri::Builder::default(), Shell::new(engine, launched))
+    // The single-instance plugin must come first: a second `clima` hands its arguments to the
+    // running one (which shows its window) and exits 0 during `build`, before it opens the
+    // database or the port, which the engine started in setup would otherwise find in use.
+    let builder =
+        tauri::Builder::default().plugin(tauri_plugin_single_instance::init(|app, _argv, _cwd| {
+            tracing::info!("another clima was started: showing the window");
+            show_window(app)
+        }));
+    let app = match app(builder, launched, move || shell::start(&args))
         .build(tauri::generate_context!("../tauri.conf.json"))
     {
         Ok(app) => app,
@@ -91,9 +94,13 @@ fn main() {
 
 /// Registers the state, the commands and live forwarding; the same for the real runtime and
 /// the mock one in tests.
-fn app<R: Runtime>(builder: tauri::Builder<R>, shell: Shell) -> tauri::Builder<R> {
+fn app<R: Runtime>(
+    builder: tauri::Builder<R>,
+    launched: Instant,
+    start: impl FnOnce() -> Result<shell::Running, error::CommandError> + Send + 'static,
+) -> tauri::Builder<R> {
     builder
-        .manage(shell)
+        .manage(Shell::new(launched))
         .manage(Mutex::new(None::<Live>))
         .invoke_handler(tauri::generate_handler![
             commands::status,
@@ -108,12 +115,17 @@ fn app<R: Runtime>(builder: tauri::Builder<R>, shell: Shell) -> tauri::Builder<R
             commands::set_update_interval,
             commands::painted,
             commands::regenerate_token,
+            commands::background,
+            commands::set_background,
         ])
-        .setup(|app| {
+        .plugin(tauri_plugin_autostart::Builder::new().build())
+        .on_window_event(background::on_window_event)
+        .setup(move |app| {
             if let Some(window) = app.get_webview_window("main") {
                 webview::configure(&window);
             }
             let shell = app.state::<Shell>();
+            shell.start_engine(start);
             let started = shell.with(|r| Ok((r.engine.api().clone(), r.engine.runtime())));
             if let Ok((api, runtime)) = started {
                 let handle = app.handle().clone();
@@ -131,8 +143,22 @@ fn app<R: Runtime>(builder: tauri::Builder<R>, shell: Shell) -> tauri::Builder<R
                     .lock()
                     .expect("live lock") = Some(live);
             }
+            background::setup(app.handle())?;
             Ok(())
         })
+}
+
+/// Brings the main window to the front: another `clima` was started.
+fn show_window<R: Runtime>(app: &tauri::AppHandle<R>) {
+    if let Some(window) = app.get_webview_window("main") {
+        let shown = window
+            .show()
+            .and_then(|()| window.unminimize())
+            .and_then(|()| window.set_focus());
+        if let Err(e) = shown {
+            tracing::warn!(error = %e, "could not bring the window to the front");
+        }
+    }
 }
 
 /// Stops live forwarding, then the engine, which commits everything it acknowledged.
@@ -188,17 +214,27 @@ mod tests {
         Args::parse_from(argv)
     }
 
+    /// The app on the mock runtime, its setup run (which starts the engine with `start` and
+    /// live forwarding).
+    fn mock_app(
+        start: impl FnOnce() -> Result<shell::Running, error::CommandError> + Send + 'static,
+    ) -> tauri::App<tauri::test::MockRuntime> {
+        let mut app = app(mock_builder(), Instant::now(), start)
+            .build(mock_context(noop_assets()))
+            .unwrap();
+        #[allow(deprecated)]
+        app.run_iteration(|_, _| {});
+        app
+    }
+
     #[test]
     fn commands_answer_like_the_http_api() {
         let dir = tempfile::tempdir().unwrap();
         let args = test_args(&dir, &[]);
-        let shell = Shell::new(shell::start(&args), Instant::now());
-        let mut app = app(mock_builder(), shell)
-            .build(mock_context(noop_assets()))
-            .unwrap();
-        // Runs setup(), which starts live forwarding.
-        #[allow(deprecated)]
-        app.run_iteration(|_, _| {});
+        let app = mock_app({
+            let args = args.clone();
+            move || shell::start(&args)
+        });
         let (live_tx, live_rx) = std::sync::mpsc::channel();
         tauri::Listener::listen_any(&app, live::EVENT, move |event| {
             let _ = live_tx.send(event.payload().to_owned());
@@ -330,6 +366,15 @@ mod tests {
             json!(100)
         );
 
+        // The About part's facts come from the engine.
+        assert_eq!(status["version"], env!("CARGO_PKG_VERSION"));
+        assert_eq!(status["db"], dir.path().join("t.db").display().to_string());
+        // Keeping Clima in the tray is off once chosen so, whether or not this session has a
+        // tray, and kept for the next start.
+        let background = invoke(&webview, "set_background", json!({"keepInTray": false})).unwrap();
+        assert_eq!(background["keep_in_tray"], false);
+        assert_eq!(background["autostart"], false);
+
         quit(app.handle());
         let stopped = invoke(&webview, "sensors", json!({})).unwrap_err();
         assert_eq!(stopped["kind"], "stopped");
@@ -337,6 +382,8 @@ mod tests {
         // The regenerated token is the one kept for the next start.
         let again = shell::start(&args).unwrap();
         assert_eq!(again.engine.api().token().unwrap().expose(), token);
+        let kept = again.engine.api().background_settings().unwrap();
+        assert_eq!(kept.keep_in_tray, Some(false));
         again.engine.shutdown();
     }
 
@@ -344,10 +391,7 @@ mod tests {
     fn a_token_given_with_the_flag_is_not_regenerated() {
         let dir = tempfile::tempdir().unwrap();
         let args = test_args(&dir, &["--token", "fixed-token-1234"]);
-        let shell = Shell::new(shell::start(&args), Instant::now());
-        let app = app(mock_builder(), shell)
-            .build(mock_context(noop_assets()))
-            .unwrap();
+        let app = mock_app(move || shell::start(&args));
         let webview = tauri::WebviewWindowBuilder::new(&app, "main", Default::default())
             .build()
             .unwrap();
@@ -367,10 +411,7 @@ mod tests {
         let args = Args::parse_from(["clima", "--token", "short"]);
         let err = shell::start(&args).err().unwrap();
         assert_eq!(err.kind, "config");
-        let shell = Shell::new(Err(err), Instant::now());
-        let app = app(mock_builder(), shell)
-            .build(mock_context(noop_assets()))
-            .unwrap();
+        let app = mock_app(move || Err(err));
         let webview = tauri::WebviewWindowBuilder::new(&app, "main", Default::default())
             .build()
             .unwrap();

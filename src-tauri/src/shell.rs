@@ -22,7 +22,6 @@ pub const MAX_INTERVAL_MS: u64 = 10_000;
 /// The engine the window drives.
 pub struct Running {
     pub engine: Engine,
-    pub db: PathBuf,
 }
 
 /// The app's managed state.
@@ -37,12 +36,26 @@ pub struct Shell {
 }
 
 impl Shell {
-    pub fn new(engine: Result<Running, CommandError>, launched: Instant) -> Shell {
+    /// A shell whose engine is not started yet: commands answer `starting` until
+    /// [`Shell::start_engine`] has run (the app's setup, once no other instance runs).
+    pub fn new(launched: Instant) -> Shell {
         Shell {
-            engine: Mutex::new(engine),
+            engine: Mutex::new(Err(CommandError::new("starting", "Clima is starting"))),
             interval_ms: watch::Sender::new(DEFAULT_INTERVAL_MS),
             launched,
             first_paint_ms: Mutex::new(None),
+        }
+    }
+
+    /// Starts the engine with `start`, holding the engine lock so that a command arriving
+    /// meanwhile waits for it instead of answering `starting`.
+    pub fn start_engine(&self, start: impl FnOnce() -> Result<Running, CommandError>) {
+        let mut slot = self.engine.lock().expect("engine lock");
+        *slot = start();
+        match &*slot {
+            Ok(r) => println!("Clima is listening on http://{}", r.engine.local_addr()),
+            // The window shows this, so a user who started it from a menu sees it.
+            Err(e) => eprintln!("Clima could not start its engine: {}", e.message),
         }
     }
 
@@ -103,7 +116,7 @@ pub fn start(args: &Args) -> Result<Running, CommandError> {
         // Read before the engine opens the file: only its writer thread writes afterwards.
         None => (settings::stored_token(&db)?, true),
     };
-    let mut cfg = EngineConfig::new(db.clone());
+    let mut cfg = EngineConfig::new(db);
     cfg.listen = args.listen;
     cfg.token = Some(token);
     cfg.token_stored = stored;
@@ -111,7 +124,7 @@ pub fn start(args: &Args) -> Result<Running, CommandError> {
     cfg.serial = clima_core::serial::SerialConfig::from_args(&args.serial)
         .map_err(|e| CommandError::new("config", format!("--serial: {e}")))?;
     let engine = Engine::start(cfg).map_err(|e| CommandError::new("engine", e.to_string()))?;
-    Ok(Running { engine, db })
+    Ok(Running { engine })
 }
 
 /// The web dashboard's files, served by the engine to browsers on the network: beside the

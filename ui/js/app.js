@@ -9,6 +9,7 @@ import { SensorCards } from './cards.js';
 import { ChartPanel } from './charts.js';
 import { SettingsPanel, examples } from './settings.js';
 import { intervalFromTimes, storeProblemText, usualInterval } from './format.js';
+import { errorText, localizePage, t } from './i18n.js';
 
 /** History behind trends and usual intervals: the last 3 h in 1-minute buckets. */
 const HISTORY_MS = 3 * 3_600_000;
@@ -19,6 +20,7 @@ const LIVE_TIMES = 12;
 /** How often the page asks whether the database can be written (status or /healthz). */
 const STORE_CHECK_MS = 3000;
 
+localizePage(document);
 const transport = createTransport();
 const prefs = {
   tempUnit: localStorage.getItem('clima.tempUnit') === 'F' ? 'F' : 'C',
@@ -91,14 +93,14 @@ function setConnection(state, detail) {
     }, () => {});
   }
   el.dataset.state = state;
-  setText(el, { live: 'live', reconnecting: 'reconnecting…', offline: 'offline' }[state] ?? state);
+  setText(el, t(`conn.${state}`));
   el.title = detail ?? '';
 }
 
 function showError(e) {
   const banner = byId('banner');
   banner.hidden = !e;
-  if (e) setText(banner, e.message);
+  if (e) setText(banner, errorText(e));
 }
 
 let checkingStore = false;
@@ -279,12 +281,12 @@ async function renderEmptyState() {
     demo.hidden = false;
     demo.onclick = async () => {
       demo.disabled = true;
-      setText(demo, 'Starting the demo board…');
+      setText(demo, t('demo.starting'));
       try {
         await transport.startDemo();
-        setText(demo, 'Demo board running: readings arrive in a moment');
+        setText(demo, t('demo.running'));
       } catch (e) {
-        setText(demo, `Demo unavailable: ${e.message}`);
+        setText(demo, t('demo.failed', { message: errorText(e) }));
       }
     };
   }
@@ -301,12 +303,12 @@ async function start() {
     if (transport.needsToken()) {
       byId('auth').hidden = false;
       byId('token-input').focus();
-      setConnection('offline', 'a token is needed');
+      setConnection('offline', t('conn.needsToken'));
       return;
     }
     // The engine did not start (port taken...): say why instead of the first-run help.
     showError(e);
-    setConnection('offline', e.message);
+    setConnection('offline', errorText(e));
     return;
   }
   // Listen first, then load what is there, then apply what arrived meanwhile: nothing is missed.

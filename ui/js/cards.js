@@ -2,9 +2,12 @@
 // age of its last reading, and a stale state when it misses its usual interval.
 
 import { h, setText } from './dom.js';
+import { t, textOr } from './i18n.js';
 import {
   convert,
+  elapsed,
   formatAge,
+  formatDuration,
   formatInterval,
   formatNumber,
   isStale,
@@ -13,8 +16,6 @@ import {
   trend,
   trendArrow,
 } from './format.js';
-
-const TREND_TITLES = { up: 'rising', down: 'falling', flat: 'steady' };
 
 export class SensorCards {
   /** `onSelect(sensorId)` is called when a card is clicked or activated with the keyboard. */
@@ -80,7 +81,8 @@ export class SensorCards {
     const now = view.now;
     // Names and ids come from devices: text only.
     setText(card.name, sensor.name || sensor.sensor);
-    setText(card.ident, [sensor.name ? sensor.sensor : null, seriesLabel(sensor.series), sensor.source].filter(Boolean).join(' · '));
+    const source = textOr(`source.${sensor.source}`, sensor.source);
+    setText(card.ident, [sensor.name ? sensor.sensor : null, seriesLabel(sensor.series), source].filter(Boolean).join(' · '));
     const ageMs = sensor.last_seen ? now - sensor.last_seen : null;
     setText(card.age, formatAge(ageMs));
     const interval = view.intervalOf(sensor.sensor);
@@ -88,11 +90,13 @@ export class SensorCards {
     card.root.classList.toggle('stale', stale);
     card.root.classList.toggle('selected', view.selected === sensor.sensor);
     card.root.setAttribute('aria-pressed', String(view.selected === sensor.sensor));
-    setText(
-      card.note,
-      stale ? `No reading for ${formatAge(ageMs).replace(' ago', '')}${interval ? ` (usually every ${formatInterval(interval)})` : ''}` : '',
-    );
-    card.root.title = interval ? `Reports about every ${formatInterval(interval)}` : '';
+    let note = '';
+    if (stale) {
+      const age = formatDuration(elapsed(ageMs));
+      note = interval ? t('card.staleUsually', { age, interval: formatInterval(interval) }) : t('card.stale', { age });
+    }
+    setText(card.note, note);
+    card.root.title = interval ? t('card.reports', { interval: formatInterval(interval) }) : '';
 
     for (const [metric, row] of card.rows) {
       if (!sensor.metrics.has(metric)) {
@@ -117,10 +121,10 @@ export class SensorCards {
       setText(row.label, metricLabel(metric));
       setText(row.value, formatNumber(shown.value, metric));
       setText(row.unit, shown.unit);
-      const t = trend(metric, m.value, view.historyOf(sensor.sensor, metric), now);
-      setText(row.arrow, trendArrow(t));
-      row.arrow.dataset.trend = t ?? '';
-      row.arrow.title = TREND_TITLES[t] ?? '';
+      const direction = trend(metric, m.value, view.historyOf(sensor.sensor, metric), now);
+      setText(row.arrow, trendArrow(direction));
+      row.arrow.dataset.trend = direction ?? '';
+      row.arrow.title = direction ? t(`trend.${direction}`) : '';
     }
   }
 }

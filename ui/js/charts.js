@@ -3,15 +3,12 @@
 // in, and maps the pointer to a bucket to show its time and value.
 
 import { h, replace, setText } from './dom.js';
-import { RANGES, bucketAt, convert, formatBytes, formatNumber, formatTime, metricLabel } from './format.js';
+import { RANGES, bucketAt, convert, formatBytes, formatCount, formatNumber, formatTime, metricLabel, rangeLabel } from './format.js';
+import { errorText, language, t } from './i18n.js';
 import { parseSvg, showSvg } from './svg.js';
 
-/** What each chart can be exported as. */
-const EXPORT_FORMATS = [
-  { id: 'csv', label: 'CSV', title: 'Every reading of this range, one row each' },
-  { id: 'png', label: 'PNG', title: 'This range as a chart image' },
-  { id: 'svg', label: 'SVG', title: 'This range as a scalable chart' },
-];
+/** What each chart can be exported as (the button says the format; `export.<id>` its title). */
+const EXPORT_FORMATS = ['csv', 'png', 'svg'];
 
 /** A live chart is redrawn at most this often, and never more often than its buckets change. */
 const MIN_REFRESH_MS = 2000;
@@ -33,7 +30,7 @@ export class ChartPanel {
     const buttons = root.querySelector('#ranges');
     for (const r of RANGES) {
       buttons.append(
-        h('button', { type: 'button', data: { range: r.id }, 'aria-pressed': String(r === this.range), onclick: () => this.setRange(r.id) }, r.label),
+        h('button', { type: 'button', data: { range: r.id }, 'aria-pressed': String(r === this.range), onclick: () => this.setRange(r.id) }, rangeLabel(r)),
       );
     }
     this.buttons = buttons;
@@ -89,15 +86,16 @@ export class ChartPanel {
 
   figure(metric) {
     // The chart itself: one inline <svg>, updated in place at each redraw (see svg.js for why).
-    const art = h('div', { class: 'chart-art', role: 'img', 'aria-label': `${metricLabel(metric)} chart` });
+    const art = h('div', { class: 'chart-art', role: 'img', 'aria-label': t('chart.label', { metric: metricLabel(metric) }) });
     const cursor = h('div', { class: 'cursor', hidden: true });
     const tip = h('div', { class: 'tip', role: 'status', hidden: true });
     const plotBox = h('div', { class: 'plot' }, art, cursor, tip);
     const status = h('span', { class: 'export-status', role: 'status' });
     const buttons = EXPORT_FORMATS.map((f) =>
-      h('button', { type: 'button', data: { format: f.id }, title: f.title, onclick: () => this.exportAs(fig, f.id) }, f.label),
+      h('button', { type: 'button', data: { format: f }, title: t(`export.${f}`), onclick: () => this.exportAs(fig, f) }, f.toUpperCase()),
     );
-    const exporter = h('span', { class: 'export', role: 'group', 'aria-label': `Export ${metricLabel(metric)}` }, 'Export', buttons, status);
+    const label = t('export.group', { metric: metricLabel(metric) });
+    const exporter = h('span', { class: 'export', role: 'group', 'aria-label': label }, t('export.label'), buttons, status);
     const caption = h('figcaption', {}, h('span', { class: 'chart-name' }, metricLabel(metric)), exporter);
     const root = h('figure', { class: 'chart', data: { metric } }, caption, plotBox);
     const fig = { metric, root, art, cursor, tip, plotBox, buttons, status, generation: 0, chart: null, readings: null };
@@ -130,7 +128,7 @@ export class ChartPanel {
     };
     try {
       const [chart, readings] = await Promise.all([
-        this.transport.chart({ ...query, width, height, unit: this.view.tempUnit, tz: -new Date().getTimezoneOffset() }),
+        this.transport.chart({ ...query, width, height, unit: this.view.tempUnit, tz: -new Date().getTimezoneOffset(), lang: language() }),
         this.transport.readings(query),
       ]);
       if (generation !== fig.generation) return;
@@ -138,7 +136,7 @@ export class ChartPanel {
       fig.chart = { plot: chart.plot, width, height };
       fig.readings = readings;
       showSvg(fig.art, art);
-      fig.art.setAttribute('aria-label', `${metricLabel(fig.metric)} chart`);
+      fig.art.setAttribute('aria-label', t('chart.label', { metric: metricLabel(fig.metric) }));
       fig.root.dataset.range = this.range.id;
       fig.root.dataset.points = String(readings.points.reduce((n, b) => n + b.count, 0));
       fig.root.classList.remove('error');
@@ -147,32 +145,35 @@ export class ChartPanel {
       fig.root.classList.add('error');
       fig.chart = null;
       fig.art.replaceChildren();
-      fig.art.setAttribute('aria-label', `Chart unavailable: ${e.message}`);
+      fig.art.setAttribute('aria-label', t('chart.unavailable', { message: errorText(e) }));
     }
   }
 
   /** Exports the shown sensor, metric and range; says where it went, or why it did not. */
   async exportAs(fig, format) {
     const to = Date.now();
-    const query = { sensor: this.sensor, metric: fig.metric, format, from: to - this.range.ms, to };
+    // The title of the desktop app's save dialog.
+    const title = t('export.dialog', { sensor: this.sensor, metric: fig.metric, format: format.toUpperCase() });
+    const query = { sensor: this.sensor, metric: fig.metric, format, from: to - this.range.ms, to, title };
     const say = (text, state) => {
       setText(fig.status, text);
       fig.status.dataset.state = state;
     };
     for (const b of fig.buttons) b.disabled = true;
-    say('Exporting…', 'busy');
+    say(t('export.busy'), 'busy');
     try {
       const done = await this.transport.exportFile(query);
       if (!done) {
         // The save dialog was cancelled: nothing to report.
         say('', 'cancelled');
       } else if (done.rows != null) {
-        say(`Saved ${done.rows.toLocaleString('en')} readings to ${done.path}`, 'done');
+        say(t('export.savedRows', { n: formatCount(done.rows), path: done.path }), 'done');
       } else {
-        say(`${this.transport.kind === 'tauri' ? 'Saved' : 'Downloaded'} ${done.path} (${formatBytes(done.bytes)})`, 'done');
+        const key = this.transport.kind === 'tauri' ? 'export.saved' : 'export.downloaded';
+        say(t(key, { path: done.path, size: formatBytes(done.bytes) }), 'done');
       }
     } catch (e) {
-      say(`Export failed: ${e.message}`, 'error');
+      say(t('export.failed', { message: errorText(e) }), 'error');
     } finally {
       for (const b of fig.buttons) b.disabled = false;
     }
@@ -194,9 +195,9 @@ export class ChartPanel {
     const shownUnit = convert(0, unit, this.view.tempUnit).unit;
     const when = formatTime(bucket.t, Date.now(), fig.readings.bucket_ms < 60_000);
     let text;
-    if (bucket.count === 0) text = `${when} · no readings`;
+    if (bucket.count === 0) text = `${when} · ${t('chart.noReadings')}`;
     else if (bucket.count === 1) text = `${when} · ${show(bucket.mean)} ${shownUnit}`;
-    else text = `${when} · ${show(bucket.mean)} ${shownUnit} (${show(bucket.min)}–${show(bucket.max)}, ${bucket.count} readings)`;
+    else text = `${when} · ${show(bucket.mean)} ${shownUnit} (${show(bucket.min)}–${show(bucket.max)}, ${t('chart.readings', { n: formatCount(bucket.count) })})`;
     setText(fig.tip, text);
     const px = event.clientX - box.left;
     fig.cursor.style.left = `${px}px`;

@@ -1,17 +1,24 @@
 // Pure helpers for the dashboard: units, ages, trends, the staleness rule and message texts. No
-// DOM, no clock reads: callers pass `now`, so the unit tests (e2e/unit) are exact.
+// DOM, no clock reads: callers pass `now`, so the unit tests (e2e/unit) are exact. Numbers, times
+// and durations go through `Intl` in the language in use (i18n.js).
 
-const LABELS = {
-  temperature: 'Temperature',
-  humidity: 'Humidity',
-  pressure: 'Pressure',
-  co2: 'CO₂',
-  dew_point: 'Dew point',
-};
+import { language, t, textOr } from './i18n.js';
 
 /** A human label for a metric name (other names are shown as sent, as text). */
 export function metricLabel(metric) {
-  return LABELS[metric] ?? metric;
+  return textOr(`metric.${metric}`, metric);
+}
+
+const formatters = new Map();
+/** An `Intl` formatter of `kind` for the language in use, made once per language and options. */
+function intl(kind, options) {
+  const key = `${kind} ${language()} ${JSON.stringify(options)}`;
+  let f = formatters.get(key);
+  if (!f) {
+    f = new Intl[kind](language(), options);
+    formatters.set(key, f);
+  }
+  return f;
 }
 
 /** Whether a unit is Celsius, so the °F preference applies. */
@@ -32,40 +39,69 @@ const DECIMALS = { temperature: 1, dew_point: 1, humidity: 1, pressure: 1, co2: 
 /** A value as text with sensible decimals for its metric or, failing that, its size. */
 export function formatNumber(value, metric) {
   if (value == null || !Number.isFinite(value)) return '–';
-  if (metric in DECIMALS) return value.toFixed(DECIMALS[metric]);
   const abs = Math.abs(value);
-  const decimals = abs >= 1000 ? 0 : abs >= 100 ? 1 : abs >= 1 ? 1 : 2;
-  return value.toFixed(decimals);
+  const decimals = DECIMALS[metric] ?? (abs >= 1000 ? 0 : abs >= 100 ? 1 : abs >= 1 ? 1 : 2);
+  // Readings are not grouped (1013.3 hPa, as instruments show them).
+  return intl('NumberFormat', { minimumFractionDigits: decimals, maximumFractionDigits: decimals, useGrouping: false }).format(value);
 }
 
-/** "just now", "12 s ago", "5 min ago", "3 h ago", "2 d ago". */
-export function formatAge(ms) {
-  if (ms == null || !Number.isFinite(ms)) return 'never';
+/** A count as the language writes it: "1,234". */
+export function formatCount(n) {
+  return intl('NumberFormat', {}).format(n);
+}
+
+/**
+ * A span of time in the largest whole unit worth showing: `{ value, unit }` with an `Intl` unit
+ * (second, minute, hour, day); seconds under a minute, minutes under an hour, hours under two
+ * days. Null for no span.
+ */
+export function elapsed(ms) {
+  if (ms == null || !Number.isFinite(ms)) return null;
   const s = Math.floor(Math.max(0, ms) / 1000);
-  if (s < 2) return 'just now';
-  if (s < 60) return `${s} s ago`;
+  if (s < 60) return { value: s, unit: 'second' };
   const m = Math.floor(s / 60);
-  if (m < 60) return `${m} min ago`;
+  if (m < 60) return { value: m, unit: 'minute' };
   const h = Math.floor(m / 60);
-  if (h < 48) return `${h} h ago`;
-  return `${Math.floor(h / 24)} d ago`;
+  if (h < 48) return { value: h, unit: 'hour' };
+  return { value: Math.floor(h / 24), unit: 'day' };
 }
 
-/** A duration such as a sensor's usual interval: "1 s", "30 s", "5 min", "2 h". */
-export function formatInterval(ms) {
+/** `{ value, unit }` as "5 min" ("5 分"). */
+export function formatDuration({ value, unit }) {
+  return intl('NumberFormat', { style: 'unit', unit, unitDisplay: 'short', maximumFractionDigits: 2 }).format(value);
+}
+
+/** How long ago, "just now", "12 sec. ago", "5 min. ago" ("たった今", "12 秒前"), or "never". */
+export function formatAge(ms) {
+  const span = elapsed(ms);
+  if (!span) return t('age.never');
+  if (span.unit === 'second' && span.value < 2) return t('age.justNow');
+  return intl('RelativeTimeFormat', { style: 'short' }).format(-span.value, span.unit);
+}
+
+/**
+ * A usual interval rounded to a whole unit: `{ value, unit }`, at least 1 s, minutes up to two
+ * hours.
+ */
+export function intervalParts(ms) {
   const s = Math.round(ms / 1000);
-  if (s < 60) return `${Math.max(s, 1)} s`;
+  if (s < 60) return { value: Math.max(s, 1), unit: 'second' };
   const m = Math.round(s / 60);
-  if (m < 120) return `${m} min`;
-  return `${Math.round(m / 60)} h`;
+  if (m < 120) return { value: m, unit: 'minute' };
+  return { value: Math.round(m / 60), unit: 'hour' };
+}
+
+/** A duration such as a sensor's usual interval: "30 sec", "5 min" ("30 秒", "5 分"). */
+export function formatInterval(ms) {
+  return formatDuration(intervalParts(ms));
 }
 
 /** A time of day (with seconds if asked), or date and time when not today, in the viewer's zone. */
-export function formatTime(t, now, seconds = true) {
-  const d = new Date(t);
-  const time = d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: seconds ? '2-digit' : undefined, hourCycle: 'h23' });
+export function formatTime(at, now, seconds = true) {
+  const d = new Date(at);
+  const time = d.toLocaleTimeString(language(), { hour: '2-digit', minute: '2-digit', second: seconds ? '2-digit' : undefined, hourCycle: 'h23' });
   if (new Date(now).toDateString() === d.toDateString()) return time;
-  return `${d.toLocaleDateString([], { day: 'numeric', month: 'short' })} ${time}`;
+  return `${d.toLocaleDateString(language(), { day: 'numeric', month: 'short' })} ${time}`;
 }
 
 /** Smallest change over a quarter of an hour that counts as rising or falling, per metric. */
@@ -89,8 +125,8 @@ export function trend(metric, latest, buckets, now) {
 }
 
 /** The arrow shown for a trend. */
-export function trendArrow(t) {
-  return { up: '↑', down: '↓', flat: '→' }[t] ?? '';
+export function trendArrow(direction) {
+  return { up: '↑', down: '↓', flat: '→' }[direction] ?? '';
 }
 
 /**
@@ -137,12 +173,17 @@ export function isStale(ageMs, intervalMs) {
 
 /** The chart ranges the buttons offer, ms. */
 export const RANGES = [
-  { id: '15m', label: '15 min', ms: 15 * 60_000 },
-  { id: '1h', label: '1 h', ms: 3_600_000 },
-  { id: '24h', label: '24 h', ms: 86_400_000 },
-  { id: '7d', label: '7 d', ms: 7 * 86_400_000 },
-  { id: '30d', label: '30 d', ms: 30 * 86_400_000 },
+  { id: '15m', value: 15, unit: 'minute', ms: 15 * 60_000 },
+  { id: '1h', value: 1, unit: 'hour', ms: 3_600_000 },
+  { id: '24h', value: 24, unit: 'hour', ms: 86_400_000 },
+  { id: '7d', value: 7, unit: 'day', ms: 7 * 86_400_000 },
+  { id: '30d', value: 30, unit: 'day', ms: 30 * 86_400_000 },
 ];
+
+/** A range button's label: "15 min", "24 hr" ("15 分", "24 時間"). */
+export function rangeLabel(range) {
+  return formatDuration(range);
+}
 
 /** The bucket under a pointer at `x` pixels in a chart whose data spans `plot`. */
 export function bucketAt(x, plot, readings) {
@@ -171,11 +212,10 @@ export function exportFileName(sensor, metric, from, to, ext) {
   return `${part(sensor, 'sensor')}-${part(metric, 'metric')}-${dates}.${ext}`;
 }
 
-/** A byte count as "812 B", "45 KB", "3.2 MB". */
+/** A byte count as "812 B", "45 kB", "3.2 MB": SI symbols, the number as the language writes it. */
 export function formatBytes(n) {
-  if (n < 1000) return `${n} B`;
-  if (n < 1e6) return `${Math.round(n / 1000)} KB`;
-  return `${(n / 1e6).toFixed(1)} MB`;
+  const [value, unit] = n < 1000 ? [n, 'B'] : n < 1e6 ? [Math.round(n / 1000), 'kB'] : [n / 1e6, 'MB'];
+  return `${intl('NumberFormat', { maximumFractionDigits: 1 }).format(value)} ${unit}`;
 }
 
 /**
@@ -183,8 +223,8 @@ export function formatBytes(n) {
  * engine reports it) and what happens to readings meanwhile.
  */
 export function storeProblemText(reason) {
-  const why = String(reason ?? '').trim().replace(/[\s.]+$/, '') || 'no reason given';
-  return `The database cannot be written: ${why}. Readings sent now are refused (503) and devices should resend them.`;
+  const why = String(reason ?? '').trim().replace(/[\s.]+$/, '') || t('store.noReason');
+  return t('store.problem', { why });
 }
 
 /**

@@ -3,12 +3,16 @@
 // state. Port identities and unparsed lines come from devices and are shown as text only.
 
 import { byId, h, replace, setText } from './dom.js';
-import { formatTime } from './format.js';
+import { formatCount, formatDuration, formatTime } from './format.js';
+import { errorText, t, textOr } from './i18n.js';
 
 const INTERVALS = [250, 500, 1000, 2000, 5000];
 const PORT_REFRESH_MS = 2000;
 
-/** Ready-to-paste ways to send a reading to `base` (`http://host:port`) with `token`. */
+/**
+ * Ready-to-paste ways to send a reading to `base` (`http://host:port`) with `token`; their
+ * comments are in the language in use, the code is not translated.
+ */
 export function examples(base, token) {
   const bearer = token ? `Bearer ${token}` : '';
   const curlAuth = token ? ` \\\n  -H 'Authorization: ${bearer}'` : '';
@@ -24,7 +28,7 @@ export function examples(base, token) {
     {
       id: 'esphome',
       label: 'ESPHome',
-      text: `# Add to your device's YAML; room_temp and room_hum are your sensors' ids.
+      text: `# ${t('example.esphome')}
 http_request:
 
 interval:
@@ -57,7 +61,7 @@ void setup() {
 }
 
 void loop() {
-  float temperature = 21.4;  // read your sensor here
+  float temperature = 21.4;  // ${t('example.readSensor')}
   float humidity = 48.2;
   HTTPClient http;
   http.begin(CLIMA_URL);
@@ -76,8 +80,7 @@ void loop() {
       label: 'Shelly',
       text: `${base}/api/v1/push?id=shelly-ht${tokenQuery}
 
-Shelly H&T: Settings → Actions → "Sensor reports" (Gen1: "Report sensor values"): paste this URL.
-The Shelly adds temp= and hum= itself.`,
+${t('example.shelly')}`,
     },
   ];
 }
@@ -108,7 +111,8 @@ export class SettingsPanel {
     }
     const select = byId('update-interval');
     for (const ms of INTERVALS) {
-      select.append(h('option', { value: ms, selected: ms === prefs.updateMs }, ms < 1000 ? `${ms} ms` : `${ms / 1000} s`));
+      // In seconds: ICU writes milliseconds "ms" in Japanese too, in some versions even in full.
+      select.append(h('option', { value: ms, selected: ms === prefs.updateMs }, formatDuration({ value: ms / 1000, unit: 'second' })));
     }
     select.addEventListener('change', () => this.onPrefs({ updateMs: Number(select.value) }));
     byId('close-settings').addEventListener('click', () => this.close());
@@ -126,6 +130,7 @@ export class SettingsPanel {
     byId('open-settings').setAttribute('aria-expanded', 'true');
     byId('close-settings').focus();
     await this.renderIngest();
+    await this.renderBackground();
     await this.refreshPorts();
     clearInterval(this.portTimer);
     this.portTimer = setInterval(() => this.refreshPorts(), PORT_REFRESH_MS);
@@ -143,23 +148,27 @@ export class SettingsPanel {
     try {
       this.status = await this.transport.status();
     } catch (e) {
-      replace(byId('ingest'), h('p', { class: 'error' }, e.message));
+      replace(byId('ingest'), h('p', { class: 'error' }, errorText(e)));
       return;
     }
     const s = this.status;
+    // The engine's own version and database file (the window's; a browser is not told).
+    byId('about').hidden = !s.version;
+    setText(byId('about-version'), s.version ?? '');
+    setText(byId('about-db'), s.db ?? '');
     const base = `http://${s.addresses[0] ?? s.listen}`;
+    // Each fact: its id (data-fact), its label's key, its value and what goes under it.
     const rows = [
-      ['Address', s.addresses.map((a) => `http://${a}`).join('\n')],
-      ['Token', s.token ?? 'none (anyone who can reach this address may send)', this.tokenControls(s)],
+      ['address', 'facts.address', s.addresses.map((a) => `http://${a}`).join('\n')],
+      ['token', 'facts.token', s.token ?? t('facts.noToken'), this.tokenControls(s)],
     ];
     if (this.transport.kind === 'tauri' && s.token) {
-      rows.push(['Watch in a browser', `${base}/?token=${encodeURIComponent(s.token)}`]);
+      rows.push(['watch in a browser', 'facts.browser', `${base}/?token=${encodeURIComponent(s.token)}`]);
     }
-    if (s.db) rows.push(['Database', s.db]);
     const list = h(
       'dl',
       { class: 'facts' },
-      rows.map(([k, v, extra]) => [h('dt', {}, k), h('dd', { data: { fact: k.toLowerCase() } }, h('code', {}, v), extra)]),
+      rows.map(([id, key, v, extra]) => [h('dt', {}, t(key)), h('dd', { data: { fact: id } }, h('code', {}, v), extra)]),
     );
 
     const all = examples(base, s.token);
@@ -175,9 +184,41 @@ export class SettingsPanel {
     for (const ex of all) {
       tabs.append(h('button', { type: 'button', role: 'tab', data: { example: ex.id }, onclick: () => show(ex.id) }, ex.label));
     }
-    const copy = h('button', { type: 'button', class: 'copy', onclick: () => copyText(code.textContent, copy) }, 'Copy');
+    const copy = h('button', { type: 'button', class: 'copy', onclick: () => copyText(code.textContent, copy) }, t('copy.button'));
     show(this.example);
     replace(byId('ingest'), list, tabs, h('div', { class: 'example-box' }, code, copy));
+  }
+
+  /** The window's tray and log-in choices; the section stays hidden in a browser. */
+  async renderBackground() {
+    if (!this.transport.background) return;
+    const keep = byId('keep-in-tray');
+    const autostart = byId('autostart');
+    const error = byId('background-error');
+    const show = (b) => {
+      keep.checked = b.keep_in_tray;
+      keep.disabled = !b.tray_available;
+      byId('no-tray').hidden = b.tray_available;
+      autostart.checked = b.autostart;
+      byId('background').hidden = false;
+    };
+    const change = async (what) => {
+      setText(error, '');
+      try {
+        show(await this.transport.setBackground(what));
+      } catch (e) {
+        setText(error, errorText(e));
+        const now = await this.transport.background().catch(() => null);
+        if (now) show(now);
+      }
+    };
+    keep.onchange = () => change({ keepInTray: keep.checked });
+    autostart.onchange = () => change({ autostart: autostart.checked });
+    try {
+      show(await this.transport.background());
+    } catch (e) {
+      setText(error, errorText(e));
+    }
   }
 
   /**
@@ -188,17 +229,17 @@ export class SettingsPanel {
   tokenControls(s) {
     if (!s.token) return null;
     if (s.token_regenerable === false) {
-      return h('div', { class: 'muted token-note' }, 'Given with --token: change it there.');
+      return h('div', { class: 'muted token-note' }, t('token.fixed'));
     }
     const box = h('div', { class: 'token-actions' });
     const idle = (message) => {
-      const start = h('button', { type: 'button', id: 'regenerate-token', onclick: () => confirming() }, 'Regenerate token');
+      const start = h('button', { type: 'button', id: 'regenerate-token', onclick: () => confirming() }, t('token.regenerate'));
       replace(box, start, message ? h('span', { class: message.kind, role: 'status' }, message.text) : null);
       return start;
     };
     const confirming = () => {
-      const question = h('span', { class: 'token-question' }, 'Devices still sending the current token will be refused (401) until they get the new one.');
-      const cancel = h('button', { type: 'button', id: 'regenerate-cancel', onclick: () => idle().focus() }, 'Cancel');
+      const question = h('span', { class: 'token-question' }, t('token.question'));
+      const cancel = h('button', { type: 'button', id: 'regenerate-cancel', onclick: () => idle().focus() }, t('token.cancel'));
       const confirm = h(
         'button',
         {
@@ -208,21 +249,21 @@ export class SettingsPanel {
           onclick: async () => {
             confirm.disabled = true;
             cancel.disabled = true;
-            setText(question, 'Regenerating…');
+            setText(question, t('token.busy'));
             let token;
             try {
               token = await this.transport.regenerateToken();
             } catch (e) {
-              idle({ kind: 'error', text: `The token was not changed: ${e.message}` }).focus();
+              idle({ kind: 'error', text: t('token.failed', { message: errorText(e) }) }).focus();
               return;
             }
-            this.tokenNote = 'New token in force: the old one is refused. Give it to every device that sends readings (the examples below use it).';
+            this.tokenNote = t('token.done');
             await this.renderIngest();
             this.onToken(token);
             byId('regenerate-token')?.focus();
           },
         },
-        'Regenerate now',
+        t('token.confirm'),
       );
       replace(box, question, confirm, cancel);
       cancel.focus();
@@ -240,14 +281,14 @@ export class SettingsPanel {
       try {
         await this.transport.portSettings(p.id, next);
       } catch (e) {
-        alertText(control, e.message);
+        alertText(control, errorText(e));
       }
       await this.refreshPorts();
     };
     const select = h(
       'select',
       { data: { setting: 'temperature_unit' }, onchange: () => save({ temperature_unit: select.value || null }, select) },
-      h('option', { value: '', selected: unit === '' }, 'as the board says (hold back unit-less values that are not room °C)'),
+      h('option', { value: '', selected: unit === '' }, t('board.unitAsBoard')),
       h('option', { value: 'C', selected: unit === 'C' }, '°C'),
       h('option', { value: 'F', selected: unit === 'F' }, '°F'),
     );
@@ -263,7 +304,7 @@ export class SettingsPanel {
           save({ ignore: [...next] }, box);
         },
       });
-      return h('label', {}, box, ` ignore ${s}`);
+      return h('label', {}, box, t('board.ignore', { series: s }));
     });
     return h(
       'details',
@@ -272,9 +313,9 @@ export class SettingsPanel {
         open: this.openBoards.has(p.id),
         ontoggle: (e) => (e.target.open ? this.openBoards.add(p.id) : this.openBoards.delete(p.id)),
       },
-      h('summary', {}, 'Board settings'),
-      h('label', {}, 'Temperatures printed without a unit are in ', select),
-      boxes.length ? h('div', { class: 'series' }, ...boxes) : h('div', { class: 'muted' }, 'No series read from this board yet.'),
+      h('summary', {}, t('board.title')),
+      h('label', {}, t('board.unit'), select),
+      boxes.length ? h('div', { class: 'series' }, ...boxes) : h('div', { class: 'muted' }, t('board.noSeries')),
     );
   }
 
@@ -284,11 +325,11 @@ export class SettingsPanel {
     try {
       ({ ports } = await this.transport.ports());
     } catch (e) {
-      replace(box, h('p', { class: e.status === 404 ? 'muted' : 'error' }, e.status === 404 ? 'This Clima does not read serial ports.' : e.message));
+      replace(box, h('p', { class: e.status === 404 ? 'muted' : 'error' }, e.status === 404 ? t('ports.unsupported') : errorText(e)));
       return;
     }
     if (ports.length === 0) {
-      replace(box, h('p', { class: 'muted' }, 'No serial ports found. Plug in a board by USB; it shows here within a second.'));
+      replace(box, h('p', { class: 'muted' }, t('ports.none')));
       return;
     }
     replace(box, ...ports.map((p) => this.port(p)));
@@ -309,29 +350,31 @@ export class SettingsPanel {
           try {
             await this.transport.portAction(action, p.id);
           } catch (e) {
-            alertText(button, e.message);
+            alertText(button, errorText(e));
           }
           await this.refreshPorts();
         },
       },
-      released ? 'Connect' : 'Release',
+      t(released ? 'port.connect' : 'port.release'),
     );
     const details = [
       usb,
-      p.serial_number ? `serial ${p.serial_number}` : null,
-      p.baud ? `${p.baud} baud` : null,
-      `${p.lines_parsed} lines read, ${p.lines_unparsed} not understood${p.lines_overlong ? `, ${p.lines_overlong} too long` : ''}`,
+      p.serial_number ? t('port.serial', { serial: p.serial_number }) : null,
+      p.baud ? t('port.baud', { baud: p.baud }) : null,
+      t('port.lines', { parsed: formatCount(p.lines_parsed), unparsed: formatCount(p.lines_unparsed) }) +
+        (p.lines_overlong ? t('port.overlong', { n: formatCount(p.lines_overlong) }) : ''),
     ].filter(Boolean);
     const unparsed = (p.unparsed ?? []).slice(-5).reverse();
     const board = this.boardSettings(p);
     return h(
       'article',
       { class: 'port', data: { port: p.id, status: p.status } },
-      h('header', {}, h('strong', {}, p.path), h('span', { class: `badge ${p.status}` }, p.status), button),
+      h('header', {}, h('strong', {}, p.path), h('span', { class: `badge ${p.status}` }, textOr(`port.status.${p.status}`, p.status)), button),
       identity ? h('div', {}, identity) : null,
       h('div', { class: 'muted' }, details.join(' · ')),
-      p.error ? h('div', { class: 'error' }, p.error) : null,
-      released ? h('div', { class: 'muted' }, 'Released: flash your board now, then press Connect.') : null,
+      p.detail && !released ? h('div', { class: p.status === 'error' ? 'error' : 'muted', data: { detail: '' } }, p.detail) : null,
+      p.hint ? h('div', { class: 'hint', data: { hint: '' } }, h('strong', {}, t('port.toFix')), p.hint) : null,
+      released ? h('div', { class: 'muted' }, t('port.released')) : null,
       board,
       unparsed.length
         ? h(
@@ -340,7 +383,7 @@ export class SettingsPanel {
               open: this.openUnparsed.has(p.id),
               ontoggle: (e) => (e.target.open ? this.openUnparsed.add(p.id) : this.openUnparsed.delete(p.id)),
             },
-            h('summary', {}, `Lines not understood (${unparsed.length})`),
+            h('summary', {}, t('port.unparsed', { n: unparsed.length })),
             h('ul', { class: 'unparsed' }, unparsed.map((u) => h('li', {}, h('code', {}, u.line), ` — ${u.reason} (${formatTime(u.at, Date.now())})`))),
           )
         : null,
@@ -361,12 +404,12 @@ export function boardControls(settings, series) {
 async function copyText(text, button) {
   try {
     await navigator.clipboard.writeText(text);
-    alertText(button, 'Copied');
+    alertText(button, t('copy.done'));
   } catch {
     // No clipboard access (e.g. plain http in a browser): select the text for Ctrl-C instead.
     const pre = button.parentElement.querySelector('pre');
     window.getSelection().selectAllChildren(pre);
-    alertText(button, 'Press Ctrl-C');
+    alertText(button, t('copy.manual'));
   }
 }
 

@@ -27,13 +27,14 @@ export function withToken(href, token) {
 }
 
 /**
- * What a `/healthz` answer says about the store: the reason it cannot write, or null. Only
- * Clima's own 503 counts (`{"status": "store_unavailable", "message"}`); a proxy's 503 page
- * means Clima is unreachable, which the connection badge shows.
+ * What a `/healthz` answer says about the store: the reason it cannot write ('' if none given),
+ * or null. Only Clima's own 503 counts (`{"status": "store_unavailable", "message"}`); a
+ * proxy's 503 page means Clima is unreachable, which the connection badge shows.
  */
 export function storeProblemFrom(status, body) {
   if (status !== 503 || body?.status !== 'store_unavailable') return null;
-  return typeof body.message === 'string' && body.message.trim() ? body.message.trim() : 'the store refuses writes';
+  // No reason given: the banner says so in the page's language.
+  return typeof body.message === 'string' ? body.message.trim() : '';
 }
 
 export function createTransport() {
@@ -57,7 +58,7 @@ function tauriTransport(tauri) {
     chart: (q) => call('chart', q),
     /**
      * Exports `{sensor, metric, format, from, to}` to a file the user picks in the app's save
-     * dialog: `{path, format, rows, bytes}`, or null when the dialog was cancelled.
+     * dialog titled `title`: `{path, format, rows, bytes}`, or null when the dialog was cancelled.
      */
     exportFile: (q) => call('export', q),
     ports: () => call('ports'),
@@ -72,6 +73,10 @@ function tauriTransport(tauri) {
     storeProblem: async () => (await call('status')).store_problem ?? null,
     /** Replaces the app's token; the page itself talks over IPC and needs none. */
     regenerateToken: async () => (await call('regenerate_token')).token,
+    /** `{tray_available, keep_in_tray, autostart}`: what closing the window and logging in do. */
+    background: () => call('background'),
+    /** Changes `{keep_in_tray?, autostart?}`; answers the new state. */
+    setBackground: (change) => call('set_background', change),
     needsToken: () => false,
     setToken: () => {},
     /** Calls `onUpdate({readings, skipped})` for each coalesced update from the app. */
@@ -185,9 +190,9 @@ function httpTransport() {
       return { svg: await response.text(), plot: { left, top, width, height } };
     },
     /**
-     * Downloads `{sensor, metric, format, from, to}` from the export routes, with the token in
-     * the header like every other request (so not as a plain link): `{path, format, rows, bytes}`
-     * where `path` is the suggested file name and `rows` is unknown.
+     * Downloads `{sensor, metric, format, from, to}` from the export routes (no dialog, so no
+     * title), with the token in the header like every other request (so not as a plain link):
+     * `{path, format, rows, bytes}` where `path` is the suggested file name and `rows` is unknown.
      */
     async exportFile({ sensor, metric, format, from, to }) {
       const response = await request('GET', `/api/v1/export.${format}`, { sensor, metric, from, to });

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use clima_core::chart::{render, ChartSpec, TempUnit};
+use clima_core::chart::{render, ChartSpec, DateStyle, TempUnit};
 use clima_model::downsample::Bucket;
 
 /// A day of temperature-like data with spread in every bucket and an outage every 997 buckets.
@@ -41,6 +41,7 @@ fn main() {
         temp_unit: TempUnit::Celsius,
         bucket_ms: 60_000,
         utc_offset_s: 0,
+        dates: DateStyle::DayMonth,
         title: None,
     };
     println!("| buckets | SVG size | median | p90 | runs |");

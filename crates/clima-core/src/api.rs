@@ -10,13 +10,22 @@ use clima_model::metric::unit_of;
 use clima_model::reading::clean_name;
 use clima_model::{Millis, Reading, DAY};
 
-use crate::chart::{self, Chart, ChartError, ChartSpec, TempUnit};
+use crate::background::{self, Activity, BackgroundSettings};
+use crate::chart::{self, Chart, ChartError, ChartSpec, DateStyle, TempUnit};
 use crate::config::Token;
 use crate::demo::{Demo, DEMO_SENSOR};
 use crate::hub::{Hub, LiveSample, Viewer};
 use crate::serial::{PortView, SerialBoards};
 use crate::store::export::{self, ChartFormat, ExportError};
 use crate::store::{settings, Reader, Receipt, SensorInfo, Source, StoreError, WriteHandle};
+
+/// What the About page shows.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct About {
+    pub version: &'static str,
+    /// The database file in use.
+    pub db: String,
+}
 
 /// Default and largest number of chart points a range query returns.
 pub const DEFAULT_POINTS: usize = 500;
@@ -134,6 +143,8 @@ pub struct ChartOptions {
     pub temp_unit: TempUnit,
     /// For the time labels.
     pub utc_offset_s: i32,
+    /// How the time labels write dates (the page's language).
+    pub dates: DateStyle,
 }
 
 /// The engine's state that both front doors share.
@@ -228,6 +239,36 @@ impl Api {
         Ok(token)
     }
 
+    /// What this build is and which database it keeps, for an About page.
+    pub fn about(&self) -> About {
+        About {
+            version: env!("CARGO_PKG_VERSION"),
+            db: self.0.reader.path().display().to_string(),
+        }
+    }
+
+    /// How many sensors sent lately and how old the newest reading is. Blocking.
+    pub fn activity(&self, now: Millis) -> Result<Activity, StoreError> {
+        let sensors = self.0.reader.sensors()?;
+        Ok(Activity::of(sensors.iter().map(|s| s.last_seen), now))
+    }
+
+    /// The desktop app's choices about running in the background. Blocking.
+    pub fn background_settings(&self) -> Result<BackgroundSettings, StoreError> {
+        let stored = self.0.reader.settings(background::SETTINGS_KEY)?;
+        Ok(stored
+            .iter()
+            .find(|(rest, _)| rest.is_empty())
+            .and_then(|(_, json)| serde_json::from_str(json).ok())
+            .unwrap_or_default())
+    }
+
+    /// Keeps the desktop app's choices about running in the background. Blocking.
+    pub fn set_background_settings(&self, s: &BackgroundSettings) -> Result<(), StoreError> {
+        let json = serde_json::to_string(s).expect("settings serialize");
+        self.0.writer.set_setting(background::SETTINGS_KEY, &json)
+    }
+
     /// Every sensor with its latest values. Blocking.
     pub fn sensors(&self) -> Result<Vec<SensorInfo>, StoreError> {
         self.0.reader.sensors()
@@ -264,6 +305,7 @@ impl Api {
             temp_unit: o.temp_unit,
             bucket_ms: plan.width,
             utc_offset_s: o.utc_offset_s.clamp(-18 * 3600, 18 * 3600),
+            dates: o.dates,
             title: None,
         };
         Ok(chart::render(&buckets, &spec)?)

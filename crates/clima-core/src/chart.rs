@@ -52,6 +52,29 @@ impl TempUnit {
     }
 }
 
+/// How dates on the time axis are written: the only words a chart draws (times are `14:30`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DateStyle {
+    /// `26 Nov`, for English.
+    #[default]
+    DayMonth,
+    /// `11/26`, as Japanese writes month and day (digits only, which the embedded font has).
+    MonthDay,
+}
+
+impl DateStyle {
+    /// The style for a page's language (`lang`, a BCP 47 tag such as `ja` or `en-GB`); English
+    /// for any language the dashboard does not speak.
+    pub fn for_language(lang: &str) -> DateStyle {
+        let primary = lang.split(['-', '_']).next().unwrap_or("");
+        if primary.eq_ignore_ascii_case("ja") {
+            DateStyle::MonthDay
+        } else {
+            DateStyle::DayMonth
+        }
+    }
+}
+
 /// How to draw a chart.
 #[derive(Debug, Clone)]
 pub struct ChartSpec {
@@ -65,6 +88,8 @@ pub struct ChartSpec {
     pub bucket_ms: Millis,
     /// The viewer's offset from UTC, seconds east, for the time labels.
     pub utc_offset_s: i32,
+    /// How the time labels write dates, in the viewer's language.
+    pub dates: DateStyle,
     /// A heading above the plot (exported charts carry one; the dashboard has its own).
     pub title: Option<String>,
 }
@@ -79,6 +104,7 @@ impl ChartSpec {
             temp_unit: TempUnit::Celsius,
             bucket_ms,
             utc_offset_s: 0,
+            dates: DateStyle::DayMonth,
             title: Some(format!("{sensor} · {metric} (times in UTC)")),
         }
     }
@@ -211,6 +237,7 @@ struct Frame {
     decimals: usize,
     half: Millis,
     utc_offset_s: i32,
+    dates: DateStyle,
 }
 
 impl Frame {
@@ -246,6 +273,7 @@ impl Frame {
             decimals,
             half,
             utc_offset_s: spec.utc_offset_s,
+            dates: spec.dates,
         })
     }
 }
@@ -308,7 +336,7 @@ fn draw<DB: DrawingBackend>(
 
         // Time labels at round local times, with their grid lines.
         let px_per_ms = plot.width.max(1) as f64 / (x_to - x_from) as f64;
-        let ticks = time_ticks(x_from, x_to, px_per_ms, f.utc_offset_s);
+        let ticks = time_ticks(x_from, x_to, px_per_ms, f.utc_offset_s, f.dates);
         chart
             .draw_series(
                 ticks
@@ -496,12 +524,13 @@ const MONTHS: [&str; 12] = [
 ];
 
 /// Round local times between `from` and `to`, far enough apart for their labels, with their
-/// text: `14:30`, or the date (`26 Nov`) at local midnight and for steps of a day or more.
+/// text: `14:30`, or the date (`26 Nov`, `11/26`) at local midnight and for steps of a day or more.
 pub fn time_ticks(
     from: Millis,
     to: Millis,
     px_per_ms: f64,
     utc_offset_s: i32,
+    dates: DateStyle,
 ) -> Vec<(Millis, String)> {
     let min_step = (X_LABEL_SPACING as f64 / px_per_ms.max(f64::MIN_POSITIVE)) as Millis;
     let step = STEPS
@@ -521,19 +550,22 @@ pub fn time_ticks(
         first
     };
     while t < to {
-        ticks.push((t, time_label(t, offset, step)));
+        ticks.push((t, time_label(t, offset, step, dates)));
         t += step;
     }
     ticks
 }
 
-fn time_label(t: Millis, offset: Millis, step: Millis) -> String {
+fn time_label(t: Millis, offset: Millis, step: Millis, dates: DateStyle) -> String {
     let local = t + offset;
     let days = local.div_euclid(DAY);
     let ms_of_day = local.rem_euclid(DAY);
     if step >= DAY || ms_of_day == 0 {
         let (_, month, day) = civil_from_days(days);
-        format!("{day} {}", MONTHS[(month - 1) as usize])
+        match dates {
+            DateStyle::DayMonth => format!("{day} {}", MONTHS[(month - 1) as usize]),
+            DateStyle::MonthDay => format!("{month}/{day}"),
+        }
     } else {
         format!("{:02}:{:02}", ms_of_day / HOUR, ms_of_day % HOUR / MINUTE)
     }
@@ -583,6 +615,7 @@ mod tests {
             temp_unit: TempUnit::Celsius,
             bucket_ms: MINUTE,
             utc_offset_s: 0,
+            dates: DateStyle::DayMonth,
             title: None,
         }
     }
@@ -721,19 +754,37 @@ mod tests {
     fn ticks_are_round_local_times() {
         // 10:07 to 11:07 UTC over 600 px: 90 px is 9 minutes, so every 10 minutes.
         let from = 10 * HOUR + 7 * MINUTE;
-        let ticks = time_ticks(from, from + HOUR, 600.0 / HOUR as f64, 0);
+        let hour =
+            |offset_s, dates| time_ticks(from, from + HOUR, 600.0 / HOUR as f64, offset_s, dates);
+        // A week over 600 px from the start of `day`: day steps.
+        let week = |day: i64, dates| {
+            time_ticks(
+                day * DAY,
+                (day + 7) * DAY,
+                600.0 / (7 * DAY) as f64,
+                0,
+                dates,
+            )
+        };
+        let ticks = hour(0, DateStyle::DayMonth);
         let labels: Vec<_> = ticks.iter().map(|(_, l)| l.as_str()).collect();
         assert_eq!(
             labels,
             ["10:10", "10:20", "10:30", "10:40", "10:50", "11:00"]
         );
         // The same instant one hour east of UTC.
-        let ticks = time_ticks(from, from + HOUR, 600.0 / HOUR as f64, 3600);
-        assert_eq!(ticks[0].1, "11:10");
+        assert_eq!(hour(3600, DateStyle::DayMonth)[0].1, "11:10");
         // Midnight shows the date; a week spans day steps.
-        let ticks = time_ticks(0, 7 * DAY, 600.0 / (7 * DAY) as f64, 0);
+        let ticks = week(0, DateStyle::DayMonth);
         assert_eq!(ticks.first().map(|t| t.1.as_str()), Some("1 Jan"));
         assert!(ticks.iter().all(|(t, _)| t % DAY == 0));
+        // In Japanese: month/day, and times as they were.
+        let ja = DateStyle::for_language("ja-JP");
+        assert_eq!(week(20_418, ja)[0].1, "11/26");
+        assert_eq!(hour(0, ja)[0].1, "10:10");
+        assert_eq!(DateStyle::for_language("en-GB"), DateStyle::DayMonth);
+        assert_eq!(DateStyle::for_language("de"), DateStyle::DayMonth);
+        assert_eq!(DateStyle::for_language("JA"), DateStyle::MonthDay);
         assert_eq!(civil_from_days(20_418), (2025, 11, 26));
     }
 

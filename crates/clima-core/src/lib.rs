@@ -2,6 +2,7 @@
 //! over HTTP (and serial), are committed to SQLite by one writer, and fan out live through a hub.
 
 pub mod api;
+pub mod background;
 pub mod chart;
 pub mod config;
 mod demo;

@@ -1,7 +1,7 @@
 //! `clima-server`: the engine without a window, for headless machines and as the web dashboard.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -99,8 +99,13 @@ struct Args {
 
 #[derive(Debug, clap::Subcommand)]
 enum Command {
-    /// List the serial ports of this computer with their USB identity, then exit.
-    Ports,
+    /// List the serial ports of this computer with their USB identity, and say which ones this
+    /// user may not open and how to fix that, then exit.
+    Ports {
+        /// Also check these ports (a pseudo-terminal, a port pinned with --serial).
+        #[arg(value_name = "PATH")]
+        paths: Vec<PathBuf>,
+    },
     /// Write one series to a file: CSV (every raw sample with its device time and time of
     /// receipt), or a chart as SVG or PNG.
     Export {
@@ -158,7 +163,7 @@ fn main() -> Result<()> {
         .init();
     let args = Args::parse();
     match args.command {
-        Some(Command::Ports) => return list_ports(),
+        Some(Command::Ports { paths }) => return list_ports(&paths),
         Some(Command::Export {
             sensor,
             metric,
@@ -263,10 +268,15 @@ fn find_ui() -> Option<PathBuf> {
         .find(|p| p.join("index.html").is_file())
 }
 
-fn list_ports() -> Result<()> {
-    let ports = clima_core::serial::list_ports().context("listing serial ports")?;
+fn list_ports(paths: &[PathBuf]) -> Result<()> {
+    let mut ports = clima_core::serial::list_ports().context("listing serial ports")?;
+    ports.extend(
+        paths
+            .iter()
+            .map(|p| clima_core::serial::PortIdentity::pinned(p)),
+    );
     if ports.is_empty() {
-        println!("No serial ports found. Plug in a board, or check that you may read /dev/tty* (group dialout).");
+        println!("No serial ports found. Plug in a board, or name a port: clima-server ports PATH");
     }
     for p in ports {
         let usb = match (&p.vid, &p.pid) {
@@ -283,6 +293,9 @@ fn list_ports() -> Result<()> {
             text(&p.serial_number),
             p.id
         );
+        if let Some(denied) = clima_core::serial::access::check(Path::new(&p.path)) {
+            println!("  {}\n  fix: {}", denied.reason, denied.hint);
+        }
     }
     Ok(())
 }

@@ -21,7 +21,7 @@ struct Args {
 enum Command {
     /// A virtual sensor board on a pseudo-terminal. Prints the pty path; Ctrl-C unplugs it.
     Board {
-        /// What the board prints: plotter, json, csv, dht, bme280, sht31 or influx.
+        /// What the board prints: plotter, json, csv, dht, bme280, sht31, influx or sparkfun.
         #[arg(long, default_value = "plotter")]
         format: BoardFormat,
         /// Lines (or blocks) per second.

@@ -22,7 +22,7 @@ use super::{assets, sse, Front};
 use crate::api::{
     ChartOptions, DemoError, PortActionError, QueryError, RangeQuery, RetentionError, TokenError,
 };
-use crate::chart::TempUnit;
+use crate::chart::{DateStyle, TempUnit};
 use crate::now_ms;
 use crate::store::export::ChartFormat;
 use crate::store::{Source, StoreError};
@@ -517,6 +517,7 @@ async fn get_chart(State(front): Shared, RawQuery(q): RawQuery) -> Result<Reply,
         temp_unit,
         // Minutes east of UTC.
         utc_offset_s: (number_param(&pairs, "tz", 0)?.clamp(-18 * 60, 18 * 60) * 60) as i32,
+        dates: DateStyle::for_language(param(&pairs, "lang").unwrap_or("en")),
     };
     let api = front.api.clone();
     let chart = blocking(move || api.chart(&query, &options)).await??;

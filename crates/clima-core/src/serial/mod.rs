@@ -2,6 +2,7 @@
 //! and reports each port's state. Lines become readings through the same model and writer as
 //! HTTP ingest.
 
+pub mod access;
 mod discovery;
 mod reader;
 mod registry;

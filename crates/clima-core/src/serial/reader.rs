@@ -2,12 +2,14 @@
 //! rate when it hears only noise, writes readings through the writer, and ends on unplug.
 
 use std::io::{ErrorKind, Read};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clima_model::serial::{LineFramer, LineOutcome, SerialParser};
 
+use super::access;
 use super::discovery::PortIdentity;
 use super::registry::{PortStatus, Registry};
 use super::HUNT_BAUDS;
@@ -48,13 +50,18 @@ pub(super) fn run(args: ReaderArgs) {
     {
         Ok(p) => p,
         Err(e) => {
-            registry.set_status(
-                id,
-                PortStatus::Error(format!(
+            let io_kind = match e.kind {
+                serialport::ErrorKind::Io(kind) => kind,
+                _ => std::io::ErrorKind::Other,
+            };
+            let status = match access::explain_open_error(Path::new(&identity.path), io_kind) {
+                Some(denied) => PortStatus::Denied(denied),
+                None => PortStatus::Error(format!(
                     "cannot open {}: {e}; is another program using it?",
                     identity.path
                 )),
-            );
+            };
+            registry.set_status(id, status);
             return;
         }
     };
@@ -71,6 +78,9 @@ pub(super) fn run(args: ReaderArgs) {
     let mut heard_noise = false;
     let mut last_bytes = Instant::now();
     let mut overlong = 0;
+    // Lines read together would share a millisecond, and two readings of one series at one
+    // time are a conflict: each line's time is at least a millisecond after the last one's.
+    let mut line_at = 0;
     let why_stopped = loop {
         if stop.load(Ordering::Relaxed) {
             break None;
@@ -90,9 +100,13 @@ pub(super) fn run(args: ReaderArgs) {
                 }
                 let (mut parsed, mut count) = (0, 0);
                 for line in framer.push(&buf[..n]) {
-                    let now = now_ms();
+                    let now = now_ms().max(line_at + 1);
+                    line_at = now;
                     match parser.parse_line(&line, now) {
-                        LineOutcome::Readings(rs) => {
+                        LineOutcome::Readings(mut rs) => {
+                            for r in &mut rs {
+                                r.measured_at.get_or_insert(now);
+                            }
                             parsed += 1;
                             for e in rs.iter().flat_map(|r| &r.refused) {
                                 registry.unparsed(id, &line, &e.to_string(), now);

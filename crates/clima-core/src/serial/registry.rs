@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Mutex;
 
+use clima_model::serial::permission::Denied;
 use clima_model::serial::BoardSettings;
 use clima_model::Millis;
 
@@ -25,6 +26,8 @@ pub enum PortStatus {
     Released,
     /// Present but could not be opened.
     Error(String),
+    /// Present, but this user may not open it.
+    Denied(Denied),
 }
 
 /// A line that did not become a reading, and why.
@@ -45,6 +48,8 @@ pub struct PortView {
     pub status: &'static str,
     /// What is wrong or what the port waits for.
     pub detail: Option<String>,
+    /// How to fix what is wrong, when Clima knows (a port this user may not open).
+    pub hint: Option<String>,
     pub baud: u32,
     pub lines_parsed: u64,
     pub lines_unparsed: u64,
@@ -128,6 +133,7 @@ impl Registry {
                     PortStatus::Waiting(why) => tracing::info!(port = %p.identity.path, why, "serial port waiting"),
                     PortStatus::Released => tracing::info!(port = %p.identity.path, "serial port released"),
                     PortStatus::Error(e) => tracing::warn!(port = %p.identity.path, error = %e, "serial port error"),
+                    PortStatus::Denied(d) => tracing::warn!(port = %p.identity.path, reason = %d.reason, hint = %d.hint, "serial port refused"),
                 }
             }
             p.status = status;
@@ -238,16 +244,20 @@ impl Registry {
             .expect("port registry")
             .values()
             .map(|p| {
-                let (status, detail) = match &p.status {
-                    PortStatus::Connected => ("connected", None),
-                    PortStatus::Waiting(w) => ("waiting", Some(w.clone())),
-                    PortStatus::Released => ("released", None),
-                    PortStatus::Error(e) => ("error", Some(e.clone())),
+                let (status, detail, hint) = match &p.status {
+                    PortStatus::Connected => ("connected", None, None),
+                    PortStatus::Waiting(w) => ("waiting", Some(w.clone()), None),
+                    PortStatus::Released => ("released", None, None),
+                    PortStatus::Error(e) => ("error", Some(e.clone()), None),
+                    PortStatus::Denied(d) => {
+                        ("error", Some(d.reason.clone()), Some(d.hint.clone()))
+                    }
                 };
                 PortView {
                     identity: p.identity.clone(),
                     status,
                     detail,
+                    hint,
                     baud: p.baud,
                     lines_parsed: p.lines_parsed,
                     lines_unparsed: p.lines_unparsed,

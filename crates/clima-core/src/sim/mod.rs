@@ -21,11 +21,13 @@ pub enum BoardFormat {
     Bme280,
     Sht31,
     Influx,
+    /// SparkFun's BME280 Example1: temperatures in °F with no unit, pressure in pascals.
+    Sparkfun,
 }
 
 /// A board format name that is not one of [`BoardFormat`]'s.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown format {0:?}: use plotter, json, csv, dht, bme280, sht31 or influx")]
+#[error("unknown format {0:?}: use plotter, json, csv, dht, bme280, sht31, influx or sparkfun")]
 pub struct UnknownFormat(String);
 
 impl FromStr for BoardFormat {
@@ -40,6 +42,7 @@ impl FromStr for BoardFormat {
             "bme280" => BoardFormat::Bme280,
             "sht31" => BoardFormat::Sht31,
             "influx" => BoardFormat::Influx,
+            "sparkfun" => BoardFormat::Sparkfun,
             _ => return Err(UnknownFormat(s.to_owned())),
         })
     }
@@ -123,6 +126,12 @@ pub fn render(
         BoardFormat::Influx => {
             format!("climate,sensor={} temperature={t:.2},humidity={h:.2} {now_ns}\r\n", sensor.unwrap_or("sim-board"))
         }
+        BoardFormat::Sparkfun => format!(
+            "Humidity: {h:.0} Pressure: {:.0} Alt: {:.1} Temp: {:.2}\r\n",
+            p * 100.0,
+            (1013.25 - p) * 8.3 * 3.28084,
+            t * 9.0 / 5.0 + 32.0
+        ),
     }
 }
 
@@ -165,10 +174,19 @@ mod tests {
     fn renders_every_format_the_parser_reads() {
         use clima_model::serial::{LineFramer, LineOutcome, SerialParser};
         let c = Climate::new(7);
-        for format in ["plotter", "json", "csv", "dht", "bme280", "sht31", "influx"] {
+        for format in [
+            "plotter", "json", "csv", "dht", "bme280", "sht31", "influx", "sparkfun",
+        ] {
             let f: BoardFormat = format.parse().unwrap();
             let mut framer = LineFramer::new();
             let mut parser = SerialParser::new(clima_model::SensorId::parse("sim").unwrap());
+            if f == BoardFormat::Sparkfun {
+                // Its temperatures say no unit: held back until the board's unit is set.
+                parser.set_settings(clima_model::serial::BoardSettings {
+                    temperature_unit: Some(clima_model::serial::TemperatureUnit::Fahrenheit),
+                    ignore: Vec::new(),
+                });
+            }
             let mut text = String::new();
             for tick in 0..3 {
                 text.push_str(&render(

@@ -1,7 +1,7 @@
 //! Read-only queries over the store: the sensor list with latest values, latest values for a
 //! resync, and downsampled ranges. Runs on a small pool of read connections beside the writer.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use clima_model::downsample::{assemble, Bucket, BucketPlan, Partial};
@@ -63,6 +63,11 @@ impl Reader {
             path,
             pool: Mutex::new(Vec::new()),
         }
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 
     pub(super) fn with<T>(

@@ -12,15 +12,24 @@
 //! 5. more than [`GARBAGE_LIMIT`] unreadable characters: unparsed (wrong baud rate);
 //! 6. `{`: a JSON object; one nested per sensor is read as Tasmota's;
 //! 7. `measurement[,tag=v] field=v`: InfluxDB line protocol;
-//! 8. fields split at commas, spaces and tabs, all `label:number`: Arduino Serial Plotter; a
-//!    label may carry its unit, `temp(C):24.1`;
-//! 9. all numbers: a value row, labelled by the last header row;
-//! 10. all metric-name-like words, units allowed (`T(deg C)`, `%RH`), at least half of them names
-//!     Clima knows: a header row (the plotter's label line and a CSV header are the same thing);
+//! 8. fields split at commas (at spaces and tabs too if the line has no comma), all
+//!    `label:number` (`n/a` refused alone): Arduino Serial Plotter; a label may carry its unit,
+//!    `temp(C):24.1`, and a plain label Clima knows under another name is stored under that
+//!    name (`AmbientHumidity`, `MassConcentrationPm2p5`);
+//! 9. all numbers (empty fields and a status in hex, `B0`, left out): a value row, labelled by
+//!    the last header row;
+//! 10. all metric-name-like words, units allowed (`T(deg C)`, `%RH`, `pressure [hPa]`), at least
+//!     half of them names Clima knows or labels with a unit: a header row (the plotter's label
+//!     line and a CSV header are the same thing); `raw ...` columns beside compensated ones are
+//!     not stored;
 //! 11. values that carry their unit and no name (`23.44ºC`, `('23.02C', '1008.27hPa', '46.31%')`);
+//!     a line right after giving the same in °F (`74.19ºF`) is ignored;
 //! 12. DallasTemperature's probe lines: `Found device 0 with address: 28FF...` and
 //!     `Temperature for device: 0` (ignored and pending: they name the probe of the next line),
-//!     `Device Address: 28FF... Temp C: 23.44 Temp F: 74.19` (a reading of that probe);
+//!     `Device Address: 28FF... Temp C: 23.44 Temp F: 74.19` (a reading of that probe); OneWire's
+//!     `ROM = 28 FF 64 1E 8C 16 3 12` (names the probe of the next temperature; its `Chip =` and
+//!     `Data =` lines are ignored); a `NAME:` line alone heads a section of values (Sensirion's
+//!     `SHT1 :`), and once a board has shown two sections each is a probe of its own;
 //! 13. anything else with `:` or `=`: example-sketch text, `Name: value unit`.
 //!
 //! Then every reading goes through the board's checks, in [`SerialParser`]: a second value in
@@ -140,9 +149,16 @@ pub struct SerialParser {
     addresses: Vec<(String, String)>,
     /// The probe named by the last `Temperature for device: N` line.
     probe: Option<String>,
+    /// Sections the board prints its sensors' values under (`SHT1 :`), in order of appearance,
+    /// and the current one: with two or more, each section is a probe.
+    sections: Vec<String>,
+    section: Option<String>,
     held: Vec<Held>,
     /// Unknown labels that came twice: readings from now on.
     repeated: BTreeSet<(String, String)>,
+    /// The metrics of the last line if it was values named by their unit: a next line giving
+    /// the same in °F (`23.44ºC`, then `74.19ºF`) is the same reading again.
+    unit_line: Vec<String>,
 }
 
 /// A value of a label seen once so far.
@@ -162,6 +178,7 @@ struct Held {
 struct Block {
     at: Millis,
     probe: Option<String>,
+    section: Option<String>,
     pairs: Vec<Pair>,
     metrics: Vec<String>,
 }
@@ -182,6 +199,8 @@ enum Shape<'a> {
     ProbeFound(String, String),
     /// The probe the next line's temperature is of.
     ProbeNext(String),
+    /// `NAME:` alone: the values below are of the sensor NAME.
+    Section(String),
     /// A line of one probe's values.
     ProbeValues(String, Vec<Pair>),
     Esphome(Option<String>, Pair),
@@ -200,8 +219,11 @@ impl SerialParser {
             block: None,
             addresses: Vec::new(),
             probe: None,
+            sections: Vec::new(),
+            section: None,
             held: Vec::new(),
             repeated: BTreeSet::new(),
+            unit_line: Vec::new(),
         }
     }
 
@@ -217,6 +239,7 @@ impl SerialParser {
     /// Reads one line, as [`LineFramer`](super::LineFramer) yields it. `now` is the time of
     /// receipt; it checks device timestamps and dates multi-line blocks.
     pub fn parse_line(&mut self, line: &str, now: Millis) -> LineOutcome {
+        let unit_line = std::mem::take(&mut self.unit_line);
         let line = esphome::strip_ansi(line);
         let line = line.trim();
         if line.is_empty() {
@@ -239,6 +262,7 @@ impl SerialParser {
                 | Shape::Tasmota(_)
                 | Shape::ProbeFound(..)
                 | Shape::ProbeNext(_)
+                | Shape::Section(_)
         ) && std::mem::take(&mut self.first_line)
         {
             if let Some(reason) = may_be_cut(&shape) {
@@ -256,6 +280,18 @@ impl SerialParser {
                 self.addresses.push((index, address));
                 return LineOutcome::Ignored;
             }
+            Shape::Section(name) => {
+                if !self.sections.contains(&name) {
+                    self.sections.push(name.clone());
+                }
+                let finished = self.flush();
+                self.section = Some(name);
+                return if finished.is_empty() {
+                    LineOutcome::Pending
+                } else {
+                    LineOutcome::Readings(finished)
+                };
+            }
             Shape::ProbeNext(index) => {
                 let address = self.addresses.iter().find(|(i, _)| *i == index);
                 self.probe = Some(address.map_or(index, |(_, a)| a.clone()));
@@ -269,9 +305,19 @@ impl SerialParser {
                 let probe = self.probe.clone();
                 self.finish(probe.as_deref(), pairs, None, now)
             }
-            Shape::Labelled(pairs) | Shape::UnitValues(pairs) => {
+            Shape::UnitValues(pairs) => {
+                let twin = pairs.iter().all(|p| {
+                    p.name
+                        .strip_suffix("_f")
+                        .is_some_and(|base| unit_line.iter().any(|n| n == base))
+                });
+                if twin {
+                    return LineOutcome::Ignored;
+                }
+                self.unit_line = pairs.iter().map(|p| p.name.clone()).collect();
                 self.finish(None, pairs, None, now)
             }
+            Shape::Labelled(pairs) => self.finish(None, pairs, None, now),
             Shape::ProbeValues(probe, pairs) => self.finish(Some(&probe), pairs, None, now),
             Shape::Esphome(probe, pair) => self.finish(probe.as_deref(), vec![pair], None, now),
             Shape::Values(values) => self.values(&values, now),
@@ -295,8 +341,9 @@ impl SerialParser {
         let Some(block) = self.block.take() else {
             return Vec::new();
         };
+        let section = block.section.filter(|_| self.sections.len() > 1);
         self.finish(
-            block.probe.as_deref(),
+            block.probe.as_deref().or(section.as_deref()),
             block.pairs,
             Some(block.at),
             block.at,
@@ -312,6 +359,8 @@ impl SerialParser {
         self.header = None;
         self.block = None;
         self.probe = None;
+        self.sections.clear();
+        self.section = None;
     }
 
     fn sensor(&self, probe: Option<&str>) -> SensorId {
@@ -323,6 +372,13 @@ impl SerialParser {
 
     /// The name a field is stored under, after the board's checks of its unit.
     fn resolve(&self, pair: &Pair) -> Result<String, FieldError> {
+        if sketch::is_detail(&pair.name) {
+            return Err(FieldError::new(
+                &pair.name,
+                "a detail of the sensor that sketches print at start-up, not a reading: shown \
+                 here, not stored",
+            ));
+        }
         let lower = pair.name.to_ascii_lowercase();
         if matches!(lower.as_str(), "temperature" | "temp" | "dew_point") && !pair.unit_given {
             match self.settings.temperature_unit {
@@ -525,11 +581,13 @@ impl SerialParser {
             .is_some_and(|b| b.metrics.contains(&metric));
         let finished = if repeated { self.flush() } else { Vec::new() };
         let probe = self.probe.clone();
+        let section = self.section.clone();
         let block = self.block.get_or_insert_with(|| Block {
             // The block's values were measured when its first line came; the next line may
             // come much later.
             at: now,
             probe,
+            section,
             pairs: Vec::new(),
             metrics: Vec::new(),
         });
@@ -694,12 +752,35 @@ fn classify(line: &str) -> Result<Shape<'_>, String> {
 
 /// A 1-Wire ROM address as DallasTemperature prints it: 16 hex digits.
 fn is_address(word: &str) -> bool {
-    word.len() == 16 && word.bytes().all(|b| b.is_ascii_hexdigit())
+    word.len() == 16 && is_hex(word)
 }
 
-/// DallasTemperature's lines that name a probe (see the detection order).
+fn is_hex(word: &str) -> bool {
+    !word.is_empty() && word.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// DallasTemperature's, OneWire's and Sensirion's lines that name a probe (see the detection
+/// order).
 fn probe_line(line: &str) -> Result<Option<Shape<'static>>, String> {
     let lower = line.to_ascii_lowercase();
+    // OneWire's DS18x20 example: `ROM = 28 FF 64 1E 8C 16 3 12` names the probe of the
+    // temperature three lines on; the chip type and scratchpad bytes between are not readings.
+    if let Some(rom) = lower.strip_prefix("rom =") {
+        let bytes: Vec<&str> = rom.split_whitespace().collect();
+        if bytes.len() == 8 && bytes.iter().all(|b| b.len() <= 2 && is_hex(b)) {
+            let address: String = bytes.iter().map(|b| format!("{b:0>2}")).collect();
+            return Ok(Some(Shape::ProbeNext(address.to_ascii_uppercase())));
+        }
+    }
+    if lower.starts_with("chip =") || lower.starts_with("data =") {
+        return Ok(Some(Shape::Banner));
+    }
+    // Sensirion's multiple-sensor example heads each sensor's lines with `SHT1 :`.
+    if let Some(name) = line.strip_suffix(':').map(str::trim_end) {
+        if !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Ok(Some(Shape::Section(name.to_owned())));
+        }
+    }
     if let Some(rest) = lower.strip_prefix("found device ") {
         let mut words = rest.split_whitespace();
         if let (Some(index), Some(address)) = (words.next(), words.last()) {
@@ -768,6 +849,10 @@ fn is_banner(text: &str) -> bool {
             return true;
         }
     }
+    // OneWire's DS18x20 example after each round of probes.
+    if text == "No more addresses." {
+        return true;
+    }
     // Example-sketch titles: `DHTxx test!`, `BME280 test`, `-- Default Test --`.
     !text.contains([':', '='])
         && text
@@ -820,10 +905,21 @@ fn looks_like_line_protocol(line: &str) -> bool {
 }
 
 /// Splits at commas, spaces and tabs, but not inside brackets (`T(deg C)`), and keeps a unit
-/// in brackets with the word before it (`pressure [hPa]`). Between commas an empty field stays
-/// (a CSV value the board left out); a separator at the end of the line is dropped.
+/// in brackets with the word before it (`pressure [hPa]`). A line with commas is split at
+/// commas only, so a label may have spaces (`raw temperature [°C], pressure [hPa]`). Between
+/// commas an empty field stays (a CSV value the board left out); a separator at the end of the
+/// line is dropped.
 fn split_fields(line: &str) -> Vec<&str> {
     let line = line.trim_end_matches([',', ';', ' ', '\t']);
+    let mut level = 0usize;
+    let commas = line.chars().any(|c| {
+        match c {
+            '(' | '[' => level += 1,
+            ')' | ']' => level = level.saturating_sub(1),
+            _ => {}
+        }
+        level == 0 && c == ','
+    });
     // Spans of the fields; `None` is an empty CSV field.
     let mut spans: Vec<Option<(usize, usize)>> = Vec::new();
     let (mut depth, mut start, mut since_comma) = (0usize, None::<usize>, 0usize);
@@ -841,7 +937,7 @@ fn split_fields(line: &str) -> Vec<&str> {
             ')' | ']' => depth = depth.saturating_sub(1),
             _ => {}
         }
-        let gap = depth == 0 && (c == ',' || c.is_whitespace());
+        let gap = depth == 0 && (c == ',' || (!commas && c.is_whitespace()));
         if gap {
             if let Some(s) = start.take() {
                 end_field(&mut spans, s, i, since_comma > 0);
@@ -864,7 +960,7 @@ fn split_fields(line: &str) -> Vec<&str> {
     }
     spans
         .into_iter()
-        .map(|span| span.map_or("", |(from, to)| line[from..to].trim_matches('"')))
+        .map(|span| span.map_or("", |(from, to)| line[from..to].trim().trim_matches('"')))
         .collect()
 }
 
@@ -893,7 +989,14 @@ fn labelled(fields: &[&str]) -> Result<Option<Vec<Pair>>, String> {
         .filter(|f| !f.is_empty())
         .map(|f| {
             let (label, value) = f.split_once(':')?;
-            Some((label, number(value)?)).filter(|_| !label.is_empty())
+            // Sensirion's examples print `n/a` for a value the sensor does not have: that
+            // field is refused alone.
+            let value = if value.eq_ignore_ascii_case("n/a") {
+                f64::NAN
+            } else {
+                number(value)?
+            };
+            Some((label, value)).filter(|_| !label.is_empty())
         })
         .collect();
     let Some(split) = split.filter(|p| !p.is_empty()) else {
@@ -901,29 +1004,26 @@ fn labelled(fields: &[&str]) -> Result<Option<Vec<Pair>>, String> {
     };
     let mut pairs = Vec::new();
     for (label, value) in split {
-        let (name, unit) = sketch::label_unit(label);
-        if unit.is_none() && sketch::is_counter(&name) {
-            continue;
-        }
-        if unit.is_none() {
-            // A plain label is the metric name as the board wrote it.
+        if sketch::label_unit(label).1.is_some() {
+            pairs.extend(label_pair(label, value)?);
+        } else if let Some(name) = sketch::plain_label(label)? {
             pairs.push(Pair {
-                name: name.clone(),
+                name,
                 value,
                 unit_given: false,
             });
-            continue;
         }
-        pairs.extend(label_pair(label, value)?);
     }
     Ok(Some(pairs))
 }
 
+/// A row of numbers. An empty field, or a status printed in hex (Bosch's BME68x examples end
+/// each row with one, `B0`), is a value left out.
 fn numbers(fields: &[&str]) -> Option<Vec<Option<f64>>> {
     let values: Option<Vec<Option<f64>>> = fields
         .iter()
         .map(|f| {
-            if f.is_empty() {
+            if f.is_empty() || (f.len() <= 8 && is_hex(f) && number(f).is_none()) {
                 Some(None)
             } else {
                 number(f).map(Some)
@@ -940,32 +1040,35 @@ fn header(fields: &[&str]) -> Option<Result<Vec<Option<Pair>>, String>> {
     let name_like = |f: &str| {
         f.starts_with(|c: char| c.is_ascii_alphabetic())
             && f.chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | ' '))
     };
     if fields.is_empty() {
         return None;
     }
     let mut labels = Vec::new();
+    // Labels that say their unit count as known: `gas [Ohm]` is plainly a column's name.
+    let mut known = 0;
     for field in fields {
         let (name, unit) = sketch::label_unit(field);
         if !name_like(&name) {
             return None;
         }
         let label = match unit {
-            None if sketch::is_counter(&name) => None,
-            None => Some(Pair {
+            None => sketch::plain_label(&name).ok()?.map(|name| Pair {
                 name,
                 value: 0.0,
                 unit_given: false,
             }),
             Some(_) => label_pair(field, 0.0).ok()?,
         };
+        if label
+            .as_ref()
+            .is_some_and(|p| unit.is_some() || is_known_metric(&p.name))
+        {
+            known += 1;
+        }
         labels.push(label);
     }
-    let known = labels
-        .iter()
-        .filter(|l| l.as_ref().is_some_and(|p| is_known_metric(&p.name)))
-        .count();
     Some(
         if known * 2 >= labels.iter().flatten().count().max(1) && known > 0 {
             Ok(labels)
@@ -1261,6 +1364,10 @@ mod tests {
             &["pending", "board temperature=21"],
         );
         check(
+            "TimeStamp(ms), Temperature(deg C), Pressure(Pa), Status\n1042, 23.41, 100827.25, B0",
+            &["pending", "board temperature=23.41 pressure=1008.2725"],
+        );
+        check(
             "temperature,humidity\n22.5,41.2,7\n22.5",
             &[
                 "pending",
@@ -1388,6 +1495,85 @@ mod tests {
         );
         check("('23.02C', '24.1C')", &["unparsed: not a reading"]);
         check("Temp C: 23.44 Temp F: 74.19", &["board temperature=23.44"]);
+        // The same value in °F on the next line is the same reading; not after another line.
+        check(
+            "23.44ºC\n74.19ºF\n212ºF\n23.5ºC\n\n212ºF",
+            &[
+                "board temperature=23.44",
+                "ignored",
+                "board temperature=100",
+                "board temperature=23.5",
+                "ignored",
+                "board temperature=100",
+            ],
+        );
+        // Commas split a header into labels with spaces; `raw` twins are not stored; a label
+        // with a unit counts as a label.
+        check(
+            "Timestamp [ms], raw temperature [°C], pressure [hPa], gas [Ohm], IAQ, Static IAQ\n\
+             3004, 24.11, 100827.25, 152183.00, 25.00, 25.00",
+            &["pending", "board pressure=1008.2725 !gas !IAQ !static_iaq"],
+        );
+        check(
+            "AmbientHumidity:45.61\tMassConcentrationPm2p5:2.90\tVocIndex:100.00\tNoxIndex:n/a",
+            &["board humidity=45.61 pm25=2.9 !NoxIndex !VocIndex"],
+        );
+        check("eCO2:400\tSampleNumber:3", &["board co2=400"]);
+    }
+
+    #[test]
+    fn onewire_probes() {
+        check(
+            "ROM = 28 FF 64 1E 8C 16 3 16\n  Chip = DS18B20\n  Data = 1 77 1 4B 46 7F FF C 10 90  CRC=90\n\
+             \x20 Temperature = 23.44 Celsius, 74.19 Fahrenheit\nNo more addresses.\n\n",
+            &[
+                "pending",
+                "ignored",
+                "ignored",
+                "board.28ff641e8c160316 temperature=23.44",
+                "ignored",
+                "ignored",
+            ],
+        );
+        check("ROM = 28 FF 64", &["unparsed: skipped the first line"]);
+    }
+
+    #[test]
+    fn sections_and_details() {
+        // One section is the board itself; from the second on, each is a probe.
+        check(
+            "SHT:\n  RH: 45.61\n  T:  23.40\nSHT:\n  RH: 45.58",
+            &[
+                "pending",
+                "pending",
+                "pending",
+                "board humidity=45.61 temperature=23.4 @1000",
+                "pending",
+            ],
+        );
+        check(
+            "SHT1 :\n  RH: 45.61\nSHT2:\n  RH: 38.2\nSHT1 :",
+            &[
+                "pending",
+                "pending",
+                "board.sht1 humidity=45.61 @1000",
+                "pending",
+                "board.sht2 humidity=38.2 @3000",
+            ],
+        );
+        // A sensor's details are shown, never held until they repeat.
+        check(
+            "temperature:20\nMax Value:   125.00°C\nDriver Ver:  1\nUnique ID:   -1\nResolution:  0.10%\n\
+             Device 0 Resolution: 9",
+            &[
+                "board temperature=20",
+                "unparsed: max_value: a detail of the sensor",
+                "unparsed: driver_ver: a detail",
+                "unparsed: unique_id: a detail",
+                "unparsed: resolution: a detail",
+                "unparsed: device_0_resolution: a detail",
+            ],
+        );
     }
 
     #[test]
@@ -1512,7 +1698,7 @@ mod tests {
             b"temperature:1\n\xfftemperature:1\n",
             &[
                 "board temperature=1",
-                "unparsed: \u{fffd}temperature: metric names are",
+                "unparsed: \"\u{fffd}temperature\" is not a quantity's name",
             ],
         );
         check("12:21:46", &["unparsed: \"12\" is not a quantity's name"]);

@@ -7,6 +7,7 @@
 mod esphome;
 pub mod formats;
 pub mod framer;
+pub mod permission;
 mod sketch;
 mod tasmota;
 

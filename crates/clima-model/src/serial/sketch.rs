@@ -17,6 +17,18 @@ pub(super) struct Pair {
 /// sensor measured.
 const DERIVED: &[&str] = &["heat_index", "seapressure", "sea_pressure"];
 
+/// Words before a quantity's name that do not change what is measured (`AmbientHumidity`,
+/// `MassConcentrationPm2p5`, `relative humidity`).
+const QUALIFIERS: &[&str] = &["ambient_", "mass_concentration_", "relative_"];
+
+/// Names with a `p` for the decimal point, as Sensirion prints particle sizes.
+const PARTICLE_NAMES: &[(&str, &str)] = &[
+    ("pm1p0", "pm1"),
+    ("pm2p5", "pm25"),
+    ("pm4p0", "pm4"),
+    ("pm10p0", "pm10"),
+];
+
 /// Labels of counters and clocks sketches print beside their readings; not quantities.
 const COUNTERS: &[&str] = &[
     "samplenumber",
@@ -24,6 +36,7 @@ const COUNTERS: &[&str] = &[
     "sample",
     "time",
     "time_ms",
+    "time_stamp",
     "millis",
     "timestamp",
     "index",
@@ -31,9 +44,19 @@ const COUNTERS: &[&str] = &[
     "uptime",
 ];
 
-/// Whether a label names a counter or clock (`millis`, `SampleNumber`), not a quantity.
-pub(super) fn is_counter(label: &str) -> bool {
-    COUNTERS.contains(&metric_base(label).as_str())
+/// Whether a metric name is one of the details sketches print about their sensor once, at
+/// start-up (Adafruit's `Driver Ver`, `Unique ID`, `Min Value`, `Max Value`, `Resolution`;
+/// DallasTemperature's `Device 0 Resolution`; measurement intervals), never a reading.
+pub(super) fn is_detail(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    let words: Vec<&str> = name.split('_').collect();
+    matches!(words.first(), Some(&("min" | "max")))
+        || words.iter().any(|w| {
+            matches!(
+                *w,
+                "resolution" | "ver" | "version" | "id" | "interval" | "serial" | "unique"
+            )
+        })
 }
 
 /// Short names sketches give the common quantities, mapped onto names `Draft` knows.
@@ -257,9 +280,22 @@ pub(super) fn metric_name(display: &str, unit: &str) -> Result<Option<String>, S
             "{display:?} is not a quantity's name: expected 'Name: value unit'"
         ));
     }
-    if DERIVED.contains(&base.as_str()) || COUNTERS.contains(&base.as_str()) {
+    // A sensor's uncompensated value printed beside the compensated one (Bosch BSEC's
+    // `raw temperature`): the same quantity twice.
+    if DERIVED.contains(&base.as_str())
+        || COUNTERS.contains(&base.as_str())
+        || base.starts_with("raw_")
+    {
         return Ok(None);
     }
+    let base = QUALIFIERS
+        .iter()
+        .find_map(|q| base.strip_prefix(q))
+        .map_or(base.clone(), str::to_owned);
+    let base = PARTICLE_NAMES
+        .iter()
+        .find(|(printed, _)| *printed == base)
+        .map_or(base, |(_, name)| (*name).to_owned());
     let base = match SHORT_NAMES.iter().find(|(short, _)| *short == base) {
         // Sketches print altitude in feet as often as in metres: only a stated metre counts.
         None if base == "alt" && unit_key(unit) == "m" => "altitude".to_owned(),
@@ -331,10 +367,36 @@ pub(super) fn unit_values(line: &str) -> Option<Vec<Pair>> {
     (!pairs.is_empty()).then_some(pairs)
 }
 
+/// The metric name a plain label (no unit) is stored under: the quantity Clima knows it as
+/// (`AmbientHumidity` is `humidity`), else the label as the board wrote it, in metric-name form
+/// only if it has spaces (`Static IAQ`); `None` for a counter or a derived quantity.
+pub(super) fn plain_label(label: &str) -> Result<Option<String>, String> {
+    let Some(name) = metric_name(label, "")? else {
+        return Ok(None);
+    };
+    Ok(Some(
+        if super::formats::is_known_metric(&name) || label.contains(char::is_whitespace) {
+            name
+        } else {
+            label.to_owned()
+        },
+    ))
+}
+
 /// Maps a display name onto metric-name form: `Approx. Altitude` becomes `altitude`,
-/// `Hum.` becomes `hum`, `Heat index` becomes `heat_index`.
+/// `Hum.` becomes `hum`, `Heat index` becomes `heat_index`, `AmbientHumidity` becomes
+/// `ambient_humidity` (a word starts at a capital after two small letters, so `eCO2` stays).
 fn metric_base(display: &str) -> String {
-    let lower = display.to_lowercase();
+    let mut words = String::with_capacity(display.len() + 4);
+    let mut small = 0;
+    for c in display.chars() {
+        if c.is_uppercase() && small >= 2 {
+            words.push(' ');
+        }
+        small = if c.is_lowercase() { small + 1 } else { 0 };
+        words.push(c);
+    }
+    let lower = words.to_lowercase();
     let lower = ["approx.", "approx ", "approximate "]
         .iter()
         .find_map(|p| lower.strip_prefix(p))

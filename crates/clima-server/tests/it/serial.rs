@@ -190,3 +190,128 @@ fn label_names_the_board_and_is_kept() {
         port(&s)["label"] == "Greenhouse <north>"
     });
 }
+
+/// A user who may not open the board's port is told why and how to fix it, in the API and in
+/// `clima-server ports`. Needs root to create that user and hand the port to `dialout`.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_port_this_user_may_not_open_says_why_and_how_to_fix_it() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    use std::process::Command;
+
+    let Some((uid, gid, dialout)) = unprivileged_user("clima-it") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let link = dir.path().join("board");
+    let _b = board(&link, BoardFormat::Bme280, None);
+    // As a USB serial device is: read and write for root and the group dialout only.
+    let device = std::fs::canonicalize(&link).unwrap();
+    std::os::unix::fs::chown(&device, Some(0), Some(dialout)).unwrap();
+    std::fs::set_permissions(&device, std::fs::Permissions::from_mode(0o660)).unwrap();
+    let data = tempfile::tempdir().unwrap();
+    std::os::unix::fs::chown(data.path(), Some(uid), Some(gid)).unwrap();
+    // The build folder may sit where the user may not go (under /root): run a copy.
+    let server = data.path().join("clima-server");
+    std::fs::copy(env!("CARGO_BIN_EXE_clima-server"), &server).unwrap();
+    let db = data.path().join("clima.db");
+    let as_user = |cmd: &mut Command| {
+        cmd.uid(uid).gid(gid).env("HOME", data.path());
+    };
+
+    let mut cmd = Command::new(&server);
+    cmd.arg("--db").arg(&db).args([
+        "--listen",
+        "127.0.0.1:0",
+        "--serial",
+        link.to_str().unwrap(),
+    ]);
+    as_user(&mut cmd);
+    let s = Server::spawn(cmd, &db);
+    wait_for("the refused port", Duration::from_secs(10), || {
+        port(&s)["status"] == "error"
+    });
+    let p = port(&s);
+    let detail = p["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("permission denied") && detail.contains("group 'dialout'"),
+        "{p}"
+    );
+    assert!(
+        p["hint"]
+            .as_str()
+            .unwrap()
+            .starts_with("run `sudo usermod -aG dialout $USER`, then log out and back in"),
+        "{p}"
+    );
+    assert_eq!(p["readings"], 0);
+
+    let ports = |user: bool| {
+        let mut cmd = Command::new(&server);
+        cmd.arg("ports").arg(&link);
+        if user {
+            as_user(&mut cmd);
+        }
+        let out = cmd.output().unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let listed = ports(true);
+    assert!(
+        listed.contains(&format!(
+            "permission denied: {} may be opened by the group 'dialout'",
+            link.display()
+        )) && listed.contains("fix: run `sudo usermod -aG dialout $USER`"),
+        "{listed}"
+    );
+    // Root may open it: no complaint.
+    let listed = ports(false);
+    assert!(
+        listed.contains(link.to_str().unwrap()) && !listed.contains("permission denied"),
+        "{listed}"
+    );
+}
+
+/// The uid and gid of `name`, a user without a home or a login created if missing, and the gid
+/// of `dialout`; `None`, said on stderr, where users cannot be created (not root).
+#[cfg(target_os = "linux")]
+fn unprivileged_user(name: &str) -> Option<(u32, u32, u32)> {
+    use std::process::Command;
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: creating a user needs root (tests run as root in CI)");
+        return None;
+    }
+    let id = |flag: &str| -> Option<u32> {
+        let out = Command::new("id").args([flag, name]).output().ok()?;
+        String::from_utf8(out.stdout).ok()?.trim().parse().ok()
+    };
+    if id("-u").is_none() {
+        // Another test process may create it at the same moment: "exists" (9) is fine too.
+        let status = Command::new("useradd")
+            .args([
+                "--system",
+                "--no-create-home",
+                "--shell",
+                "/usr/sbin/nologin",
+                name,
+            ])
+            .status();
+        if !matches!(status.map(|s| s.code()), Ok(Some(0 | 9))) {
+            eprintln!("skipped: useradd could not create the user {name}");
+            return None;
+        }
+    }
+    let out = Command::new("getent")
+        .args(["group", "dialout"])
+        .output()
+        .ok()?;
+    let dialout = String::from_utf8_lossy(&out.stdout)
+        .split(':')
+        .nth(2)
+        .and_then(|g| g.trim().parse().ok())
+        .expect("the group dialout (Debian and Ubuntu have it)");
+    Some((id("-u")?, id("-g")?, dialout))
+}
