@@ -55,11 +55,13 @@ function findExe(root, exe) {
 
 /**
  * PSS in KiB of `clima` and each process under it, by kind (clima, web, network, other), their
- * total, and the anonymous part of the total (`Pss_Anon`: heaps, not shared libraries, so it
- * does not move when another WebKit program starts or ends on the machine).
+ * total, the anonymous part of the total (`Pss_Anon`: heaps, not shared libraries, so it does
+ * not move when another WebKit program starts or ends on the machine), and `own`, the part not
+ * backed by a file on disk (`Pss_Anon` and `Pss_Shmem`, the shared memory between the app's
+ * processes): what a leak grows.
  */
 export function pss(appPid) {
-  const out = { clima: 0, web: 0, network: 0, other: 0, anon: 0 };
+  const out = { clima: 0, web: 0, network: 0, other: 0, anon: 0, own: 0 };
   for (const pid of tree(appPid)) {
     let rollup;
     let comm;
@@ -72,7 +74,9 @@ export function pss(appPid) {
     const kb = Number(rollup.match(/^Pss:\s+(\d+) kB/m)?.[1] ?? 0);
     const kind = pid === appPid ? 'clima' : comm.startsWith('WebKitWebProc') ? 'web' : comm.startsWith('WebKitNetwork') ? 'network' : 'other';
     out[kind] += kb;
-    out.anon += Number(rollup.match(/^Pss_Anon:\s+(\d+) kB/m)?.[1] ?? 0);
+    const anon = Number(rollup.match(/^Pss_Anon:\s+(\d+) kB/m)?.[1] ?? 0);
+    out.anon += anon;
+    out.own += anon + Number(rollup.match(/^Pss_Shmem:\s+(\d+) kB/m)?.[1] ?? 0);
   }
   out.total = out.clima + out.web + out.network + out.other;
   return out;
@@ -271,7 +275,7 @@ export async function soak({ app, minutes = 30, warmup = 2, sampleSeconds = 60, 
     const result = {
       samples, warmup, minutes,
       slopeMiBh: perHour('total'),
-      slopeByKind: { clima: perHour('clima'), web: perHour('web'), network: perHour('network'), anon: perHour('anon') },
+      slopeByKind: { clima: perHour('clima'), web: perHour('web'), network: perHour('network'), anon: perHour('anon'), own: perHour('own') },
       final: samples[samples.length - 1],
       stats: traffic.stats,
     };

@@ -6,7 +6,9 @@ mod commands;
 mod error;
 mod export;
 mod live;
+mod malloc;
 mod shell;
+mod webview;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -52,6 +54,7 @@ pub struct Args {
 
 fn main() {
     let launched = Instant::now();
+    malloc::tune();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
@@ -118,6 +121,9 @@ fn app<R: Runtime>(
         .plugin(tauri_plugin_autostart::Builder::new().build())
         .on_window_event(background::on_window_event)
         .setup(move |app| {
+            if let Some(window) = app.get_webview_window("main") {
+                webview::configure(&window);
+            }
             let shell = app.state::<Shell>();
             shell.start_engine(start);
             let started = shell.with(|r| Ok((r.engine.api().clone(), r.engine.runtime())));
