@@ -13,6 +13,7 @@ use clima_model::{Millis, Reading, DAY};
 use crate::chart::{self, Chart, ChartError, ChartSpec, TempUnit};
 use crate::config::Token;
 use crate::demo::{Demo, DEMO_SENSOR};
+use crate::forward::{ForwardError, ForwarderStatus, Forwarders};
 use crate::hub::{Hub, LiveSample, Viewer};
 use crate::serial::{PortView, SerialBoards};
 use crate::store::export::{self, ChartFormat, ExportError};
@@ -149,6 +150,8 @@ pub(crate) struct Shared {
     pub token_stored: bool,
     /// Live updates go out at most this often to each web viewer.
     pub throttle: Duration,
+    /// The forwarders to outside databases.
+    pub forwarders: Forwarders,
 }
 
 /// The engine's API: cheap to clone, shared by the HTTP handlers and the desktop commands.
@@ -187,6 +190,21 @@ impl Api {
             }),
         );
         rx.await.unwrap_or(Err(StoreError::Stopped))
+    }
+
+    /// Each forwarder's state, lag and last error.
+    pub fn forwarders(&self) -> Vec<ForwarderStatus> {
+        self.0.forwarders.status()
+    }
+
+    /// Adds a forwarder (kept in the database) and starts it. Blocking.
+    pub fn add_forwarder(&self, url: &str) -> Result<ForwarderStatus, ForwardError> {
+        self.0.forwarders.add(url)
+    }
+
+    /// Stops and forgets a forwarder added with [`Api::add_forwarder`]. Blocking.
+    pub fn remove_forwarder(&self, id: i64) -> Result<(), ForwardError> {
+        self.0.forwarders.remove(id)
     }
 
     /// Why commits fail now (disk full, read-only file), while they do.

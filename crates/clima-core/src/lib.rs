@@ -6,6 +6,7 @@ pub mod chart;
 pub mod config;
 mod demo;
 pub mod engine;
+pub mod forward;
 pub mod http;
 pub mod hub;
 mod platform;

@@ -44,7 +44,12 @@ pub fn encode(samples: &[Sample], max_lines: usize) -> Batch {
         let first = &samples[i];
         let out = &mut batch.body;
         out.push_str(MEASUREMENT);
-        if let Some(name) = first.name.as_deref().map(tag_value).filter(|n| !n.is_empty()) {
+        if let Some(name) = first
+            .name
+            .as_deref()
+            .map(tag_value)
+            .filter(|n| !n.is_empty())
+        {
             out.push_str(",name=");
             out.push_str(&name);
         }
@@ -52,7 +57,10 @@ pub fn encode(samples: &[Sample], max_lines: usize) -> Batch {
         out.push_str(&tag_value(&first.sensor));
         let mut sep = ' ';
         while let Some(s) = samples.get(i) {
-            if s.sensor != first.sensor || s.measured_at != first.measured_at || s.name != first.name {
+            if s.sensor != first.sensor
+                || s.measured_at != first.measured_at
+                || s.name != first.name
+            {
                 break;
             }
             out.push(sep);
@@ -104,7 +112,14 @@ mod tests {
     use super::*;
     use crate::line_protocol::{parse, Precision};
 
-    fn sample(seq: i64, sensor: &str, name: Option<&str>, metric: &str, at: Millis, value: f64) -> Sample {
+    fn sample(
+        seq: i64,
+        sensor: &str,
+        name: Option<&str>,
+        metric: &str,
+        at: Millis,
+        value: f64,
+    ) -> Sample {
         Sample {
             seq,
             sensor: sensor.into(),
@@ -149,14 +164,34 @@ mod tests {
             (r"two\\", "two"),
             (r"x\,y", r"x\,y"),
             ("line\nbreak", "line break"),
-            ("<img src=x onerror=alert(1)>", "<img src=x onerror=alert(1)>"),
+            (
+                "<img src=x onerror=alert(1)>",
+                "<img src=x onerror=alert(1)>",
+            ),
             ("Küche 🌡", "Küche 🌡"),
         ] {
-            let batch = encode(&[sample(1, "s1", Some(name), "temperature", 1_795_687_200_000, 20.0)], 1);
+            let batch = encode(
+                &[sample(
+                    1,
+                    "s1",
+                    Some(name),
+                    "temperature",
+                    1_795_687_200_000,
+                    20.0,
+                )],
+                1,
+            );
             let got = parse(&batch.body, Precision::Nanoseconds, 1_795_687_200_000);
-            let [Ok(r)] = &got[..] else { panic!("{name:?}: {got:?}") };
+            let [Ok(r)] = &got[..] else {
+                panic!("{name:?}: {got:?}")
+            };
             let tags = r.series.as_ref().unwrap().tags();
-            assert_eq!(tags.get("name").map(String::as_str), Some(stored), "{name:?}: {}", batch.body);
+            assert_eq!(
+                tags.get("name").map(String::as_str),
+                Some(stored),
+                "{name:?}: {}",
+                batch.body
+            );
             assert_eq!(tags.get("sensor").map(String::as_str), Some("s1"));
             assert_eq!(r.measured_at, Some(1_795_687_200_000));
             assert_eq!(r.values[0].1, 20.0);
@@ -169,7 +204,12 @@ mod tests {
             let batch = encode(&[sample(1, "s", None, "co2", 1_795_687_200_000, v)], 1);
             assert!(!batch.body.contains("i "), "{}", batch.body);
             let field = batch.body.split(' ').nth(1).unwrap();
-            assert_eq!(field["co2=".len()..].parse::<f64>().unwrap(), v, "{}", batch.body);
+            assert_eq!(
+                field["co2=".len()..].parse::<f64>().unwrap(),
+                v,
+                "{}",
+                batch.body
+            );
         }
     }
 

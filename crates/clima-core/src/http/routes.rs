@@ -23,6 +23,7 @@ use crate::api::{
     ChartOptions, DemoError, PortActionError, QueryError, RangeQuery, RetentionError, TokenError,
 };
 use crate::chart::TempUnit;
+use crate::forward::ForwardError;
 use crate::now_ms;
 use crate::store::export::ChartFormat;
 use crate::store::{Source, StoreError};
@@ -61,6 +62,11 @@ pub fn router(front: Arc<Front>) -> Router {
         .route("/api/v1/ports/label", post(label_port))
         .route("/api/v1/ports/settings", post(board_settings))
         .route("/api/v1/demo", post(start_demo))
+        .route(
+            "/api/v1/forwarders",
+            get(get_forwarders).post(add_forwarder),
+        )
+        .route("/api/v1/forwarders/remove", post(remove_forwarder))
         .route("/api/v1/token/regenerate", post(regenerate_token))
         .route("/write", post(write))
         .route("/api/v2/write", post(write))
@@ -120,11 +126,11 @@ async fn healthz(State(front): Shared) -> Reply {
     match front.api.store_problem() {
         None => Reply::json(
             200,
-            &json!({ "status": "ok", "connections_closed": closed }),
+            &json!({ "status": "ok", "connections_closed": closed, "forwarders": front.api.forwarders() }),
         ),
         Some(problem) => Reply::json(
             503,
-            &json!({ "status": "store_unavailable", "message": problem, "connections_closed": closed }),
+            &json!({ "status": "store_unavailable", "message": problem, "connections_closed": closed, "forwarders": front.api.forwarders() }),
         ),
     }
 }
@@ -173,6 +179,20 @@ impl From<PortActionError> for Reply {
                 Reply::error(400, "invalid_settings", e.to_string())
             }
             PortActionError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<ForwardError> for Reply {
+    fn from(e: ForwardError) -> Reply {
+        match e {
+            e @ ForwardError::Target(_) => Reply::error(400, "invalid_target", e.to_string()),
+            e @ ForwardError::Exists(_) => Reply::error(409, "forwarder_exists", e.to_string()),
+            e @ ForwardError::Unknown(_) => Reply::error(404, "unknown_forwarder", e.to_string()),
+            e @ ForwardError::CommandLine(_) => {
+                Reply::error(409, "command_line_forwarder", e.to_string())
+            }
+            ForwardError::Store(s) => s.into(),
         }
     }
 }
@@ -662,6 +682,48 @@ async fn set_retention(
         200,
         &json!({ "sensor": k.sensor, "keep_raw": k.keep_raw, "keep_minute": k.keep_minute }),
     ))
+}
+
+async fn get_forwarders(State(front): Shared) -> Reply {
+    Reply::json(200, &json!({ "forwarders": front.api.forwarders() }))
+}
+
+/// Adds a forwarder, kept in the database: body `{"url": "http://HOST:8086/write?db=NAME"}`.
+async fn add_forwarder(
+    State(front): Shared,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Reply, Reply> {
+    #[derive(serde::Deserialize)]
+    struct Add {
+        url: String,
+    }
+    let a: Add = json_body(
+        &front,
+        &headers,
+        body,
+        "{\"url\": \"http://HOST:8086/write?db=NAME\"}",
+    )
+    .await?;
+    let api = front.api.clone();
+    let status = blocking(move || api.add_forwarder(&a.url)).await??;
+    Ok(Reply::json(201, &status))
+}
+
+/// Stops and forgets a forwarder added in Settings: body `{"id": N}`.
+async fn remove_forwarder(
+    State(front): Shared,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Reply, Reply> {
+    #[derive(serde::Deserialize)]
+    struct Remove {
+        id: i64,
+    }
+    let r: Remove = json_body(&front, &headers, body, "{\"id\": N}").await?;
+    let api = front.api.clone();
+    blocking(move || api.remove_forwarder(r.id)).await??;
+    Ok(Reply::json(200, &json!({ "removed": r.id })))
 }
 
 async fn get_ports(State(front): Shared) -> Reply {

@@ -14,6 +14,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../../migrations/0003_chunks.sql"),
     include_str!("../../../../migrations/0004_pieces.sql"),
     include_str!("../../../../migrations/0005_series_identity.sql"),
+    include_str!("../../../../migrations/0006_forward.sql"),
 ];
 
 /// The schema version this build writes.

@@ -4,6 +4,7 @@
 pub mod export;
 mod layout;
 mod migrate;
+pub mod outbox;
 mod query;
 pub mod settings;
 mod writer;

@@ -5,6 +5,7 @@ mod browser;
 mod clients;
 mod conformance;
 mod corpus;
+mod forward;
 mod hardening;
 mod history;
 mod lifecycle;

@@ -13,7 +13,7 @@ use rusqlite::{OptionalExtension, TransactionBehavior};
 use super::{Conflict, Job, Known, Receipt, SensorCache, Source, Writer};
 use crate::hub::LiveSample;
 use crate::now_ms;
-use crate::store::layout::{insert_rows, load_hour, Rollups, Row, Runs, Table};
+use crate::store::layout::{insert_rows, load_hour, Inserted, Rollups, Row, Runs, Table};
 use crate::store::StoreError;
 
 /// The newest sample of one series within a commit.
@@ -96,6 +96,9 @@ impl Writer {
         let mut rolled = Rollups::default();
         let mut sealed = HashMap::default();
         let mut fresh = Runs::default();
+        // What this commit stores, for the forward log (kept only while a forwarder runs).
+        let logging = self.cfg.outbox.is_active();
+        let mut forward: Vec<(i64, Millis, f64)> = Vec::new();
         {
             let (mut recent, mut old) = (Vec::new(), Vec::new());
             // Where each row of `recent` and `old` came from, for naming its conflicts.
@@ -145,6 +148,9 @@ impl Writer {
                         } else if known.newest.is_none_or(|n| at > n) {
                             fresh.add(series, sample);
                             packed += 1;
+                            if logging {
+                                forward.push((series, at, *value));
+                            }
                         } else {
                             old.push(Row { series, sample });
                             old_from.push((reading, metric.as_str(), sensor));
@@ -191,6 +197,10 @@ impl Writer {
                         ));
                     }
                 }
+                if logging {
+                    log_stored(&mut forward, &recent, &recent_in);
+                    log_stored(&mut forward, &old, &old_in);
+                }
                 receipt.stored = recent_in.stored + old_in.stored + packed;
                 receipt.duplicates +=
                     attempted - receipt.stored - (receipt.conflicts.len() - before);
@@ -225,7 +235,9 @@ impl Writer {
                 }
             }
         }
+        let head = self.cfg.outbox.append(&tx, &forward)?;
         tx.commit()?;
+        self.cfg.outbox.committed(head);
         for n in newest.values() {
             if let Some(known) = self
                 .series
@@ -237,6 +249,19 @@ impl Writer {
         }
         Ok((receipts, live))
     }
+}
+
+/// Adds to the forward log the rows an insert stored or met with the same value (a resend is
+/// harmless to forward again: a target keeps one point per series and time); conflicts, which
+/// were not stored, are left out.
+fn log_stored(forward: &mut Vec<(i64, Millis, f64)>, rows: &[Row], inserted: &Inserted) {
+    let refused: foldhash::HashSet<usize> = inserted.conflicts.iter().map(|&(k, _)| k).collect();
+    forward.extend(
+        rows.iter()
+            .enumerate()
+            .filter(|(k, _)| !refused.contains(k))
+            .map(|(_, r)| (r.series, r.sample.at, r.sample.value)),
+    );
 }
 
 /// Removes rows whose time is already in their hour's chunk or pieces (a resent backlog), and

@@ -20,6 +20,7 @@ use clima_model::{Millis, Reading};
 use rusqlite::Connection;
 
 use self::checkpoint::Checkpointer;
+use super::outbox::Outbox;
 use super::StoreError;
 use crate::hub::Hub;
 use crate::now_ms;
@@ -88,6 +89,8 @@ pub struct WriterConfig {
     pub retention: Retention,
     /// Whether a commit waits for the disk.
     pub durability: Durability,
+    /// The forward log's shared state: commits append to the log while a forwarder runs.
+    pub outbox: Arc<Outbox>,
 }
 
 /// What a commit survives. Either way a killed process loses nothing acknowledged.
@@ -135,6 +138,7 @@ impl Default for WriterConfig {
             max_group_samples: 50_000,
             retention: Retention::default(),
             durability: Durability::default(),
+            outbox: Arc::default(),
         }
     }
 }
@@ -147,6 +151,8 @@ enum Msg {
         value: String,
         reply: mpsc::SyncSender<Result<(), StoreError>>,
     },
+    /// Runs a task on the writer's connection (forwarder registration).
+    Run(Task),
     /// Run every maintenance step (move, seal, prune) until none has work left.
     Maintain(mpsc::SyncSender<Result<(), StoreError>>),
     /// Commit what is queued, then stop.
@@ -161,6 +167,8 @@ struct Job {
     received: Vec<Millis>,
     done: Done,
 }
+
+type Task = Box<dyn FnOnce(&Connection) + Send>;
 
 /// Called on the writer thread with a write's outcome, once committed (or failed). It must be
 /// quick: hand the result on, never block.
@@ -262,6 +270,22 @@ impl WriteHandle {
                 value: value.to_owned(),
                 reply,
             })
+            .map_err(|_| StoreError::Stopped)?;
+        answer.recv().map_err(|_| StoreError::Stopped)?
+    }
+
+    /// Runs `f` on the writer's connection between commits and returns its result: the one way
+    /// for other parts of the engine to change the database.
+    pub fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let (reply, answer) = mpsc::sync_channel(1);
+        let task: Task = Box::new(move |conn| {
+            let _ = reply.send(f(conn));
+        });
+        self.tx
+            .send(Msg::Run(task))
             .map_err(|_| StoreError::Stopped)?;
         answer.recv().map_err(|_| StoreError::Stopped)?
     }
@@ -401,7 +425,11 @@ impl Writer {
             }
             if Instant::now() >= next_tick {
                 // More work waiting means the next tick comes right after the next group.
-                let busy = self.tick(now_ms()).unwrap_or_else(|e| {
+                let now = now_ms();
+                let busy = self
+                    .tick(now)
+                    .and_then(|busy| Ok(self.forward_upkeep(now)? || busy));
+                let busy = busy.unwrap_or_else(|e| {
                     tracing::warn!(error = %e, "store maintenance failed; will retry");
                     false
                 });
@@ -412,6 +440,9 @@ impl Writer {
                         self.cfg.move_every
                     };
             }
+        }
+        if let Err(e) = self.forward_upkeep(now_ms()) {
+            tracing::warn!(error = %e, "storing forwarders' cursors failed; they resend from the last stored one");
         }
         if let Some(c) = self.checkpointer.take() {
             c.stop();
@@ -446,6 +477,13 @@ impl Writer {
             Msg::Setting { key, value, reply } => {
                 let _ = reply.send(self.set_setting(&key, &value));
             }
+            Msg::Run(task) => {
+                if !group.is_empty() {
+                    self.commit_and_answer(std::mem::take(group));
+                    *samples = 0;
+                }
+                task(&self.conn);
+            }
             Msg::Maintain(reply) => {
                 // Writes sent before the request are part of what it waits for.
                 if !group.is_empty() {
@@ -456,6 +494,18 @@ impl Writer {
             }
             Msg::Stop => *stopping = true,
         }
+    }
+}
+
+impl Writer {
+    /// Stores forwarders' cursors and trims the forward log (see `store::outbox`).
+    fn forward_upkeep(&mut self, now: Millis) -> Result<bool, StoreError> {
+        let cutoff = self
+            .cfg
+            .retention
+            .raw
+            .map(|keep| now - keep.as_millis() as Millis);
+        self.cfg.outbox.upkeep(&self.conn, cutoff)
     }
 }
 
