@@ -192,6 +192,18 @@ impl Api {
         rx.await.unwrap_or(Err(StoreError::Stopped))
     }
 
+    /// The store's metrics for Prometheus: series, sensor ages, write counts, forwarders.
+    /// Blocking.
+    pub fn metrics(&self) -> Result<Vec<clima_model::exposition::Family>, StoreError> {
+        let sensors = self.sensors()?;
+        Ok(crate::metrics::families(
+            &sensors,
+            self.0.writer.stats(),
+            &self.forwarders(),
+            crate::now_ms(),
+        ))
+    }
+
     /// Each forwarder's state, lag and last error.
     pub fn forwarders(&self) -> Vec<ForwarderStatus> {
         self.0.forwarders.status()

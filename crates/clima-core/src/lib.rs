@@ -9,6 +9,7 @@ pub mod engine;
 pub mod forward;
 pub mod http;
 pub mod hub;
+pub mod metrics;
 mod platform;
 pub mod serial;
 pub mod sim;

@@ -4,6 +4,7 @@
 pub mod chunk;
 pub mod coalesce;
 pub mod downsample;
+pub mod exposition;
 pub mod forward;
 pub mod json;
 pub mod line_protocol;

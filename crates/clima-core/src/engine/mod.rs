@@ -129,6 +129,7 @@ impl Engine {
             body_timeout: cfg.limits.body_timeout,
             streams: Default::default(),
             closed: Arc::new(Closed::default()),
+            replies: Default::default(),
             shutdown: shutdown.clone(),
         };
         let server = runtime.spawn(http::serve(listener, front, cfg.limits.clone()));

@@ -67,6 +67,7 @@ pub fn router(front: Arc<Front>) -> Router {
             get(get_forwarders).post(add_forwarder),
         )
         .route("/api/v1/forwarders/remove", post(remove_forwarder))
+        .route("/metrics", get(metrics))
         .route("/api/v1/token/regenerate", post(regenerate_token))
         .route("/write", post(write))
         .route("/api/v2/write", post(write))
@@ -78,7 +79,7 @@ pub fn router(front: Arc<Front>) -> Router {
         .merge(api)
         .fallback(fallback)
         .layer(middleware::from_fn_with_state(front.clone(), guard::gate))
-        .layer(middleware::from_fn(guard::log))
+        .layer(middleware::from_fn_with_state(front.clone(), guard::log))
         .with_state(front)
 }
 
@@ -682,6 +683,48 @@ async fn set_retention(
         200,
         &json!({ "sensor": k.sensor, "keep_raw": k.keep_raw, "keep_minute": k.keep_minute }),
     ))
+}
+
+/// Prometheus's scrape: the store's families, then the HTTP server's own counters.
+async fn metrics(State(front): Shared) -> Result<Reply, Reply> {
+    use clima_model::exposition::{render, Family};
+    let api = front.api.clone();
+    let mut families = blocking(move || api.metrics()).await??;
+    let mut replies = Family::new(
+        "clima_http_replies_total",
+        "HTTP replies sent, by status (429: rate-limited).",
+        "counter",
+    );
+    for (status, n) in front.replies.lock().expect("reply counts").iter() {
+        replies.add(vec![("status", status.to_string())], *n as f64);
+    }
+    let mut limited = Family::new(
+        "clima_http_rate_limited_total",
+        "Requests refused by the per-address rate limit.",
+        "counter",
+    );
+    let n429 = front
+        .replies
+        .lock()
+        .expect("reply counts")
+        .get(&429)
+        .copied()
+        .unwrap_or(0);
+    limited.add(vec![], n429 as f64);
+    let mut closed = Family::new(
+        "clima_http_connections_closed_total",
+        "Connections refused or cut, by reason.",
+        "counter",
+    );
+    if let Some(reasons) = front.closed.snapshot().as_object() {
+        for (reason, n) in reasons {
+            closed.add(vec![("reason", reason.clone())], n.as_f64().unwrap_or(0.0));
+        }
+    }
+    families.extend([replies, limited, closed]);
+    let mut reply = Reply::empty(200).with_body(render(&families).into_bytes());
+    reply.content_type = "text/plain; version=0.0.4; charset=utf-8";
+    Ok(reply)
 }
 
 async fn get_forwarders(State(front): Shared) -> Reply {

@@ -16,8 +16,8 @@ use rusqlite::{Connection, OpenFlags};
 
 pub use query::{MetricLatest, Reader, SensorInfo};
 pub use writer::{
-    spawn_writer, Conflict, Done, Durability, Receipt, Retention, Source, WriteHandle,
-    WriterConfig, KEEP_MINUTE_KEY, KEEP_RAW_KEY,
+    spawn_writer, Conflict, Done, Durability, Receipt, Retention, Source, SourceCounts,
+    WriteHandle, WriteStats, WriterConfig, KEEP_MINUTE_KEY, KEEP_RAW_KEY,
 };
 
 /// What can go wrong with the database.

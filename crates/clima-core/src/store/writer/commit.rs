@@ -40,6 +40,7 @@ impl Writer {
                 self.hub.publish(live);
                 for (job, receipt) in group.into_iter().zip(receipts) {
                     self.log_conflicts(&receipt.conflicts);
+                    self.stats.count(job.source, &receipt);
                     (job.done)(Ok(receipt));
                 }
             }
@@ -52,6 +53,9 @@ impl Writer {
                 let e = e.for_each_caller();
                 tracing::error!(error = %e, requests = group.len(), "commit failed");
                 *self.problem.lock().expect("store problem") = Some(e.to_string());
+                self.stats
+                    .failed_commits
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 for job in group {
                     (job.done)(Err(e.for_each_caller()));
                 }

@@ -38,6 +38,14 @@ pub enum Source {
 }
 
 impl Source {
+    pub const ALL: [Source; 5] = [
+        Source::Http,
+        Source::LineProtocol,
+        Source::Push,
+        Source::Serial,
+        Source::Import,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Source::Http => "http",
@@ -46,6 +54,41 @@ impl Source {
             Source::Serial => "serial",
             Source::Import => "import",
         }
+    }
+}
+
+/// What commits stored, by source, and how many commits failed since start: for `/metrics`.
+#[derive(Debug, Default)]
+pub struct WriteStats {
+    by_source: Mutex<[SourceCounts; 5]>,
+    failed_commits: std::sync::atomic::AtomicU64,
+}
+
+/// Samples stored, resent and conflicting from one source.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SourceCounts {
+    pub stored: u64,
+    pub duplicates: u64,
+    pub conflicts: u64,
+}
+
+impl WriteStats {
+    pub fn by_source(&self) -> Vec<(Source, SourceCounts)> {
+        let counts = *self.by_source.lock().expect("write stats");
+        Source::ALL.into_iter().zip(counts).collect()
+    }
+
+    pub fn failed_commits(&self) -> u64 {
+        self.failed_commits
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn count(&self, source: Source, r: &Receipt) {
+        let mut all = self.by_source.lock().expect("write stats");
+        let c = &mut all[Source::ALL.iter().position(|s| *s == source).unwrap_or(0)];
+        c.stored += r.stored as u64;
+        c.duplicates += r.duplicates as u64;
+        c.conflicts += r.conflicts.len() as u64;
     }
 }
 
@@ -179,6 +222,7 @@ pub type Done = Box<dyn FnOnce(Result<Receipt, StoreError>) + Send>;
 pub struct WriteHandle {
     tx: mpsc::SyncSender<Msg>,
     problem: Arc<Mutex<Option<String>>>,
+    stats: Arc<WriteStats>,
 }
 
 impl WriteHandle {
@@ -186,6 +230,11 @@ impl WriteHandle {
     /// `None` once one succeeds again.
     pub fn problem(&self) -> Option<String> {
         self.problem.lock().expect("store problem").clone()
+    }
+
+    /// What commits stored and how many failed, since start.
+    pub fn stats(&self) -> &WriteStats {
+        &self.stats
     }
 
     /// Stores readings and returns once they are committed (or failed). `received_at` is the
@@ -333,8 +382,10 @@ pub fn spawn_writer(
         .transpose()?;
     let (tx, rx) = mpsc::sync_channel(4096);
     let problem = Arc::new(Mutex::new(None));
+    let stats = Arc::new(WriteStats::default());
     let mut writer = Writer {
         problem: problem.clone(),
+        stats: stats.clone(),
         checkpointer,
         conn,
         hub,
@@ -349,7 +400,7 @@ pub fn spawn_writer(
         .name("clima-writer".into())
         .spawn(move || writer.run(rx))
         .expect("spawning the writer thread");
-    Ok((WriteHandle { tx, problem }, thread))
+    Ok((WriteHandle { tx, problem, stats }, thread))
 }
 
 /// The sensor rows the writer has looked up: by key for readings that name their sensor, by
@@ -374,6 +425,7 @@ impl SensorCache {
 struct Writer {
     conn: Connection,
     problem: Arc<Mutex<Option<String>>>,
+    stats: Arc<WriteStats>,
     checkpointer: Option<Checkpointer>,
     hub: Hub,
     cfg: WriterConfig,
