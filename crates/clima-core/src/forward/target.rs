@@ -72,9 +72,9 @@ impl fmt::Debug for Target {
 pub enum TargetError {
     #[error("forward target {0:?} is not a URL: give e.g. http://HOST:8086/write?db=clima")]
     NotUrl(String),
-    #[error("forward target {shown}: scheme {scheme:?} is not supported: use http:// or https:// with /write?db=NAME (InfluxDB 1.x line protocol) or /api/v2/write?org=ORG&bucket=BUCKET")]
+    #[error("forward target {shown}: scheme {scheme:?} is not supported (MQTT is not yet): use http:// or https:// with /write?db=NAME (InfluxDB 1.x line protocol) or /api/v2/write?org=ORG&bucket=BUCKET")]
     Scheme { shown: String, scheme: String },
-    #[error("forward target {0}: the path must be /write?db=NAME (InfluxDB 1.x, VictoriaMetrics) or /api/v2/write?org=ORG&bucket=BUCKET (InfluxDB 2 and 3)")]
+    #[error("forward target {0}: the path must be /write?db=NAME (InfluxDB 1.x, VictoriaMetrics; a VictoriaMetrics cluster's /insert/0/influx/write) or /api/v2/write?org=ORG&bucket=BUCKET (InfluxDB 2 and 3)")]
     Path(String),
     #[error("forward target {0}: /write needs ?db=NAME, the database to write to")]
     NoDatabase(String),
@@ -119,9 +119,11 @@ pub fn parse(raw: &str, token: Option<&Secret>) -> Result<Target, TargetError> {
         });
     }
     let param = |name: &str| url.query_pairs().any(|(k, v)| k == name && !v.is_empty());
-    let (kind, authorization) = match url.path() {
-        "/write" => {
-            if !param("db") {
+    let path = url.path();
+    let (kind, authorization) = match path {
+        // Also a VictoriaMetrics cluster's `/insert/ACCOUNT/influx/write`.
+        _ if path.ends_with("/write") && !path.ends_with("/api/v2/write") => {
+            if path == "/write" && !param("db") {
                 return Err(TargetError::NoDatabase(shown));
             }
             let basic = (!user.is_empty() || password.is_some()).then(|| {
@@ -134,7 +136,7 @@ pub fn parse(raw: &str, token: Option<&Secret>) -> Result<Target, TargetError> {
             });
             (Kind::InfluxV1, basic)
         }
-        "/api/v2/write" => {
+        _ if path.ends_with("/api/v2/write") => {
             if !param("org") && !param("orgID") || !param("bucket") {
                 return Err(TargetError::NoBucket(shown));
             }
@@ -272,6 +274,8 @@ mod tests {
             Err("bucket"),
         );
         check("http://h:8086/write", None, Err("?db=NAME"));
+        check("http://vm:8480/insert/0/influx/write", None,
+            Ok((InfluxV1, "http://vm:8480/insert/0/influx/write", None, "http://vm:8480/insert/0/influx/write")));
         check("http://h:8086/query?db=x", None, Err("the path must be"));
         check(
             "ftp://u:s3cret@h/write?db=x",
