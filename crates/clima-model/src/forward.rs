@@ -99,6 +99,90 @@ fn escape(raw: &str, special: &[char]) -> String {
     out
 }
 
+/// A sensor's MQTT availability follows the dashboard's stale rule (`ui/js/format.js`): with
+/// no interval known, stale after this long.
+pub const DEFAULT_STALE: Millis = 15 * 60_000;
+
+/// Whether a sensor has missed its usual interval: silent for three intervals, and for at least
+/// 10 s more than one; as the dashboard decides.
+pub fn is_stale(age: Millis, interval: Option<Millis>) -> bool {
+    match interval {
+        None => age > DEFAULT_STALE,
+        Some(i) => age > (3 * i).max(i + 10_000),
+    }
+}
+
+/// The median gap between successive distinct times (ascending), if there are two.
+pub fn usual_interval(times: &[Millis]) -> Option<Millis> {
+    let mut gaps: Vec<Millis> = times
+        .windows(2)
+        .map(|w| w[1] - w[0])
+        .filter(|g| *g > 0)
+        .collect();
+    gaps.sort_unstable();
+    gaps.get(gaps.len() / 2).copied()
+}
+
+/// Where a series' state goes: `PREFIX/SENSOR/METRIC`.
+pub fn state_topic(prefix: &str, sensor: &str, metric: &str) -> String {
+    format!("{prefix}/{sensor}/{metric}")
+}
+
+/// Where a sensor's `online`/`offline` goes.
+pub fn availability_topic(prefix: &str, sensor: &str) -> String {
+    format!("{prefix}/{sensor}/availability")
+}
+
+/// Home Assistant MQTT discovery for one series: its config topic and retained payload, with
+/// the device class and unit Home Assistant expects for the metric and one device per sensor.
+pub fn discovery(prefix: &str, sensor: &str, name: Option<&str>, metric: &str) -> (String, String) {
+    // Discovery ids allow only [a-zA-Z0-9_-]; sensor ids and metrics may hold '.'.
+    let id = format!("clima_{sensor}_{metric}").replace(
+        |c: char| !c.is_ascii_alphanumeric() && c != '_' && c != '-',
+        "_",
+    );
+    let device_id = format!("clima_{sensor}").replace(
+        |c: char| !c.is_ascii_alphanumeric() && c != '_' && c != '-',
+        "_",
+    );
+    let class = match metric {
+        "temperature" | "dew_point" => Some("temperature"),
+        "humidity" => Some("humidity"),
+        "pressure" => Some("pressure"),
+        "co2" => Some("carbon_dioxide"),
+        "pm1" => Some("pm1"),
+        "pm25" => Some("pm25"),
+        "pm10" => Some("pm10"),
+        "battery" => Some("battery"),
+        "illuminance" | "lux" => Some("illuminance"),
+        "voltage" => Some("voltage"),
+        _ => None,
+    };
+    let mut config = serde_json::json!({
+        "name": metric.replace('_', " "),
+        "unique_id": id,
+        "object_id": id,
+        "state_topic": state_topic(prefix, sensor, metric),
+        "availability_topic": availability_topic(prefix, sensor),
+        "state_class": "measurement",
+        "device": {
+            "identifiers": [device_id],
+            "name": name.unwrap_or(sensor),
+            "manufacturer": "Clima",
+        },
+    });
+    if let Some(class) = class {
+        config["device_class"] = class.into();
+    }
+    if let Some(unit) = crate::metric::unit_of(metric) {
+        config["unit_of_measurement"] = unit.into();
+    }
+    (
+        format!("homeassistant/sensor/{id}/config"),
+        config.to_string(),
+    )
+}
+
 /// The wait before try `failures + 1` after that many failures in a row: half a second,
 /// doubling, at most `cap`.
 pub fn backoff(failures: u32, cap: Duration) -> Duration {
@@ -211,6 +295,57 @@ mod tests {
                 batch.body
             );
         }
+    }
+
+    #[test]
+    fn staleness_as_the_dashboard_decides() {
+        assert_eq!(usual_interval(&[0, 1000, 2000, 2000, 5000]), Some(1000));
+        assert_eq!(usual_interval(&[7]), None);
+        for (age, interval, stale) in [
+            (11_001, Some(1000), true),
+            (10_999, Some(1000), false),
+            (180_001, Some(60_000), true),
+            (179_999, Some(60_000), false),
+            (15 * 60_000 + 1, None, true),
+            (15 * 60_000, None, false),
+        ] {
+            assert_eq!(is_stale(age, interval), stale, "{age} {interval:?}");
+        }
+    }
+
+    #[test]
+    fn home_assistant_discovery() {
+        let (topic, payload) = discovery(
+            "clima",
+            "climate.attic",
+            Some("Attic \"north\""),
+            "temperature",
+        );
+        assert_eq!(
+            topic,
+            "homeassistant/sensor/clima_climate_attic_temperature/config"
+        );
+        let v: serde_json::Value = serde_json::from_str(&payload).unwrap();
+        assert_eq!(v["state_topic"], "clima/climate.attic/temperature");
+        assert_eq!(v["availability_topic"], "clima/climate.attic/availability");
+        assert_eq!(v["device_class"], "temperature");
+        assert_eq!(v["unit_of_measurement"], "°C");
+        assert_eq!(v["unique_id"], "clima_climate_attic_temperature");
+        assert_eq!(v["device"]["name"], "Attic \"north\"");
+        assert_eq!(v["device"]["identifiers"][0], "clima_climate_attic");
+        let (_, other) = discovery("p", "s", None, "soil");
+        let v: serde_json::Value = serde_json::from_str(&other).unwrap();
+        assert!(
+            v.get("device_class").is_none() && v.get("unit_of_measurement").is_none(),
+            "{v}"
+        );
+        assert_eq!(v["device"]["name"], "s");
+        assert_eq!(
+            discovery("p", "s", None, "co2")
+                .1
+                .contains("\"carbon_dioxide\""),
+            true
+        );
     }
 
     #[test]

@@ -3,7 +3,9 @@
 //! that is down, slow or refusing gets everything once it is back and never holds up ingest.
 
 mod influx;
+mod mqtt;
 pub mod target;
+mod worker;
 
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -180,8 +182,13 @@ impl Forwarders {
             .run(move |c| outbox.register(c, &key, url.as_deref()))?;
         let progress = Arc::new(Mutex::new(Progress::default()));
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let thread = influx::spawn(
-            target.clone(),
+        let sink: Box<dyn worker::Sink> = match &target.broker {
+            Some(b) => Box::new(mqtt::Mqtt::new(b.clone(), cursor.id)),
+            None => Box::new(influx::Influx::new(target.clone())),
+        };
+        let thread = worker::spawn(
+            sink,
+            target.shown.clone(),
             &self.db,
             self.outbox.clone(),
             cursor.clone(),

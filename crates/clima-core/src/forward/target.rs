@@ -42,6 +42,17 @@ pub enum Kind {
     InfluxV1,
     /// `/api/v2/write?org=&bucket=` with a token (InfluxDB 2 and 3).
     InfluxV2,
+    /// `mqtt://HOST:PORT/PREFIX`: retained states and Home Assistant discovery.
+    Mqtt,
+}
+
+/// An MQTT broker and the topic prefix states go under.
+#[derive(Clone, PartialEq)]
+pub struct Broker {
+    pub host: String,
+    pub port: u16,
+    pub prefix: String,
+    pub login: Option<(String, Secret)>,
 }
 
 /// A parsed `--forward URL`.
@@ -55,6 +66,8 @@ pub struct Target {
     /// The URL with every credential replaced by `***`: shown, logged, and the key its cursor
     /// is kept under.
     pub shown: String,
+    /// For [`Kind::Mqtt`], the broker.
+    pub broker: Option<Broker>,
 }
 
 /// Shows the target as [`Target::shown`], never its credentials.
@@ -72,8 +85,12 @@ impl fmt::Debug for Target {
 pub enum TargetError {
     #[error("forward target {0:?} is not a URL: give e.g. http://HOST:8086/write?db=clima")]
     NotUrl(String),
-    #[error("forward target {shown}: scheme {scheme:?} is not supported (MQTT is not yet): use http:// or https:// with /write?db=NAME (InfluxDB 1.x line protocol) or /api/v2/write?org=ORG&bucket=BUCKET")]
+    #[error("forward target {shown}: scheme {scheme:?} is not supported: use http:// or https:// with /write?db=NAME (InfluxDB 1.x line protocol) or /api/v2/write?org=ORG&bucket=BUCKET, or mqtt://HOST:PORT/PREFIX")]
     Scheme { shown: String, scheme: String },
+    #[error("forward target {0}: mqtts:// is not supported yet: use mqtt:// on a trusted network, or a TLS tunnel to the broker")]
+    MqttTls(String),
+    #[error("forward target {0}: an MQTT target needs a host and a topic prefix without '+' or '#', e.g. mqtt://broker.lan:1883/clima")]
+    MqttAddress(String),
     #[error("forward target {0}: the path must be /write?db=NAME (InfluxDB 1.x, VictoriaMetrics; a VictoriaMetrics cluster's /insert/0/influx/write) or /api/v2/write?org=ORG&bucket=BUCKET (InfluxDB 2 and 3)")]
     Path(String),
     #[error("forward target {0}: /write needs ?db=NAME, the database to write to")]
@@ -112,6 +129,11 @@ pub fn parse(raw: &str, token: Option<&Secret>) -> Result<Target, TargetError> {
         url.query_pairs_mut().clear().extend_pairs(rest);
     }
     let endpoint = url.to_string();
+    match url.scheme() {
+        "mqtt" => return mqtt(&url, user, password, shown),
+        "mqtts" => return Err(TargetError::MqttTls(shown)),
+        _ => {}
+    }
     if !matches!(url.scheme(), "http" | "https") {
         return Err(TargetError::Scheme {
             shown,
@@ -150,6 +172,34 @@ pub fn parse(raw: &str, token: Option<&Secret>) -> Result<Target, TargetError> {
         endpoint,
         authorization,
         shown,
+        broker: None,
+    })
+}
+
+fn mqtt(
+    url: &Url,
+    user: String,
+    password: Option<String>,
+    shown: String,
+) -> Result<Target, TargetError> {
+    let prefix = url.path().trim_matches('/');
+    let prefix = if prefix.is_empty() { "clima" } else { prefix };
+    let host = url.host_str().filter(|h| !h.is_empty());
+    let Some(host) = host.filter(|_| !prefix.contains(['+', '#'])) else {
+        return Err(TargetError::MqttAddress(shown));
+    };
+    let port = url.port().unwrap_or(1883);
+    Ok(Target {
+        kind: Kind::Mqtt,
+        endpoint: format!("{host}:{port}"),
+        authorization: None,
+        shown,
+        broker: Some(Broker {
+            host: host.trim_matches(['[', ']']).to_owned(),
+            port,
+            prefix: prefix.to_owned(),
+            login: (!user.is_empty()).then(|| (user, Secret(password.unwrap_or_default()))),
+        }),
     })
 }
 
@@ -274,8 +324,16 @@ mod tests {
             Err("bucket"),
         );
         check("http://h:8086/write", None, Err("?db=NAME"));
-        check("http://vm:8480/insert/0/influx/write", None,
-            Ok((InfluxV1, "http://vm:8480/insert/0/influx/write", None, "http://vm:8480/insert/0/influx/write")));
+        check(
+            "http://vm:8480/insert/0/influx/write",
+            None,
+            Ok((
+                InfluxV1,
+                "http://vm:8480/insert/0/influx/write",
+                None,
+                "http://vm:8480/insert/0/influx/write",
+            )),
+        );
         check("http://h:8086/query?db=x", None, Err("the path must be"));
         check(
             "ftp://u:s3cret@h/write?db=x",

@@ -9,6 +9,7 @@ mod forward;
 mod hardening;
 mod history;
 mod lifecycle;
+mod mqtt;
 mod prometheus;
 mod serial;
 mod stream;
