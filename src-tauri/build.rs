@@ -15,6 +15,9 @@ const COMMANDS: &[&str] = &[
     "set_update_interval",
     "painted",
     "regenerate_token",
+    "forwarders",
+    "add_forwarder",
+    "remove_forwarder",
 ];
 
 fn main() {

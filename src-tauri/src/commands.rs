@@ -3,6 +3,7 @@
 
 use clima_core::api::{ChartOptions, QueryError, RangeQuery, TokenError};
 use clima_core::chart::{self, TempUnit};
+use clima_core::forward::ForwardError;
 use clima_core::now_ms;
 use serde_json::{json, Value};
 use tauri::{Runtime, State, Window};
@@ -165,6 +166,38 @@ pub async fn regenerate_token(shell: State<'_, Shell>) -> Result<Value, CommandE
         Ok(token) => Ok(json!({ "token": token.expose() })),
         Err(e @ TokenError::NotStored) => Err(CommandError::new("token_fixed", e.to_string())),
         Err(TokenError::Store(e)) => Err(e.into()),
+    }
+}
+
+/// `GET /api/v1/forwarders`.
+#[tauri::command]
+pub async fn forwarders(shell: State<'_, Shell>) -> Result<Value, CommandError> {
+    Ok(json!({ "forwarders": shell.api()?.forwarders() }))
+}
+
+/// `POST /api/v1/forwarders`: adds a forwarder, kept in the database.
+#[tauri::command]
+pub async fn add_forwarder(shell: State<'_, Shell>, url: String) -> Result<Value, CommandError> {
+    let api = shell.api()?;
+    let added = blocking(move || api.add_forwarder(&url)).await?;
+    Ok(json!(added.map_err(forward_error)?))
+}
+
+/// `POST /api/v1/forwarders/remove`.
+#[tauri::command]
+pub async fn remove_forwarder(shell: State<'_, Shell>, id: i64) -> Result<Value, CommandError> {
+    let api = shell.api()?;
+    blocking(move || api.remove_forwarder(id))
+        .await?
+        .map_err(forward_error)?;
+    Ok(json!({ "removed": id }))
+}
+
+fn forward_error(e: ForwardError) -> CommandError {
+    match e {
+        ForwardError::Store(s) => s.into(),
+        ForwardError::Unknown(_) => CommandError::new("not_found", e.to_string()),
+        other => CommandError::invalid(other.to_string()),
     }
 }
 

@@ -252,13 +252,18 @@ impl Drop for Target {
     }
 }
 
-/// Two distinct free loopback ports.
+/// Two distinct free loopback ports (both held at once, so they differ).
 fn free_ports() -> [u16; 2] {
     let l = [
         TcpListener::bind("127.0.0.1:0").unwrap(),
         TcpListener::bind("127.0.0.1:0").unwrap(),
     ];
     l.each_ref().map(|l| l.local_addr().unwrap().port())
+}
+
+/// A Clima forwarding to `url`, on a fresh database.
+fn forwarding_to(url: &str) -> Server {
+    Server::start(&["--serial", "off", "--rate-limit", "off", "--forward", url])
 }
 
 /// Posts `n` readings of every sensor from reading `from` on, 10 ms apart from an hour ago.
@@ -360,14 +365,7 @@ fn influxdb_1_6_gets_every_reading_through_an_outage() {
     let mut influx = Target::influxdb();
     // (InfluxDB without auth ignores the password; Clima must never show or log it.)
     let forward = influx.url("/write?db=clima&u=clima&p=s3cret-pass");
-    let clima = Server::start(&[
-        "--serial",
-        "off",
-        "--rate-limit",
-        "off",
-        "--forward",
-        &forward,
-    ]);
+    let clima = forwarding_to(&forward);
     let mut n = 0;
     for round in 0..12 {
         if round == 4 {
@@ -420,14 +418,7 @@ fn influxdb_partial_writes_are_logged_and_skipped() {
         Some(line.as_bytes()),
     );
     assert_eq!(r.status, 204, "{}", r.body);
-    let clima = Server::start(&[
-        "--serial",
-        "off",
-        "--rate-limit",
-        "off",
-        "--forward",
-        &influx.url("/write?db=clima"),
-    ]);
+    let clima = forwarding_to(&influx.url("/write?db=clima"));
     post(&clima, 0, 100);
     let co2 = format!(
         r#"{{"sensor":"kitchen","name":"Kitchen","measured_at":{},"co2":612}}"#,

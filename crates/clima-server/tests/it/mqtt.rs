@@ -2,20 +2,10 @@
 //! port) read by a real subscriber (`mosquitto_sub`): Home Assistant discovery configs, retained
 //! states, availability that goes `offline` when a sensor turns stale, and a sensor added later.
 
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::util::{post_json, Server};
-
-struct Kill(Child);
-
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use crate::util::{free_port, post_json, Killed, Server};
 
 /// Waits until the subscriber's output holds `line`.
 fn wait_for(out: &std::path::Path, line: &str, within: Duration) -> String {
@@ -33,18 +23,14 @@ fn wait_for(out: &std::path::Path, line: &str, within: Duration) -> String {
 #[test]
 fn mosquitto_subscriber_sees_discovery_states_and_availability() {
     let dir = tempfile::tempdir().unwrap();
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let config = dir.path().join("mosquitto.conf");
     std::fs::write(
         &config,
         format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"),
     )
     .unwrap();
-    let _broker = Kill(
+    let _broker = Killed(
         Command::new("/usr/sbin/mosquitto")
             .arg("-c")
             .arg(&config)
@@ -75,7 +61,7 @@ fn mosquitto_subscriber_sees_discovery_states_and_availability() {
     );
 
     let out = dir.path().join("sub.txt");
-    let _sub = Kill(
+    let _sub = Killed(
         Command::new("mosquitto_sub")
             .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-v", "-t", "homeassistant/#", "-t", "lab/#"])
             .stdout(std::fs::File::create(&out).unwrap())

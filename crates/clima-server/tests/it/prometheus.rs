@@ -2,11 +2,10 @@
 //! loopback port with its data in a temp dir) with the token in its `authorization`: its query
 //! API returns Clima's series with their labels and values in base units.
 
-use std::net::TcpListener;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::util::{call, get, post_json, Server};
+use crate::util::{call, free_port, get, post_json, Killed, Server};
 
 const TOKEN: &str = "scrape-s3cret-token";
 
@@ -52,11 +51,7 @@ fn prometheus_scrapes_series_in_base_units() {
         .find(|p| std::path::Path::new(p).is_file())
         .expect("prometheus is not installed: run scripts/install-deps test (Debian's prometheus)");
     let dir = tempfile::tempdir().unwrap();
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let config = dir.path().join("prometheus.yml");
     std::fs::write(
         &config,
@@ -66,18 +61,20 @@ fn prometheus_scrapes_series_in_base_units() {
         ),
     )
     .unwrap();
-    let mut prometheus = Command::new(exe)
-        .arg(format!("--config.file={}", config.display()))
-        .arg(format!(
-            "--storage.tsdb.path={}",
-            dir.path().join("data").display()
-        ))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(dir.path().join("prometheus.log")).unwrap())
-        .spawn()
-        .unwrap();
+    let _prometheus = Killed(
+        Command::new(exe)
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.path().join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.path().join("prometheus.log")).unwrap())
+            .spawn()
+            .unwrap(),
+    );
     let query = |q: &str| -> serde_json::Value {
         let url = format!("http://127.0.0.1:{port}/api/v1/query?query={q}");
         match ureq::get(&url).timeout(Duration::from_secs(2)).call() {
@@ -92,7 +89,6 @@ fn prometheus_scrapes_series_in_base_units() {
             break r.clone();
         }
         if Instant::now() > deadline {
-            let _ = prometheus.kill();
             panic!(
                 "Prometheus has no series: {v}\n{}",
                 std::fs::read_to_string(dir.path().join("prometheus.log")).unwrap_or_default()
@@ -117,6 +113,4 @@ fn prometheus_scrapes_series_in_base_units() {
     }
     let up = query("up");
     assert_eq!(up["data"]["result"][0]["value"][1], "1", "{up}");
-    let _ = prometheus.kill();
-    let _ = prometheus.wait();
 }
