@@ -180,7 +180,11 @@ impl Forwarders {
         let cursor = self
             .writer
             .run(move |c| outbox.register(c, &key, url.as_deref()))?;
-        let progress = Arc::new(Mutex::new(Progress::default()));
+        // Until it first catches up, its lag counts from its start.
+        let progress = Arc::new(Mutex::new(Progress {
+            caught_up_at: Some(crate::now_ms()),
+            ..Progress::default()
+        }));
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let sink: Box<dyn worker::Sink> = match &target.broker {
             Some(b) => Box::new(mqtt::Mqtt::new(b.clone(), cursor.id)),
@@ -229,9 +233,8 @@ impl Forwarders {
                     },
                     lag_readings: lag,
                     lag_seconds: match (lag, p.caught_up_at) {
-                        (0, _) => 0.0,
-                        (_, Some(t)) => (now - t).max(0) as f64 / 1000.0,
-                        (_, None) => 0.0,
+                        (1.., Some(t)) => (now - t).max(0) as f64 / 1000.0,
+                        _ => 0.0,
                     },
                     delivered: p.delivered,
                     errors: p.errors,
