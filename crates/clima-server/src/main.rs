@@ -96,7 +96,8 @@ struct Args {
     /// while it is down: http(s)://HOST:PORT/write?db=NAME (InfluxDB 1.x line protocol, also
     /// VictoriaMetrics; user and password in the URL) or
     /// http(s)://HOST:PORT/api/v2/write?org=ORG&bucket=BUCKET (InfluxDB 2 and 3, with
-    /// --forward-token-env). Repeat for several.
+    /// --forward-token-env), or mqtt://HOST:PORT/PREFIX (retained states and Home Assistant
+    /// discovery). Repeat for several.
     #[arg(long, value_name = "URL")]
     forward: Vec<String>,
 
