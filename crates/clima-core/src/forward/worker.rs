@@ -93,6 +93,9 @@ impl Forwarder {
                 },
             };
             let after = self.cursor.delivered();
+            // Read before the log: every entry up to it is committed and in the log unless
+            // retention removed it.
+            let head = self.outbox.head();
             let samples = match log.after(after, READ_ROWS) {
                 Ok(s) => s,
                 Err(e) => {
@@ -100,18 +103,21 @@ impl Forwarder {
                     continue;
                 }
             };
-            let Some(first) = samples.first() else {
+            let next = samples.first().map_or(head + 1, |s| s.seq);
+            if next > after + 1 {
+                let lost = next - after - 1;
+                tracing::warn!(target = %self.shown, lost, "readings were removed by retention before they could be forwarded; forwarding goes on after them");
+                self.progress().lost += lost as u64;
+                // Counted once: the cursor passes the gap.
+                self.cursor.deliver(next - 1);
+            }
+            if samples.is_empty() {
                 self.progress().caught_up_at = Some(now_ms());
                 self.sink.idle();
                 if self.outbox.wait_beyond(after, IDLE_POLL) {
                     break;
                 }
                 continue;
-            };
-            if first.seq > after + 1 {
-                let lost = first.seq - after - 1;
-                tracing::warn!(target = %self.shown, lost, "readings were removed by retention before they could be forwarded; forwarding goes on after them");
-                self.progress().lost += lost as u64;
             }
             let (taken, sent) = self.sink.send(&samples);
             let last = samples[taken.max(1) - 1].seq;

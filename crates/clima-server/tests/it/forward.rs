@@ -491,3 +491,73 @@ fn victoria_metrics_gets_every_reading_through_a_kill_during_drain() {
     drop(clima);
     drop(dir);
 }
+
+#[test]
+fn readings_retention_removed_before_forwarding_are_counted_lost() {
+    let mut vm = Target::victoria_metrics();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("clima.db");
+    let forward = vm.url("/write?db=clima");
+    let clima = Server::start_on(
+        &db,
+        &["--serial", "off", "--keep-raw", "1h", "--forward", &forward],
+    );
+    // Measured two hours ago, past --keep-raw: retention removes them before the target is up.
+    let old = clima_core::now_ms() - 7_200_000;
+    let items: Vec<String> = (0..50)
+        .map(|i| {
+            format!(
+                r#"{{"sensor":"attic","measured_at":{},"temperature":20}}"#,
+                old + i
+            )
+        })
+        .collect();
+    let r = post_json(
+        &clima.url("/api/v1/readings"),
+        &format!("[{}]", items.join(",")),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let now = clima_core::now_ms();
+    let fresh: Vec<String> = (0..10)
+        .map(|i| {
+            format!(
+                r#"{{"sensor":"attic","measured_at":{},"temperature":21}}"#,
+                now - 1000 + i
+            )
+        })
+        .collect();
+    let r = post_json(
+        &clima.url("/api/v1/readings"),
+        &format!("[{}]", fresh.join(",")),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    // The writer trims the forward log at its next tick (every 5 s).
+    let look =
+        rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while look
+        .query_row(
+            "SELECT count(*) FROM forward_log WHERE measured_at < ?1",
+            [old + 100],
+            |r| r.get::<_, i64>(0),
+        )
+        .unwrap()
+        > 0
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the forward log kept readings past retention"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    vm.start();
+    let f = wait_drained(&clima, Duration::from_secs(60));
+    assert_eq!(f["lost"], 50, "{f}");
+    assert_eq!(f["delivered"], 10, "{f}");
+    assert!(
+        clima.log().contains("removed by retention"),
+        "{}",
+        clima.log()
+    );
+}
