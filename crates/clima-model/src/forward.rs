@@ -340,12 +340,9 @@ mod tests {
             "{v}"
         );
         assert_eq!(v["device"]["name"], "s");
-        assert_eq!(
-            discovery("p", "s", None, "co2")
-                .1
-                .contains("\"carbon_dioxide\""),
-            true
-        );
+        assert!(discovery("p", "s", None, "co2")
+            .1
+            .contains("\"carbon_dioxide\""));
     }
 
     #[test]
