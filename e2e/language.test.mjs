@@ -32,7 +32,8 @@ const TOKEN = '0123456789abcdef0123456789abcdef';
  * `pre`) is not translated.
  */
 const ALLOWED = new Set([
-  'clima', 'curl', 'usb', 'json', 'csv', 'png', 'svg', 'http', 'esphome', 'esp', 'arduino', 'shelly', 'co', 'c', 'f', 'g', 'm',
+  'clima', 'curl', 'usb', 'json', 'csv', 'png', 'svg', 'http', 'esphome', 'esp', 'arduino', 'shelly', 'influxdb',
+  'victoriametrics', 'mqtt', 'co', 'c', 'f', 'g', 'm',
 ]);
 const JAPANESE = /[\u3040-\u30ff\u3400-\u9fff]/;
 

@@ -17,6 +17,9 @@ const COMMANDS: &[&str] = &[
     "regenerate_token",
     "background",
     "set_background",
+    "forwarders",
+    "add_forwarder",
+    "remove_forwarder",
 ];
 
 fn main() {

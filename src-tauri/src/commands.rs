@@ -3,6 +3,7 @@
 
 use clima_core::api::{About, ChartOptions, QueryError, RangeQuery, TokenError};
 use clima_core::chart::{self, DateStyle, TempUnit};
+use clima_core::forward::ForwardError;
 use clima_core::now_ms;
 use serde_json::{json, Value};
 use tauri::{AppHandle, Runtime, State, Window};
@@ -195,6 +196,38 @@ pub async fn set_background<R: Runtime>(
 ) -> Result<BackgroundView, CommandError> {
     let api = shell.api()?;
     blocking(move || background::change(&app, &api, keep_in_tray, autostart)).await?
+}
+
+/// `GET /api/v1/forwarders`.
+#[tauri::command]
+pub async fn forwarders(shell: State<'_, Shell>) -> Result<Value, CommandError> {
+    Ok(json!({ "forwarders": shell.api()?.forwarders() }))
+}
+
+/// `POST /api/v1/forwarders`: adds a forwarder, kept in the database.
+#[tauri::command]
+pub async fn add_forwarder(shell: State<'_, Shell>, url: String) -> Result<Value, CommandError> {
+    let api = shell.api()?;
+    let added = blocking(move || api.add_forwarder(&url)).await?;
+    Ok(json!(added.map_err(forward_error)?))
+}
+
+/// `POST /api/v1/forwarders/remove`.
+#[tauri::command]
+pub async fn remove_forwarder(shell: State<'_, Shell>, id: i64) -> Result<Value, CommandError> {
+    let api = shell.api()?;
+    blocking(move || api.remove_forwarder(id))
+        .await?
+        .map_err(forward_error)?;
+    Ok(json!({ "removed": id }))
+}
+
+fn forward_error(e: ForwardError) -> CommandError {
+    match e {
+        ForwardError::Store(s) => s.into(),
+        ForwardError::Unknown(_) => CommandError::new("not_found", e.to_string()),
+        other => CommandError::invalid(other.to_string()),
+    }
 }
 
 /// `GET /api/v1/ports`.

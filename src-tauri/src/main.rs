@@ -50,6 +50,15 @@ pub struct Args {
     /// PATH[@BAUD]; repeatable.
     #[arg(long, value_name = "auto|off|PATH[@BAUD]")]
     pub serial: Vec<String>,
+
+    /// Forward every reading to an outside database as well (as clima-server's --forward);
+    /// repeatable.
+    #[arg(long, value_name = "URL")]
+    pub forward: Vec<String>,
+
+    /// Environment variable holding the token of /api/v2/write forward targets.
+    #[arg(long, value_name = "VAR")]
+    pub forward_token_env: Option<String>,
 }
 
 fn main() {
@@ -57,7 +66,10 @@ fn main() {
     malloc::tune();
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info".into())
+                // The HTTP client's debug lines hold forward targets' credentials.
+                .add_directive("ureq=warn".parse().expect("a valid directive")),
         )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
@@ -109,6 +121,9 @@ fn app<R: Runtime>(
             commands::chart,
             commands::export,
             commands::ports,
+            commands::forwarders,
+            commands::add_forwarder,
+            commands::remove_forwarder,
             commands::port_action,
             commands::port_settings,
             commands::demo,

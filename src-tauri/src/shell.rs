@@ -123,6 +123,13 @@ pub fn start(args: &Args) -> Result<Running, CommandError> {
     cfg.ui_dir = find_ui();
     cfg.serial = clima_core::serial::SerialConfig::from_args(&args.serial)
         .map_err(|e| CommandError::new("config", format!("--serial: {e}")))?;
+    cfg.forward = args.forward.clone();
+    cfg.forward_token = args
+        .forward_token_env
+        .as_deref()
+        .map(clima_core::forward::Secret::from_env)
+        .transpose()
+        .map_err(|e| CommandError::new("config", e.to_string()))?;
     let engine = Engine::start(cfg).map_err(|e| CommandError::new("engine", e.to_string()))?;
     Ok(Running { engine })
 }

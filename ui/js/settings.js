@@ -1,10 +1,12 @@
 // The settings panel: units and update interval, where and how devices send readings (with
 // examples to paste, and the token with a two-step Regenerate), and the serial ports with their
-// state. Port identities and unparsed lines come from devices and are shown as text only.
+// state, and the forwarders (forwarders.js). Port identities and unparsed lines come from
+// devices and are shown as text only.
 
 import { byId, h, replace, setText } from './dom.js';
 import { formatCount, formatDuration, formatTime } from './format.js';
 import { errorText, t, textOr } from './i18n.js';
+import { ForwardersList } from './forwarders.js';
 
 const INTERVALS = [250, 500, 1000, 2000, 5000];
 const PORT_REFRESH_MS = 2000;
@@ -102,6 +104,7 @@ export class SettingsPanel {
     this.openUnparsed = new Set();
     /** Ports whose board settings the user opened. */
     this.openBoards = new Set();
+    this.forwarders = new ForwardersList(transport);
 
     for (const input of root.querySelectorAll('input[name="temp-unit"]')) {
       input.checked = input.value === prefs.tempUnit;
@@ -132,6 +135,7 @@ export class SettingsPanel {
     await this.renderIngest();
     await this.renderBackground();
     await this.refreshPorts();
+    await this.forwarders.refresh();
     clearInterval(this.portTimer);
     this.portTimer = setInterval(() => this.refreshPorts(), PORT_REFRESH_MS);
   }

@@ -65,6 +65,9 @@ function tauriTransport(tauri) {
     portAction: (action, id) => call('port_action', { action, id }),
     /** Sets a board's `{temperature_unit: 'C'|'F'|null, ignore: ['sensor/metric']}`. */
     portSettings: (id, settings) => call('port_settings', { id, settings }),
+    forwarders: () => call('forwarders'),
+    addForwarder: (url) => call('add_forwarder', { url }),
+    removeForwarder: (id) => call('remove_forwarder', { id }),
     demoAvailable: async () => (await call('demo', { start: false })).available === true,
     startDemo: () => call('demo', { start: true }),
     setUpdateInterval: (ms) => call('set_update_interval', { ms }),
@@ -212,6 +215,9 @@ function httpTransport() {
     ports: () => json('GET', '/api/v1/ports'),
     portAction: (action, id) => json('POST', `/api/v1/ports/${action}`, null, { id }),
     portSettings: (id, settings) => json('POST', '/api/v1/ports/settings', null, { id, ...settings }),
+    forwarders: () => json('GET', '/api/v1/forwarders'),
+    addForwarder: (url) => json('POST', '/api/v1/forwarders', null, { url }),
+    removeForwarder: (id) => json('POST', '/api/v1/forwarders/remove', null, { id }),
     async demoAvailable() {
       // The demo route takes POST only: a 405 to GET means it is there, without starting it.
       try {

@@ -16,6 +16,7 @@ use crate::background::{self, Activity, BackgroundSettings};
 use crate::chart::{self, Chart, ChartError, ChartSpec, DateStyle, TempUnit};
 use crate::config::Token;
 use crate::demo::{Demo, DEMO_SENSOR};
+use crate::forward::{ForwardError, ForwarderStatus, Forwarders};
 use crate::hub::{Hub, LiveSample, Viewer};
 use crate::serial::{PortView, SerialBoards};
 use crate::store::export::{self, ChartFormat, ExportError};
@@ -192,6 +193,8 @@ pub(crate) struct Shared {
     pub throttle: Duration,
     /// Each sensor metric's calibration, applied to every value read (see [`CALIBRATION_KEY`]).
     pub calibrations: RwLock<HashMap<(String, String), Calibration>>,
+    /// The forwarders to outside databases.
+    pub forwarders: Forwarders,
 }
 
 /// The engine's API: cheap to clone, shared by the HTTP handlers and the desktop commands.
@@ -230,6 +233,33 @@ impl Api {
             }),
         );
         rx.await.unwrap_or(Err(StoreError::Stopped))
+    }
+
+    /// The store's metrics for Prometheus: series, sensor ages, write counts, forwarders.
+    /// Blocking.
+    pub fn metrics(&self) -> Result<Vec<clima_model::exposition::Family>, StoreError> {
+        let sensors = self.sensors()?;
+        Ok(crate::metrics::families(
+            &sensors,
+            self.0.writer.stats(),
+            &self.forwarders(),
+            crate::now_ms(),
+        ))
+    }
+
+    /// Each forwarder's state, lag and last error.
+    pub fn forwarders(&self) -> Vec<ForwarderStatus> {
+        self.0.forwarders.status()
+    }
+
+    /// Adds a forwarder (kept in the database) and starts it. Blocking.
+    pub fn add_forwarder(&self, url: &str) -> Result<ForwarderStatus, ForwardError> {
+        self.0.forwarders.add(url)
+    }
+
+    /// Stops and forgets a forwarder added with [`Api::add_forwarder`]. Blocking.
+    pub fn remove_forwarder(&self, id: i64) -> Result<(), ForwardError> {
+        self.0.forwarders.remove(id)
     }
 
     /// Why commits fail now (disk full, read-only file), while they do.

@@ -42,6 +42,10 @@ pub struct EngineConfig {
     /// Limits on HTTP connections: head, body, idle and write timeouts, head size, per-address
     /// and total caps.
     pub limits: Limits,
+    /// Outside databases every reading is forwarded to (`--forward URL`).
+    pub forward: Vec<String>,
+    /// The token of `/api/v2/write` targets (`--forward-token-env VAR`).
+    pub forward_token: Option<crate::forward::Secret>,
 }
 
 impl EngineConfig {
@@ -65,6 +69,8 @@ impl EngineConfig {
             retention: Default::default(),
             durability: Default::default(),
             limits: Default::default(),
+            forward: Vec::new(),
+            forward_token: None,
         }
     }
 

@@ -7,6 +7,8 @@ pub mod clock;
 pub mod coalesce;
 pub mod derive;
 pub mod downsample;
+pub mod exposition;
+pub mod forward;
 pub mod json;
 pub mod line_protocol;
 pub mod metric;

@@ -10,6 +10,7 @@ mod export;
 use anyhow::{anyhow, Context, Result};
 use clap::Parser;
 use clima_core::config::{default_db_path, parse_rate, DEFAULT_PORT};
+use clima_core::forward::Secret;
 use clima_core::serial::SerialConfig;
 use clima_core::store::{self, settings};
 use clima_core::{Engine, EngineConfig, Token};
@@ -91,6 +92,19 @@ struct Args {
     #[arg(long, value_name = "DURATION", default_value = "365d")]
     keep_minute: String,
 
+    /// Forward every reading to an outside database as well, oldest first, with nothing lost
+    /// while it is down: http(s)://HOST:PORT/write?db=NAME (InfluxDB 1.x line protocol, also
+    /// VictoriaMetrics; user and password in the URL) or
+    /// http(s)://HOST:PORT/api/v2/write?org=ORG&bucket=BUCKET (InfluxDB 2 and 3, with
+    /// --forward-token-env), or mqtt://HOST:PORT/PREFIX (retained states and Home Assistant
+    /// discovery). Repeat for several.
+    #[arg(long, value_name = "URL")]
+    forward: Vec<String>,
+
+    /// Environment variable holding the token of /api/v2/write forward targets.
+    #[arg(long, value_name = "VAR")]
+    forward_token_env: Option<String>,
+
     /// Folder of dashboard files served at / (default: the ui/ folder next to the program or in
     /// the source tree, if present).
     #[arg(long, value_name = "DIR")]
@@ -156,7 +170,10 @@ enum ExportFormat {
 fn main() -> Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info".into())
+                // The HTTP client's debug lines hold forward targets' credentials.
+                .add_directive("ureq=warn".parse().expect("a valid directive")),
         )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
@@ -227,6 +244,12 @@ fn config(args: Args) -> Result<EngineConfig> {
     cfg.retention.raw = keep("--keep-raw", &args.keep_raw)?;
     cfg.retention.minute = keep("--keep-minute", &args.keep_minute)?;
     cfg.serial = SerialConfig::from_args(&args.serial).map_err(|e| anyhow!("--serial: {e}"))?;
+    cfg.forward = args.forward;
+    cfg.forward_token = args
+        .forward_token_env
+        .as_deref()
+        .map(Secret::from_env)
+        .transpose()?;
     Ok(cfg)
 }
 

@@ -12,8 +12,10 @@ use tokio_util::sync::CancellationToken;
 use crate::api::Api;
 
 use crate::config::EngineConfig;
+use crate::forward::Forwarders;
 use crate::http::{self, Closed, Front, HostCheck, Limiter};
 use crate::hub::Hub;
+use crate::store::outbox::Outbox;
 use crate::store::{self, Reader, StoreError, WriterConfig};
 
 /// Why the engine could not start.
@@ -30,6 +32,9 @@ pub enum EngineError {
     /// The configuration would expose the port without a token.
     #[error(transparent)]
     Exposure(#[from] crate::config::ConfigError),
+    /// A `--forward` target cannot be used (or its forwarder could not start).
+    #[error(transparent)]
+    Forward(#[from] crate::forward::ForwardError),
     /// Threads or the async runtime could not be created.
     #[error("cannot start the engine's threads: {0}")]
     Runtime(#[from] std::io::Error),
@@ -51,14 +56,22 @@ pub struct Engine {
 impl Engine {
     pub fn start(cfg: EngineConfig) -> Result<Engine, EngineError> {
         cfg.check_exposure()?;
+        let targets = cfg
+            .forward
+            .iter()
+            .map(|url| crate::forward::target::parse(url, cfg.forward_token.as_ref()))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(crate::forward::ForwardError::from)?;
         let conn = store::open(&cfg.db_path)?;
         let hub = Hub::default();
+        let outbox = Arc::new(Outbox::default());
         let (writer, writer_thread) = store::spawn_writer(
             conn,
             hub.clone(),
             WriterConfig {
                 retention: cfg.retention,
                 durability: cfg.durability,
+                outbox: outbox.clone(),
                 ..WriterConfig::default()
             },
         )?;
@@ -83,6 +96,13 @@ impl Engine {
         let boards =
             crate::serial::SerialBoards::start(cfg.serial.clone(), writer.clone(), labels)?;
         boards.restore_board_settings(reader.settings(crate::serial::BOARD_SETTINGS_KEY)?);
+        let forwarders = Forwarders::start(
+            outbox,
+            writer.clone(),
+            cfg.db_path.clone(),
+            targets,
+            cfg.forward_token.clone(),
+        )?;
         let api = Api(Arc::new(crate::api::Shared {
             writer,
             reader: reader.clone(),
@@ -95,6 +115,7 @@ impl Engine {
             calibrations: RwLock::new(crate::api::calibrations_from(
                 reader.settings(crate::api::CALIBRATION_KEY)?,
             )),
+            forwarders,
         }));
         let shutdown = CancellationToken::new();
         let mut allowed = cfg.allowed_hosts.clone();
@@ -111,6 +132,7 @@ impl Engine {
             body_timeout: cfg.limits.body_timeout,
             streams: Default::default(),
             closed: Arc::new(Closed::default()),
+            replies: Default::default(),
             shutdown: shutdown.clone(),
         };
         let server = runtime.spawn(http::serve(listener, front, cfg.limits.clone()));
@@ -173,6 +195,8 @@ impl Engine {
         // stops.
         self.api.stop_demo();
         self.api.0.boards.stop();
+        // Forwarders stop before the writer, which then stores their last cursors.
+        self.api.0.forwarders.stop();
         self.api.0.writer.stop();
         if let Some(t) = self.writer_thread.take() {
             let _ = t.join();

@@ -193,12 +193,18 @@ fn with_cors(mut r: Response, origin: &str, preflight: bool) -> Response {
 }
 
 /// Logs each request by method, path (never the query, which may hold a token) and status.
-pub async fn log(req: Request, next: Next) -> Response {
+pub async fn log(State(front): State<Arc<Front>>, req: Request, next: Next) -> Response {
     let started = std::time::Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     let response = next.run(req).await;
     let status = response.status().as_u16();
+    *front
+        .replies
+        .lock()
+        .expect("reply counts")
+        .entry(status)
+        .or_default() += 1;
     if status >= 500 {
         tracing::warn!(%method, %path, status, "request failed");
     } else {

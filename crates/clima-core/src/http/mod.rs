@@ -15,7 +15,7 @@ mod sse;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicUsize;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
@@ -48,6 +48,8 @@ pub struct Front {
     pub streams: AtomicUsize,
     /// Connections refused or cut, by reason, for `/healthz`.
     pub closed: Arc<Closed>,
+    /// Replies sent, by status, for `/metrics`.
+    pub replies: Mutex<std::collections::BTreeMap<u16, u64>>,
     /// Ends live streams at shutdown.
     pub shutdown: CancellationToken,
 }

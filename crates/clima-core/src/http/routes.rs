@@ -24,6 +24,7 @@ use crate::api::{
     SetCalibrationError, TokenError,
 };
 use crate::chart::{DateStyle, TempUnit};
+use crate::forward::ForwardError;
 use crate::now_ms;
 use crate::store::export::ChartFormat;
 use crate::store::{Source, StoreError};
@@ -64,6 +65,12 @@ pub fn router(front: Arc<Front>) -> Router {
         .route("/api/v1/ports/label", post(label_port))
         .route("/api/v1/ports/settings", post(board_settings))
         .route("/api/v1/demo", post(start_demo))
+        .route(
+            "/api/v1/forwarders",
+            get(get_forwarders).post(add_forwarder),
+        )
+        .route("/api/v1/forwarders/remove", post(remove_forwarder))
+        .route("/metrics", get(metrics))
         .route("/api/v1/token/regenerate", post(regenerate_token))
         .route("/write", post(write))
         .route("/api/v2/write", post(write))
@@ -75,7 +82,7 @@ pub fn router(front: Arc<Front>) -> Router {
         .merge(api)
         .fallback(fallback)
         .layer(middleware::from_fn_with_state(front.clone(), guard::gate))
-        .layer(middleware::from_fn(guard::log))
+        .layer(middleware::from_fn_with_state(front.clone(), guard::log))
         .with_state(front)
 }
 
@@ -123,11 +130,11 @@ async fn healthz(State(front): Shared) -> Reply {
     match front.api.store_problem() {
         None => Reply::json(
             200,
-            &json!({ "status": "ok", "connections_closed": closed }),
+            &json!({ "status": "ok", "connections_closed": closed, "forwarders": front.api.forwarders() }),
         ),
         Some(problem) => Reply::json(
             503,
-            &json!({ "status": "store_unavailable", "message": problem, "connections_closed": closed }),
+            &json!({ "status": "store_unavailable", "message": problem, "connections_closed": closed, "forwarders": front.api.forwarders() }),
         ),
     }
 }
@@ -176,6 +183,20 @@ impl From<PortActionError> for Reply {
                 Reply::error(400, "invalid_settings", e.to_string())
             }
             PortActionError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<ForwardError> for Reply {
+    fn from(e: ForwardError) -> Reply {
+        match e {
+            e @ ForwardError::Target(_) => Reply::error(400, "invalid_target", e.to_string()),
+            e @ ForwardError::Exists(_) => Reply::error(409, "forwarder_exists", e.to_string()),
+            e @ ForwardError::Unknown(_) => Reply::error(404, "unknown_forwarder", e.to_string()),
+            e @ ForwardError::CommandLine(_) => {
+                Reply::error(409, "command_line_forwarder", e.to_string())
+            }
+            ForwardError::Store(s) => s.into(),
         }
     }
 }
@@ -723,6 +744,90 @@ async fn set_retention(
         200,
         &json!({ "sensor": k.sensor, "keep_raw": k.keep_raw, "keep_minute": k.keep_minute }),
     ))
+}
+
+/// Prometheus's scrape: the store's families, then the HTTP server's own counters.
+async fn metrics(State(front): Shared) -> Result<Reply, Reply> {
+    use clima_model::exposition::{render, Family};
+    let api = front.api.clone();
+    let mut families = blocking(move || api.metrics()).await??;
+    let mut replies = Family::new(
+        "clima_http_replies_total",
+        "HTTP replies sent, by status (429: rate-limited).",
+        "counter",
+    );
+    for (status, n) in front.replies.lock().expect("reply counts").iter() {
+        replies.add(vec![("status", status.to_string())], *n as f64);
+    }
+    let mut limited = Family::new(
+        "clima_http_rate_limited_total",
+        "Requests refused by the per-address rate limit.",
+        "counter",
+    );
+    let n429 = front
+        .replies
+        .lock()
+        .expect("reply counts")
+        .get(&429)
+        .copied()
+        .unwrap_or(0);
+    limited.add(vec![], n429 as f64);
+    let mut closed = Family::new(
+        "clima_http_connections_closed_total",
+        "Connections refused or cut, by reason.",
+        "counter",
+    );
+    if let Some(reasons) = front.closed.snapshot().as_object() {
+        for (reason, n) in reasons {
+            closed.add(vec![("reason", reason.clone())], n.as_f64().unwrap_or(0.0));
+        }
+    }
+    families.extend([replies, limited, closed]);
+    let mut reply = Reply::empty(200).with_body(render(&families).into_bytes());
+    reply.content_type = "text/plain; version=0.0.4; charset=utf-8";
+    Ok(reply)
+}
+
+async fn get_forwarders(State(front): Shared) -> Reply {
+    Reply::json(200, &json!({ "forwarders": front.api.forwarders() }))
+}
+
+/// Adds a forwarder, kept in the database: body `{"url": "http://HOST:8086/write?db=NAME"}`.
+async fn add_forwarder(
+    State(front): Shared,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Reply, Reply> {
+    #[derive(serde::Deserialize)]
+    struct Add {
+        url: String,
+    }
+    let a: Add = json_body(
+        &front,
+        &headers,
+        body,
+        "{\"url\": \"http://HOST:8086/write?db=NAME\"}",
+    )
+    .await?;
+    let api = front.api.clone();
+    let status = blocking(move || api.add_forwarder(&a.url)).await??;
+    Ok(Reply::json(201, &status))
+}
+
+/// Stops and forgets a forwarder added in Settings: body `{"id": N}`.
+async fn remove_forwarder(
+    State(front): Shared,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Reply, Reply> {
+    #[derive(serde::Deserialize)]
+    struct Remove {
+        id: i64,
+    }
+    let r: Remove = json_body(&front, &headers, body, "{\"id\": N}").await?;
+    let api = front.api.clone();
+    blocking(move || api.remove_forwarder(r.id)).await??;
+    Ok(Reply::json(200, &json!({ "removed": r.id })))
 }
 
 async fn get_ports(State(front): Shared) -> Reply {

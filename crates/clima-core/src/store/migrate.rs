@@ -16,6 +16,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../../migrations/0005_series_identity.sql"),
     include_str!("../../../../migrations/0006_chunks_in_rowid_pages.sql"),
     include_str!("../../../../migrations/0007_clock_derived.sql"),
+    include_str!("../../../../migrations/0008_forward.sql"),
 ];
 
 /// The schema version this build writes.

@@ -4,6 +4,7 @@
 pub mod export;
 mod layout;
 mod migrate;
+pub mod outbox;
 mod query;
 pub mod settings;
 mod writer;
@@ -15,8 +16,8 @@ use rusqlite::{Connection, OpenFlags};
 
 pub use query::{MetricLatest, Reader, SensorInfo};
 pub use writer::{
-    spawn_writer, Conflict, Done, Durability, Receipt, Retention, Source, WriteHandle,
-    WriterConfig, KEEP_MINUTE_KEY, KEEP_RAW_KEY,
+    spawn_writer, Conflict, Done, Durability, Receipt, Retention, Source, SourceCounts,
+    WriteHandle, WriteStats, WriterConfig, KEEP_MINUTE_KEY, KEEP_RAW_KEY,
 };
 
 /// What can go wrong with the database.

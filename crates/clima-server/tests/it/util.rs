@@ -91,6 +91,26 @@ impl Drop for Server {
     }
 }
 
+/// A free port on 127.0.0.1 for a server a test starts (released at once, so another program
+/// could take it first; the tests' servers start right after).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A child process (a broker, a subscriber) killed when the test ends, passed or not.
+pub struct Killed(pub Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 pub fn signal(child: &Child, sig: &str) {
     let ok = Command::new("kill")
         .arg(sig)

@@ -15,7 +15,7 @@ use rusqlite::{OptionalExtension, TransactionBehavior};
 use super::{Conflict, Job, Known, Receipt, SensorCache, Source, Writer};
 use crate::hub::LiveSample;
 use crate::now_ms;
-use crate::store::layout::{insert_rows, load_hour, Rollups, Row, Runs, Table};
+use crate::store::layout::{insert_rows, load_hour, Inserted, Rollups, Row, Runs, Table};
 use crate::store::StoreError;
 
 /// The newest sample of one series within a commit.
@@ -44,6 +44,7 @@ impl Writer {
                 self.hub.publish(live);
                 for (job, receipt) in group.into_iter().zip(receipts) {
                     self.log_conflicts(&receipt.conflicts);
+                    self.stats.count(job.source, &receipt);
                     (job.done)(Ok(receipt));
                 }
             }
@@ -56,6 +57,9 @@ impl Writer {
                 let e = e.for_each_caller();
                 tracing::error!(error = %e, requests = group.len(), "commit failed");
                 *self.problem.lock().expect("store problem") = Some(e.to_string());
+                self.stats
+                    .failed_commits
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 for job in group {
                     (job.done)(Err(e.for_each_caller()));
                 }
@@ -101,6 +105,9 @@ impl Writer {
         let mut rolled = Rollups::default();
         let mut sealed = HashMap::default();
         let mut fresh = Runs::default();
+        // What this commit stores, for the forward log (kept only while a forwarder runs).
+        let logging = self.cfg.outbox.is_active();
+        let mut forward: Vec<(i64, Millis, f64)> = Vec::new();
         {
             let (mut recent, mut old) = (Vec::new(), Vec::new());
             // Where each row of `recent` and `old` came from, for naming its conflicts.
@@ -172,6 +179,9 @@ impl Writer {
                             } else if known.newest.is_none_or(|n| at > n) {
                                 fresh.add(series, sample);
                                 packed += 1;
+                                if logging {
+                                    forward.push((series, at, value));
+                                }
                             } else {
                                 old.push(Row { series, sample });
                                 old_from.push((reading, metric, sensor));
@@ -204,6 +214,10 @@ impl Writer {
                     )?);
                     let recent_in = insert_rows(&tx, Table::Recent, &recent, &mut rolled)?;
                     let old_in = insert_rows(&tx, Table::Old, &old, &mut rolled)?;
+                    if logging {
+                        log_stored(&mut forward, &recent, &recent_in);
+                        log_stored(&mut forward, &old, &old_in);
+                    }
                     for (inserted, rows, from) in [
                         (&recent_in, &recent, &recent_from),
                         (&old_in, &old, &old_from),
@@ -270,7 +284,9 @@ impl Writer {
                 }
             }
         }
+        let head = self.cfg.outbox.append(&tx, &forward)?;
         tx.commit()?;
+        self.cfg.outbox.committed(head);
         for n in newest.values() {
             if let Some(known) = self
                 .series
@@ -282,6 +298,19 @@ impl Writer {
         }
         Ok((receipts, live))
     }
+}
+
+/// Adds to the forward log the rows an insert stored or met with the same value (a resend is
+/// harmless to forward again: a target keeps one point per series and time); conflicts, which
+/// were not stored, are left out.
+fn log_stored(forward: &mut Vec<(i64, Millis, f64)>, rows: &[Row], inserted: &Inserted) {
+    let refused: foldhash::HashSet<usize> = inserted.conflicts.iter().map(|&(k, _)| k).collect();
+    forward.extend(
+        rows.iter()
+            .enumerate()
+            .filter(|(k, _)| !refused.contains(k))
+            .map(|(_, r)| (r.series, r.sample.at, r.sample.value)),
+    );
 }
 
 /// Removes rows whose time is already in their hour's chunk or pieces (a resent backlog), and

@@ -20,6 +20,7 @@ use clima_model::{Millis, Reading};
 use rusqlite::Connection;
 
 use self::checkpoint::Checkpointer;
+use super::outbox::Outbox;
 use super::StoreError;
 use crate::hub::Hub;
 use crate::now_ms;
@@ -37,6 +38,14 @@ pub enum Source {
 }
 
 impl Source {
+    pub const ALL: [Source; 5] = [
+        Source::Http,
+        Source::LineProtocol,
+        Source::Push,
+        Source::Serial,
+        Source::Import,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Source::Http => "http",
@@ -45,6 +54,41 @@ impl Source {
             Source::Serial => "serial",
             Source::Import => "import",
         }
+    }
+}
+
+/// What commits stored, by source, and how many commits failed since start: for `/metrics`.
+#[derive(Debug, Default)]
+pub struct WriteStats {
+    by_source: Mutex<[SourceCounts; 5]>,
+    failed_commits: std::sync::atomic::AtomicU64,
+}
+
+/// Samples stored, resent and conflicting from one source.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SourceCounts {
+    pub stored: u64,
+    pub duplicates: u64,
+    pub conflicts: u64,
+}
+
+impl WriteStats {
+    pub fn by_source(&self) -> Vec<(Source, SourceCounts)> {
+        let counts = *self.by_source.lock().expect("write stats");
+        Source::ALL.into_iter().zip(counts).collect()
+    }
+
+    pub fn failed_commits(&self) -> u64 {
+        self.failed_commits
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn count(&self, source: Source, r: &Receipt) {
+        let mut all = self.by_source.lock().expect("write stats");
+        let c = &mut all[Source::ALL.iter().position(|s| *s == source).unwrap_or(0)];
+        c.stored += r.stored as u64;
+        c.duplicates += r.duplicates as u64;
+        c.conflicts += r.conflicts.len() as u64;
     }
 }
 
@@ -88,6 +132,8 @@ pub struct WriterConfig {
     pub retention: Retention,
     /// Whether a commit waits for the disk.
     pub durability: Durability,
+    /// The forward log's shared state: commits append to the log while a forwarder runs.
+    pub outbox: Arc<Outbox>,
 }
 
 /// What a commit survives. Either way a killed process loses nothing acknowledged.
@@ -138,6 +184,7 @@ impl Default for WriterConfig {
             max_group_samples: 50_000,
             retention: Retention::default(),
             durability: Durability::default(),
+            outbox: Arc::default(),
         }
     }
 }
@@ -150,6 +197,8 @@ enum Msg {
         value: String,
         reply: mpsc::SyncSender<Result<(), StoreError>>,
     },
+    /// Runs a task on the writer's connection (forwarder registration).
+    Run(Task),
     /// Run every maintenance step (move, seal, prune) until none has work left.
     Maintain(mpsc::SyncSender<Result<(), StoreError>>),
     /// Commit what is queued, then stop.
@@ -165,6 +214,8 @@ struct Job {
     done: Done,
 }
 
+type Task = Box<dyn FnOnce(&Connection) + Send>;
+
 /// Called on the writer thread with a write's outcome, once committed (or failed). It must be
 /// quick: hand the result on, never block.
 pub type Done = Box<dyn FnOnce(Result<Receipt, StoreError>) + Send>;
@@ -174,6 +225,7 @@ pub type Done = Box<dyn FnOnce(Result<Receipt, StoreError>) + Send>;
 pub struct WriteHandle {
     tx: mpsc::SyncSender<Msg>,
     problem: Arc<Mutex<Option<String>>>,
+    stats: Arc<WriteStats>,
 }
 
 impl WriteHandle {
@@ -181,6 +233,11 @@ impl WriteHandle {
     /// `None` once one succeeds again.
     pub fn problem(&self) -> Option<String> {
         self.problem.lock().expect("store problem").clone()
+    }
+
+    /// What commits stored and how many failed, since start.
+    pub fn stats(&self) -> &WriteStats {
+        &self.stats
     }
 
     /// Stores readings and returns once they are committed (or failed). `received_at` is the
@@ -269,6 +326,22 @@ impl WriteHandle {
         answer.recv().map_err(|_| StoreError::Stopped)?
     }
 
+    /// Runs `f` on the writer's connection between commits and returns its result: the one way
+    /// for other parts of the engine to change the database.
+    pub fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let (reply, answer) = mpsc::sync_channel(1);
+        let task: Task = Box::new(move |conn| {
+            let _ = reply.send(f(conn));
+        });
+        self.tx
+            .send(Msg::Run(task))
+            .map_err(|_| StoreError::Stopped)?;
+        answer.recv().map_err(|_| StoreError::Stopped)?
+    }
+
     /// Moves, seals and prunes everything that is due now, and returns when done: for tools
     /// and tests that need the final layout at once rather than over the next ticks.
     pub fn maintain(&self) -> Result<(), StoreError> {
@@ -315,8 +388,10 @@ pub fn spawn_writer(
         .transpose()?;
     let (tx, rx) = mpsc::sync_channel(4096);
     let problem = Arc::new(Mutex::new(None));
+    let stats = Arc::new(WriteStats::default());
     let mut writer = Writer {
         problem: problem.clone(),
+        stats: stats.clone(),
         checkpointer,
         conn,
         hub,
@@ -331,7 +406,7 @@ pub fn spawn_writer(
         .name("clima-writer".into())
         .spawn(move || writer.run(rx))
         .expect("spawning the writer thread");
-    Ok((WriteHandle { tx, problem }, thread))
+    Ok((WriteHandle { tx, problem, stats }, thread))
 }
 
 /// The sensor rows the writer has looked up: by key for readings that name their sensor, by
@@ -356,6 +431,7 @@ impl SensorCache {
 struct Writer {
     conn: Connection,
     problem: Arc<Mutex<Option<String>>>,
+    stats: Arc<WriteStats>,
     checkpointer: Option<Checkpointer>,
     hub: Hub,
     cfg: WriterConfig,
@@ -407,7 +483,11 @@ impl Writer {
             }
             if Instant::now() >= next_tick {
                 // More work waiting means the next tick comes right after the next group.
-                let busy = self.tick(now_ms()).unwrap_or_else(|e| {
+                let now = now_ms();
+                let busy = self
+                    .tick(now)
+                    .and_then(|busy| Ok(self.forward_upkeep(now)? || busy));
+                let busy = busy.unwrap_or_else(|e| {
                     tracing::warn!(error = %e, "store maintenance failed; will retry");
                     false
                 });
@@ -418,6 +498,9 @@ impl Writer {
                         self.cfg.move_every
                     };
             }
+        }
+        if let Err(e) = self.forward_upkeep(now_ms()) {
+            tracing::warn!(error = %e, "storing forwarders' cursors failed; they resend from the last stored one");
         }
         if let Some(c) = self.checkpointer.take() {
             c.stop();
@@ -452,6 +535,13 @@ impl Writer {
             Msg::Setting { key, value, reply } => {
                 let _ = reply.send(self.set_setting(&key, &value));
             }
+            Msg::Run(task) => {
+                if !group.is_empty() {
+                    self.commit_and_answer(std::mem::take(group));
+                    *samples = 0;
+                }
+                task(&self.conn);
+            }
             Msg::Maintain(reply) => {
                 // Writes sent before the request are part of what it waits for.
                 if !group.is_empty() {
@@ -462,6 +552,18 @@ impl Writer {
             }
             Msg::Stop => *stopping = true,
         }
+    }
+}
+
+impl Writer {
+    /// Stores forwarders' cursors and trims the forward log (see `store::outbox`).
+    fn forward_upkeep(&mut self, now: Millis) -> Result<bool, StoreError> {
+        let cutoff = self
+            .cfg
+            .retention
+            .raw
+            .map(|keep| now - keep.as_millis() as Millis);
+        self.cfg.outbox.upkeep(&self.conn, cutoff)
     }
 }
 

@@ -1,0 +1,175 @@
+//! One forwarder's thread: reads the forward log after its cursor, hands it to its sink (a
+//! line-protocol target, an MQTT broker) in batches, moves the cursor once the target
+//! acknowledges, and backs off while the target fails.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use clima_model::forward::{backoff, Sample, BATCH_LINES};
+
+use super::Progress;
+use crate::now_ms;
+use crate::store::outbox::{Cursor, LogReader, Outbox};
+
+/// Log entries read per batch: enough for [`BATCH_LINES`] lines of a few metrics each.
+const READ_ROWS: usize = 4 * BATCH_LINES;
+/// The longest wait between tries while a target fails.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// The longest a caught-up forwarder waits before looking at the log again.
+const IDLE_POLL: Duration = Duration::from_secs(1);
+
+/// Where a forwarder delivers: it takes a prefix of the samples given, oldest first.
+pub(super) trait Sink: Send + 'static {
+    /// Delivers as many of `samples` as one batch holds; returns how many, and the outcome.
+    fn send(&mut self, samples: &[Sample]) -> (usize, Sent);
+
+    /// Called while caught up, about once a second (MQTT's availability follows staleness).
+    fn idle(&mut self) {}
+}
+
+/// What a target made of a batch.
+pub(super) enum Sent {
+    Accepted,
+    /// A 400 or 422: some lines are malformed for it (InfluxDB's partial write). Sending the
+    /// batch again would fail again, so it is skipped.
+    Refused(u16, String),
+    /// Down, slow, refusing the credentials, or overloaded: try again later.
+    Failed(String),
+}
+
+pub(super) fn spawn(
+    sink: Box<dyn Sink>,
+    shown: String,
+    db: &Path,
+    outbox: Arc<Outbox>,
+    cursor: Arc<Cursor>,
+    progress: Arc<Mutex<Progress>>,
+    stop: Arc<AtomicBool>,
+) -> JoinHandle<()> {
+    let db = db.to_owned();
+    std::thread::Builder::new()
+        .name("clima-forward".into())
+        .spawn(move || {
+            let mut f = Forwarder {
+                sink,
+                shown,
+                outbox,
+                cursor,
+                progress,
+                stop,
+            };
+            f.run(&db)
+        })
+        .expect("spawning a forwarder thread")
+}
+
+struct Forwarder {
+    sink: Box<dyn Sink>,
+    /// The target as shown (no credentials).
+    shown: String,
+    outbox: Arc<Outbox>,
+    cursor: Arc<Cursor>,
+    progress: Arc<Mutex<Progress>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Forwarder {
+    fn run(&mut self, db: &Path) {
+        let mut failures = 0u32;
+        let mut log = None;
+        tracing::info!(target = %self.shown, from = self.cursor.delivered(), "forwarder started");
+        while !self.stopping() {
+            let log = match &log {
+                Some(l) => l,
+                None => match LogReader::open(db) {
+                    Ok(l) => log.insert(l),
+                    Err(e) => {
+                        self.failed(&mut failures, format!("cannot read the forward log: {e}"));
+                        continue;
+                    }
+                },
+            };
+            let after = self.cursor.delivered();
+            // Read before the log: every entry up to it is committed and in the log unless
+            // retention removed it.
+            let head = self.outbox.head();
+            let samples = match log.after(after, READ_ROWS) {
+                Ok(s) => s,
+                Err(e) => {
+                    self.failed(&mut failures, format!("cannot read the forward log: {e}"));
+                    continue;
+                }
+            };
+            let next = samples.first().map_or(head + 1, |s| s.seq);
+            if next > after + 1 {
+                let lost = next - after - 1;
+                tracing::warn!(target = %self.shown, lost, "readings were removed by retention before they could be forwarded; forwarding goes on after them");
+                self.progress().lost += lost as u64;
+                // Counted once: the cursor passes the gap.
+                self.cursor.deliver(next - 1);
+            }
+            if samples.is_empty() {
+                self.progress().caught_up_at = Some(now_ms());
+                self.sink.idle();
+                if self.outbox.wait_beyond(after, IDLE_POLL) {
+                    break;
+                }
+                continue;
+            }
+            let (taken, sent) = self.sink.send(&samples);
+            let last = samples[taken.max(1) - 1].seq;
+            match sent {
+                Sent::Accepted => {
+                    self.cursor.deliver(last);
+                    failures = 0;
+                    let mut p = self.progress();
+                    p.connected = Some(true);
+                    p.delivered += taken as u64;
+                }
+                Sent::Refused(status, message) => {
+                    tracing::warn!(target = %self.shown, status, %message, readings = taken,
+                        "the target refused lines of a batch; they are skipped (a resend would be refused again)");
+                    self.cursor.deliver(last);
+                    let mut p = self.progress();
+                    p.connected = Some(true);
+                    p.rejected += taken as u64;
+                    p.errors += 1;
+                    p.last_error = Some((format!("{status}: {message}"), now_ms()));
+                }
+                Sent::Failed(message) => self.failed(&mut failures, message),
+            }
+        }
+        tracing::info!(target = %self.shown, "forwarder stopped");
+    }
+
+    /// Records a failed try and waits before the next.
+    fn failed(&self, failures: &mut u32, message: String) {
+        let wait = backoff(*failures, MAX_BACKOFF);
+        *failures = failures.saturating_add(1);
+        tracing::warn!(target = %self.shown, error = %message, retry_in = ?wait, "forwarding failed; will retry");
+        {
+            let mut p = self.progress();
+            p.connected = Some(false);
+            p.errors += 1;
+            p.last_error = Some((message, now_ms()));
+        }
+        let until = Instant::now() + wait;
+        while !self.stopping() {
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() || self.outbox.sleep(left.min(IDLE_POLL)) {
+                return;
+            }
+        }
+    }
+
+    fn stopping(&self) -> bool {
+        self.stop.load(Ordering::Acquire) || self.outbox.is_stopping()
+    }
+
+    fn progress(&self) -> std::sync::MutexGuard<'_, Progress> {
+        self.progress.lock().expect("forwarder progress")
+    }
+}

@@ -1,0 +1,355 @@
+//! What forwarding sends, as plain data: committed samples written as InfluxDB line protocol
+//! in batches, and the wait between failed tries.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use crate::Millis;
+
+/// Most lines one HTTP request carries.
+pub const BATCH_LINES: usize = 5_000;
+
+/// The measurement every forwarded line is written under.
+pub const MEASUREMENT: &str = "climate";
+
+/// One committed sample as the forward log holds it, in commit order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    /// Its place in the forward log: a forwarder's cursor is the last one delivered.
+    pub seq: i64,
+    pub sensor: String,
+    /// The sensor's display name, free text.
+    pub name: Option<String>,
+    pub metric: String,
+    pub measured_at: Millis,
+    pub value: f64,
+}
+
+/// A batch of line protocol and the samples it covers.
+#[derive(Debug, Default, PartialEq)]
+pub struct Batch {
+    pub body: String,
+    pub lines: usize,
+    /// How many of the samples given went into `body` (a prefix).
+    pub samples: usize,
+}
+
+/// Writes samples as line protocol, at most `max_lines` lines: consecutive samples of one
+/// sensor at one time share a line (one field per metric). Each line is
+/// `climate,name=NAME,sensor=ID metric=value TIME_NS`, tags in key order as InfluxDB sorts them.
+pub fn encode(samples: &[Sample], max_lines: usize) -> Batch {
+    let mut batch = Batch::default();
+    let mut i = 0;
+    while i < samples.len() && batch.lines < max_lines {
+        let first = &samples[i];
+        let out = &mut batch.body;
+        out.push_str(MEASUREMENT);
+        if let Some(name) = first
+            .name
+            .as_deref()
+            .map(tag_value)
+            .filter(|n| !n.is_empty())
+        {
+            out.push_str(",name=");
+            out.push_str(&name);
+        }
+        out.push_str(",sensor=");
+        out.push_str(&tag_value(&first.sensor));
+        let mut sep = ' ';
+        while let Some(s) = samples.get(i) {
+            if s.sensor != first.sensor
+                || s.measured_at != first.measured_at
+                || s.name != first.name
+            {
+                break;
+            }
+            out.push(sep);
+            sep = ',';
+            out.push_str(&escape(&s.metric, &[',', '=', ' ']));
+            // `{:?}` keeps a decimal point (or exponent), so the value is a float, not an integer.
+            let _ = write!(out, "={:?}", s.value);
+            i += 1;
+        }
+        let _ = writeln!(out, " {}", i128::from(first.measured_at) * 1_000_000);
+        batch.lines += 1;
+    }
+    batch.samples = i;
+    batch
+}
+
+/// A tag value as InfluxDB reads it back unchanged: ',', '=' and ' ' escaped, control
+/// characters (which would end the line) made spaces, and a trailing backslash dropped (it would
+/// escape the delimiter after it, and line protocol has no way to write one).
+fn tag_value(raw: &str) -> String {
+    let clean: String = raw
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    escape(clean.trim_end_matches('\\'), &[',', '=', ' '])
+}
+
+fn escape(raw: &str, special: &[char]) -> String {
+    let mut out = String::with_capacity(raw.len());
+    for c in raw.chars() {
+        if special.contains(&c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A sensor's MQTT availability follows the dashboard's stale rule (`ui/js/format.js`): with
+/// no interval known, stale after this long.
+pub const DEFAULT_STALE: Millis = 15 * 60_000;
+
+/// Whether a sensor has missed its usual interval: silent for three intervals, and for at least
+/// 10 s more than one; as the dashboard decides.
+pub fn is_stale(age: Millis, interval: Option<Millis>) -> bool {
+    match interval {
+        None => age > DEFAULT_STALE,
+        Some(i) => age > (3 * i).max(i + 10_000),
+    }
+}
+
+/// The median gap between successive distinct times (ascending), if there are two.
+pub fn usual_interval(times: &[Millis]) -> Option<Millis> {
+    let mut gaps: Vec<Millis> = times
+        .windows(2)
+        .map(|w| w[1] - w[0])
+        .filter(|g| *g > 0)
+        .collect();
+    gaps.sort_unstable();
+    gaps.get(gaps.len() / 2).copied()
+}
+
+/// Where a series' state goes: `PREFIX/SENSOR/METRIC`.
+pub fn state_topic(prefix: &str, sensor: &str, metric: &str) -> String {
+    format!("{prefix}/{sensor}/{metric}")
+}
+
+/// Where a sensor's `online`/`offline` goes.
+pub fn availability_topic(prefix: &str, sensor: &str) -> String {
+    format!("{prefix}/{sensor}/availability")
+}
+
+/// Home Assistant MQTT discovery for one series: its config topic and retained payload, with
+/// the device class and unit Home Assistant expects for the metric and one device per sensor.
+pub fn discovery(prefix: &str, sensor: &str, name: Option<&str>, metric: &str) -> (String, String) {
+    // Discovery ids allow only [a-zA-Z0-9_-]; sensor ids and metrics may hold '.'.
+    let id = format!("clima_{sensor}_{metric}").replace(
+        |c: char| !c.is_ascii_alphanumeric() && c != '_' && c != '-',
+        "_",
+    );
+    let device_id = format!("clima_{sensor}").replace(
+        |c: char| !c.is_ascii_alphanumeric() && c != '_' && c != '-',
+        "_",
+    );
+    let class = match metric {
+        "temperature" | "dew_point" => Some("temperature"),
+        "humidity" => Some("humidity"),
+        "pressure" => Some("pressure"),
+        "co2" => Some("carbon_dioxide"),
+        "pm1" => Some("pm1"),
+        "pm25" => Some("pm25"),
+        "pm10" => Some("pm10"),
+        "battery" => Some("battery"),
+        "illuminance" | "lux" => Some("illuminance"),
+        "voltage" => Some("voltage"),
+        _ => None,
+    };
+    let mut config = serde_json::json!({
+        "name": metric.replace('_', " "),
+        "unique_id": id,
+        "object_id": id,
+        "state_topic": state_topic(prefix, sensor, metric),
+        "availability_topic": availability_topic(prefix, sensor),
+        "state_class": "measurement",
+        "device": {
+            "identifiers": [device_id],
+            "name": name.unwrap_or(sensor),
+            "manufacturer": "Clima",
+        },
+    });
+    if let Some(class) = class {
+        config["device_class"] = class.into();
+    }
+    if let Some(unit) = crate::metric::unit_of(metric) {
+        config["unit_of_measurement"] = unit.into();
+    }
+    (
+        format!("homeassistant/sensor/{id}/config"),
+        config.to_string(),
+    )
+}
+
+/// The wait before try `failures + 1` after that many failures in a row: half a second,
+/// doubling, at most `cap`.
+pub fn backoff(failures: u32, cap: Duration) -> Duration {
+    let base = Duration::from_millis(500);
+    base.checked_mul(1u32 << failures.min(16))
+        .map_or(cap, |d| d.min(cap))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::line_protocol::{parse, Precision};
+
+    fn sample(
+        seq: i64,
+        sensor: &str,
+        name: Option<&str>,
+        metric: &str,
+        at: Millis,
+        value: f64,
+    ) -> Sample {
+        Sample {
+            seq,
+            sensor: sensor.into(),
+            name: name.map(Into::into),
+            metric: metric.into(),
+            measured_at: at,
+            value,
+        }
+    }
+
+    #[test]
+    fn one_line_per_reading_with_a_field_per_metric() {
+        let t = 1_795_687_200_123;
+        let samples = [
+            sample(1, "kitchen", Some("Kitchen"), "temperature", t, 21.5),
+            sample(2, "kitchen", Some("Kitchen"), "humidity", t, 48.0),
+            sample(3, "attic", None, "temperature", t, -3.25),
+            sample(4, "kitchen", Some("Kitchen"), "temperature", t + 1000, 21.0),
+        ];
+        let got = encode(&samples, 10);
+        assert_eq!(
+            got.body,
+            "climate,name=Kitchen,sensor=kitchen temperature=21.5,humidity=48.0 1795687200123000000\n\
+             climate,sensor=attic temperature=-3.25 1795687200123000000\n\
+             climate,name=Kitchen,sensor=kitchen temperature=21.0 1795687201123000000\n"
+        );
+        assert_eq!((got.lines, got.samples), (3, 4));
+        // A batch stops at its line limit, after whole lines.
+        let cut = encode(&samples, 2);
+        assert_eq!((cut.lines, cut.samples), (2, 3));
+        assert_eq!(encode(&[], 5), Batch::default());
+    }
+
+    #[test]
+    fn names_read_back_as_sent_by_influxdb_rules() {
+        // Every name goes through Clima's own parser, which reads tags as InfluxDB 1.x does.
+        for (name, stored) in [
+            ("Living room", "Living room"),
+            ("a,b=c d", "a,b=c d"),
+            (r"back\slash", r"back\slash"),
+            (r"ends\", "ends"),
+            (r"two\\", "two"),
+            (r"x\,y", r"x\,y"),
+            ("line\nbreak", "line break"),
+            (
+                "<img src=x onerror=alert(1)>",
+                "<img src=x onerror=alert(1)>",
+            ),
+            ("Küche 🌡", "Küche 🌡"),
+        ] {
+            let batch = encode(
+                &[sample(
+                    1,
+                    "s1",
+                    Some(name),
+                    "temperature",
+                    1_795_687_200_000,
+                    20.0,
+                )],
+                1,
+            );
+            let got = parse(&batch.body, Precision::Nanoseconds, 1_795_687_200_000);
+            let [Ok(r)] = &got[..] else {
+                panic!("{name:?}: {got:?}")
+            };
+            let tags = r.series.as_ref().unwrap().tags();
+            assert_eq!(
+                tags.get("name").map(String::as_str),
+                Some(stored),
+                "{name:?}: {}",
+                batch.body
+            );
+            assert_eq!(tags.get("sensor").map(String::as_str), Some("s1"));
+            assert_eq!(r.measured_at, Some(1_795_687_200_000));
+            assert_eq!(r.values[0].1, 20.0);
+        }
+    }
+
+    #[test]
+    fn values_stay_floats_and_exact() {
+        for v in [0.0, 1.0, -0.1, 1e21, 123456.789, 5e-324] {
+            let batch = encode(&[sample(1, "s", None, "co2", 1_795_687_200_000, v)], 1);
+            assert!(!batch.body.contains("i "), "{}", batch.body);
+            let field = batch.body.split(' ').nth(1).unwrap();
+            assert_eq!(
+                field["co2=".len()..].parse::<f64>().unwrap(),
+                v,
+                "{}",
+                batch.body
+            );
+        }
+    }
+
+    #[test]
+    fn staleness_as_the_dashboard_decides() {
+        assert_eq!(usual_interval(&[0, 1000, 2000, 2000, 5000]), Some(1000));
+        assert_eq!(usual_interval(&[7]), None);
+        for (age, interval, stale) in [
+            (11_001, Some(1000), true),
+            (10_999, Some(1000), false),
+            (180_001, Some(60_000), true),
+            (179_999, Some(60_000), false),
+            (15 * 60_000 + 1, None, true),
+            (15 * 60_000, None, false),
+        ] {
+            assert_eq!(is_stale(age, interval), stale, "{age} {interval:?}");
+        }
+    }
+
+    #[test]
+    fn home_assistant_discovery() {
+        let (topic, payload) = discovery(
+            "clima",
+            "climate.attic",
+            Some("Attic \"north\""),
+            "temperature",
+        );
+        assert_eq!(
+            topic,
+            "homeassistant/sensor/clima_climate_attic_temperature/config"
+        );
+        let v: serde_json::Value = serde_json::from_str(&payload).unwrap();
+        assert_eq!(v["state_topic"], "clima/climate.attic/temperature");
+        assert_eq!(v["availability_topic"], "clima/climate.attic/availability");
+        assert_eq!(v["device_class"], "temperature");
+        assert_eq!(v["unit_of_measurement"], "°C");
+        assert_eq!(v["unique_id"], "clima_climate_attic_temperature");
+        assert_eq!(v["device"]["name"], "Attic \"north\"");
+        assert_eq!(v["device"]["identifiers"][0], "clima_climate_attic");
+        let (_, other) = discovery("p", "s", None, "soil");
+        let v: serde_json::Value = serde_json::from_str(&other).unwrap();
+        assert!(
+            v.get("device_class").is_none() && v.get("unit_of_measurement").is_none(),
+            "{v}"
+        );
+        assert_eq!(v["device"]["name"], "s");
+        assert!(discovery("p", "s", None, "co2")
+            .1
+            .contains("\"carbon_dioxide\""));
+    }
+
+    #[test]
+    fn backoff_doubles_to_its_cap() {
+        let cap = Duration::from_secs(30);
+        let waits: Vec<u64> = (0..8).map(|f| backoff(f, cap).as_millis() as u64).collect();
+        assert_eq!(waits, [500, 1000, 2000, 4000, 8000, 16000, 30000, 30000]);
+        assert_eq!(backoff(u32::MAX, cap), cap);
+    }
+}
