@@ -22,7 +22,14 @@ const SENSORS: [(&str, &str); 3] = [
     ("attic", "Attic, north side"),
     ("cellar", "Keller = kalt"),
 ];
-const METRICS: [&str; 2] = ["temperature", "humidity"];
+/// What each posted reading stores: its temperature and humidity, and the dew point and absolute
+/// humidity Clima derives from them (forwarded like any metric).
+const METRICS: [&str; 4] = [
+    "temperature",
+    "humidity",
+    "dew_point",
+    "absolute_humidity",
+];
 
 /// A target database as a child process: stopped and started again on the same port and data.
 struct Target {

@@ -163,10 +163,15 @@ pub fn call(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&[u8
             (n, v)
         })
         .collect();
+    // Read whole (`into_string` stops at 10 MB, and an export can be larger); a binary reply
+    // (a PNG) is kept as lossy text, which the tests only measure or ignore.
+    let mut body = Vec::new();
+    std::io::Read::read_to_end(&mut resp.into_reader(), &mut body)
+        .unwrap_or_else(|e| panic!("{method} {url}: reading the reply: {e}"));
     Resp {
         status,
         headers,
-        body: resp.into_string().unwrap_or_default(),
+        body: String::from_utf8_lossy(&body).into_owned(),
     }
 }
 
