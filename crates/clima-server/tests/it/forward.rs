@@ -24,12 +24,7 @@ const SENSORS: [(&str, &str); 3] = [
 ];
 /// What each posted reading stores: its temperature and humidity, and the dew point and absolute
 /// humidity Clima derives from them (forwarded like any metric).
-const METRICS: [&str; 4] = [
-    "temperature",
-    "humidity",
-    "dew_point",
-    "absolute_humidity",
-];
+const METRICS: [&str; 4] = ["temperature", "humidity", "dew_point", "absolute_humidity"];
 
 /// A target database as a child process: stopped and started again on the same port and data.
 struct Target {
