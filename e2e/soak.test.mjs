@@ -1,9 +1,9 @@
 // The short desktop soak: bench/soak.mjs's load on the real `clima` window under Xvfb for 10
 // minutes (SOAK_MINUTES to change), failing when the app's memory grows by more than 20 MiB an
 // hour after a 2-minute warm-up, when any reading was refused, or when the charts stopped
-// following the readings. Run under xvfb-run on the build a user runs: `scripts/test` points
-// CLIMA_APP at the release binary the packages hold (the debug build's web process grows by about
-// 19 MiB an hour, too close to the limit; BENCHMARKS.md). Without CLIMA_APP, the debug build.
+// following the readings. Run under xvfb-run on the build a user runs: CLIMA_APP names the
+// release binary the packages hold (the debug build's web process grows by about 19 MiB an hour,
+// too close to the limit; BENCHMARKS.md). Without CLIMA_APP, the debug build.
 // Uses fixed ports (4460, 4461, 18560): one run at a time.
 //
 // What keeps it from being flaky on a busy machine without loosening it:
