@@ -115,17 +115,24 @@ pub enum SetCalibrationError {
 pub const CALIBRATION_KEY: &str = "calibration:";
 
 /// Every calibration set, by sensor and metric, from the settings table's rows.
-pub(crate) fn calibrations_from(
-    rows: Vec<(String, String)>,
-) -> HashMap<(String, String), Calibration> {
-    rows.into_iter()
-        .filter_map(|(key, value)| {
-            let (sensor, metric) = key.split_once('/')?;
-            let c = serde_json::from_str(&value).ok()?;
-            Some(((sensor.to_owned(), metric.to_owned()), c))
-        })
-        .collect()
+pub(crate) fn calibrations_from(rows: Vec<(String, String)>) -> Calibrations {
+    let mut all = Calibrations::new();
+    for (key, value) in rows {
+        let Some((sensor, metric)) = key.split_once('/') else {
+            continue;
+        };
+        if let Ok(c) = serde_json::from_str(&value) {
+            all.entry(sensor.to_owned())
+                .or_default()
+                .insert(metric.to_owned(), c);
+        }
+    }
+    all
 }
+
+/// Calibrations by sensor, then metric: looked up with borrowed names for every sample a live
+/// viewer sends, so without allocating.
+pub(crate) type Calibrations = HashMap<String, HashMap<String, Calibration>>;
 
 /// Why the demo board could not start.
 #[derive(Debug, thiserror::Error)]
@@ -192,7 +199,7 @@ pub(crate) struct Shared {
     /// Live updates go out at most this often to each web viewer.
     pub throttle: Duration,
     /// Each sensor metric's calibration, applied to every value read (see [`CALIBRATION_KEY`]).
-    pub calibrations: RwLock<HashMap<(String, String), Calibration>>,
+    pub calibrations: RwLock<Calibrations>,
     /// The forwarders to outside databases.
     pub forwarders: Forwarders,
 }
@@ -356,7 +363,8 @@ impl Api {
     /// A sensor metric's calibration ([`Calibration::NONE`] unless one was set).
     pub fn calibration(&self, sensor: &str, metric: &str) -> Calibration {
         let all = self.0.calibrations.read().expect("calibrations");
-        all.get(&(sensor.to_owned(), metric.to_owned()))
+        all.get(sensor)
+            .and_then(|metrics| metrics.get(metric))
             .copied()
             .unwrap_or(Calibration::NONE)
     }
@@ -396,12 +404,17 @@ impl Api {
         self.0
             .writer
             .set_setting(&format!("{CALIBRATION_KEY}{sensor}/{metric}"), &value)?;
-        let key = (sensor.to_owned(), metric.to_owned());
         let mut all = self.0.calibrations.write().expect("calibrations");
         if c.is_none() {
-            all.remove(&key);
+            if let Some(metrics) = all.get_mut(sensor) {
+                metrics.remove(metric);
+                if metrics.is_empty() {
+                    all.remove(sensor);
+                }
+            }
         } else {
-            all.insert(key, c);
+            let metrics = all.entry(sensor.to_owned()).or_default();
+            metrics.insert(metric.to_owned(), c);
         }
         Ok(c)
     }
