@@ -17,13 +17,9 @@ CLIMA_PORT=18237
 INFLUX_PORT=18286
 VM_PORT=18428
 CLIMA=http://127.0.0.1:$CLIMA_PORT
-WORK=$(mktemp -d /tmp/clima-forward.XXXXXX)
-OUT_DIR=${OUT_DIR:-$WORK/out}
-mkdir -p "$OUT_DIR"
-RESULTS=$OUT_DIR/results.txt
-: >"$RESULTS"
 # shellcheck source=bench/lib.sh
 . "$ROOT/bench/lib.sh"
+bench_dirs forward
 
 clima_pid=""
 influx_pid=""

@@ -23,13 +23,9 @@ CLIMA_PORT=18137
 INFLUX_PORT=18086
 CLIMA=http://127.0.0.1:$CLIMA_PORT
 INFLUX=http://127.0.0.1:$INFLUX_PORT
-WORK=$(mktemp -d /tmp/clima-history.XXXXXX)
-OUT_DIR=${OUT_DIR:-$WORK/out}
-mkdir -p "$OUT_DIR"
-RESULTS=$OUT_DIR/results.txt
-: >"$RESULTS"
 # shellcheck source=bench/lib.sh
 . "$ROOT/bench/lib.sh"
+bench_dirs history
 
 clima_pid=""
 influx_pid=""

@@ -26,13 +26,9 @@ INFLUX_PORT=18086
 CLIMA=http://127.0.0.1:$CLIMA_PORT
 INFLUX=http://127.0.0.1:$INFLUX_PORT
 HZ=$(getconf CLK_TCK)
-WORK=$(mktemp -d /tmp/clima-bench.XXXXXX)
-OUT_DIR=${OUT_DIR:-$WORK/out}
-mkdir -p "$OUT_DIR"
-RESULTS=$OUT_DIR/results.txt
-: >"$RESULTS"
 # shellcheck source=bench/lib.sh
 . "$ROOT/bench/lib.sh"
+bench_dirs bench
 
 clima_pid=""
 influx_pid=""

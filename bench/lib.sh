@@ -5,6 +5,14 @@
 BIN_DIR=${BIN_DIR:-$ROOT/target/release}
 policy_added=""
 
+bench_dirs() { # NAME: sets WORK (a new folder under /tmp), OUT_DIR (kept unless given) and RESULTS
+    WORK=$(mktemp -d "/tmp/clima-$1.XXXXXX")
+    OUT_DIR=${OUT_DIR:-$WORK/out}
+    mkdir -p "$OUT_DIR"
+    RESULTS=$OUT_DIR/results.txt
+    : >"$RESULTS"
+}
+
 port_free() { # PORT
     if curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$1/"; then
         echo "port $1 is already in use on 127.0.0.1: stop what listens there first" >&2

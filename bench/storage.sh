@@ -25,13 +25,9 @@ CLIMA_PORT=18137
 VM_PORT=18428
 CLIMA=http://127.0.0.1:$CLIMA_PORT
 VM=http://127.0.0.1:$VM_PORT
-WORK=$(mktemp -d /tmp/clima-storage.XXXXXX)
-OUT_DIR=${OUT_DIR:-$WORK/out}
-mkdir -p "$OUT_DIR"
-RESULTS=$OUT_DIR/results.txt
-: >"$RESULTS"
 # shellcheck source=bench/lib.sh
 . "$ROOT/bench/lib.sh"
+bench_dirs storage
 
 clima_pid=""
 vm_pid=""
