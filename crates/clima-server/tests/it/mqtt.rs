@@ -71,11 +71,11 @@ fn mosquitto_subscriber_sees_discovery_states_and_availability() {
     );
     // Retained: a subscriber that comes later still gets the latest state of each series.
     wait_for(&out, "lab/attic/temperature 20", Duration::from_secs(20));
-    wait_for(&out, "lab/attic/humidity 55", Duration::from_secs(5));
+    wait_for(&out, "lab/attic/humidity 55", Duration::from_secs(20));
     wait_for(
         &out,
         "lab/attic/availability online",
-        Duration::from_secs(5),
+        Duration::from_secs(20),
     );
     let text = std::fs::read_to_string(&out).unwrap();
     let config = text
@@ -99,7 +99,7 @@ fn mosquitto_subscriber_sees_discovery_states_and_availability() {
         post_json(&clima.url("/api/v1/readings"), &later).status,
         201
     );
-    let text = wait_for(&out, "lab/cellar/co2 640", Duration::from_secs(10));
+    let text = wait_for(&out, "lab/cellar/co2 640", Duration::from_secs(20));
     assert!(
         text.contains("homeassistant/sensor/clima_cellar_co2/config {"),
         "{text}"
