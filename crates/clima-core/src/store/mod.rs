@@ -112,6 +112,12 @@ pub fn open(path: &Path) -> Result<Connection, StoreError> {
     Ok(conn)
 }
 
+/// The page cache of each read-only connection, in KiB (SQLite's default is 2,000). Under
+/// ingest it holds little for long: a commit empties every reader's cache at its next read. Its
+/// pages are the app's own memory, so they are capped: the query pool and each forwarder hold a
+/// reader, and the desktop window's charts query on several at once.
+pub(crate) const READER_CACHE_KIB: i64 = 1024;
+
 /// Opens a read-only connection to a database that [`open`] has prepared.
 fn open_reader(path: &Path) -> Result<Connection, StoreError> {
     let conn = Connection::open_with_flags(
@@ -125,5 +131,6 @@ fn open_reader(path: &Path) -> Result<Connection, StoreError> {
         source,
     })?;
     conn.busy_timeout(Duration::from_secs(5))?;
+    conn.pragma_update(None, "cache_size", -READER_CACHE_KIB)?;
     Ok(conn)
 }

@@ -15,7 +15,7 @@ use super::layout::{unpack, ROLLUPS};
 use super::{open_reader, StoreError};
 use crate::hub::LiveSample;
 
-/// Idle read connections kept for reuse.
+/// Idle read connections kept for reuse. An idle one holds no page cache (see [`Reader::with`]).
 const POOL_SIZE: usize = 8;
 
 /// A sensor as the dashboard lists it.
@@ -92,6 +92,13 @@ impl Reader {
             None => open_reader(&self.path)?,
         };
         let out = f(&conn);
+        // An idle connection's cached pages are dropped anyway at its next read when a commit
+        // came in between, as one does every second under ingest: let go of them now, so the
+        // pool holds only what running queries use (up to `READER_CACHE_KIB` each), not every
+        // connection's last query for good.
+        if let Err(e) = conn.release_memory() {
+            tracing::debug!(error = %e, "a pooled reader kept its page cache");
+        }
         let mut pool = self.pool.lock().expect("reader pool");
         if pool.len() < POOL_SIZE {
             pool.push(conn);
@@ -248,5 +255,64 @@ impl Reader {
             }
             Ok(Some(assemble(plan, partials)))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::writer::testing::default_writer;
+    use crate::store::READER_CACHE_KIB;
+
+    /// The bytes of page cache a connection holds, as SQLite counts them.
+    fn cache_used(c: &Connection) -> i64 {
+        let (mut now, mut high) = (0, 0);
+        // SAFETY: the handle is valid while `c` lives; the call only reads the connection's
+        // counters into the two integers.
+        let rc = unsafe {
+            rusqlite::ffi::sqlite3_db_status(
+                c.handle(),
+                rusqlite::ffi::SQLITE_DBSTATUS_CACHE_USED,
+                &mut now,
+                &mut high,
+                0,
+            )
+        };
+        assert_eq!(rc, rusqlite::ffi::SQLITE_OK);
+        i64::from(now)
+    }
+
+    #[test]
+    fn a_query_caches_at_most_the_cap_and_an_idle_reader_nothing() {
+        let (_dir, path, _writer) = default_writer("pool");
+        // 4 MiB of pages, several times a reader's cache.
+        let c = Connection::open(&path).unwrap();
+        c.execute_batch("CREATE TABLE filler (x BLOB)").unwrap();
+        for _ in 0..1024 {
+            c.execute("INSERT INTO filler VALUES (zeroblob(4096))", [])
+                .unwrap();
+        }
+        let reader = Reader::new(path.clone());
+        let cap = READER_CACHE_KIB * 1024;
+        let during = reader
+            .with(|c| {
+                let n: i64 = c.query_row(
+                    "SELECT count(*) FROM filler WHERE length(x) = 4096",
+                    [],
+                    |r| r.get(0),
+                )?;
+                assert_eq!(n, 1024);
+                Ok(cache_used(c))
+            })
+            .unwrap();
+        // Full, and within the cap (plus SQLite's header per page, under a tenth).
+        assert!(
+            during > cap / 2 && during < cap + cap / 10,
+            "{during} bytes cached during the scan"
+        );
+        let pool = reader.pool.lock().unwrap();
+        assert_eq!(pool.len(), 1);
+        let idle = cache_used(&pool[0]);
+        assert!(idle < 64 * 1024, "{idle} bytes cached by an idle reader");
     }
 }
