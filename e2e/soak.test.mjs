@@ -19,7 +19,7 @@
 //   writer's page cache, the web process's caches; BENCHMARKS.md, "What the app's own process
 //   grew by"), which a 2-minute warm-up counted as growth.
 // - The limit is a regression guard, not the issue's target: a good build's memory swings by a
-//   few MiB over 10 to 15 minutes (the web process's collections), so over 10 minutes its slope
+//   few MiB over 10 to 15 minutes (mostly the web process), so over 10 minutes its slope
 //   ranged from -15 to +30 MiB/h in a 30-minute run whose overall slope was 8.5 (BENCHMARKS.md).
 //   At most 20 MB/h over 30 minutes is checked by that benchmark. A leak such as the chart
 //   images WebKit kept (about 420 MiB an hour) fails this sevenfold.
