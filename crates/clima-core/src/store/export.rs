@@ -220,7 +220,7 @@ pub fn export_chart_calibrated(
 
 /// The first and last sample time of a series, over chunks, pieces, samples and recent samples
 /// (packed data by whole hours).
-fn data_span(
+pub(super) fn data_span(
     c: &rusqlite::Connection,
     series: i64,
 ) -> Result<Option<(Millis, Millis)>, StoreError> {
@@ -237,7 +237,7 @@ fn data_span(
 }
 
 /// Every sample of `[start, end)`, which lies within `hour`, in time order.
-fn hour_samples(
+pub(super) fn hour_samples(
     c: &rusqlite::Connection,
     series: i64,
     hour: Millis,

@@ -7,6 +7,7 @@
 
 mod checkpoint;
 mod commit;
+mod housekeeping;
 mod upkeep;
 
 // foldhash: several times faster than std's SipHash on these small keys, and randomly seeded
@@ -199,6 +200,8 @@ enum Msg {
     },
     /// Runs a task on the writer's connection (forwarder registration).
     Run(Task),
+    /// Deletes or merges a sensor (see `housekeeping`).
+    Chore(housekeeping::Chore),
     /// Run every maintenance step (move, seal, prune) until none has work left.
     Maintain(mpsc::SyncSender<Result<(), StoreError>>),
     /// Commit what is queued, then stop.
@@ -340,6 +343,35 @@ impl WriteHandle {
             .send(Msg::Run(task))
             .map_err(|_| StoreError::Stopped)?;
         answer.recv().map_err(|_| StoreError::Stopped)?
+    }
+
+    /// Deletes a sensor with everything stored of it (series, samples, pieces, chunks, rollups,
+    /// forward log entries), in one transaction; `false` when there is no such sensor.
+    pub fn delete_sensor(&self, sensor: &str) -> Result<bool, StoreError> {
+        let (reply, answer) = mpsc::sync_channel(1);
+        self.chore(housekeeping::Chore::Delete {
+            sensor: sensor.to_owned(),
+            reply,
+        })?;
+        answer.recv().map_err(|_| StoreError::Stopped)?
+    }
+
+    /// Moves every sample of sensor `from` into sensor `into` (conflicts counted as in ingest:
+    /// `into`'s value stands), then deletes `from`. `None` when either does not exist.
+    pub fn merge_sensors(&self, from: &str, into: &str) -> Result<Option<Receipt>, StoreError> {
+        let (reply, answer) = mpsc::sync_channel(1);
+        self.chore(housekeeping::Chore::Merge {
+            from: from.to_owned(),
+            into: into.to_owned(),
+            reply,
+        })?;
+        answer.recv().map_err(|_| StoreError::Stopped)?
+    }
+
+    fn chore(&self, chore: housekeeping::Chore) -> Result<(), StoreError> {
+        self.tx
+            .send(Msg::Chore(chore))
+            .map_err(|_| StoreError::Stopped)
     }
 
     /// Moves, seals and prunes everything that is due now, and returns when done: for tools
@@ -541,6 +573,13 @@ impl Writer {
                     *samples = 0;
                 }
                 task(&self.conn);
+            }
+            Msg::Chore(chore) => {
+                if !group.is_empty() {
+                    self.commit_and_answer(std::mem::take(group));
+                    *samples = 0;
+                }
+                self.housekeep(chore);
             }
             Msg::Maintain(reply) => {
                 // Writes sent before the request are part of what it waits for.
