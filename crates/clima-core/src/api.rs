@@ -2,6 +2,13 @@
 //! (ingest, queries, charts, ports, the demo board, the token, retention, health), so the two
 //! front doors are thin adapters over the same calls.
 
+mod compare;
+mod housekeeping;
+mod recalibrate;
+
+pub use compare::{CompareQuery, ComparedSeries, Comparison};
+pub use housekeeping::{HousekeepingError, MergeOutcome, HIDDEN_KEY, NAME_KEY};
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
@@ -338,13 +345,17 @@ impl Api {
         self.0.writer.set_setting(background::SETTINGS_KEY, &json)
     }
 
-    /// Every sensor with its latest values, calibrated, each saying its calibration. Blocking.
+    /// Every sensor with its latest values, calibrated, each saying its calibration (derived
+    /// values recomputed from calibrated inputs), with the name and hidden flag the user set.
+    /// Blocking.
     pub fn sensors(&self) -> Result<Vec<SensorInfo>, StoreError> {
         let mut sensors = self.0.reader.sensors()?;
+        self.add_housekeeping(&mut sensors)?;
+        self.recalibrate_latest(&mut sensors);
         for s in &mut sensors {
             for m in &mut s.metrics {
                 let c = self.calibration(&s.sensor, &m.metric);
-                if !c.is_none() {
+                if !c.is_none() && !(m.derived && self.input_calibrated(&s.sensor, &m.metric)) {
                     m.value = m.value.map(|v| c.value(v));
                     m.calibration = Some(c);
                 }
@@ -356,7 +367,7 @@ impl Api {
     /// The newest value of every series, calibrated. Blocking.
     pub fn latest(&self) -> Result<Vec<LiveSample>, StoreError> {
         let mut samples = self.0.reader.latest()?;
-        self.calibrate(&mut samples);
+        self.calibrate_update(&mut samples);
         Ok(samples)
     }
 
@@ -369,10 +380,54 @@ impl Api {
             .unwrap_or(Calibration::NONE)
     }
 
-    fn calibrate(&self, samples: &mut [LiveSample]) {
-        for s in samples {
-            s.value = self.calibration(&s.sensor, &s.metric).value(s.value);
+    /// What an export of a sensor's metric says about its values: `none`, `offset=…; scale=…`,
+    /// `raw` when asked for stored values, or the inputs a derived metric was recomputed from.
+    pub fn calibration_text(&self, sensor: &str, metric: &str, raw: bool) -> String {
+        let text = |c: Calibration| {
+            if c.is_none() {
+                "none".to_owned()
+            } else {
+                format!("offset={}; scale={}", c.offset, c.scale)
+            }
+        };
+        if raw {
+            return "raw".to_owned();
         }
+        match self.derived_inputs(sensor, metric) {
+            Ok(Some((t, rh))) => format!(
+                "derived from calibrated temperature ({}) and humidity ({})",
+                text(t),
+                text(rh)
+            ),
+            _ => text(self.calibration(sensor, metric)),
+        }
+    }
+
+    /// Every sample of a range as CSV (the columns of `store::export::CSV_HEADER`), read
+    /// through the series' calibration unless `raw`; a derived metric is recomputed from
+    /// calibrated inputs. Blocking.
+    pub fn export_csv<W: std::io::Write>(
+        &self,
+        q: &RangeQuery,
+        raw: bool,
+        out: W,
+    ) -> Result<u64, QueryError> {
+        let range = self.export_range(q)?;
+        let (sensor, metric) = (q.sensor.as_str(), q.metric.as_str());
+        let reader = &self.0.reader;
+        Ok(match self.derived_inputs(sensor, metric)? {
+            Some(inputs) if !raw => {
+                export::export_csv_recalibrated(reader, sensor, metric, range, inputs, out, |_| {})?
+            }
+            _ => {
+                let c = if raw {
+                    Calibration::NONE
+                } else {
+                    self.calibration(sensor, metric)
+                };
+                export::export_csv_calibrated(reader, sensor, metric, range, c, out, |_| {})?
+            }
+        })
     }
 
     /// Sets a sensor metric's calibration (`value × scale + offset`, offset 0 and scale 1 for
@@ -466,18 +521,22 @@ impl Api {
     /// A titled chart file of a range, read through the series' calibration. Blocking.
     pub fn export_chart(&self, q: &RangeQuery, format: ChartFormat) -> Result<Vec<u8>, QueryError> {
         let (from, to) = self.export_range(q)?;
-        Ok(export::export_chart_calibrated(
-            &self.0.reader,
-            &q.sensor,
-            &q.metric,
-            (from, to),
-            self.calibration(&q.sensor, &q.metric),
-            format,
-        )?)
+        let plan =
+            BucketPlan::new(from, to, export::CHART_POINTS).map_err(QueryError::InvalidRange)?;
+        let buckets = self.buckets(q, &plan)?;
+        let spec = ChartSpec::for_export(&q.sensor, &q.metric, plan.width);
+        Ok(match format {
+            ChartFormat::Png => chart::render_png(&buckets, &spec)?,
+            ChartFormat::Svg => chart::render(&buckets, &spec)?.svg.into_bytes(),
+        })
     }
 
-    /// A series' buckets through its calibration.
+    /// A series' buckets through its calibration; a derived metric's recomputed from its
+    /// sensor's calibrated temperature and humidity (see `api::recalibrate`).
     fn buckets(&self, q: &RangeQuery, plan: &BucketPlan) -> Result<Vec<Bucket>, QueryError> {
+        if let Some(inputs) = self.derived_inputs(&q.sensor, &q.metric)? {
+            return Ok(self.recalibrated_buckets(&q.sensor, &q.metric, inputs, plan)?);
+        }
         let raw = self
             .0
             .reader
@@ -609,7 +668,7 @@ impl Api {
                 interval,
                 Arc::new(move || reader.latest().unwrap_or_default()),
             )
-            .adjusted(Arc::new(move |s| api.calibrate(std::slice::from_mut(s))))
+            .adjusted(Arc::new(move |s| api.calibrate_update(s)))
     }
 
     /// Stops what the API started (the demo board) before the writer stops.

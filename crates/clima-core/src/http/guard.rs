@@ -178,7 +178,7 @@ fn with_cors(mut r: Response, origin: &str, preflight: bool) -> Response {
     if preflight {
         h.insert(
             "access-control-allow-methods",
-            axum::http::HeaderValue::from_static("GET, POST"),
+            axum::http::HeaderValue::from_static("GET, POST, DELETE"),
         );
         h.insert(
             "access-control-allow-headers",

@@ -8,7 +8,7 @@ use axum::extract::{Extension, RawQuery, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::Router;
 use clima_model::json::{self, BodyError};
 use clima_model::line_protocol::{self, Precision};
@@ -20,15 +20,14 @@ use super::reply::Reply;
 use super::request::{media_type, param, query_pairs, read_body};
 use super::{assets, sse, Front};
 use crate::api::{
-    ChartOptions, DemoError, PortActionError, QueryError, RangeQuery, RetentionError,
-    SetCalibrationError, TokenError,
+    ChartOptions, CompareQuery, DemoError, HousekeepingError, PortActionError, QueryError,
+    RangeQuery, RetentionError, SetCalibrationError, TokenError,
 };
 use crate::chart::{DateStyle, TempUnit};
 use crate::forward::ForwardError;
 use crate::now_ms;
 use crate::store::export::ChartFormat;
 use crate::store::{Source, StoreError};
-use clima_model::calibration::Calibration;
 
 type Shared = State<Arc<Front>>;
 type Pairs = Vec<(String, String)>;
@@ -42,6 +41,10 @@ pub fn router(front: Arc<Front>) -> Router {
         .route("/api/v1/sensors", get(get_sensors))
         .route("/api/v1/sensors/retention", post(set_retention))
         .route("/api/v1/sensors/calibration", post(set_calibration))
+        .route("/api/v1/sensors/name", post(rename_sensor))
+        .route("/api/v1/sensors/hidden", post(hide_sensor))
+        .route("/api/v1/sensors/merge", post(merge_sensors))
+        .route("/api/v1/sensors/{id}", delete(delete_sensor))
         .route("/api/v1/stream", get(stream))
         .route("/api/v1/chart.svg", get(get_chart))
         .route("/api/v1/export.csv", get(export_csv))
@@ -517,11 +520,60 @@ fn range_query(pairs: &Pairs) -> Result<RangeQuery, Reply> {
     })
 }
 
+/// A query of one sensor, or of several (`sensor=a,b,c`, at most 8) to compare.
+enum Asked {
+    One(RangeQuery),
+    Several(CompareQuery),
+}
+
+impl Asked {
+    fn parse(pairs: &Pairs) -> Result<Asked, Reply> {
+        let one = range_query(pairs)?;
+        let list = clima_model::sensor::sensor_list(&one.sensor).map_err(|e| {
+            let code = match e {
+                clima_model::sensor::SensorListError::TooMany(_) => "too_many_sensors",
+                _ => "invalid_sensor",
+            };
+            Reply::error(400, code, e.to_string())
+        })?;
+        Ok(if list.len() == 1 && !one.sensor.contains(',') {
+            Asked::One(one)
+        } else {
+            Asked::Several(CompareQuery {
+                sensors: list.into_iter().map(|s| s.as_str().to_owned()).collect(),
+                metric: one.metric,
+                from: one.from,
+                to: one.to,
+                points: one.points,
+            })
+        })
+    }
+
+    /// The file name part of an export: the sensor, or the sensors joined by `+`.
+    fn name(&self) -> String {
+        match self {
+            Asked::One(q) => q.sensor.clone(),
+            Asked::Several(q) => q.sensors.join("+"),
+        }
+    }
+
+    fn metric(&self) -> &str {
+        match self {
+            Asked::One(q) => &q.metric,
+            Asked::Several(q) => &q.metric,
+        }
+    }
+}
+
+/// One series' buckets, or several sensors' series of one metric (`"series": [...]`) on the
+/// same buckets when `sensor` lists several.
 async fn get_range(State(front): Shared, RawQuery(q): RawQuery) -> Result<Reply, Reply> {
-    let query = range_query(&pairs(q))?;
+    let asked = Asked::parse(&pairs(q))?;
     let api = front.api.clone();
-    let range = blocking(move || api.range(&query)).await??;
-    Ok(Reply::json(200, &range))
+    Ok(match asked {
+        Asked::One(query) => Reply::json(200, &blocking(move || api.range(&query)).await??),
+        Asked::Several(query) => Reply::json(200, &blocking(move || api.compare(&query)).await??),
+    })
 }
 
 /// One series drawn as SVG, for the dashboard. `X-Clima-Plot-Area` tells the page where the
@@ -529,7 +581,7 @@ async fn get_range(State(front): Shared, RawQuery(q): RawQuery) -> Result<Reply,
 /// of `/api/v1/readings` with the same `from`, `to` and `points`.
 async fn get_chart(State(front): Shared, RawQuery(q): RawQuery) -> Result<Reply, Reply> {
     let pairs = pairs(q);
-    let query = range_query(&pairs)?;
+    let asked = Asked::parse(&pairs)?;
     let temp_unit = TempUnit::parse(param(&pairs, "unit").unwrap_or("C"))
         .map_err(|e| Reply::error(400, "invalid_unit", e.to_string()))?;
     let size = |key: &str, default: i64| {
@@ -544,7 +596,11 @@ async fn get_chart(State(front): Shared, RawQuery(q): RawQuery) -> Result<Reply,
         dates: DateStyle::for_language(param(&pairs, "lang").unwrap_or("en")),
     };
     let api = front.api.clone();
-    let chart = blocking(move || api.chart(&query, &options)).await??;
+    let chart = blocking(move || match asked {
+        Asked::One(query) => api.chart(&query, &options),
+        Asked::Several(query) => api.compare_chart(&query, &options),
+    })
+    .await??;
     let p = chart.plot;
     Ok(Reply {
         content_type: "image/svg+xml",
@@ -570,14 +626,18 @@ async fn export_chart(
     RawQuery(q): RawQuery,
     format: ChartFormat,
 ) -> Result<Reply, Reply> {
-    let query = range_query(&pairs(q))?;
+    let asked = Asked::parse(&pairs(q))?;
     let (content_type, ext) = match format {
         ChartFormat::Png => ("image/png", "png"),
         ChartFormat::Svg => ("image/svg+xml", "svg"),
     };
-    let disposition = attachment(&query.sensor, &query.metric, ext);
+    let disposition = attachment(&asked.name(), asked.metric(), ext);
     let api = front.api.clone();
-    let body = blocking(move || api.export_chart(&query, format)).await??;
+    let body = blocking(move || match asked {
+        Asked::One(query) => api.export_chart(&query, format),
+        Asked::Several(query) => api.export_compare_chart(&query, format),
+    })
+    .await??;
     Ok(Reply {
         content_type,
         ..Reply::empty(200)
@@ -589,37 +649,38 @@ async fn export_chart(
 
 /// Every sample of a range as CSV, streamed as it is read: a year exports with flat memory,
 /// and a client that stops reading is cut by the server's write limit. Values go through the
-/// series' calibration unless `?raw=true`; `X-Clima-Calibration` says which was applied.
+/// series' calibration unless `?raw=true`; `X-Clima-Calibration` says which was applied. With
+/// several sensors (`sensor=a,b`), each series follows the other under one header.
 async fn export_csv(State(front): Shared, RawQuery(q): RawQuery) -> Result<Response, Reply> {
     let pairs = pairs(q);
-    let query = range_query(&pairs)?;
-    let calibration = match param(&pairs, "raw") {
-        Some("true" | "1") => Calibration::NONE,
-        _ => front.api.calibration(&query.sensor, &query.metric),
-    };
-    let applied = if calibration.is_none() {
-        "none".to_owned()
-    } else {
-        format!("offset={}; scale={}", calibration.offset, calibration.scale)
-    };
+    let asked = Asked::parse(&pairs)?;
+    let raw = matches!(param(&pairs, "raw"), Some("true" | "1"));
     let api = front.api.clone();
-    let checked = query.clone();
-    let (from, to) = blocking(move || api.export_range(&checked)).await??;
+    let disposition = attachment(&asked.name(), asked.metric(), "csv");
+    // Check every series and range before the first byte goes out.
+    let (asked, applied) = blocking(move || {
+        let applied = match &asked {
+            Asked::One(q) => api
+                .export_range(q)
+                .map(|_| api.calibration_text(&q.sensor, &q.metric, raw)),
+            Asked::Several(q) => q
+                .sensors
+                .iter()
+                .try_for_each(|s| api.export_range(&q.of(s)).map(|_| ()))
+                .map(|_| api.compare_calibrations(q, raw)),
+        };
+        applied.map(|a| (asked, a))
+    })
+    .await??;
     let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Vec<u8>>>(4);
-    let reader = front.api.reader();
-    let disposition = attachment(&query.sensor, &query.metric, "csv");
+    let api = front.api.clone();
     tokio::task::spawn_blocking(move || {
         let sink = ChannelWriter(tx.clone());
         let mut out = std::io::BufWriter::with_capacity(64 * 1024, sink);
-        let result = crate::store::export::export_csv_calibrated(
-            &reader,
-            &query.sensor,
-            &query.metric,
-            (from, to),
-            calibration,
-            &mut out,
-            |_| {},
-        )
+        let result = match &asked {
+            Asked::One(q) => api.export_csv(q, raw, &mut out),
+            Asked::Several(q) => api.export_compare_csv(q, raw, &mut out),
+        }
         .map_err(|e| e.to_string())
         .and_then(|_| std::io::Write::flush(&mut out).map_err(|e| e.to_string()));
         if let Err(e) = result {
@@ -705,6 +766,104 @@ async fn set_calibration(
         200,
         &json!({ "sensor": c.sensor, "metric": c.metric, "offset": set.offset, "scale": set.scale }),
     ))
+}
+
+impl From<HousekeepingError> for Reply {
+    fn from(e: HousekeepingError) -> Reply {
+        match e {
+            e @ HousekeepingError::UnknownSensor(_) => {
+                Reply::error(404, "unknown_sensor", e.to_string())
+            }
+            e @ HousekeepingError::NotConfirmed(_) => {
+                Reply::error(400, "confirmation_required", e.to_string())
+            }
+            e @ HousekeepingError::SameSensor => Reply::error(400, "same_sensor", e.to_string()),
+            e @ HousekeepingError::Name(_) => Reply::error(400, "invalid_name", e.to_string()),
+            HousekeepingError::Store(s) => s.into(),
+        }
+    }
+}
+
+/// Names a sensor on the dashboard: body `{"sensor": ID, "name": "Living room"}` (an empty
+/// name goes back to the device's name).
+async fn rename_sensor(
+    State(front): Shared,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Reply, Reply> {
+    #[derive(serde::Deserialize)]
+    struct Name {
+        sensor: String,
+        name: String,
+    }
+    let n: Name = json_body(
+        &front,
+        &headers,
+        body,
+        "{\"sensor\": ID, \"name\": \"Living room\"}",
+    )
+    .await?;
+    let api = front.api.clone();
+    let sensor = n.sensor.clone();
+    let name = blocking(move || api.rename_sensor(&sensor, &n.name)).await??;
+    Ok(Reply::json(
+        200,
+        &json!({ "sensor": n.sensor, "name": name }),
+    ))
+}
+
+/// Hides a sensor from the dashboard (`"hidden": true`; still collected) or shows it again.
+async fn hide_sensor(State(front): Shared, headers: HeaderMap, body: Body) -> Result<Reply, Reply> {
+    #[derive(serde::Deserialize)]
+    struct Hide {
+        sensor: String,
+        hidden: bool,
+    }
+    let h: Hide = json_body(&front, &headers, body, "{\"sensor\": ID, \"hidden\": true}").await?;
+    let api = front.api.clone();
+    let sensor = h.sensor.clone();
+    blocking(move || api.hide_sensor(&sensor, h.hidden)).await??;
+    Ok(Reply::json(
+        200,
+        &json!({ "sensor": h.sensor, "hidden": h.hidden }),
+    ))
+}
+
+/// Deletes a sensor and all its data; `?confirm=ID` must repeat its id.
+async fn delete_sensor(
+    State(front): Shared,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    RawQuery(q): RawQuery,
+) -> Result<Reply, Reply> {
+    let confirm = param(&pairs(q), "confirm").map(str::to_owned);
+    let api = front.api.clone();
+    let sensor = id.clone();
+    blocking(move || api.delete_sensor(&sensor, confirm.as_deref())).await??;
+    Ok(Reply::json(200, &json!({ "deleted": id })))
+}
+
+/// Moves one sensor's history into another and deletes the first: body `{"from": OLD_ID,
+/// "into": NEW_ID}`; answers with what was stored, duplicates and conflicts as ingest does.
+async fn merge_sensors(
+    State(front): Shared,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Reply, Reply> {
+    #[derive(serde::Deserialize)]
+    struct Merge {
+        from: String,
+        into: String,
+    }
+    let m: Merge = json_body(
+        &front,
+        &headers,
+        body,
+        "{\"from\": OLD_ID, \"into\": NEW_ID}",
+    )
+    .await?;
+    let api = front.api.clone();
+    let outcome = blocking(move || api.merge_sensors(&m.from, &m.into)).await??;
+    Ok(Reply::json(200, &outcome))
 }
 
 /// Sets how long one sensor's data is kept: body `{"sensor": ID, "keep_raw": "90d",

@@ -8,9 +8,10 @@ use clima_model::calibration::Calibration;
 use clima_model::clock::Clock;
 use clima_model::downsample::{assemble, Bucket, BucketPlan, Partial};
 use clima_model::metric::unit_of;
-use clima_model::Millis;
+use clima_model::{Millis, HOUR};
 use rusqlite::{Connection, OptionalExtension};
 
+use super::export::{data_span, hour_samples};
 use super::layout::{unpack, ROLLUPS};
 use super::{open_reader, StoreError};
 use crate::hub::LiveSample;
@@ -27,6 +28,12 @@ pub struct SensorInfo {
     /// For a line-protocol series, its measurement and whole tag set.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub series: Option<serde_json::Value>,
+    /// The name the user gave it on the dashboard, which stands before `name` (the API sets it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    /// Kept off the dashboard by the user; still collected (the API sets it).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub hidden: bool,
     pub first_seen: Millis,
     pub last_seen: Millis,
     /// The last observed pair of clocks (device and receipt); none before the sensor's first
@@ -121,6 +128,8 @@ impl Reader {
                         series: r
                             .get::<_, Option<String>>(9)?
                             .and_then(|t| serde_json::from_str(&t).ok()),
+                        display_name: None,
+                        hidden: false,
                         first_seen: r.get(3)?,
                         last_seen: r.get(4)?,
                         clock: match (r.get(10)?, r.get(11)?) {
@@ -247,6 +256,57 @@ impl Reader {
                 }
             }
             Ok(Some(assemble(plan, partials)))
+        })
+    }
+
+    /// Whether a sensor's series for `metric` holds a value Clima derived (its latest one), so
+    /// the device sends no such value of its own.
+    pub fn is_derived(&self, sensor: &str, metric: &str) -> Result<bool, StoreError> {
+        self.with(|c| {
+            Ok(c.prepare_cached(
+                "SELECT m.derived FROM series m JOIN sensors s ON s.id = m.sensor_id WHERE s.key = ?1 AND m.metric = ?2",
+            )?
+            .query_row((sensor, metric), |r| r.get::<_, bool>(0))
+            .optional()?
+            .unwrap_or(false))
+        })
+    }
+
+    /// Calls `each(measured_at, received_at, a, b)` for every time in `[from, to)` at which a
+    /// sensor has both a sample of metric `a` and one of metric `b`, in time order, reading all
+    /// four sample tables hour by hour. `false` when the sensor lacks either series.
+    pub fn paired(
+        &self,
+        sensor: &str,
+        (a, b): (&str, &str),
+        (from, to): (Millis, Millis),
+        mut each: impl FnMut(Millis, Millis, f64, f64),
+    ) -> Result<bool, StoreError> {
+        self.with(|c| {
+            let (Some(sa), Some(sb)) = (series_id(c, sensor, a)?, series_id(c, sensor, b)?) else {
+                return Ok(false);
+            };
+            let Some((first, last)) = data_span(c, sa)? else {
+                return Ok(true);
+            };
+            let (from, to) = (from.max(first), to.min(last + 1));
+            let mut hour = from.div_euclid(HOUR) * HOUR;
+            while hour < to {
+                let (start, end) = (from.max(hour), to.min(hour + HOUR));
+                let xs = hour_samples(c, sa, hour, start, end)?;
+                let ys = hour_samples(c, sb, hour, start, end)?;
+                let mut j = 0;
+                for x in &xs {
+                    while j < ys.len() && ys[j].at < x.at {
+                        j += 1;
+                    }
+                    if let Some(y) = ys.get(j).filter(|y| y.at == x.at) {
+                        each(x.at, x.received_at, x.value, y.value);
+                    }
+                }
+                hour += HOUR;
+            }
+            Ok(true)
         })
     }
 }
