@@ -20,6 +20,11 @@ const COMMANDS: &[&str] = &[
     "forwarders",
     "add_forwarder",
     "remove_forwarder",
+    "set_calibration",
+    "rename_sensor",
+    "hide_sensor",
+    "delete_sensor",
+    "merge_sensors",
 ];
 
 fn main() {

@@ -132,6 +132,11 @@ fn app<R: Runtime>(
             commands::regenerate_token,
             commands::background,
             commands::set_background,
+            commands::set_calibration,
+            commands::rename_sensor,
+            commands::hide_sensor,
+            commands::delete_sensor,
+            commands::merge_sensors,
         ])
         .plugin(tauri_plugin_autostart::Builder::new().build())
         .on_window_event(background::on_window_event)
@@ -339,6 +344,100 @@ mod tests {
         assert!(chart["svg"].as_str().unwrap().starts_with("<svg"));
         assert!(chart["svg"].as_str().unwrap().contains("°F"));
         assert!(chart["plot"]["width"].as_i64().unwrap() > 200);
+
+        // The housekeeping and comparison commands answer as their HTTP routes do.
+        let hall = clima_model::json::parse_body(
+            br#"{"sensor":"hall","temperature":19.0,"humidity":50}"#,
+            &clima_model::SensorId::parse("fallback").unwrap(),
+            now,
+        )
+        .unwrap()
+        .remove(0)
+        .unwrap();
+        writer
+            .write(vec![hall], clima_core::store::Source::Http, now)
+            .unwrap();
+        let mut both = json!({"sensor": "kitchen,hall", "metric": "temperature", "from": now - 60_000, "to": now + 1000, "points": 61});
+        let compared = invoke(&webview, "readings", both.clone()).unwrap();
+        let ids: Vec<&str> = compared["series"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["sensor"].as_str().unwrap())
+            .collect();
+        assert_eq!(ids, ["kitchen", "hall"]);
+        both["width"] = json!(400);
+        both["height"] = json!(200);
+        let chart = invoke(&webview, "chart", both).unwrap();
+        assert!(chart["svg"].as_str().unwrap().contains(">hall<"));
+        let nine = invoke(
+            &webview,
+            "readings",
+            json!({"sensor": "a,b,c,d,e,f,g,h,i", "metric": "temperature"}),
+        )
+        .unwrap_err();
+        assert!(nine["message"].as_str().unwrap().contains("at most 8"));
+        let set = invoke(
+            &webview,
+            "set_calibration",
+            json!({"sensor": "kitchen", "metric": "temperature", "offset": -1.5}),
+        )
+        .unwrap();
+        assert_eq!(
+            (set["offset"].as_f64(), set["scale"].as_f64()),
+            (Some(-1.5), Some(1.0))
+        );
+        invoke(
+            &webview,
+            "rename_sensor",
+            json!({"sensor": "hall", "name": "Hall"}),
+        )
+        .unwrap();
+        invoke(
+            &webview,
+            "hide_sensor",
+            json!({"sensor": "hall", "hidden": true}),
+        )
+        .unwrap();
+        let sensors = invoke(&webview, "sensors", json!({})).unwrap();
+        let listed = |id: &str| {
+            sensors["sensors"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|s| s["sensor"] == id)
+                .cloned()
+                .unwrap()
+        };
+        assert_eq!(listed("kitchen")["metrics"][0]["value"], 20.0);
+        assert_eq!(
+            (
+                listed("hall")["display_name"].as_str(),
+                listed("hall")["hidden"].as_bool()
+            ),
+            (Some("Hall"), Some(true))
+        );
+        let unconfirmed = invoke(&webview, "delete_sensor", json!({"sensor": "hall"})).unwrap_err();
+        assert_eq!(unconfirmed["kind"], "confirmation_required");
+        let merged = invoke(
+            &webview,
+            "merge_sensors",
+            json!({"from": "hall", "into": "kitchen"}),
+        )
+        .unwrap();
+        // Temperature, humidity and the two derived metrics; its temperature at the same time as the
+        // kitchen's conflicts, and the kitchen's value stands.
+        assert_eq!(
+            (merged["accepted"].as_u64(), merged["conflicts"].as_u64()),
+            (Some(3), Some(1))
+        );
+        let gone = invoke(
+            &webview,
+            "delete_sensor",
+            json!({"sensor": "hall", "confirm": "hall"}),
+        )
+        .unwrap_err();
+        assert_eq!(gone["kind"], "not_found");
 
         // Errors reach the page as {kind, message}.
         let missing = invoke(

@@ -61,6 +61,14 @@ function tauriTransport(tauri) {
      * dialog titled `title`: `{path, format, rows, bytes}`, or null when the dialog was cancelled.
      */
     exportFile: (q) => call('export', q),
+    /** Sets `{sensor, metric, offset, scale}` (offset 0 and scale 1 remove it). */
+    setCalibration: (c) => call('set_calibration', c),
+    renameSensor: (sensor, name) => call('rename_sensor', { sensor, name }),
+    hideSensor: (sensor, hidden) => call('hide_sensor', { sensor, hidden }),
+    /** Deletes a sensor and all its data: `confirm` must repeat its id. */
+    deleteSensor: (sensor, confirm) => call('delete_sensor', { sensor, confirm }),
+    /** Moves `from`'s history into `into`: `{accepted, duplicates, conflicts}`. */
+    mergeSensors: (from, into) => call('merge_sensors', { from, into }),
     ports: () => call('ports'),
     portAction: (action, id) => call('port_action', { action, id }),
     /** Sets a board's `{temperature_unit: 'C'|'F'|null, ignore: ['sensor/metric']}`. */
@@ -197,8 +205,9 @@ function httpTransport() {
      * title), with the token in the header like every other request (so not as a plain link):
      * `{path, format, rows, bytes}` where `path` is the suggested file name and `rows` is unknown.
      */
-    async exportFile({ sensor, metric, format, from, to }) {
-      const response = await request('GET', `/api/v1/export.${format}`, { sensor, metric, from, to });
+    async exportFile({ sensor, metric, format, from, to, raw }) {
+      const response = await request('GET', `/api/v1/export.${format}`, { sensor, metric, from, to, raw: raw ? 'true' : null });
+      const calibration = response.headers.get('X-Clima-Calibration');
       const blob = await response.blob();
       const name = exportFileName(sensor, metric, from, to, format);
       const link = document.createElement('a');
@@ -210,8 +219,13 @@ function httpTransport() {
       link.remove();
       // The download has taken the blob by now; a minute is generous for a slow disk.
       setTimeout(() => URL.revokeObjectURL(link.href), 60_000);
-      return { path: name, format, rows: null, bytes: blob.size };
+      return { path: name, format, rows: null, bytes: blob.size, calibration };
     },
+    setCalibration: (c) => json('POST', '/api/v1/sensors/calibration', null, c),
+    renameSensor: (sensor, name) => json('POST', '/api/v1/sensors/name', null, { sensor, name }),
+    hideSensor: (sensor, hidden) => json('POST', '/api/v1/sensors/hidden', null, { sensor, hidden }),
+    deleteSensor: (sensor, confirm) => json('DELETE', `/api/v1/sensors/${encodeURIComponent(sensor)}`, { confirm }),
+    mergeSensors: (from, into) => json('POST', '/api/v1/sensors/merge', null, { from, into }),
     ports: () => json('GET', '/api/v1/ports'),
     portAction: (action, id) => json('POST', `/api/v1/ports/${action}`, null, { id }),
     portSettings: (id, settings) => json('POST', '/api/v1/ports/settings', null, { id, ...settings }),

@@ -6,7 +6,7 @@ mod compare;
 mod housekeeping;
 mod recalibrate;
 
-pub use compare::{CompareQuery, ComparedSeries, Comparison};
+pub use compare::{Asked, CompareQuery, ComparedSeries, Comparison};
 pub use housekeeping::{HousekeepingError, MergeOutcome, HIDDEN_KEY, NAME_KEY};
 
 use std::collections::HashMap;
@@ -351,7 +351,7 @@ impl Api {
     pub fn sensors(&self) -> Result<Vec<SensorInfo>, StoreError> {
         let mut sensors = self.0.reader.sensors()?;
         self.add_housekeeping(&mut sensors)?;
-        self.recalibrate_latest(&mut sensors);
+        self.recalibrate_latest(&mut sensors)?;
         for s in &mut sensors {
             for m in &mut s.metrics {
                 let c = self.calibration(&s.sensor, &m.metric);

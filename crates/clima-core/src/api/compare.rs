@@ -3,6 +3,7 @@
 
 use clima_model::downsample::{Bucket, BucketPlan};
 use clima_model::metric::unit_of;
+use clima_model::sensor::{sensor_list, SensorListError};
 use clima_model::Millis;
 
 use super::{Api, ChartOptions, QueryError, RangeQuery};
@@ -28,6 +29,48 @@ impl CompareQuery {
             from: self.from,
             to: self.to,
             points: self.points,
+        }
+    }
+}
+
+/// What a query names: one sensor's series, or one metric of several sensors to compare
+/// (`sensor=a,b,c`, as both front doors take it).
+#[derive(Debug, Clone)]
+pub enum Asked {
+    One(RangeQuery),
+    Several(CompareQuery),
+}
+
+impl Asked {
+    /// Reads the `sensor` parameter as one id or a comma-separated list of at most
+    /// [`clima_model::sensor::MAX_COMPARED`]; the rest is as for [`RangeQuery`].
+    pub fn new(q: RangeQuery) -> Result<Asked, SensorListError> {
+        let list = sensor_list(&q.sensor)?;
+        Ok(if list.len() == 1 && !q.sensor.contains(',') {
+            Asked::One(q)
+        } else {
+            Asked::Several(CompareQuery {
+                sensors: list.into_iter().map(|s| s.as_str().to_owned()).collect(),
+                metric: q.metric,
+                from: q.from,
+                to: q.to,
+                points: q.points,
+            })
+        })
+    }
+
+    /// The file name part of an export: the sensor, or the sensors joined by `+`.
+    pub fn name(&self) -> String {
+        match self {
+            Asked::One(q) => q.sensor.clone(),
+            Asked::Several(q) => q.sensors.join("+"),
+        }
+    }
+
+    pub fn metric(&self) -> &str {
+        match self {
+            Asked::One(q) => &q.metric,
+            Asked::Several(q) => &q.metric,
         }
     }
 }
@@ -162,6 +205,56 @@ impl Api {
             rows += self.export_csv(&q.of(sensor), raw, sink)?;
         }
         Ok(rows)
+    }
+
+    /// Checks every series and the range of an export before any of it is written, and says
+    /// what calibration its values are read through (`X-Clima-Calibration`). Blocking.
+    pub fn export_check(&self, asked: &Asked, raw: bool) -> Result<String, QueryError> {
+        match asked {
+            Asked::One(q) => {
+                self.export_range(q)?;
+                Ok(self.calibration_text(&q.sensor, &q.metric, raw))
+            }
+            Asked::Several(q) => {
+                for s in &q.sensors {
+                    self.export_range(&q.of(s))?;
+                }
+                Ok(self.compare_calibrations(q, raw))
+            }
+        }
+    }
+
+    /// The CSV export of what `asked` names. Blocking.
+    pub fn export_asked_csv<W: std::io::Write>(
+        &self,
+        asked: &Asked,
+        raw: bool,
+        out: W,
+    ) -> Result<u64, QueryError> {
+        match asked {
+            Asked::One(q) => self.export_csv(q, raw, out),
+            Asked::Several(q) => self.export_compare_csv(q, raw, out),
+        }
+    }
+
+    /// The chart file of what `asked` names. Blocking.
+    pub fn export_asked_chart(
+        &self,
+        asked: &Asked,
+        format: ChartFormat,
+    ) -> Result<Vec<u8>, QueryError> {
+        match asked {
+            Asked::One(q) => self.export_chart(q, format),
+            Asked::Several(q) => self.export_compare_chart(q, format),
+        }
+    }
+
+    /// The dashboard chart of what `asked` names. Blocking.
+    pub fn asked_chart(&self, asked: &Asked, o: &ChartOptions) -> Result<Chart, QueryError> {
+        match asked {
+            Asked::One(q) => self.chart(q, o),
+            Asked::Several(q) => self.compare_chart(q, o),
+        }
     }
 
     /// What each sensor's values of a comparison are read through, for an export to say:

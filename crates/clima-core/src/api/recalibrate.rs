@@ -70,9 +70,10 @@ impl Api {
         Ok(assemble(plan, partials))
     }
 
-    /// Latest values of derived metrics recomputed from the sensor's latest raw temperature
-    /// and humidity, where all three were measured at the same time. Call before calibrating.
-    pub(super) fn recalibrate_latest(&self, sensors: &mut [SensorInfo]) {
+    /// Latest values of derived metrics recomputed from the sensor's raw temperature and
+    /// humidity of the same time: the latest ones when all three were measured together, else
+    /// those stored at the derived value's time. Call before calibrating. Blocking.
+    pub(super) fn recalibrate_latest(&self, sensors: &mut [SensorInfo]) -> Result<(), StoreError> {
         for s in sensors {
             let raw = |name: &str| {
                 s.metrics
@@ -80,18 +81,36 @@ impl Api {
                     .find(|m| m.metric == name)
                     .and_then(|m| Some((m.value?, m.measured_at?)))
             };
-            let (Some((t, t_at)), Some((rh, rh_at))) = (raw(TEMPERATURE), raw(HUMIDITY)) else {
-                continue;
-            };
-            for m in &mut s.metrics {
+            let (t, rh) = (raw(TEMPERATURE), raw(HUMIDITY));
+            for i in 0..s.metrics.len() {
+                let m = &s.metrics[i];
                 let Some(inputs) = self.input_calibrations(&s.sensor, &m.metric) else {
                     continue;
                 };
-                if m.derived && m.measured_at == Some(t_at) && t_at == rh_at {
-                    m.value = recalibrated(&m.metric, (t, rh), inputs).or(m.value);
+                let Some(at) = m.measured_at.filter(|_| m.derived) else {
+                    continue;
+                };
+                let pair = match (t, rh) {
+                    (Some((t, t_at)), Some((rh, rh_at))) if t_at == at && rh_at == at => {
+                        Some((t, rh))
+                    }
+                    _ => {
+                        let mut found = None;
+                        self.0.reader.paired(
+                            &s.sensor,
+                            (TEMPERATURE, HUMIDITY),
+                            (at, at + 1),
+                            |_, _, t, rh| found = Some((t, rh)),
+                        )?;
+                        found
+                    }
+                };
+                if let Some(v) = pair.and_then(|p| recalibrated(&s.metrics[i].metric, p, inputs)) {
+                    s.metrics[i].value = Some(v);
                 }
             }
         }
+        Ok(())
     }
 
     /// Calibrates an update's live samples: derived values first, from their sensor's raw

@@ -20,8 +20,8 @@ use super::reply::Reply;
 use super::request::{media_type, param, query_pairs, read_body};
 use super::{assets, sse, Front};
 use crate::api::{
-    ChartOptions, CompareQuery, DemoError, HousekeepingError, PortActionError, QueryError,
-    RangeQuery, RetentionError, SetCalibrationError, TokenError,
+    Asked, ChartOptions, DemoError, HousekeepingError, PortActionError, QueryError, RangeQuery,
+    RetentionError, SetCalibrationError, TokenError,
 };
 use crate::chart::{DateStyle, TempUnit};
 use crate::forward::ForwardError;
@@ -521,54 +521,20 @@ fn range_query(pairs: &Pairs) -> Result<RangeQuery, Reply> {
 }
 
 /// A query of one sensor, or of several (`sensor=a,b,c`, at most 8) to compare.
-enum Asked {
-    One(RangeQuery),
-    Several(CompareQuery),
-}
-
-impl Asked {
-    fn parse(pairs: &Pairs) -> Result<Asked, Reply> {
-        let one = range_query(pairs)?;
-        let list = clima_model::sensor::sensor_list(&one.sensor).map_err(|e| {
-            let code = match e {
-                clima_model::sensor::SensorListError::TooMany(_) => "too_many_sensors",
-                _ => "invalid_sensor",
-            };
-            Reply::error(400, code, e.to_string())
-        })?;
-        Ok(if list.len() == 1 && !one.sensor.contains(',') {
-            Asked::One(one)
-        } else {
-            Asked::Several(CompareQuery {
-                sensors: list.into_iter().map(|s| s.as_str().to_owned()).collect(),
-                metric: one.metric,
-                from: one.from,
-                to: one.to,
-                points: one.points,
-            })
-        })
-    }
-
-    /// The file name part of an export: the sensor, or the sensors joined by `+`.
-    fn name(&self) -> String {
-        match self {
-            Asked::One(q) => q.sensor.clone(),
-            Asked::Several(q) => q.sensors.join("+"),
-        }
-    }
-
-    fn metric(&self) -> &str {
-        match self {
-            Asked::One(q) => &q.metric,
-            Asked::Several(q) => &q.metric,
-        }
-    }
+fn asked(pairs: &Pairs) -> Result<Asked, Reply> {
+    Asked::new(range_query(pairs)?).map_err(|e| {
+        let code = match e {
+            clima_model::sensor::SensorListError::TooMany(_) => "too_many_sensors",
+            _ => "invalid_sensor",
+        };
+        Reply::error(400, code, e.to_string())
+    })
 }
 
 /// One series' buckets, or several sensors' series of one metric (`"series": [...]`) on the
 /// same buckets when `sensor` lists several.
 async fn get_range(State(front): Shared, RawQuery(q): RawQuery) -> Result<Reply, Reply> {
-    let asked = Asked::parse(&pairs(q))?;
+    let asked = asked(&pairs(q))?;
     let api = front.api.clone();
     Ok(match asked {
         Asked::One(query) => Reply::json(200, &blocking(move || api.range(&query)).await??),
@@ -581,7 +547,7 @@ async fn get_range(State(front): Shared, RawQuery(q): RawQuery) -> Result<Reply,
 /// of `/api/v1/readings` with the same `from`, `to` and `points`.
 async fn get_chart(State(front): Shared, RawQuery(q): RawQuery) -> Result<Reply, Reply> {
     let pairs = pairs(q);
-    let asked = Asked::parse(&pairs)?;
+    let asked = asked(&pairs)?;
     let temp_unit = TempUnit::parse(param(&pairs, "unit").unwrap_or("C"))
         .map_err(|e| Reply::error(400, "invalid_unit", e.to_string()))?;
     let size = |key: &str, default: i64| {
@@ -596,11 +562,7 @@ async fn get_chart(State(front): Shared, RawQuery(q): RawQuery) -> Result<Reply,
         dates: DateStyle::for_language(param(&pairs, "lang").unwrap_or("en")),
     };
     let api = front.api.clone();
-    let chart = blocking(move || match asked {
-        Asked::One(query) => api.chart(&query, &options),
-        Asked::Several(query) => api.compare_chart(&query, &options),
-    })
-    .await??;
+    let chart = blocking(move || api.asked_chart(&asked, &options)).await??;
     let p = chart.plot;
     Ok(Reply {
         content_type: "image/svg+xml",
@@ -626,18 +588,14 @@ async fn export_chart(
     RawQuery(q): RawQuery,
     format: ChartFormat,
 ) -> Result<Reply, Reply> {
-    let asked = Asked::parse(&pairs(q))?;
+    let asked = asked(&pairs(q))?;
     let (content_type, ext) = match format {
         ChartFormat::Png => ("image/png", "png"),
         ChartFormat::Svg => ("image/svg+xml", "svg"),
     };
     let disposition = attachment(&asked.name(), asked.metric(), ext);
     let api = front.api.clone();
-    let body = blocking(move || match asked {
-        Asked::One(query) => api.export_chart(&query, format),
-        Asked::Several(query) => api.export_compare_chart(&query, format),
-    })
-    .await??;
+    let body = blocking(move || api.export_asked_chart(&asked, format)).await??;
     Ok(Reply {
         content_type,
         ..Reply::empty(200)
@@ -653,36 +611,22 @@ async fn export_chart(
 /// several sensors (`sensor=a,b`), each series follows the other under one header.
 async fn export_csv(State(front): Shared, RawQuery(q): RawQuery) -> Result<Response, Reply> {
     let pairs = pairs(q);
-    let asked = Asked::parse(&pairs)?;
+    let asked = asked(&pairs)?;
     let raw = matches!(param(&pairs, "raw"), Some("true" | "1"));
     let api = front.api.clone();
     let disposition = attachment(&asked.name(), asked.metric(), "csv");
     // Check every series and range before the first byte goes out.
-    let (asked, applied) = blocking(move || {
-        let applied = match &asked {
-            Asked::One(q) => api
-                .export_range(q)
-                .map(|_| api.calibration_text(&q.sensor, &q.metric, raw)),
-            Asked::Several(q) => q
-                .sensors
-                .iter()
-                .try_for_each(|s| api.export_range(&q.of(s)).map(|_| ()))
-                .map(|_| api.compare_calibrations(q, raw)),
-        };
-        applied.map(|a| (asked, a))
-    })
-    .await??;
+    let (asked, applied) =
+        blocking(move || api.export_check(&asked, raw).map(|a| (asked, a))).await??;
     let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Vec<u8>>>(4);
     let api = front.api.clone();
     tokio::task::spawn_blocking(move || {
         let sink = ChannelWriter(tx.clone());
         let mut out = std::io::BufWriter::with_capacity(64 * 1024, sink);
-        let result = match &asked {
-            Asked::One(q) => api.export_csv(q, raw, &mut out),
-            Asked::Several(q) => api.export_compare_csv(q, raw, &mut out),
-        }
-        .map_err(|e| e.to_string())
-        .and_then(|_| std::io::Write::flush(&mut out).map_err(|e| e.to_string()));
+        let result = api
+            .export_asked_csv(&asked, raw, &mut out)
+            .map_err(|e| e.to_string())
+            .and_then(|_| std::io::Write::flush(&mut out).map_err(|e| e.to_string()));
         if let Err(e) = result {
             // Ending the body with an error tells the client it is incomplete.
             tracing::warn!(error = %e, "export stopped");
