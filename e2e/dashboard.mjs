@@ -262,6 +262,13 @@ export async function hostileSerialIsText(s, portPath) {
 
 const el = (e) => ({ 'element-6066-11e4-a52e-4f735466cecf': e });
 
+/** Clicks `css` after scrolling it to the middle of the window, clear of the sticky top bar. */
+async function press(s, css) {
+  const e = await s.find(css);
+  await s.exec('arguments[0].scrollIntoView({ block: "center" })', [el(e)]);
+  await s.click(e);
+}
+
 /** The comparison panel's state: the chart's lines by colour, its legend (in the image and in
  * the page) and the sensors compared. */
 const compareState = `
@@ -270,7 +277,7 @@ const compareState = `
   if (panel.hidden || !svg || svg.childElementCount === 0) return null;
   const colours = new Set([...svg.querySelectorAll('polyline')].map((p) => p.getAttribute('stroke')));
   return { sensors: panel.dataset.sensors, metric: panel.dataset.metric, colours: [...colours].sort(),
-           texts: [...svg.querySelectorAll('text')].map((t) => t.textContent),
+           texts: [...svg.querySelectorAll('text')].map((t) => t.textContent.trim()),
            legend: [...panel.querySelectorAll('#compare-legend li')].map((li) => li.textContent),
            title: document.getElementById('compare-title').textContent,
            error: panel.classList.contains('error') };`;
@@ -283,8 +290,8 @@ export async function compareChart(s, port, token) {
   await post(port, token, history('living', 'Living room', 40, 21));
   await post(port, token, history('bedroom', 'Bedroom', 40, 17));
   for (const id of ['living', 'bedroom']) {
-    const toggle = await waitFor(`the ${id} card`, () => s.find(`[data-sensor="${id}"] .compare-toggle`).catch(() => null));
-    await s.click(toggle);
+    await waitFor(`the ${id} card`, () => s.exec(`return !!document.querySelector('[data-sensor="${id}"] .compare-toggle')`));
+    await press(s, `[data-sensor="${id}"] .compare-toggle`);
   }
   const state = await waitFor('the comparison chart', async () => {
     const st = await s.exec(compareState);
@@ -299,7 +306,7 @@ export async function compareChart(s, port, token) {
   assert.ok(state.colours.includes('#1F7AE0') && state.colours.includes('#E06C1F'), state.colours.join());
   // The card's toggle says it is on the comparison; clicking it did not select the card.
   assert.equal(await s.exec('return document.querySelector(\'[data-sensor="living"] .compare-toggle\').checked'), true);
-  await s.click(await s.find('#compare-ranges button[data-range="1h"]'));
+  await press(s, '#compare-ranges button[data-range="1h"]');
   await waitFor('the 1 h comparison', async () =>
     (await s.exec('return document.querySelector(\'#compare-ranges [data-range="1h"]\').getAttribute("aria-pressed")')) === 'true' &&
     (await s.exec(compareState))?.colours.length >= 2,
@@ -307,8 +314,8 @@ export async function compareChart(s, port, token) {
 }
 
 async function openMenu(s, id) {
-  await s.click(await s.find(`[data-sensor="${id}"] .card-menu`));
-  await waitFor(`the menu of ${id}`, () => s.exec(`const d = document.getElementById('sensor-menu'); return d.open && d.dataset.sensor === '${id}';`));
+  await press(s, `[data-sensor="${id}"] .card-menu`);
+  await waitFor(`the menu of ${id}`, () => s.exec(`const d = document.getElementById('sensor-menu'); return d.open && d.dataset.menuSensor === '${id}';`));
 }
 
 const menuStatus = `const st = document.getElementById('sensor-menu-status');
@@ -343,6 +350,18 @@ export async function calibratedCard(s) {
   assert.equal(after.mark, 'calibrated');
   const dewAfter = await row('dew_point');
   assert.ok(dewAfter.value < dewBefore.value, `dew point ${dewBefore.value} → ${dewAfter.value}`);
+  // Offset 0 and scale 1 remove it: the stored values show again.
+  await openMenu(s, 'kitchen');
+  await s.exec(`document.querySelector('#sensor-menu form.calibration[data-metric="temperature"] .offset').value = '0';`);
+  await s.click(await s.find('#sensor-menu form.calibration[data-metric="temperature"] button[type="submit"]'));
+  await waitFor('the calibration to be removed', () => s.exec(menuStatus));
+  await closeMenu(s);
+  const back = await waitFor('the uncalibrated card', async () => {
+    const r = await row('temperature');
+    return r.calibrated === 'false' ? r : null;
+  });
+  assert.equal(back.value, before.value);
+  assert.equal((await row('dew_point')).value, dewBefore.value);
 }
 
 /**

@@ -8,10 +8,10 @@ import { displayName } from '../../ui/js/cards.js';
 
 const sensor = (id, metrics) => ({ sensor: id, metrics: new Map(metrics.map((m) => [m, {}])) });
 
-test('a comparison offers the metrics most of its sensors have first', () => {
+test('a comparison offers the metrics most of its sensors have first, then as the cards order them', () => {
   const chosen = [sensor('a', ['temperature', 'humidity', 'co2']), sensor('b', ['humidity', 'temperature']), sensor('c', ['temperature'])];
   assert.deepEqual(sharedMetrics(chosen), ['temperature', 'humidity', 'co2']);
-  assert.deepEqual(sharedMetrics([sensor('a', ['pressure', 'co2'])]), ['co2', 'pressure']);
+  assert.deepEqual(sharedMetrics([sensor('a', ['absolute_humidity', 'pressure', 'temperature', 'zz'])]), ['temperature', 'pressure', 'absolute_humidity', 'zz']);
   assert.deepEqual(sharedMetrics([]), []);
   assert.equal(MAX_COMPARED, 8);
 });

@@ -62,7 +62,7 @@ pub struct Exported {
     /// Readings written (CSV only).
     pub rows: Option<u64>,
     pub bytes: u64,
-    /// The calibration the values were read through (`none`, `raw`, `offset=…; scale=…`),
+    /// The calibration the values were read through (`none`, `offset=…; scale=…`),
     /// as the HTTP export's `X-Clima-Calibration` header says it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub calibration: Option<String>,

@@ -77,10 +77,12 @@ export class SensorCards {
     const menu = h('button', { type: 'button', class: 'card-menu', 'aria-haspopup': 'dialog', onclick: () => this.onMenu(id) }, '⋯');
     const tools = h(
       'footer',
-      { class: 'card-tools', onclick: keep, onkeydown: keep },
-      h('label', { class: 'compare' }, compare, ' ', compareLabel),
+      { class: 'card-tools' },
+      h('label', { class: 'compare', onclick: keep, onkeydown: keep }, compare, ' ', compareLabel),
       menu,
     );
+    menu.addEventListener('click', keep);
+    menu.addEventListener('keydown', keep);
     const root = h(
       'article',
       {

@@ -11,11 +11,17 @@ import { parseSvg, showSvg } from './svg.js';
 /** Most sensors on one comparison, as the engine allows. */
 export const MAX_COMPARED = 8;
 
-/** The metrics the chosen sensors share, the most common first, then by name. */
+/** Metrics in the order the cards show them; others follow by name. */
+const METRIC_ORDER = ['temperature', 'humidity', 'dew_point', 'pressure', 'co2'];
+const rank = (m) => (METRIC_ORDER.includes(m) ? METRIC_ORDER.indexOf(m) : METRIC_ORDER.length);
+
+/** The metrics the chosen sensors have: those most of them share first, then as on the cards. */
 export function sharedMetrics(chosen) {
   const count = new Map();
   for (const s of chosen) for (const m of s.metrics.keys()) count.set(m, (count.get(m) ?? 0) + 1);
-  return [...count.entries()].sort(([a, x], [b, y]) => y - x || (a < b ? -1 : a > b ? 1 : 0)).map(([m]) => m);
+  return [...count.entries()]
+    .sort(([a, x], [b, y]) => y - x || rank(a) - rank(b) || (a < b ? -1 : a > b ? 1 : 0))
+    .map(([m]) => m);
 }
 
 export class ComparePanel {

@@ -151,7 +151,7 @@ export class SensorMenu {
       h('section', {}, h('h3', {}, t('menu.mergeTitle')), h('p', { class: 'muted' }, t('menu.mergeHelp')), merge, mergeConfirm),
       h('section', {}, h('h3', {}, t('menu.deleteTitle')), del, deleteConfirm),
     );
-    this.dialog.dataset.sensor = id;
+    this.dialog.dataset.menuSensor = id;
     if (!this.dialog.open) this.dialog.showModal();
   }
 

@@ -380,8 +380,9 @@ impl Api {
             .unwrap_or(Calibration::NONE)
     }
 
-    /// What an export of a sensor's metric says about its values: `none`, `offset=…; scale=…`,
-    /// `raw` when asked for stored values, or the inputs a derived metric was recomputed from.
+    /// What an export of a sensor's metric says about its values: `none` (also when asked for
+    /// the stored values), `offset=…; scale=…`, or the inputs a derived metric was recomputed
+    /// from.
     pub fn calibration_text(&self, sensor: &str, metric: &str, raw: bool) -> String {
         let text = |c: Calibration| {
             if c.is_none() {
@@ -391,7 +392,7 @@ impl Api {
             }
         };
         if raw {
-            return "raw".to_owned();
+            return "none".to_owned();
         }
         match self.derived_inputs(sensor, metric) {
             Ok(Some((t, rh))) => format!(
