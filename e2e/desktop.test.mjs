@@ -74,6 +74,9 @@ describe('desktop app', { timeout: 180_000 }, () => {
     for (const name of ['CLIMA_TOKEN', 'LANGUAGE', 'LC_ALL', 'LC_MESSAGES']) delete env[name];
     driver = start('tauri-driver', ['--port', String(DRIVER_PORT)], { env });
     await waitForPort(DRIVER_PORT);
+    // tauri-driver answers before the WebKitWebDriver it starts (on 4445) does: on a busy
+    // machine the first session request failed with "tcp connect error".
+    await waitForPort(DRIVER_PORT + 1);
     session = await Session.create(`http://127.0.0.1:${DRIVER_PORT}`, {
       'tauri:options': {
         application: APP,
