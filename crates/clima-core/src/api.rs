@@ -355,7 +355,9 @@ impl Api {
         for s in &mut sensors {
             for m in &mut s.metrics {
                 let c = self.calibration(&s.sensor, &m.metric);
-                if !c.is_none() && !(m.derived && self.input_calibrated(&s.sensor, &m.metric)) {
+                // A derived value recomputed from calibrated inputs is not calibrated again.
+                let recomputed = m.derived && self.input_calibrated(&s.sensor, &m.metric);
+                if !c.is_none() && !recomputed {
                     m.value = m.value.map(|v| c.value(v));
                     m.calibration = Some(c);
                 }

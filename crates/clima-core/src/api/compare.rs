@@ -294,12 +294,9 @@ impl<W: std::io::Write> std::io::Write for HeaderOnce<W> {
         if !self.skipping {
             return self.out.write(buf);
         }
-        match buf.iter().position(|b| *b == b'\n') {
-            Some(end) => {
-                self.skipping = false;
-                self.out.write_all(&buf[end + 1..])?;
-            }
-            None => {}
+        if let Some(end) = buf.iter().position(|b| *b == b'\n') {
+            self.skipping = false;
+            self.out.write_all(&buf[end + 1..])?;
         }
         Ok(buf.len())
     }
