@@ -203,7 +203,9 @@ fn mqtt(
     let prefix = url.path().trim_matches('/');
     let prefix = if prefix.is_empty() { "clima" } else { prefix };
     let host = url.host_str().filter(|h| !h.is_empty());
-    let Some(host) = host.filter(|_| !prefix.contains(['+', '#'])) else {
+    // A '#' in the URL starts its fragment, which would silently cut the prefix short.
+    let wildcard = prefix.contains(['+', '#']) || url.fragment().is_some();
+    let Some(host) = host.filter(|_| !wildcard) else {
         return Err(TargetError::MqttAddress(shown));
     };
     let ca = url
