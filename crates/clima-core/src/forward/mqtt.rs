@@ -31,7 +31,10 @@ const TIMES_KEPT: usize = 16;
 #[derive(Default)]
 struct Seen {
     times: VecDeque<Millis>,
+    /// Whether the sensor is online (readings come) or offline (stale).
     online: bool,
+    /// Whether the broker was told `online` in this session.
+    told: bool,
 }
 
 /// One connection to the broker: the client and its event loop, driven from the forwarder's own
@@ -158,7 +161,7 @@ impl Mqtt {
         self.session = Some(Session { client, connection });
         self.announced.clear();
         for seen in self.sensors.values_mut() {
-            seen.online = false;
+            seen.told = false;
         }
         Ok(())
     }
@@ -241,7 +244,10 @@ impl Sink for Mqtt {
         for s in samples {
             let series = (s.sensor.clone(), s.metric.clone());
             let announce = !self.announced.contains(&series) && !announcing.contains(&series);
-            let online = !self.sensors.get(&s.sensor).is_some_and(|k| k.online)
+            let online = !self
+                .sensors
+                .get(&s.sensor)
+                .is_some_and(|k| k.online && k.told)
                 && !coming_online.contains(&s.sensor.as_str());
             if messages.len() + 1 + usize::from(announce) + usize::from(online) > BATCH_PUBLISHES {
                 break;
@@ -267,6 +273,7 @@ impl Sink for Mqtt {
         for s in &samples[..taken] {
             let seen = self.sensors.entry(s.sensor.clone()).or_default();
             seen.online = true;
+            seen.told = true;
             if seen.times.back().is_none_or(|t| *t < s.measured_at) {
                 seen.times.push_back(s.measured_at);
                 if seen.times.len() > TIMES_KEPT {
@@ -280,14 +287,18 @@ impl Sink for Mqtt {
     fn idle(&mut self) {
         self.keep_up();
         let now = now_ms();
+        // Sensors gone stale, and those offline that a new session has not been told of.
         let stale: Vec<String> = self
             .sensors
             .iter()
-            .filter(|(_, k)| k.online)
             .filter(|(_, k)| {
                 let times: Vec<Millis> = k.times.iter().copied().collect();
                 let last = times.last().copied().unwrap_or(now);
-                is_stale(now - last, usual_interval(&times))
+                if k.online {
+                    is_stale(now - last, usual_interval(&times))
+                } else {
+                    !k.told
+                }
             })
             .map(|(s, _)| s.clone())
             .collect();
@@ -301,8 +312,12 @@ impl Sink for Mqtt {
         match self.deliver(messages) {
             Ok(()) => {
                 for sensor in stale {
-                    tracing::info!(%sensor, "sensor is stale: told MQTT it is offline");
-                    self.sensors.get_mut(&sensor).expect("listed").online = false;
+                    let seen = self.sensors.get_mut(&sensor).expect("listed");
+                    if seen.online {
+                        tracing::info!(%sensor, "sensor is stale: told MQTT it is offline");
+                    }
+                    seen.online = false;
+                    seen.told = true;
                 }
             }
             Err(e) => {
