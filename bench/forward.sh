@@ -10,7 +10,7 @@
 #
 # Knobs (environment): BACKLOG=1000000 (readings), LAG_S=30, INGEST_S=15, REPEATS=2, NO_BUILD=1
 # (skip cargo), BIN_DIR (default target/release), SECTIONS="drain lag cpu pinned" (which parts
-# to run).
+# to run), CLIMA_PORT, INFLUX_PORT, VM_PORT (18237, 18286, 18428).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -19,9 +19,9 @@ LAG_S=${LAG_S:-30}
 INGEST_S=${INGEST_S:-15}
 REPEATS=${REPEATS:-2}
 SECTIONS=${SECTIONS:-drain lag cpu pinned}
-CLIMA_PORT=18237
-INFLUX_PORT=18286
-VM_PORT=18428
+CLIMA_PORT=${CLIMA_PORT:-18237}
+INFLUX_PORT=${INFLUX_PORT:-18286}
+VM_PORT=${VM_PORT:-18428}
 CLIMA=http://127.0.0.1:$CLIMA_PORT
 # shellcheck source=bench/lib.sh
 . "$ROOT/bench/lib.sh"

@@ -4,6 +4,7 @@
 
 use std::collections::HashSet;
 use std::fmt::Write as _;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::Millis;
@@ -14,15 +15,16 @@ pub const BATCH_LINES: usize = 5_000;
 /// The measurement every forwarded line is written under.
 pub const MEASUREMENT: &str = "climate";
 
-/// One committed sample as the forward log holds it, in commit order.
+/// One committed sample as the forward log holds it, in commit order. The names are shared by
+/// the samples of a series (a batch holds thousands of samples of a few series).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sample {
     /// Its place in the forward log: a forwarder's cursor is the last one delivered.
     pub seq: i64,
-    pub sensor: String,
+    pub sensor: Arc<str>,
     /// The sensor's display name, free text.
-    pub name: Option<String>,
-    pub metric: String,
+    pub name: Option<Arc<str>>,
+    pub metric: Arc<str>,
     pub measured_at: Millis,
     pub value: f64,
 }

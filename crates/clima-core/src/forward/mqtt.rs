@@ -51,8 +51,8 @@ pub(super) struct Mqtt {
     options: MqttOptions,
     session: Option<Session>,
     /// Series whose discovery config the broker acknowledged in this session.
-    announced: HashSet<(String, String)>,
-    sensors: HashMap<String, Seen>,
+    announced: HashSet<(Arc<str>, Arc<str>)>,
+    sensors: HashMap<Arc<str>, Seen>,
 }
 
 /// The TLS settings for an `mqtts://` broker, read now so that a bad `?ca=` file is refused when
@@ -248,7 +248,7 @@ impl Sink for Mqtt {
                 .sensors
                 .get(&s.sensor)
                 .is_some_and(|k| k.online && k.told)
-                && !coming_online.contains(&s.sensor.as_str());
+                && !coming_online.contains(&&*s.sensor);
             if messages.len() + 1 + usize::from(announce) + usize::from(online) > BATCH_PUBLISHES {
                 break;
             }
@@ -288,7 +288,7 @@ impl Sink for Mqtt {
         self.keep_up();
         let now = now_ms();
         // Sensors gone stale, and those offline that a new session has not been told of.
-        let stale: Vec<String> = self
+        let stale: Vec<Arc<str>> = self
             .sensors
             .iter()
             .filter(|(_, k)| {
