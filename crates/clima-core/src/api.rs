@@ -249,6 +249,12 @@ impl Api {
         rx.await.unwrap_or(Err(StoreError::Stopped))
     }
 
+    /// Counts readings (or single fields) from `source` that were refused before the store,
+    /// for `/metrics`.
+    pub fn count_rejected(&self, source: Source, n: usize) {
+        self.0.writer.stats().rejected(source, n);
+    }
+
     /// The store's metrics for Prometheus: series, sensor ages, write counts, forwarders.
     /// Blocking.
     pub fn metrics(&self) -> Result<Vec<clima_model::exposition::Family>, StoreError> {
@@ -256,6 +262,7 @@ impl Api {
         Ok(crate::metrics::families(
             &sensors,
             self.0.writer.stats(),
+            self.0.writer.problem().is_some(),
             &self.forwarders(),
             crate::now_ms(),
         ))

@@ -97,7 +97,7 @@ struct Args {
     /// VictoriaMetrics; user and password in the URL) or
     /// http(s)://HOST:PORT/api/v2/write?org=ORG&bucket=BUCKET (InfluxDB 2 and 3, with
     /// --forward-token-env), or mqtt://HOST:PORT/PREFIX (retained states and Home Assistant
-    /// discovery). Repeat for several.
+    /// discovery; mqtts:// for TLS, with ?ca=PATH for a broker's own CA). Repeat for several.
     #[arg(long, value_name = "URL")]
     forward: Vec<String>,
 

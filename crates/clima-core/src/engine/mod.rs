@@ -133,6 +133,7 @@ impl Engine {
             streams: Default::default(),
             closed: Arc::new(Closed::default()),
             replies: Default::default(),
+            rate_limited: Default::default(),
             shutdown: shutdown.clone(),
         };
         let server = runtime.spawn(http::serve(listener, front, cfg.limits.clone()));

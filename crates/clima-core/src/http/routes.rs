@@ -306,6 +306,7 @@ async fn store_items(
             }
         }
     }
+    front.api.count_rejected(source, rejected.len());
     if good.is_empty() {
         let first = rejected
             .first()
@@ -430,6 +431,9 @@ async fn line_protocol_write(
         let Some(first) = rejected.first() else {
             return Ok(Reply::empty(204));
         };
+        front
+            .api
+            .count_rejected(Source::LineProtocol, rejected.len());
         return Err(Reply::json(
             400,
             &json!({ "error": "invalid_reading", "message": format!("nothing stored: {}", first.reason), "rejected": rejected }),
@@ -856,7 +860,7 @@ async fn metrics(State(front): Shared) -> Result<Reply, Reply> {
     let mut families = blocking(move || api.metrics()).await??;
     let mut replies = Family::new(
         "clima_http_replies_total",
-        "HTTP replies sent, by status (429: rate-limited).",
+        "HTTP replies sent, by status.",
         "counter",
     );
     for (status, n) in front.replies.lock().expect("reply counts").iter() {
@@ -867,14 +871,10 @@ async fn metrics(State(front): Shared) -> Result<Reply, Reply> {
         "Requests refused by the per-address rate limit.",
         "counter",
     );
-    let n429 = front
-        .replies
-        .lock()
-        .expect("reply counts")
-        .get(&429)
-        .copied()
-        .unwrap_or(0);
-    limited.add(vec![], n429 as f64);
+    let n = front
+        .rate_limited
+        .load(std::sync::atomic::Ordering::Relaxed);
+    limited.add(vec![], n as f64);
     let mut closed = Family::new(
         "clima_http_connections_closed_total",
         "Connections refused or cut, by reason.",

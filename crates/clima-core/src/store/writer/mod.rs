@@ -65,12 +65,15 @@ pub struct WriteStats {
     failed_commits: std::sync::atomic::AtomicU64,
 }
 
-/// Samples stored, resent and conflicting from one source.
+/// Samples stored, resent and conflicting from one source, and what it sent that was refused.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct SourceCounts {
     pub stored: u64,
     pub duplicates: u64,
     pub conflicts: u64,
+    /// Readings refused whole (unparseable, no valid value) and single fields refused
+    /// (implausible values), before the store.
+    pub rejected: u64,
 }
 
 impl WriteStats {
@@ -82,6 +85,15 @@ impl WriteStats {
     pub fn failed_commits(&self) -> u64 {
         self.failed_commits
             .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Counts readings or fields from `source` refused before they reached the store.
+    pub fn rejected(&self, source: Source, n: usize) {
+        if n == 0 {
+            return;
+        }
+        let mut all = self.by_source.lock().expect("write stats");
+        all[Source::ALL.iter().position(|s| *s == source).unwrap_or(0)].rejected += n as u64;
     }
 
     fn count(&self, source: Source, r: &Receipt) {
