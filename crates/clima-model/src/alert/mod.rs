@@ -8,6 +8,6 @@ pub mod rule;
 pub mod state;
 
 pub use eval::{Evaluator, TrackKey, Update};
-pub use notice::{Event, Notice};
-pub use rule::{Condition, Rule, RuleError};
+pub use notice::{reason, Event, Notice};
+pub use rule::{presets, Condition, Preset, Rule, RuleError};
 pub use state::{Change, State, Track};

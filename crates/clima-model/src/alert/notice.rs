@@ -106,6 +106,28 @@ impl Notice {
     }
 }
 
+/// Why an alert stands where it does, in words a card can show: the rule's numbers and the
+/// value that made the change ("humidity above 70 % for 6h: 74.2 %").
+pub fn reason(rule: &Rule, state: super::State, value: Option<f64>) -> String {
+    use super::{Condition, State};
+    let unit = unit_of(&rule.metric)
+        .map(|u| format!(" {u}"))
+        .unwrap_or_default();
+    match (rule.condition, state, value) {
+        (Condition::Offline, State::Ok, _) => "heard from again".to_owned(),
+        (Condition::Offline, _, _) => rule.describe(),
+        (Condition::NearDewPoint, State::Ok, Some(v)) => {
+            format!("{}: back to {}{unit} apart", rule.describe(), round(v))
+        }
+        (Condition::NearDewPoint, _, Some(v)) => {
+            format!("{}: {}{unit} apart", rule.describe(), round(v))
+        }
+        (_, State::Ok, Some(v)) => format!("{}: back to {}{unit}", rule.describe(), round(v)),
+        (_, _, Some(v)) => format!("{}: {}{unit}", rule.describe(), round(v)),
+        (_, _, None) => rule.describe(),
+    }
+}
+
 /// An ntfy message's parts (ntfy takes the title, priority and tags as headers).
 #[derive(Debug, Clone, PartialEq)]
 pub struct NtfyMessage {

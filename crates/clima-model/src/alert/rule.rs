@@ -172,7 +172,10 @@ impl Rule {
             (true, None) => {
                 return Err(bad(
                     "threshold",
-                    format!("missing: a {} rule needs a number", condition.as_str()),
+                    format!(
+                        "missing: the condition {} needs a number",
+                        condition.as_str()
+                    ),
                 ))
             }
             (false, Some(_)) => {
