@@ -7,6 +7,7 @@ mod error;
 mod export;
 mod live;
 mod malloc;
+mod notify;
 mod shell;
 mod webview;
 
@@ -134,6 +135,7 @@ fn app<R: Runtime>(
             commands::set_background,
         ])
         .plugin(tauri_plugin_autostart::Builder::new().build())
+        .plugin(tauri_plugin_notification::init())
         .on_window_event(background::on_window_event)
         .setup(move |app| {
             if let Some(window) = app.get_webview_window("main") {
@@ -159,6 +161,7 @@ fn app<R: Runtime>(
                     .expect("live lock") = Some(live);
             }
             background::setup(app.handle())?;
+            notify::setup(app.handle());
             Ok(())
         })
 }

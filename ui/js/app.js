@@ -1,13 +1,14 @@
 // Clima's dashboard: keeps the model of sensors and their latest values, applies live updates
 // (already coalesced by the app or the server, and coalesced again here to the chosen
-// interval), and drives the cards, charts, settings, the first-run help and the banner shown
-// while the database cannot be written.
+// interval), and drives the cards, charts, alerts, settings, the first-run help and the banner
+// shown while the database cannot be written.
 
 import { createTransport } from './transport.js';
 import { byId, h, replace, setText } from './dom.js';
 import { SensorCards } from './cards.js';
 import { ChartPanel } from './charts.js';
 import { SettingsPanel, examples } from './settings.js';
+import { AlertsView, firingBySensor } from './alerts.js';
 import { intervalFromTimes, storeProblemText, usualInterval } from './format.js';
 import { errorText, localizePage, t } from './i18n.js';
 
@@ -33,6 +34,8 @@ const sensors = new Map();
 const history = new Map();
 /** sensor id → recent arrival times (host clock of the engine) */
 const liveTimes = new Map();
+/** sensor id → its firing alerts (from the alert list) */
+let firing = new Map();
 let selected = localStorage.getItem('clima.selected');
 let painted = false;
 
@@ -48,6 +51,7 @@ const view = {
   },
   historyOf: (id, metric) => history.get(id)?.byMetric.get(metric) ?? [],
   intervalOf: (id) => history.get(id)?.interval ?? intervalFromTimes(liveTimes.get(id) ?? []),
+  firingOf: (id) => firing.get(id) ?? [],
 };
 
 const cards = new SensorCards(byId('cards'), (id) => select(id));
@@ -58,7 +62,16 @@ const settings = new SettingsPanel(
   prefs,
   (change) => setPrefs(change),
   () => renderEmptyExample(),
+  () => [...sensors.keys()],
 );
+const alerts = new AlertsView(byId('alerts'), transport, (list) => {
+  firing = firingBySensor(list.active);
+  render();
+});
+// A clicked notification asks for its sensor.
+transport.onFocusSensor((id) => {
+  if (typeof id === 'string' && sensors.has(id)) select(id);
+});
 
 byId('open-settings').addEventListener('click', () => (settings.isOpen ? settings.close() : settings.open()));
 byId('auth').addEventListener('submit', (e) => {
@@ -91,6 +104,7 @@ function setConnection(state, detail) {
       load(list);
       render();
     }, () => {});
+    alerts.refresh();
   }
   el.dataset.state = state;
   setText(el, t(`conn.${state}`));
@@ -320,6 +334,7 @@ async function start() {
   list = await transport.sensors().catch(() => list);
   load(list);
   loaded = true;
+  alerts.start();
   for (const update of early) onUpdate(update);
   render();
   renderEmptyState();

@@ -1,9 +1,11 @@
 // The sensor cards: one per sensor with its name, each metric's latest value, trend arrow, the
 // age of its newest measurement, and a stale state when it misses its usual interval or its
-// device's clock disagrees with the time of receipt (then the note gives both times).
+// device's clock disagrees with the time of receipt (then the note gives both times), and a
+// mark with the reason when an alert of the sensor fires.
 
 import { h, setText } from './dom.js';
 import { t, textOr } from './i18n.js';
+import { cardNote } from './alerts.js';
 import {
   clockNote,
   convert,
@@ -57,6 +59,7 @@ export class SensorCards {
     const ident = h('div', { class: 'ident' });
     const metrics = h('ul', { class: 'metrics' });
     const note = h('div', { class: 'stale-note' });
+    const alert = h('div', { class: 'alert-note', role: 'status' });
     const root = h(
       'article',
       {
@@ -74,10 +77,11 @@ export class SensorCards {
       },
       h('header', {}, name, age),
       ident,
+      alert,
       metrics,
       note,
     );
-    return { root, name, age, ident, metrics, note, rows: new Map() };
+    return { root, name, age, ident, metrics, note, alert, rows: new Map() };
   }
 
   update(card, sensor, view) {
@@ -103,6 +107,11 @@ export class SensorCards {
       note = interval ? t('card.staleUsually', { age, interval: formatInterval(interval) }) : t('card.stale', { age });
     }
     setText(card.note, note);
+    // Reasons and rule labels are the engine's text (they may quote a sensor's name): text only.
+    const firing = view.firingOf(sensor.sensor);
+    card.root.classList.toggle('alerting', firing.length > 0);
+    card.root.dataset.alerts = String(firing.length);
+    setText(card.alert, firing.map((a) => cardNote(a, now)).join('\n'));
     card.root.title = interval ? t('card.reports', { interval: formatInterval(interval) }) : '';
 
     for (const [metric, row] of card.rows) {
