@@ -314,6 +314,11 @@ export class AlertSettings {
     };
     condition.addEventListener('change', showFields);
     showFields();
+    // What is typed survives the section being redrawn (a rule switched off, a webhook added).
+    const keep = () => {
+      this.values = { enabled: enabled.checked };
+      for (const [field, input] of inputs) this.values[field] = input.value;
+    };
     const general = h('p', { class: 'error', role: 'status' });
     const save = h('button', { type: 'submit', class: 'primary' }, this.editing == null ? t('alerts.add') : t('alerts.save'));
     const cancel = this.editing == null ? null : h('button', { type: 'button', onclick: () => this.cancel() }, t('alerts.cancel'));
@@ -330,11 +335,12 @@ export class AlertSettings {
       h('div', { class: 'inline' }, save, cancel),
       general,
     );
+    form.addEventListener('input', keep);
+    form.addEventListener('change', keep);
     form.addEventListener('submit', async (e) => {
       e.preventDefault();
-      const values = { enabled: enabled.checked };
-      for (const [field, input] of inputs) values[field] = input.value;
-      this.values = values;
+      keep();
+      const values = this.values;
       for (const el of errors.values()) setText(el, '');
       setText(general, '');
       const rule = ruleFromForm(values);
