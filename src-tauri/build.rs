@@ -20,6 +20,15 @@ const COMMANDS: &[&str] = &[
     "forwarders",
     "add_forwarder",
     "remove_forwarder",
+    "alert_rules",
+    "create_alert_rule",
+    "update_alert_rule",
+    "delete_alert_rule",
+    "alert_presets",
+    "alerts",
+    "alert_webhooks",
+    "add_alert_webhook",
+    "remove_alert_webhook",
 ];
 
 fn main() {

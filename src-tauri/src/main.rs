@@ -125,6 +125,15 @@ fn app<R: Runtime>(
             commands::forwarders,
             commands::add_forwarder,
             commands::remove_forwarder,
+            commands::alert_rules,
+            commands::create_alert_rule,
+            commands::update_alert_rule,
+            commands::delete_alert_rule,
+            commands::alert_presets,
+            commands::alerts,
+            commands::alert_webhooks,
+            commands::add_alert_webhook,
+            commands::remove_alert_webhook,
             commands::port_action,
             commands::port_settings,
             commands::demo,
@@ -146,6 +155,7 @@ fn app<R: Runtime>(
             let started = shell.with(|r| Ok((r.engine.api().clone(), r.engine.runtime())));
             if let Ok((api, runtime)) = started {
                 let handle = app.handle().clone();
+                let alert_handle = handle.clone();
                 let live = Live::start(
                     &api,
                     &runtime,
@@ -156,6 +166,11 @@ fn app<R: Runtime>(
                         }
                     },
                 );
+                live.forward_alerts(&api, &runtime, move |alert| {
+                    if let Err(e) = alert_handle.emit(live::ALERT_EVENT, alert) {
+                        tracing::debug!(error = %e, "alert event not delivered");
+                    }
+                });
                 *app.state::<Mutex<Option<Live>>>()
                     .lock()
                     .expect("live lock") = Some(live);

@@ -210,10 +210,13 @@ fn run(shared: &Shared) {
         .timeout(Duration::from_secs(10))
         .redirects(0)
         .build();
+    // After a delivery, the next in its queue goes at once.
+    let mut busy = false;
     loop {
-        if shared.deliveries.wait(POLL) {
+        if !busy && shared.deliveries.wait(POLL) {
             break;
         }
+        busy = false;
         let heads = match shared.reader.alerts(table::delivery_heads) {
             Ok(h) => h,
             Err(e) => {
@@ -225,7 +228,7 @@ fn run(shared: &Shared) {
             if shared.deliveries.stopping() {
                 return;
             }
-            deliver(shared, &agent, d);
+            busy |= deliver(shared, &agent, d);
         }
     }
     tracing::debug!("webhook deliveries stopped");
@@ -237,11 +240,11 @@ impl Wake {
     }
 }
 
-/// Tries the head of one URL's queue if it is due.
-fn deliver(shared: &Shared, agent: &ureq::Agent, d: Delivery) {
+/// Tries the head of one URL's queue if it is due; returns whether it was delivered.
+fn deliver(shared: &Shared, agent: &ureq::Agent, d: Delivery) -> bool {
     let now = now_ms();
     if d.next_at > now {
-        return;
+        return false;
     }
     let id = d.id;
     let outcome = match (
@@ -252,6 +255,7 @@ fn deliver(shared: &Shared, agent: &ureq::Agent, d: Delivery) {
         (Err(e), _) => Err((e.to_string(), false)),
         (_, Err(e)) => Err((format!("the queued notice does not read back: {e}"), false)),
     };
+    let delivered = outcome.is_ok();
     let result = match outcome {
         Ok(()) => shared.writer.run(move |c| table::delivered(c, id)),
         Err((e, retry)) if retry && now - d.created_at < GIVE_UP => {
@@ -267,7 +271,9 @@ fn deliver(shared: &Shared, agent: &ureq::Agent, d: Delivery) {
     };
     if let Err(e) = result {
         tracing::warn!(error = %e, "webhook queue could not be updated");
+        return false;
     }
+    delivered
 }
 
 #[cfg(test)]
