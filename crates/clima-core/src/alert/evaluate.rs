@@ -2,7 +2,8 @@
 //! throttled live view), runs them through the rules in measured-time order, ticks offline
 //! rules every second, and stores, streams and queues for webhooks what changed.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
+use std::collections::HashMap as StdMap;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -28,7 +29,7 @@ pub(super) fn spawn(
 
 fn run(shared: &Shared, rx: Receiver<Committed>) {
     // Each series' sensor and metric, looked up once.
-    let mut names: HashMap<i64, (String, String)> = HashMap::new();
+    let mut names: HashMap<i64, (String, String)> = HashMap::default();
     let mut next_tick = Instant::now() + TICK;
     let mut updates = Vec::new();
     loop {
@@ -88,7 +89,7 @@ fn run(shared: &Shared, rx: Receiver<Committed>) {
 /// Stores the changes (states, history, deliveries) through the writer, then streams them.
 /// Called with the evaluator locked, so a rule change waits for it.
 fn keep(shared: &Shared, rules: &[(i64, Rule)], updates: Vec<Update>, now: clima_model::Millis) {
-    let names: HashMap<String, String> = if updates.iter().any(|u| u.change.notify) {
+    let names: StdMap<String, String> = if updates.iter().any(|u| u.change.notify) {
         shared
             .reader
             .alerts(table::sensor_names)
@@ -96,7 +97,7 @@ fn keep(shared: &Shared, rules: &[(i64, Rule)], updates: Vec<Update>, now: clima
             .into_iter()
             .collect()
     } else {
-        HashMap::new()
+        StdMap::new()
     };
     let urls: Vec<String> = {
         let w = shared.webhooks.read().expect("webhooks");

@@ -2,7 +2,9 @@
 //! keeps one [`Track`] per (rule, series), learns each sensor's usual interval for offline
 //! rules, pairs temperature with dew point for condensation, and returns what changed.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+use foldhash::{HashMap, HashMapExt};
 
 use super::rule::{Condition, Rule};
 use super::state::{Change, State, Track};
@@ -59,12 +61,39 @@ struct Dew {
 /// Every track of one series, by rule id.
 type Tracks = Vec<(i64, Track)>;
 
+/// Rules (indices) of one metric: by the sensor they name, and those for every sensor.
+#[derive(Debug, Default)]
+struct BySensor {
+    named: HashMap<String, Vec<usize>>,
+    every: Vec<usize>,
+}
+
+impl BySensor {
+    fn add(&mut self, sensor: &str, i: usize) {
+        if sensor == "*" {
+            self.every.push(i);
+        } else {
+            self.named.entry(sensor.to_owned()).or_default().push(i);
+        }
+    }
+
+    fn covering<'a>(&'a self, sensor: &str) -> impl Iterator<Item = usize> + 'a {
+        let named = self
+            .named
+            .get(sensor)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        named.iter().chain(&self.every).copied()
+    }
+}
+
 /// The evaluation of every rule; fed in commit order, with the clock passed in.
 #[derive(Debug, Default)]
 pub struct Evaluator {
     rules: Vec<(i64, Rule)>,
-    /// Enabled rules by the metric they watch (near_dew_point under `dew_point`).
-    by_metric: HashMap<String, Vec<usize>>,
+    /// Enabled rules by the metric they watch (near_dew_point under both `temperature` and
+    /// `dew_point`), then by sensor, `*` apart: a reading meets only the rules that cover it.
+    by_metric: HashMap<String, BySensor>,
     offline: Vec<usize>,
     tracks: HashMap<String, HashMap<String, Tracks>>,
     heard: HashMap<String, Heard>,
@@ -118,10 +147,17 @@ impl Evaluator {
                 Condition::Offline => self.offline.push(i),
                 Condition::NearDewPoint => {
                     for m in ["temperature", "dew_point"] {
-                        self.by_metric.entry(m.to_owned()).or_default().push(i);
+                        self.by_metric
+                            .entry(m.to_owned())
+                            .or_default()
+                            .add(&r.sensor, i);
                     }
                 }
-                _ => self.by_metric.entry(r.metric.clone()).or_default().push(i),
+                _ => self
+                    .by_metric
+                    .entry(r.metric.clone())
+                    .or_default()
+                    .add(&r.sensor, i),
             }
         }
         self.rules = rules;
@@ -132,22 +168,7 @@ impl Evaluator {
     }
 
     fn track(&mut self, sensor: &str, metric: &str, rule_id: i64) -> &mut Track {
-        let tracks = match self.tracks.get_mut(sensor) {
-            Some(_) => self.tracks.get_mut(sensor).expect("present"),
-            None => self.tracks.entry(sensor.to_owned()).or_default(),
-        };
-        let list = match tracks.get_mut(metric) {
-            Some(_) => tracks.get_mut(metric).expect("present"),
-            None => tracks.entry(metric.to_owned()).or_default(),
-        };
-        let at = match list.iter().position(|(id, _)| *id == rule_id) {
-            Some(at) => at,
-            None => {
-                list.push((rule_id, Track::default()));
-                list.len() - 1
-            }
-        };
-        &mut list[at].1
+        track_in(&mut self.tracks, sensor, metric, rule_id)
     }
 
     /// Takes one committed reading of `sensor`'s `metric`, measured at `at`, evaluated at `now`
@@ -165,13 +186,7 @@ impl Evaluator {
         let Some(rules) = self.by_metric.get(metric) else {
             return;
         };
-        // Indices into `self.rules`, copied so tracks can be borrowed mutably below.
-        let matching: Vec<usize> = rules
-            .iter()
-            .copied()
-            .filter(|&i| self.rules[i].1.covers(sensor))
-            .collect();
-        for i in matching {
+        for i in rules.covering(sensor) {
             let (id, rule) = (self.rules[i].0, &self.rules[i].1);
             let (metric, value) = if rule.condition == Condition::NearDewPoint {
                 let dew = match self.dew.get_mut(sensor) {
@@ -192,9 +207,8 @@ impl Evaluator {
             } else {
                 (metric, value)
             };
-            let rule = rule.clone();
-            let track = self.track(sensor, metric, id);
-            let changes = track.observe(&rule, at, value, now);
+            let track = track_in(&mut self.tracks, sensor, metric, id);
+            let changes = track.observe(rule, at, value, now);
             let told = track.told_firing;
             push(out, id, sensor, metric, changes, told);
         }
@@ -275,6 +289,32 @@ impl Evaluator {
         }
         all
     }
+}
+
+/// The track of `rule_id` over (`sensor`, `metric`), made on first use; names are copied only
+/// then.
+fn track_in<'a>(
+    tracks: &'a mut HashMap<String, HashMap<String, Tracks>>,
+    sensor: &str,
+    metric: &str,
+    rule_id: i64,
+) -> &'a mut Track {
+    if !tracks.contains_key(sensor) {
+        tracks.insert(sensor.to_owned(), HashMap::new());
+    }
+    let by_metric = tracks.get_mut(sensor).expect("inserted above");
+    if !by_metric.contains_key(metric) {
+        by_metric.insert(metric.to_owned(), Vec::new());
+    }
+    let list = by_metric.get_mut(metric).expect("inserted above");
+    let at = match list.iter().position(|(id, _)| *id == rule_id) {
+        Some(at) => at,
+        None => {
+            list.push((rule_id, Track::default()));
+            list.len() - 1
+        }
+    };
+    &mut list[at].1
 }
 
 fn push(
