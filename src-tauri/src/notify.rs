@@ -1,6 +1,7 @@
 //! Alerts on the desktop: one notification per alert transition the engine says to tell (firing,
 //! resolved), sent from Rust so it works with the window hidden in the tray; a click brings the
-//! window up on that sensor; the tray's tooltip counts firing alerts.
+//! window up on that sensor; the tray's tooltip follows each transition at once (`background`
+//! also refreshes it every few seconds).
 
 use std::sync::atomic::{AtomicI32, Ordering};
 
@@ -48,15 +49,6 @@ pub fn message(a: &AlertView, offset_s: i32) -> Option<Message> {
             ),
         }),
         State::Pending => None,
-    }
-}
-
-/// The tray's tooltip for `firing` alerts.
-pub fn tooltip(firing: usize) -> String {
-    match firing {
-        0 => "Clima".to_owned(),
-        1 => "Clima: 1 alert firing".to_owned(),
-        n => format!("Clima: {n} alerts firing"),
     }
 }
 
@@ -170,7 +162,8 @@ fn show<R: Runtime>(app: &AppHandle<R>, a: &AlertView) {
 
 fn set_tooltip<R: Runtime>(app: &AppHandle<R>, api: &Api) {
     if let Some(tray) = app.tray_by_id("clima") {
-        if let Err(e) = tray.set_tooltip(Some(tooltip(api.firing_alerts()))) {
+        if let Err(e) = tray.set_tooltip(Some(clima_core::background::tooltip(api.firing_alerts())))
+        {
             tracing::debug!(error = %e, "could not update the tray's tooltip");
         }
     }
@@ -237,12 +230,5 @@ mod tests {
         // A backlog's change is recorded, not told.
         check(alert(State::Firing, Some(false)), 0, None);
         check(alert(State::Firing, None), 0, None);
-    }
-
-    #[test]
-    fn the_tooltip_counts_firing_alerts() {
-        assert_eq!(tooltip(0), "Clima");
-        assert_eq!(tooltip(1), "Clima: 1 alert firing");
-        assert_eq!(tooltip(4), "Clima: 4 alerts firing");
     }
 }
