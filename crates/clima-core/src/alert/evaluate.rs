@@ -3,6 +3,7 @@
 //! rules every second, and stores, streams and queues for webhooks what changed.
 
 use foldhash::HashMap;
+use std::collections::hash_map::Entry;
 use std::collections::HashMap as StdMap;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::Arc;
@@ -41,28 +42,23 @@ fn run(shared: &Shared, rx: Receiver<Committed>) {
                 let now = now_ms();
                 let mut e = shared.evaluator.lock().expect("evaluator");
                 for (series, at, value) in samples {
-                    if !names.contains_key(&series) {
-                        match shared.reader.alerts(|c| table::series_names(c, series)) {
-                            Ok(Some(n)) => {
-                                names.insert(series, n);
-                            }
-                            Ok(None) => continue,
-                            Err(err) => {
-                                tracing::warn!(error = %err, "alerts: a series could not be looked up; its reading is left out");
-                                continue;
+                    let (sensor, metric) = match names.entry(series) {
+                        Entry::Occupied(known) => known.into_mut(),
+                        Entry::Vacant(new) => {
+                            match shared.reader.alerts(|c| table::series_names(c, series)) {
+                                Ok(Some(n)) => new.insert(n),
+                                Ok(None) => continue,
+                                Err(err) => {
+                                    tracing::warn!(error = %err, "alerts: a series could not be looked up; its reading is left out");
+                                    continue;
+                                }
                             }
                         }
-                    }
-                    let (sensor, metric) = &names[&series];
+                    };
                     e.observe(sensor, metric, at, value, now, &mut updates);
                 }
                 if !updates.is_empty() {
-                    keep(
-                        shared,
-                        &e.rules().to_vec(),
-                        std::mem::take(&mut updates),
-                        now,
-                    );
+                    keep(shared, e.rules(), std::mem::take(&mut updates), now);
                 }
             }
             Err(RecvTimeoutError::Timeout) => {}
@@ -74,12 +70,7 @@ fn run(shared: &Shared, rx: Receiver<Committed>) {
             let mut e = shared.evaluator.lock().expect("evaluator");
             e.tick(now, &mut updates);
             if !updates.is_empty() {
-                keep(
-                    shared,
-                    &e.rules().to_vec(),
-                    std::mem::take(&mut updates),
-                    now,
-                );
+                keep(shared, e.rules(), std::mem::take(&mut updates), now);
             }
         }
     }

@@ -102,6 +102,9 @@ pub struct AlertList {
     pub history: Vec<AlertView>,
 }
 
+/// Webhooks from the command line, then those added in Settings with their ids.
+pub(crate) type Hooks = (Vec<Webhook>, Vec<(i64, Webhook)>);
+
 /// What the alerts share between the API and their threads.
 pub(crate) struct Shared {
     pub writer: WriteHandle,
@@ -111,7 +114,7 @@ pub(crate) struct Shared {
     /// Every transition, for the live stream and the desktop window.
     pub events: broadcast::Sender<AlertView>,
     /// `--alert-webhook` URLs, then those added in Settings (with their ids).
-    pub webhooks: RwLock<(Vec<Webhook>, Vec<(i64, Webhook)>)>,
+    pub webhooks: RwLock<Hooks>,
     pub deliveries: Arc<webhook::Wake>,
 }
 
