@@ -58,7 +58,7 @@ fn run(shared: &Shared, rx: Receiver<Committed>) {
                     e.observe(sensor, metric, at, value, now, &mut updates);
                 }
                 if !updates.is_empty() {
-                    keep(shared, e.rules(), std::mem::take(&mut updates), now);
+                    keep(shared, e.rules(), std::mem::take(&mut updates));
                 }
             }
             Err(RecvTimeoutError::Timeout) => {}
@@ -70,16 +70,37 @@ fn run(shared: &Shared, rx: Receiver<Committed>) {
             let mut e = shared.evaluator.lock().expect("evaluator");
             e.tick(now, &mut updates);
             if !updates.is_empty() {
-                keep(shared, e.rules(), std::mem::take(&mut updates), now);
+                keep(shared, e.rules(), std::mem::take(&mut updates));
             }
+            flush(shared);
         }
     }
+    let _e = shared.evaluator.lock().expect("evaluator");
+    flush(shared);
     tracing::debug!("alert evaluation stopped");
 }
 
-/// Stores the changes (states, history, deliveries) through the writer, then streams them.
+/// Stores the changes kept since the last flush, in one write through the writer, and wakes
+/// the webhook deliveries when it queued some. Called with the evaluator locked.
+pub(super) fn flush(shared: &Shared) {
+    let stored = std::mem::take(&mut *shared.unsaved.lock().expect("unsaved alerts"));
+    if stored.is_empty() {
+        return;
+    }
+    let queued = stored.iter().any(|s| !s.deliveries.is_empty());
+    let now = now_ms();
+    if let Err(e) = shared.writer.run(move |c| table::save(c, &stored, now)) {
+        tracing::warn!(error = %e, "alert states could not be stored; a restart may tell them again");
+        return;
+    }
+    if queued {
+        shared.deliveries.wake();
+    }
+}
+
+/// Keeps the changes (states, history, deliveries) for the next flush, and streams them.
 /// Called with the evaluator locked, so a rule change waits for it.
-fn keep(shared: &Shared, rules: &[(i64, Rule)], updates: Vec<Update>, now: clima_model::Millis) {
+fn keep(shared: &Shared, rules: &[(i64, Rule)], updates: Vec<Update>) {
     let names: StdMap<String, String> = if updates.iter().any(|u| u.change.notify) {
         shared
             .reader
@@ -157,13 +178,11 @@ fn keep(shared: &Shared, rules: &[(i64, Rule)], updates: Vec<Update>, now: clima
             key: u.key,
         });
     }
-    let queued = stored.iter().any(|s| !s.deliveries.is_empty());
-    if let Err(e) = shared.writer.run(move |c| table::save(c, &stored, now)) {
-        tracing::warn!(error = %e, "alert states could not be stored; they are kept in memory and stored with the next change");
-    }
-    if queued {
-        shared.deliveries.wake();
-    }
+    shared
+        .unsaved
+        .lock()
+        .expect("unsaved alerts")
+        .extend(stored);
     for v in views {
         let _ = shared.events.send(v);
     }

@@ -116,6 +116,9 @@ pub(crate) struct Shared {
     /// `--alert-webhook` URLs, then those added in Settings (with their ids).
     pub webhooks: RwLock<Hooks>,
     pub deliveries: Arc<webhook::Wake>,
+    /// Changes not yet stored: the evaluation stores them once a second in one write, so that
+    /// states flipping with every commit do not split the writer's group commits.
+    pub unsaved: Mutex<Vec<table::Stored>>,
 }
 
 /// The running alerts: held by the API, stopped by the engine.
@@ -160,6 +163,7 @@ impl Alerts {
             events: broadcast::channel(256).0,
             webhooks: RwLock::new((cli, kept)),
             deliveries: Arc::default(),
+            unsaved: Mutex::default(),
         });
         let threads = vec![
             evaluate::spawn(shared.clone(), rx)?,
@@ -232,6 +236,8 @@ impl Alerts {
         f: impl FnOnce(&rusqlite::Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         let mut e = self.shared.evaluator.lock().expect("evaluator");
+        // Changes of the old rules go first, so none is stored after the rules change.
+        evaluate::flush(&self.shared);
         let (out, rules) = self.shared.writer.run(move |c| {
             let out = f(c)?;
             Ok((out, table::rules(c)?))
