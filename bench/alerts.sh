@@ -4,13 +4,14 @@
 # sensor), alternating, each run on a fresh database. Results and logs go to $OUT_DIR (default:
 # a new folder under /tmp); see BENCHMARKS.md.
 #
-# Knobs (environment): SECONDS_PER_RUN=10, REPEATS=3, NO_BUILD=1 (skip cargo), BIN_DIR (default
+# Knobs (environment): SECONDS_PER_RUN=10, REPEATS=3, MODES="single batch", NO_BUILD=1 (skip cargo), BIN_DIR (default
 # target/release).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 SECONDS_PER_RUN=${SECONDS_PER_RUN:-10}
 REPEATS=${REPEATS:-3}
+MODES=${MODES:-single batch}
 PORT=18239
 CLIMA=http://127.0.0.1:$PORT
 TAG=room
@@ -54,7 +55,7 @@ add_rules() {
 }
 
 for r in $(seq 1 "$REPEATS"); do
-    for mode in single batch; do
+    for mode in $MODES; do
         for rules in none 100; do
             start_clima
             if [ "$rules" = 100 ]; then add_rules; fi

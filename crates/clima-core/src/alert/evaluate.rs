@@ -3,6 +3,7 @@
 //! rules every second, and stores, streams and queues for webhooks what changed.
 
 use foldhash::HashMap;
+use std::collections::hash_map::Entry;
 use std::collections::HashMap as StdMap;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::Arc;
@@ -41,28 +42,23 @@ fn run(shared: &Shared, rx: Receiver<Committed>) {
                 let now = now_ms();
                 let mut e = shared.evaluator.lock().expect("evaluator");
                 for (series, at, value) in samples {
-                    if !names.contains_key(&series) {
-                        match shared.reader.alerts(|c| table::series_names(c, series)) {
-                            Ok(Some(n)) => {
-                                names.insert(series, n);
-                            }
-                            Ok(None) => continue,
-                            Err(err) => {
-                                tracing::warn!(error = %err, "alerts: a series could not be looked up; its reading is left out");
-                                continue;
+                    let (sensor, metric) = match names.entry(series) {
+                        Entry::Occupied(known) => known.into_mut(),
+                        Entry::Vacant(new) => {
+                            match shared.reader.alerts(|c| table::series_names(c, series)) {
+                                Ok(Some(n)) => new.insert(n),
+                                Ok(None) => continue,
+                                Err(err) => {
+                                    tracing::warn!(error = %err, "alerts: a series could not be looked up; its reading is left out");
+                                    continue;
+                                }
                             }
                         }
-                    }
-                    let (sensor, metric) = &names[&series];
+                    };
                     e.observe(sensor, metric, at, value, now, &mut updates);
                 }
                 if !updates.is_empty() {
-                    keep(
-                        shared,
-                        &e.rules().to_vec(),
-                        std::mem::take(&mut updates),
-                        now,
-                    );
+                    keep(shared, e.rules(), std::mem::take(&mut updates));
                 }
             }
             Err(RecvTimeoutError::Timeout) => {}
@@ -74,21 +70,37 @@ fn run(shared: &Shared, rx: Receiver<Committed>) {
             let mut e = shared.evaluator.lock().expect("evaluator");
             e.tick(now, &mut updates);
             if !updates.is_empty() {
-                keep(
-                    shared,
-                    &e.rules().to_vec(),
-                    std::mem::take(&mut updates),
-                    now,
-                );
+                keep(shared, e.rules(), std::mem::take(&mut updates));
             }
+            flush(shared);
         }
     }
+    let _e = shared.evaluator.lock().expect("evaluator");
+    flush(shared);
     tracing::debug!("alert evaluation stopped");
 }
 
-/// Stores the changes (states, history, deliveries) through the writer, then streams them.
+/// Stores the changes kept since the last flush, in one write through the writer, and wakes
+/// the webhook deliveries when it queued some. Called with the evaluator locked.
+pub(super) fn flush(shared: &Shared) {
+    let stored = std::mem::take(&mut *shared.unsaved.lock().expect("unsaved alerts"));
+    if stored.is_empty() {
+        return;
+    }
+    let queued = stored.iter().any(|s| !s.deliveries.is_empty());
+    let now = now_ms();
+    if let Err(e) = shared.writer.run(move |c| table::save(c, &stored, now)) {
+        tracing::warn!(error = %e, "alert states could not be stored; a restart may tell them again");
+        return;
+    }
+    if queued {
+        shared.deliveries.wake();
+    }
+}
+
+/// Keeps the changes (states, history, deliveries) for the next flush, and streams them.
 /// Called with the evaluator locked, so a rule change waits for it.
-fn keep(shared: &Shared, rules: &[(i64, Rule)], updates: Vec<Update>, now: clima_model::Millis) {
+fn keep(shared: &Shared, rules: &[(i64, Rule)], updates: Vec<Update>) {
     let names: StdMap<String, String> = if updates.iter().any(|u| u.change.notify) {
         shared
             .reader
@@ -166,13 +178,11 @@ fn keep(shared: &Shared, rules: &[(i64, Rule)], updates: Vec<Update>, now: clima
             key: u.key,
         });
     }
-    let queued = stored.iter().any(|s| !s.deliveries.is_empty());
-    if let Err(e) = shared.writer.run(move |c| table::save(c, &stored, now)) {
-        tracing::warn!(error = %e, "alert states could not be stored; they are kept in memory and stored with the next change");
-    }
-    if queued {
-        shared.deliveries.wake();
-    }
+    shared
+        .unsaved
+        .lock()
+        .expect("unsaved alerts")
+        .extend(stored);
     for v in views {
         let _ = shared.events.send(v);
     }

@@ -102,6 +102,9 @@ pub struct AlertList {
     pub history: Vec<AlertView>,
 }
 
+/// Webhooks from the command line, then those added in Settings with their ids.
+pub(crate) type Hooks = (Vec<Webhook>, Vec<(i64, Webhook)>);
+
 /// What the alerts share between the API and their threads.
 pub(crate) struct Shared {
     pub writer: WriteHandle,
@@ -111,8 +114,11 @@ pub(crate) struct Shared {
     /// Every transition, for the live stream and the desktop window.
     pub events: broadcast::Sender<AlertView>,
     /// `--alert-webhook` URLs, then those added in Settings (with their ids).
-    pub webhooks: RwLock<(Vec<Webhook>, Vec<(i64, Webhook)>)>,
+    pub webhooks: RwLock<Hooks>,
     pub deliveries: Arc<webhook::Wake>,
+    /// Changes not yet stored: the evaluation stores them once a second in one write, so that
+    /// states flipping with every commit do not split the writer's group commits.
+    pub unsaved: Mutex<Vec<table::Stored>>,
 }
 
 /// The running alerts: held by the API, stopped by the engine.
@@ -157,6 +163,7 @@ impl Alerts {
             events: broadcast::channel(256).0,
             webhooks: RwLock::new((cli, kept)),
             deliveries: Arc::default(),
+            unsaved: Mutex::default(),
         });
         let threads = vec![
             evaluate::spawn(shared.clone(), rx)?,
@@ -229,6 +236,8 @@ impl Alerts {
         f: impl FnOnce(&rusqlite::Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         let mut e = self.shared.evaluator.lock().expect("evaluator");
+        // Changes of the old rules go first, so none is stored after the rules change.
+        evaluate::flush(&self.shared);
         let (out, rules) = self.shared.writer.run(move |c| {
             let out = f(c)?;
             Ok((out, table::rules(c)?))

@@ -389,6 +389,44 @@ mod tests {
     }
 
     #[test]
+    fn a_named_rule_watches_its_sensor_only() {
+        let mut e = Evaluator::new(
+            vec![
+                (
+                    1,
+                    rule(json!({"sensor":"a","metric":"co2","condition":"above","threshold":1000})),
+                ),
+                (
+                    2,
+                    rule(json!({"sensor":"b","metric":"co2","condition":"below","threshold":400})),
+                ),
+                (
+                    3,
+                    rule(
+                        json!({"sensor":"*","metric":"co2","condition":"above","threshold":1000,"enabled":false}),
+                    ),
+                ),
+            ],
+            vec![],
+            vec![],
+        );
+        let mut out = Vec::new();
+        e.observe("b", "co2", 0, 1200.0, 0, &mut out);
+        e.observe("a", "co2", 0, 300.0, 0, &mut out);
+        e.observe("c", "co2", 0, 1200.0, 0, &mut out);
+        assert!(out.is_empty(), "{out:?}");
+        e.observe("a", "co2", 1, 1200.0, 1, &mut out);
+        e.observe("b", "co2", 1, 300.0, 1, &mut out);
+        assert_eq!(
+            seen(&out),
+            [
+                (1, "a", "co2", State::Firing, true),
+                (2, "b", "co2", State::Firing, true)
+            ]
+        );
+    }
+
+    #[test]
     fn condensation_pairs_temperature_with_the_dew_point_of_the_same_time() {
         let mut e = Evaluator::new(vec![(7, presets()[1].rule.clone())], vec![], vec![]);
         let mut out = Vec::new();
