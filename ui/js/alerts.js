@@ -22,6 +22,8 @@ const FIELDS = [
   ['label', () => true],
 ];
 const NUMBERS = new Set(['threshold', 'amount', 'hysteresis']);
+/** How long after an `alert` event its transition is surely in the stored history. */
+const HISTORY_STORED_MS = 1500;
 
 /** Whether the form shows `field` for `condition`. */
 export function fieldApplies(field, condition) {
@@ -112,6 +114,7 @@ export class AlertsView {
     this.onChange = onChange;
     this.list = { active: [], history: [] };
     this.timer = null;
+    this.stored = null;
     this.loading = false;
     this.again = false;
   }
@@ -122,10 +125,16 @@ export class AlertsView {
     return this.refresh();
   }
 
-  /** Events come in bursts (one per series): one read after the burst. */
+  /**
+   * Events come in bursts (one per series): one read after the burst for the active alerts, and
+   * one more once the engine has stored the transitions (it writes them once a second), for the
+   * history.
+   */
   refreshSoon() {
     clearTimeout(this.timer);
+    clearTimeout(this.stored);
     this.timer = setTimeout(() => this.refresh(), 150);
+    this.stored = setTimeout(() => this.refresh(), HISTORY_STORED_MS);
   }
 
   async refresh() {
