@@ -25,6 +25,15 @@ const COMMANDS: &[&str] = &[
     "hide_sensor",
     "delete_sensor",
     "merge_sensors",
+    "alert_rules",
+    "create_alert_rule",
+    "update_alert_rule",
+    "delete_alert_rule",
+    "alert_presets",
+    "alerts",
+    "alert_webhooks",
+    "add_alert_webhook",
+    "remove_alert_webhook",
 ];
 
 fn main() {

@@ -1,6 +1,7 @@
 //! The commands the page calls through IPC: each a short adapter from arguments to the engine,
 //! answering in the same JSON shapes as the HTTP API so the page has one code path.
 
+use clima_core::alert::AlertError;
 use clima_core::api::{
     About, Asked, ChartOptions, HousekeepingError, QueryError, RangeQuery, SetCalibrationError,
     TokenError,
@@ -338,6 +339,99 @@ pub async fn remove_forwarder(shell: State<'_, Shell>, id: i64) -> Result<Value,
         .await?
         .map_err(forward_error)?;
     Ok(json!({ "removed": id }))
+}
+
+/// `GET /api/v1/alerts/rules`.
+#[tauri::command]
+pub async fn alert_rules(shell: State<'_, Shell>) -> Result<Value, CommandError> {
+    Ok(json!({ "rules": shell.api()?.alert_rules() }))
+}
+
+/// `POST /api/v1/alerts/rules`: `rule` is the rule's JSON.
+#[tauri::command]
+pub async fn create_alert_rule(
+    shell: State<'_, Shell>,
+    rule: Value,
+) -> Result<Value, CommandError> {
+    let api = shell.api()?;
+    let view = blocking(move || api.create_alert_rule(&rule)).await?;
+    Ok(json!(view.map_err(alert_error)?))
+}
+
+/// `PUT /api/v1/alerts/rules/{id}`.
+#[tauri::command]
+pub async fn update_alert_rule(
+    shell: State<'_, Shell>,
+    id: i64,
+    rule: Value,
+) -> Result<Value, CommandError> {
+    let api = shell.api()?;
+    let view = blocking(move || api.update_alert_rule(id, &rule)).await?;
+    Ok(json!(view.map_err(alert_error)?))
+}
+
+/// `DELETE /api/v1/alerts/rules/{id}`.
+#[tauri::command]
+pub async fn delete_alert_rule(shell: State<'_, Shell>, id: i64) -> Result<Value, CommandError> {
+    let api = shell.api()?;
+    blocking(move || api.delete_alert_rule(id))
+        .await?
+        .map_err(alert_error)?;
+    Ok(json!({ "deleted": id }))
+}
+
+/// `GET /api/v1/alerts/presets`.
+#[tauri::command]
+pub async fn alert_presets(shell: State<'_, Shell>) -> Result<Value, CommandError> {
+    Ok(json!({ "presets": shell.api()?.alert_presets() }))
+}
+
+/// `GET /api/v1/alerts`: active alerts and the last 200 transitions.
+#[tauri::command]
+pub async fn alerts(shell: State<'_, Shell>) -> Result<Value, CommandError> {
+    let api = shell.api()?;
+    let list = blocking(move || api.alerts()).await??;
+    Ok(json!(list))
+}
+
+/// `GET /api/v1/alerts/webhooks`.
+#[tauri::command]
+pub async fn alert_webhooks(shell: State<'_, Shell>) -> Result<Value, CommandError> {
+    Ok(json!({ "webhooks": shell.api()?.alert_webhooks() }))
+}
+
+/// `POST /api/v1/alerts/webhooks`.
+#[tauri::command]
+pub async fn add_alert_webhook(
+    shell: State<'_, Shell>,
+    url: String,
+) -> Result<Value, CommandError> {
+    let api = shell.api()?;
+    let view = blocking(move || api.add_alert_webhook(&url)).await?;
+    Ok(json!(view.map_err(alert_error)?))
+}
+
+/// `DELETE /api/v1/alerts/webhooks/{id}`.
+#[tauri::command]
+pub async fn remove_alert_webhook(shell: State<'_, Shell>, id: i64) -> Result<Value, CommandError> {
+    let api = shell.api()?;
+    blocking(move || api.remove_alert_webhook(id))
+        .await?
+        .map_err(alert_error)?;
+    Ok(json!({ "removed": id }))
+}
+
+/// The HTTP API's error codes, so the page handles both front doors alike.
+fn alert_error(e: AlertError) -> CommandError {
+    match e {
+        AlertError::Store(s) => s.into(),
+        AlertError::Rule(r) => CommandError::new("invalid_rule", r.to_string()),
+        e @ (AlertError::UnknownRule(_) | AlertError::UnknownWebhook(_)) => {
+            CommandError::new("not_found", e.to_string())
+        }
+        e @ AlertError::Webhook(_) => CommandError::new("invalid_webhook", e.to_string()),
+        e @ AlertError::Thread(_) => CommandError::new("engine", e.to_string()),
+    }
 }
 
 fn forward_error(e: ForwardError) -> CommandError {

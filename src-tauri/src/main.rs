@@ -7,6 +7,7 @@ mod error;
 mod export;
 mod live;
 mod malloc;
+mod notify;
 mod shell;
 mod webview;
 
@@ -124,6 +125,15 @@ fn app<R: Runtime>(
             commands::forwarders,
             commands::add_forwarder,
             commands::remove_forwarder,
+            commands::alert_rules,
+            commands::create_alert_rule,
+            commands::update_alert_rule,
+            commands::delete_alert_rule,
+            commands::alert_presets,
+            commands::alerts,
+            commands::alert_webhooks,
+            commands::add_alert_webhook,
+            commands::remove_alert_webhook,
             commands::port_action,
             commands::port_settings,
             commands::demo,
@@ -139,6 +149,7 @@ fn app<R: Runtime>(
             commands::merge_sensors,
         ])
         .plugin(tauri_plugin_autostart::Builder::new().build())
+        .plugin(tauri_plugin_notification::init())
         .on_window_event(background::on_window_event)
         .setup(move |app| {
             if let Some(window) = app.get_webview_window("main") {
@@ -149,6 +160,7 @@ fn app<R: Runtime>(
             let started = shell.with(|r| Ok((r.engine.api().clone(), r.engine.runtime())));
             if let Ok((api, runtime)) = started {
                 let handle = app.handle().clone();
+                let alert_handle = handle.clone();
                 let live = Live::start(
                     &api,
                     &runtime,
@@ -159,11 +171,17 @@ fn app<R: Runtime>(
                         }
                     },
                 );
+                live.forward_alerts(&api, &runtime, move |alert| {
+                    if let Err(e) = alert_handle.emit(live::ALERT_EVENT, alert) {
+                        tracing::debug!(error = %e, "alert event not delivered");
+                    }
+                });
                 *app.state::<Mutex<Option<Live>>>()
                     .lock()
                     .expect("live lock") = Some(live);
             }
             background::setup(app.handle())?;
+            notify::setup(app.handle());
             Ok(())
         })
 }

@@ -1,7 +1,7 @@
 // Clima's dashboard: keeps the model of sensors and their latest values, applies live updates
 // (already coalesced by the app or the server, and coalesced again here to the chosen
-// interval), and drives the cards, charts, the comparison, each sensor's menu, settings, the
-// first-run help and the banner shown while the database cannot be written.
+// interval), and drives the cards, charts, the comparison, each sensor's menu, alerts, settings,
+// the first-run help and the banner shown while the database cannot be written.
 
 import { createTransport } from './transport.js';
 import { byId, h, replace, setText } from './dom.js';
@@ -10,6 +10,7 @@ import { ChartPanel } from './charts.js';
 import { ComparePanel, MAX_COMPARED } from './compare.js';
 import { SensorMenu } from './sensormenu.js';
 import { SettingsPanel, examples } from './settings.js';
+import { AlertsView, firingBySensor } from './alerts.js';
 import { intervalFromTimes, storeProblemText, usualInterval } from './format.js';
 import { errorText, localizePage, t } from './i18n.js';
 
@@ -38,6 +39,8 @@ const sensors = new Map();
 const history = new Map();
 /** sensor id → recent arrival times (host clock of the engine) */
 const liveTimes = new Map();
+/** sensor id → its firing alerts (from the alert list) */
+let firing = new Map();
 let selected = localStorage.getItem('clima.selected');
 let painted = false;
 /** Sensors on the comparison, in the order chosen. */
@@ -76,6 +79,7 @@ const view = {
   maxCompared: MAX_COMPARED,
   historyOf: (id, metric) => history.get(id)?.byMetric.get(metric) ?? [],
   intervalOf: (id) => history.get(id)?.interval ?? intervalFromTimes(liveTimes.get(id) ?? []),
+  firingOf: (id) => firing.get(id) ?? [],
 };
 
 const cards = new SensorCards(
@@ -119,7 +123,16 @@ const settings = new SettingsPanel(
   prefs,
   (change) => setPrefs(change),
   () => renderEmptyExample(),
+  () => [...sensors.keys()],
 );
+const alerts = new AlertsView(byId('alerts'), transport, (list) => {
+  firing = firingBySensor(list.active);
+  render();
+});
+// A clicked notification asks for its sensor.
+transport.onFocusSensor((id) => {
+  if (typeof id === 'string' && sensors.has(id)) select(id);
+});
 
 byId('open-settings').addEventListener('click', () => (settings.isOpen ? settings.close() : settings.open()));
 byId('auth').addEventListener('submit', (e) => {
@@ -152,6 +165,7 @@ function setConnection(state, detail) {
       load(list);
       render();
     }, () => {});
+    alerts.refresh();
   }
   el.dataset.state = state;
   setText(el, t(`conn.${state}`));
@@ -393,6 +407,7 @@ async function start() {
   list = await transport.sensors().catch(() => list);
   load(list);
   loaded = true;
+  alerts.start();
   for (const update of early) onUpdate(update);
   render();
   renderEmptyState();

@@ -1,11 +1,13 @@
 // The sensor cards: one per sensor with its name, each metric's latest value, trend arrow, the
 // age of its newest measurement, and a stale state when it misses its usual interval or its
-// device's clock disagrees with the time of receipt (then the note gives both times). Each card
-// has a Compare toggle (up to 8 sensors on one chart) and a menu button (rename, calibrate,
-// hide, merge, delete: see sensormenu.js).
+// device's clock disagrees with the time of receipt (then the note gives both times), and a
+// mark with the reason when an alert of the sensor fires. Each card has a Compare toggle (up to
+// 8 sensors on one chart) and a menu button (rename, calibrate, hide, merge, delete: see
+// sensormenu.js).
 
 import { h, setText } from './dom.js';
 import { t, textOr } from './i18n.js';
+import { cardNote } from './alerts.js';
 import {
   clockNote,
   convert,
@@ -83,6 +85,7 @@ export class SensorCards {
     );
     menu.addEventListener('click', keep);
     menu.addEventListener('keydown', keep);
+    const alert = h('div', { class: 'alert-note', role: 'status' });
     const root = h(
       'article',
       {
@@ -100,11 +103,12 @@ export class SensorCards {
       },
       h('header', {}, name, age),
       ident,
+      alert,
       metrics,
       note,
       tools,
     );
-    return { root, name, age, ident, metrics, note, compare, compareLabel, menu, rows: new Map() };
+    return { root, name, age, ident, metrics, note, alert, compare, compareLabel, menu, rows: new Map() };
   }
 
   update(card, sensor, view) {
@@ -139,6 +143,11 @@ export class SensorCards {
       note = interval ? t('card.staleUsually', { age, interval: formatInterval(interval) }) : t('card.stale', { age });
     }
     setText(card.note, note);
+    // Reasons and rule labels are the engine's text (they may quote a sensor's name): text only.
+    const firing = view.firingOf(sensor.sensor);
+    card.root.classList.toggle('alerting', firing.length > 0);
+    card.root.dataset.alerts = String(firing.length);
+    setText(card.alert, firing.map((a) => cardNote(a, now)).join('\n'));
     card.root.title = interval ? t('card.reports', { interval: formatInterval(interval) }) : '';
 
     for (const [metric, row] of card.rows) {

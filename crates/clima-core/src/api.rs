@@ -19,6 +19,7 @@ use clima_model::metric::unit_of;
 use clima_model::reading::clean_name;
 use clima_model::{Millis, Reading, DAY};
 
+use crate::alert::{AlertError, AlertList, AlertView, Alerts, PresetView, RuleView, WebhookView};
 use crate::background::{self, Activity, BackgroundSettings};
 use crate::chart::{self, Chart, ChartError, ChartSpec, DateStyle, TempUnit};
 use crate::config::Token;
@@ -209,6 +210,8 @@ pub(crate) struct Shared {
     pub calibrations: RwLock<Calibrations>,
     /// The forwarders to outside databases.
     pub forwarders: Forwarders,
+    /// Alert rules, their evaluation and webhooks.
+    pub alerts: Alerts,
 }
 
 /// The engine's API: cheap to clone, shared by the HTTP handlers and the desktop commands.
@@ -281,6 +284,65 @@ impl Api {
     /// Stops and forgets a forwarder added with [`Api::add_forwarder`]. Blocking.
     pub fn remove_forwarder(&self, id: i64) -> Result<(), ForwardError> {
         self.0.forwarders.remove(id)
+    }
+
+    /// Every alert rule, in id order.
+    pub fn alert_rules(&self) -> Vec<RuleView> {
+        self.0.alerts.rules()
+    }
+
+    /// Adds an alert rule from its JSON; a bad rule is an error naming the field. Blocking.
+    pub fn create_alert_rule(&self, rule: &serde_json::Value) -> Result<RuleView, AlertError> {
+        self.0.alerts.create(rule)
+    }
+
+    /// Replaces an alert rule; its alerts start over. Blocking.
+    pub fn update_alert_rule(
+        &self,
+        id: i64,
+        rule: &serde_json::Value,
+    ) -> Result<RuleView, AlertError> {
+        self.0.alerts.update(id, rule)
+    }
+
+    /// Deletes an alert rule and its active alerts (the history stays). Blocking.
+    pub fn delete_alert_rule(&self, id: i64) -> Result<(), AlertError> {
+        self.0.alerts.delete(id)
+    }
+
+    /// The presets Settings offers, each a rule with every number shown.
+    pub fn alert_presets(&self) -> Vec<PresetView> {
+        self.0.alerts.presets()
+    }
+
+    /// Active alerts (firing first) and the last 200 transitions, newest first. Blocking.
+    pub fn alerts(&self) -> Result<AlertList, StoreError> {
+        self.0.alerts.list()
+    }
+
+    /// Every alert transition from now on, for the live stream and the desktop window.
+    pub fn alert_events(&self) -> tokio::sync::broadcast::Receiver<AlertView> {
+        self.0.alerts.subscribe()
+    }
+
+    /// How many alerts fire now (the tray's tooltip).
+    pub fn firing_alerts(&self) -> usize {
+        self.0.alerts.firing()
+    }
+
+    /// The webhooks alerts are posted to; credentials shown as `***`.
+    pub fn alert_webhooks(&self) -> Vec<WebhookView> {
+        self.0.alerts.webhooks()
+    }
+
+    /// Adds a webhook, kept in the database. Blocking.
+    pub fn add_alert_webhook(&self, url: &str) -> Result<WebhookView, AlertError> {
+        self.0.alerts.add_webhook(url)
+    }
+
+    /// Removes a webhook added with [`Api::add_alert_webhook`]. Blocking.
+    pub fn remove_alert_webhook(&self, id: i64) -> Result<(), AlertError> {
+        self.0.alerts.remove_webhook(id)
     }
 
     /// Why commits fail now (disk full, read-only file), while they do.

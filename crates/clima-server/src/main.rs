@@ -101,6 +101,12 @@ struct Args {
     #[arg(long, value_name = "URL")]
     forward: Vec<String>,
 
+    /// POST every alert that fires or resolves to this URL as JSON, or as an ntfy message for
+    /// https://ntfy.sh/TOPIC or ntfy+https://HOST/TOPIC (self-hosted ntfy). Kept and retried for
+    /// up to an hour while it is down. Repeat for several; more can be added in Settings.
+    #[arg(long, value_name = "URL")]
+    alert_webhook: Vec<String>,
+
     /// Environment variable holding the token of /api/v2/write forward targets.
     #[arg(long, value_name = "VAR")]
     forward_token_env: Option<String>,
@@ -245,6 +251,7 @@ fn config(args: Args) -> Result<EngineConfig> {
     cfg.retention.minute = keep("--keep-minute", &args.keep_minute)?;
     cfg.serial = SerialConfig::from_args(&args.serial).map_err(|e| anyhow!("--serial: {e}"))?;
     cfg.forward = args.forward;
+    cfg.alert_webhooks = args.alert_webhook;
     cfg.forward_token = args
         .forward_token_env
         .as_deref()

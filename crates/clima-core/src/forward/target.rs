@@ -237,7 +237,7 @@ fn mqtt(
 }
 
 /// The URL as shown: `***` for user info and secret parameters.
-fn shown(url: &Url) -> String {
+pub(crate) fn shown(url: &Url) -> String {
     let mut out = url.clone();
     if !url.username().is_empty() || url.password().is_some() {
         let _ = out.set_password(None);

@@ -4,11 +4,11 @@
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::{Extension, RawQuery, State};
+use axum::extract::{Extension, Path, RawQuery, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 use axum::Router;
 use clima_model::json::{self, BodyError};
 use clima_model::line_protocol::{self, Precision};
@@ -19,6 +19,7 @@ use super::guard::{self, Client};
 use super::reply::Reply;
 use super::request::{media_type, param, query_pairs, read_body};
 use super::{assets, sse, Front};
+use crate::alert::AlertError;
 use crate::api::{
     Asked, ChartOptions, DemoError, HousekeepingError, PortActionError, QueryError, RangeQuery,
     RetentionError, SetCalibrationError, TokenError,
@@ -73,6 +74,21 @@ pub fn router(front: Arc<Front>) -> Router {
             get(get_forwarders).post(add_forwarder),
         )
         .route("/api/v1/forwarders/remove", post(remove_forwarder))
+        .route("/api/v1/alerts", get(get_alerts))
+        .route(
+            "/api/v1/alerts/rules",
+            get(get_alert_rules).post(create_alert_rule),
+        )
+        .route(
+            "/api/v1/alerts/rules/{id}",
+            put(update_alert_rule).delete(delete_alert_rule),
+        )
+        .route("/api/v1/alerts/presets", get(get_alert_presets))
+        .route(
+            "/api/v1/alerts/webhooks",
+            get(get_alert_webhooks).post(add_alert_webhook),
+        )
+        .route("/api/v1/alerts/webhooks/{id}", delete(remove_alert_webhook))
         .route("/metrics", get(metrics))
         .route("/api/v1/token/regenerate", post(regenerate_token))
         .route("/write", post(write))
@@ -200,6 +216,24 @@ impl From<ForwardError> for Reply {
                 Reply::error(409, "command_line_forwarder", e.to_string())
             }
             ForwardError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<AlertError> for Reply {
+    fn from(e: AlertError) -> Reply {
+        match e {
+            AlertError::Rule(r) => Reply::json(
+                422,
+                &json!({ "error": "invalid_rule", "field": r.field, "message": r.to_string() }),
+            ),
+            e @ AlertError::UnknownRule(_) => Reply::error(404, "unknown_rule", e.to_string()),
+            e @ AlertError::Webhook(_) => Reply::error(400, "invalid_webhook", e.to_string()),
+            e @ AlertError::UnknownWebhook(_) => {
+                Reply::error(404, "unknown_webhook", e.to_string())
+            }
+            AlertError::Store(s) => s.into(),
+            e @ AlertError::Thread(_) => Reply::error(500, "internal", e.to_string()),
         }
     }
 }
@@ -889,6 +923,86 @@ async fn metrics(State(front): Shared) -> Result<Reply, Reply> {
     let mut reply = Reply::empty(200).with_body(render(&families).into_bytes());
     reply.content_type = "text/plain; version=0.0.4; charset=utf-8";
     Ok(reply)
+}
+
+/// Active alerts and the last 200 transitions.
+async fn get_alerts(State(front): Shared) -> Result<Reply, Reply> {
+    let api = front.api.clone();
+    let list = blocking(move || api.alerts()).await??;
+    Ok(Reply::json(200, &list))
+}
+
+async fn get_alert_rules(State(front): Shared) -> Reply {
+    Reply::json(200, &json!({ "rules": front.api.alert_rules() }))
+}
+
+async fn get_alert_presets(State(front): Shared) -> Reply {
+    Reply::json(200, &json!({ "presets": front.api.alert_presets() }))
+}
+
+/// The shape a rule is sent in, for errors about the body as a whole.
+const RULE_SHAPE: &str = "{\"sensor\": \"*\", \"metric\": \"humidity\", \"condition\": \"above\", \"threshold\": 70, \"for\": \"6h\"}";
+
+/// Adds a rule: its JSON as body; a bad rule is a 422 naming the field.
+async fn create_alert_rule(
+    State(front): Shared,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Reply, Reply> {
+    let rule: serde_json::Value = json_body(&front, &headers, body, RULE_SHAPE).await?;
+    let api = front.api.clone();
+    let view = blocking(move || api.create_alert_rule(&rule)).await??;
+    Ok(Reply::json(201, &view))
+}
+
+async fn update_alert_rule(
+    State(front): Shared,
+    Path(id): Path<i64>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Reply, Reply> {
+    let rule: serde_json::Value = json_body(&front, &headers, body, RULE_SHAPE).await?;
+    let api = front.api.clone();
+    let view = blocking(move || api.update_alert_rule(id, &rule)).await??;
+    Ok(Reply::json(200, &view))
+}
+
+async fn delete_alert_rule(State(front): Shared, Path(id): Path<i64>) -> Result<Reply, Reply> {
+    let api = front.api.clone();
+    blocking(move || api.delete_alert_rule(id)).await??;
+    Ok(Reply::json(200, &json!({ "deleted": id })))
+}
+
+async fn get_alert_webhooks(State(front): Shared) -> Reply {
+    Reply::json(200, &json!({ "webhooks": front.api.alert_webhooks() }))
+}
+
+/// Adds a webhook, kept in the database: body `{"url": "https://ntfy.sh/TOPIC"}`.
+async fn add_alert_webhook(
+    State(front): Shared,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Reply, Reply> {
+    #[derive(serde::Deserialize)]
+    struct Add {
+        url: String,
+    }
+    let a: Add = json_body(
+        &front,
+        &headers,
+        body,
+        "{\"url\": \"https://ntfy.sh/TOPIC\"}",
+    )
+    .await?;
+    let api = front.api.clone();
+    let view = blocking(move || api.add_alert_webhook(&a.url)).await??;
+    Ok(Reply::json(201, &view))
+}
+
+async fn remove_alert_webhook(State(front): Shared, Path(id): Path<i64>) -> Result<Reply, Reply> {
+    let api = front.api.clone();
+    blocking(move || api.remove_alert_webhook(id)).await??;
+    Ok(Reply::json(200, &json!({ "removed": id })))
 }
 
 async fn get_forwarders(State(front): Shared) -> Reply {

@@ -17,6 +17,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../../migrations/0006_chunks_in_rowid_pages.sql"),
     include_str!("../../../../migrations/0007_clock_derived.sql"),
     include_str!("../../../../migrations/0008_forward.sql"),
+    include_str!("../../../../migrations/0009_alerts.sql"),
 ];
 
 /// The schema version this build writes.

@@ -1,5 +1,6 @@
 //! Integration tests: a real `clima-server` process on 127.0.0.1 with a real SQLite file.
 
+mod alerts;
 mod api;
 mod browser;
 mod calibration;

@@ -21,6 +21,7 @@ use clima_model::{Millis, Reading};
 use rusqlite::Connection;
 
 use self::checkpoint::Checkpointer;
+use super::alerts::AlertFeed;
 use super::outbox::Outbox;
 use super::StoreError;
 use crate::hub::Hub;
@@ -147,6 +148,8 @@ pub struct WriterConfig {
     pub durability: Durability,
     /// The forward log's shared state: commits append to the log while a forwarder runs.
     pub outbox: Arc<Outbox>,
+    /// Where each commit's stored samples go for the alerts' evaluation, while a rule is enabled.
+    pub alerts: Arc<AlertFeed>,
 }
 
 /// What a commit survives. Either way a killed process loses nothing acknowledged.
@@ -198,6 +201,7 @@ impl Default for WriterConfig {
             retention: Retention::default(),
             durability: Durability::default(),
             outbox: Arc::default(),
+            alerts: Arc::default(),
         }
     }
 }
