@@ -72,4 +72,11 @@ for f in "$data"/serial/*; do
 done
 printf '\x00\x01\x02\x01\x80\x80\x80\x80\x80\x80\x80\x80\x01\x02\x00\x14' | seed chunk_codec one-sample
 
+# rollup_codec: first byte even = decode the rest (here one minute of six samples), odd = encode
+# 40-byte minutes.
+printf '\x00\x01\x01\x02\xf8\xa9\xc5\x1c\x0c\x98\x43\xc0\x43\x88\x94\x03' | seed rollup_codec one-minute
+for f in "$data"/serial/*; do
+    seed rollup_codec "$(basename "$f")" <"$f"
+done
+
 ls "$corpus" | while read -r t; do echo "$t: $(ls "$corpus/$t" | wc -l) files"; done

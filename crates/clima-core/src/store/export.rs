@@ -10,7 +10,7 @@ use clima_model::reading::Draft;
 use clima_model::timestamp::{format_rfc3339, from_rfc3339};
 use clima_model::{Millis, SensorId, HOUR};
 
-use super::layout::{load_hour, ROLLUPS};
+use super::layout::{load_hour, HOUR_ROLLUPS};
 use super::{Reader, StoreError, WriteHandle};
 use crate::chart::{self, ChartError, ChartSpec};
 use clima_model::chunk::Sample;
@@ -90,10 +90,10 @@ pub fn estimate(
     let Some(series) = series_id(reader, sensor, metric)? else {
         return Ok(0);
     };
-    let hour = ROLLUPS[1].1;
+    let hour = HOUR;
     reader.with(|c| {
         let stored: i64 = c.query_row(
-            &format!("SELECT coalesce(sum(count), 0) FROM {} WHERE series_id = ?1 AND t >= ?2 AND t < ?3", ROLLUPS[1].0),
+            &format!("SELECT coalesce(sum(count), 0) FROM {HOUR_ROLLUPS} WHERE series_id = ?1 AND t >= ?2 AND t < ?3"),
             (series, from - from.rem_euclid(hour), to),
             |r| r.get(0),
         )?;
