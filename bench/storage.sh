@@ -58,10 +58,12 @@ per_value() { # BYTES VALUES
 breakdown() { # DB VALUES
     command -v sqlite3 >/dev/null || return 0
     # Minute rollups: one row per series and minute before schema 9, one blob per series and
-    # hour since.
+    # hour since; sealed hours' rollups one blob per series and day since.
     local minutes="(SELECT count(*) FROM rollup_minute) || ' minute rollup rows'"
     if [ "$(sqlite3 "$1" "SELECT count(*) FROM sqlite_master WHERE name = 'minute_rollups'")" = 1 ]; then
-        minutes="printf('minute rollups %.2f B/value (%d hours)', (SELECT total(length(data)) FROM minute_rollups) / $2, (SELECT count(*) FROM minute_rollups))"
+        minutes="printf('minute rollups %.2f B/value (%d hours), packed hour rollups %.2f B/value (%d days)',
+            (SELECT total(length(data)) FROM minute_rollups) / $2, (SELECT count(*) FROM minute_rollups),
+            (SELECT total(length(data)) FROM hour_rollups) / $2, (SELECT count(*) FROM hour_rollups))"
     fi
     sqlite3 "$1" "SELECT printf('chunks %.2f B/value (%d rows), pieces %d, samples %d, recent %d, ',
         (SELECT total(length(data)) FROM chunks) / $2, (SELECT count(*) FROM chunks), (SELECT count(*) FROM pieces),

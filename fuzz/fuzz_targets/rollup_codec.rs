@@ -7,7 +7,7 @@
 #![no_main]
 
 use clima_model::downsample::Partial;
-use clima_model::rollup::{decode, encode, merge, Minute};
+use clima_model::rollup::{decode, encode, merge, Period};
 use clima_model::MINUTE;
 use libfuzzer_sys::fuzz_target;
 
@@ -22,11 +22,11 @@ fuzz_target!(|data: &[u8]| {
             round_trip(&minutes);
         }
     } else {
-        let mut minutes: Vec<Minute> = rest
+        let mut minutes: Vec<Period> = rest
             .chunks_exact(40)
             .map(|b| {
                 let word = |i: usize| u64::from_le_bytes(b[i..i + 8].try_into().unwrap());
-                Minute {
+                Period {
                     start: (word(0) as i64).div_euclid(MINUTE) * MINUTE,
                     partial: Partial {
                         sum: f64::from_bits(word(8)),
@@ -50,10 +50,10 @@ fuzz_target!(|data: &[u8]| {
     }
 });
 
-fn round_trip(minutes: &[Minute]) {
+fn round_trip(minutes: &[Period]) {
     let data = encode(minutes);
     let back = decode(&data).unwrap_or_else(|e| panic!("own encoding refused: {e}"));
-    let bits = |m: &[Minute]| -> Vec<(i64, u64, u64, u64, u64)> {
+    let bits = |m: &[Period]| -> Vec<(i64, u64, u64, u64, u64)> {
         m.iter()
             .map(|m| {
                 let p = m.partial;

@@ -1,5 +1,6 @@
-//! Minute rollups packed per series and hour: which hours get them, the exact per-minute
-//! aggregates, and their lossless encoding.
+//! Rollups packed in blobs: which hours get minute rollups, the exact per-minute aggregates, and
+//! the lossless encoding of a run of periods (a series' minutes of one hour, or its hours of one
+//! day).
 //!
 //! A minute rollup saves work at query time only where a minute holds many samples: a chart of
 //! minute-wide buckets reads one entry instead of decoding every sample of the minute. For a
@@ -8,7 +9,7 @@
 //! queries read their chunks. [`keeps_minutes`] decides per hour, from the interval the hour's
 //! samples show, so a series whose interval changes is summed exactly either way.
 //!
-//! The encoding follows the chunks' version 1: minute numbers and counts as varint deltas, and
+//! The encoding follows the chunks' version 1: start minutes and counts as varint deltas, and
 //! min, max and sum as integers at one decimal scale (varint deltas), with the raw bits kept for
 //! any value that is not an exact decimal at that scale.
 
@@ -18,10 +19,10 @@ use crate::chunk::{
 use crate::downsample::Partial;
 use crate::{Millis, MINUTE};
 
-/// One minute's aggregate of a series.
+/// One minute's or one hour's aggregate of a series.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Minute {
-    /// Start of the minute, unix ms (a multiple of [`MINUTE`]).
+pub struct Period {
+    /// Start of the period, unix ms (a multiple of [`MINUTE`]).
     pub start: Millis,
     pub partial: Partial,
 }
@@ -31,21 +32,21 @@ pub struct Minute {
 pub const MINUTE_LEVEL_SAMPLES: u64 = 10;
 
 const VERSION: u8 = 1;
-/// Fewest bytes one encoded minute takes (two deltas and three values).
+/// Fewest bytes one encoded period takes (two deltas and three values).
 const MIN_MINUTE_BYTES: usize = 5;
 /// Below 2^53, every integer is an exact f64.
 const EXACT_INT: i64 = 1 << 53;
 
 /// Whether an hour whose samples sum to `minutes` gets minute rollups: when its minutes average
 /// at least [`MINUTE_LEVEL_SAMPLES`] samples each.
-pub fn keeps_minutes(minutes: &[Minute]) -> bool {
+pub fn keeps_minutes(minutes: &[Period]) -> bool {
     let count: u64 = minutes.iter().map(|m| m.partial.count).sum();
     !minutes.is_empty() && count >= MINUTE_LEVEL_SAMPLES * minutes.len() as u64
 }
 
 /// Sums samples, in time order, per minute. Where every value of a minute is a decimal of at
 /// most six places, its sum is the exact decimal sum (rounded once), not a running f64 sum.
-pub fn minutes(samples: &[Sample]) -> Vec<Minute> {
+pub fn minutes(samples: &[Sample]) -> Vec<Period> {
     samples
         .chunk_by(|a, b| a.at.div_euclid(MINUTE) == b.at.div_euclid(MINUTE))
         .map(|run| {
@@ -54,7 +55,7 @@ pub fn minutes(samples: &[Sample]) -> Vec<Minute> {
                 partial.merge(&Partial::of(s.value));
             }
             partial.sum = sum_of(run.iter().map(|s| s.value));
-            Minute {
+            Period {
                 start: run[0].at.div_euclid(MINUTE) * MINUTE,
                 partial,
             }
@@ -62,8 +63,8 @@ pub fn minutes(samples: &[Sample]) -> Vec<Minute> {
         .collect()
 }
 
-/// Merges two lists of minutes in time order, adding up minutes present in both.
-pub fn merge(a: &[Minute], b: &[Minute]) -> Vec<Minute> {
+/// Merges two lists of periods in time order, adding up periods present in both.
+pub fn merge(a: &[Period], b: &[Period]) -> Vec<Period> {
     let mut out = Vec::with_capacity(a.len() + b.len());
     let (mut i, mut j) = (0, 0);
     while i < a.len() && j < b.len() {
@@ -78,7 +79,7 @@ pub fn merge(a: &[Minute], b: &[Minute]) -> Vec<Minute> {
             }
             std::cmp::Ordering::Equal => {
                 let (x, y) = (a[i].partial, b[j].partial);
-                out.push(Minute {
+                out.push(Period {
                     start: a[i].start,
                     partial: Partial {
                         sum: add_sums(x.sum, y.sum),
@@ -117,8 +118,8 @@ fn add_sums(a: f64, b: f64) -> f64 {
     sum_of([a, b].into_iter())
 }
 
-/// Packs minutes, sorted by start without repeats.
-pub fn encode(minutes: &[Minute]) -> Vec<u8> {
+/// Packs periods, sorted by start without repeats.
+pub fn encode(minutes: &[Period]) -> Vec<u8> {
     let mut out = Vec::with_capacity(8 + minutes.len() * 6);
     out.push(VERSION);
     put_uvar(&mut out, minutes.len() as u64);
@@ -155,7 +156,7 @@ pub fn encode(minutes: &[Minute]) -> Vec<u8> {
 }
 
 /// Unpacks what [`encode`] packed.
-pub fn decode(data: &[u8]) -> Result<Vec<Minute>, ChunkError> {
+pub fn decode(data: &[u8]) -> Result<Vec<Period>, ChunkError> {
     let mut r = Cursor { data, pos: 0 };
     match r.byte()? {
         VERSION => {}
@@ -191,7 +192,7 @@ pub fn decode(data: &[u8]) -> Result<Vec<Minute>, ChunkError> {
             };
         }
         let [min, max, sum] = values;
-        out.push(Minute {
+        out.push(Period {
             start,
             partial: Partial {
                 sum,
@@ -233,7 +234,7 @@ mod tests {
             .collect()
     }
 
-    fn bits(minutes: &[Minute]) -> Vec<(Millis, u64, u64, u64, u64)> {
+    fn bits(minutes: &[Period]) -> Vec<(Millis, u64, u64, u64, u64)> {
         minutes
             .iter()
             .map(|m| {
@@ -250,7 +251,7 @@ mod tests {
     }
 
     /// Checks the minutes read back bit for bit; returns the encoded size.
-    fn roundtrip(minutes: &[Minute]) -> usize {
+    fn roundtrip(minutes: &[Period]) -> usize {
         let data = encode(minutes);
         assert_eq!(bits(&decode(&data).unwrap()), bits(minutes));
         data.len()
@@ -294,7 +295,7 @@ mod tests {
         let want = [
             (T0, 0.1 + 0.2 - 1.5, -1.5, 0.2, 3),
             (T0 + MINUTE, 20.25, 20.25, 20.25, 1),
-            (T0 + 3 * MINUTE, 0.1 + 0.2 + 1.0, 1.0, 0.1 + 0.2, 2),
+            (T0 + 3 * MINUTE, 0.1 + 0.2 + 1.0, 0.1 + 0.2, 1.0, 2),
         ];
         assert_eq!(got.len(), want.len());
         for (g, (start, sum, min, max, count)) in got.iter().zip(want) {
@@ -346,10 +347,10 @@ mod tests {
             1234567.891,
             f64::NAN,
         ];
-        let mut all: Vec<Minute> = odd
+        let mut all: Vec<Period> = odd
             .iter()
             .enumerate()
-            .map(|(i, &v)| Minute {
+            .map(|(i, &v)| Period {
                 start: T0 - 7 * MINUTE + i as i64 * 3 * MINUTE,
                 partial: Partial {
                     sum: v,

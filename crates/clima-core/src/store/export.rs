@@ -10,7 +10,7 @@ use clima_model::reading::Draft;
 use clima_model::timestamp::{format_rfc3339, from_rfc3339};
 use clima_model::{Millis, SensorId, HOUR};
 
-use super::layout::{load_hour, HOUR_ROLLUPS};
+use super::layout::{load_hour, unpack_periods, HOUR_ROLLUPS};
 use super::{Reader, StoreError, WriteHandle};
 use crate::chart::{self, ChartError, ChartSpec};
 use clima_model::chunk::Sample;
@@ -91,12 +91,24 @@ pub fn estimate(
         return Ok(0);
     };
     let hour = HOUR;
+    let from_hour = from - from.rem_euclid(hour);
     reader.with(|c| {
-        let stored: i64 = c.query_row(
+        let mut stored: i64 = c.query_row(
             &format!("SELECT coalesce(sum(count), 0) FROM {HOUR_ROLLUPS} WHERE series_id = ?1 AND t >= ?2 AND t < ?3"),
-            (series, from - from.rem_euclid(hour), to),
+            (series, from_hour, to),
             |r| r.get(0),
         )?;
+        let mut packed =
+            c.prepare_cached("SELECT data FROM hour_rollups WHERE series_id = ?1 AND day > ?2 - 86400000 AND day < ?3")?;
+        let mut days = packed.query((series, from_hour, to))?;
+        while let Some(row) = days.next()? {
+            let data = row.get_ref(0)?.as_blob().map_err(rusqlite::Error::from)?;
+            stored += unpack_periods(data)?
+                .iter()
+                .filter(|h| h.start >= from_hour && h.start < to)
+                .map(|h| h.partial.count as i64)
+                .sum::<i64>();
+        }
         let recent: i64 = c.query_row(
             "SELECT count(*) FROM recent_samples WHERE measured_at >= ?2 AND measured_at < ?3 AND series_id = ?1",
             (series, from, to),

@@ -12,7 +12,7 @@
 use foldhash::HashMap;
 
 use clima_model::downsample::Partial;
-use clima_model::{chunk, rollup, Millis, HOUR};
+use clima_model::{chunk, rollup, Millis, DAY, HOUR};
 use rusqlite::{Connection, OptionalExtension};
 
 use super::StoreError;
@@ -89,7 +89,9 @@ fn damaged(e: &dyn std::fmt::Display) -> StoreError {
     ))
 }
 
-/// The table of hour rollups, one row per series and hour.
+/// The table of hour rollups not yet packed: one row per series and hour, summed as samples
+/// are stored. Sealing an hour moves its row into `hour_rollups` ([`pack_hour`]); the rows and
+/// the packed hours together sum every sample outside `recent_samples`, each once.
 pub(super) const HOUR_ROLLUPS: &str = "rollup_hour";
 
 /// Adds a new partial aggregate to the row already there.
@@ -144,12 +146,12 @@ pub(super) fn load_minutes(
     c: &Connection,
     series: i64,
     hour: Millis,
-) -> Result<Option<Vec<rollup::Minute>>, StoreError> {
+) -> Result<Option<Vec<rollup::Period>>, StoreError> {
     let data: Option<Vec<u8>> = c
         .prepare_cached("SELECT data FROM minute_rollups WHERE series_id = ?1 AND hour = ?2")?
         .query_row((series, hour), |r| r.get(0))
         .optional()?;
-    data.map(|d| unpack_minutes(&d)).transpose()
+    data.map(|d| unpack_periods(&d)).transpose()
 }
 
 /// Writes one series' minute rollups of one hour, replacing what it had.
@@ -157,13 +159,100 @@ pub(super) fn store_minutes(
     c: &Connection,
     series: i64,
     hour: Millis,
-    minutes: &[rollup::Minute],
+    minutes: &[rollup::Period],
 ) -> Result<(), StoreError> {
     c.prepare_cached(
         "INSERT OR REPLACE INTO minute_rollups (series_id, hour, data) VALUES (?1, ?2, ?3)",
     )?
     .execute((series, hour, rollup::encode(minutes)))?;
     Ok(())
+}
+
+/// One series' hour rollups of one day in `hour_rollups`, if it has them.
+fn load_hours(
+    c: &Connection,
+    series: i64,
+    day: Millis,
+) -> Result<Option<Vec<rollup::Period>>, StoreError> {
+    let data: Option<Vec<u8>> = c
+        .prepare_cached("SELECT data FROM hour_rollups WHERE series_id = ?1 AND day = ?2")?
+        .query_row((series, day), |r| r.get(0))
+        .optional()?;
+    data.map(|d| unpack_periods(&d)).transpose()
+}
+
+/// Moves one series' row of hour rollups, if it has one for `hour`, into its day's packed
+/// hours. Sealing calls it for the hour it sealed, so rows remain only for hours still open.
+pub(super) fn pack_hour(c: &Connection, series: i64, hour: Millis) -> Result<(), StoreError> {
+    let row: Option<Partial> = c
+        .prepare_cached(&format!(
+            "SELECT sum, min, max, count FROM {HOUR_ROLLUPS} WHERE series_id = ?1 AND t = ?2"
+        ))?
+        .query_row((series, hour), |r| {
+            Ok(Partial {
+                sum: r.get(0)?,
+                min: r.get(1)?,
+                max: r.get(2)?,
+                count: r.get::<_, i64>(3)? as u64,
+            })
+        })
+        .optional()?;
+    let Some(partial) = row else { return Ok(()) };
+    let day = hour - hour.rem_euclid(DAY);
+    let had = load_hours(c, series, day)?.unwrap_or_default();
+    let hours = rollup::merge(
+        &had,
+        &[rollup::Period {
+            start: hour,
+            partial,
+        }],
+    );
+    c.prepare_cached(
+        "INSERT OR REPLACE INTO hour_rollups (series_id, day, data) VALUES (?1, ?2, ?3)",
+    )?
+    .execute((series, day, rollup::encode(&hours)))?;
+    c.prepare_cached(&format!(
+        "DELETE FROM {HOUR_ROLLUPS} WHERE series_id = ?1 AND t = ?2"
+    ))?
+    .execute((series, hour))?;
+    Ok(())
+}
+
+/// Migration 9, hours: packs every row of hour rollups into `hour_rollups`, one blob per
+/// series and day. Any split between the rows and the packed hours sums the same samples.
+pub(super) fn pack_hour_rollups(tx: &Connection) -> rusqlite::Result<()> {
+    let mut store =
+        tx.prepare("INSERT INTO hour_rollups (series_id, day, data) VALUES (?1, ?2, ?3)")?;
+    let mut stmt = tx.prepare(&format!(
+        "SELECT series_id, t, sum, min, max, count FROM {HOUR_ROLLUPS} ORDER BY series_id, t"
+    ))?;
+    let mut rows = stmt.query([])?;
+    let mut day: Option<((i64, Millis), Vec<rollup::Period>)> = None;
+    while let Some(r) = rows.next()? {
+        let (series, start): (i64, Millis) = (r.get(0)?, r.get(1)?);
+        let hour = rollup::Period {
+            start,
+            partial: Partial {
+                sum: r.get(2)?,
+                min: r.get(3)?,
+                max: r.get(4)?,
+                count: r.get::<_, i64>(5)? as u64,
+            },
+        };
+        let key = (series, start - start.rem_euclid(DAY));
+        match &mut day {
+            Some((k, hours)) if *k == key => hours.push(hour),
+            _ => {
+                if let Some(((series, day), hours)) = day.replace((key, vec![hour])) {
+                    store.execute((series, day, rollup::encode(&hours)))?;
+                }
+            }
+        }
+    }
+    if let Some(((series, day), hours)) = day {
+        store.execute((series, day, rollup::encode(&hours)))?;
+    }
+    tx.execute_batch(&format!("DELETE FROM {HOUR_ROLLUPS}"))
 }
 
 /// Migration 9: packs the rows of `rollup_minute` per series and hour into `minute_rollups`,
@@ -175,7 +264,7 @@ pub(super) fn pack_minute_rollups(tx: &Connection) -> rusqlite::Result<()> {
     let bad = |e: chunk::ChunkError| {
         rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Blob, Box::new(e))
     };
-    let mut groups: Vec<((i64, Millis), Vec<rollup::Minute>)> = Vec::new();
+    let mut groups: Vec<((i64, Millis), Vec<rollup::Period>)> = Vec::new();
     {
         let mut stmt = tx.prepare(
             "SELECT series_id, t, sum, min, max, count FROM rollup_minute ORDER BY series_id, t",
@@ -183,7 +272,7 @@ pub(super) fn pack_minute_rollups(tx: &Connection) -> rusqlite::Result<()> {
         let mut rows = stmt.query([])?;
         while let Some(r) = rows.next()? {
             let (series, start): (i64, Millis) = (r.get(0)?, r.get(1)?);
-            let minute = rollup::Minute {
+            let minute = rollup::Period {
                 start,
                 partial: Partial {
                     sum: r.get(2)?,
@@ -225,7 +314,8 @@ pub(super) fn pack_minute_rollups(tx: &Connection) -> rusqlite::Result<()> {
     tx.execute_batch("DROP TABLE rollup_minute")
 }
 
-pub(super) fn unpack_minutes(data: &[u8]) -> Result<Vec<rollup::Minute>, StoreError> {
+/// Decodes a blob of `minute_rollups` or `hour_rollups`.
+pub(super) fn unpack_periods(data: &[u8]) -> Result<Vec<rollup::Period>, StoreError> {
     rollup::decode(data).map_err(|e| damaged(&e))
 }
 

@@ -17,13 +17,16 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../../migrations/0006_chunks_in_rowid_pages.sql"),
     include_str!("../../../../migrations/0007_clock_derived.sql"),
     include_str!("../../../../migrations/0008_forward.sql"),
-    include_str!("../../../../migrations/0009_minute_rollups_packed.sql"),
+    include_str!("../../../../migrations/0009_rollups_packed.sql"),
 ];
 
 /// What a migration does after its SQL, where SQL alone cannot (encoding blobs).
 fn then(version: i64, tx: &Connection) -> rusqlite::Result<()> {
     match version {
-        9 => super::layout::pack_minute_rollups(tx),
+        9 => {
+            super::layout::pack_minute_rollups(tx)?;
+            super::layout::pack_hour_rollups(tx)
+        }
         _ => Ok(()),
     }
 }
@@ -116,12 +119,14 @@ mod tests {
             ]
         );
         run(&mut conn, &path).unwrap();
-        let hours: Vec<(i64, f64, f64, i64)> = conn
-            .prepare("SELECT t, min, max, count FROM rollup_hour ORDER BY t")
+        // Hour rollups are packed per series and day since version 9.
+        let hours: Vec<(i64, f64, f64, u64)> = conn
+            .prepare("SELECT data FROM hour_rollups ORDER BY day")
             .unwrap()
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .query_map([], |r| r.get::<_, Vec<u8>>(0))
             .unwrap()
-            .map(Result::unwrap)
+            .flat_map(|d| clima_model::rollup::decode(&d.unwrap()).unwrap())
+            .map(|h| (h.start, h.partial.min, h.partial.max, h.partial.count))
             .collect();
         assert_eq!(
             hours,
@@ -130,6 +135,10 @@ mod tests {
                 (1795687200000, 10.0, 10.0, 1)
             ]
         );
+        let rows: i64 = conn
+            .query_row("SELECT count(*) FROM rollup_hour", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(rows, 0);
     }
 
     /// A database at version 8 with minute rollup rows for every kind of hour.
@@ -171,7 +180,7 @@ mod tests {
             (2, every(2, 1_000)),
             (3, every(3, 1_000)),
         ];
-        let mut rows: Vec<rollup::Minute> = rollup::minutes(&every(0, 2_000));
+        let mut rows: Vec<rollup::Period> = rollup::minutes(&every(0, 2_000));
         for (hour, samples) in &chunks {
             conn.execute(
                 "INSERT INTO chunks (series_id, start, count, data) VALUES (1, ?1, ?2, ?3)",
@@ -203,7 +212,7 @@ mod tests {
             .unwrap();
         }
         run(&mut conn, &path).unwrap();
-        let packed: Vec<(i64, Vec<rollup::Minute>)> = conn
+        let packed: Vec<(i64, Vec<rollup::Period>)> = conn
             .prepare("SELECT hour, data FROM minute_rollups ORDER BY hour")
             .unwrap()
             .query_map([], |r| {
@@ -214,7 +223,7 @@ mod tests {
             .collect();
         let hours: Vec<i64> = packed.iter().map(|(h, _)| (h - h0) / HOUR).collect();
         assert_eq!(hours, [0, 2, 3], "the 60 s hour is read from its chunk");
-        let in_hour = |h: i64| -> Vec<rollup::Minute> {
+        let in_hour = |h: i64| -> Vec<rollup::Period> {
             rows.iter()
                 .copied()
                 .filter(|m| m.start.div_euclid(HOUR) == (h0 + h * HOUR) / HOUR)

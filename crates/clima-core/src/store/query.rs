@@ -11,7 +11,7 @@ use clima_model::metric::unit_of;
 use clima_model::{Millis, HOUR, MINUTE};
 use rusqlite::{Connection, OptionalExtension};
 
-use super::layout::{unpack, unpack_minutes, HOUR_ROLLUPS};
+use super::layout::{unpack, unpack_periods, HOUR_ROLLUPS};
 use super::{open_reader, StoreError};
 use crate::hub::LiveSample;
 
@@ -199,21 +199,24 @@ impl Reader {
     ) -> Result<Option<Vec<Bucket>>, StoreError> {
         self.with(|c| {
             let Some(series) = series_id(c, sensor, metric)? else { return Ok(None) };
-            // The coarsest level whose periods fit the buckets. Hour rollups cover exactly what
-            // `samples`, `pieces` and `chunks` hold. Minute rollups cover the sealed hours that
+            // The coarsest level whose periods fit the buckets. Hour rollups (packed per day
+            // once sealed, rows while open) cover exactly what `samples`, `pieces` and `chunks`
+            // hold. Minute rollups cover the sealed hours that
             // have them, each standing for its chunk; other chunks, pieces and `samples` are read
             // raw. `recent_samples` (in none of them) is added raw, so a chart has no seam.
             let by_hour = plan.width % HOUR == 0;
             let by_minute = !by_hour && plan.width % MINUTE == 0;
             let (window, mut partials) = ((series, plan.start, plan.end()), Vec::new());
-            if by_minute {
-                let mut stmt = c.prepare_cached(
-                    "SELECT data FROM minute_rollups WHERE series_id = ?1 AND hour > ?2 - 3600000 AND hour < ?3",
-                )?;
+            if by_minute || by_hour {
+                let mut stmt = c.prepare_cached(if by_hour {
+                    "SELECT data FROM hour_rollups WHERE series_id = ?1 AND day > ?2 - 86400000 AND day < ?3"
+                } else {
+                    "SELECT data FROM minute_rollups WHERE series_id = ?1 AND hour > ?2 - 3600000 AND hour < ?3"
+                })?;
                 let mut blobs = stmt.query(window)?;
                 while let Some(row) = blobs.next()? {
                     let data = row.get_ref(0)?.as_blob().map_err(rusqlite::Error::from)?;
-                    for m in unpack_minutes(data)? {
+                    for m in unpack_periods(data)? {
                         partials.extend(plan.index(m.start).map(|i| (i, m.partial)));
                     }
                 }

@@ -8,7 +8,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 
 use super::{Retention, Writer};
 use crate::store::layout::{
-    load_chunk, load_minutes, load_pieces, store_minutes, unpack_blob, Rollups, Runs,
+    load_chunk, load_minutes, load_pieces, pack_hour, store_minutes, unpack_blob, Rollups, Runs,
 };
 use crate::store::StoreError;
 
@@ -339,7 +339,8 @@ fn sealable(t: Millis, now: Millis) -> Option<Millis> {
 /// packed is dropped, as the packed copy was stored first. Removes the late samples; the caller
 /// removes the pieces.
 ///
-/// The hour's minute rollups, where it has them, take what the chunk gains. An hour sealed for
+/// The hour's minute rollups, where it has them, take what the chunk gains, and its row of hour
+/// rollups moves into its day's packed hours. An hour sealed for
 /// the first time gets them if its interval calls for them (`rollup::keeps_minutes`); one sealed
 /// before without them keeps none, so they always sum every sample its chunk has held.
 fn seal_hour(
@@ -401,7 +402,7 @@ fn seal_hour(
         "DELETE FROM samples WHERE series_id = ?1 AND measured_at >= ?2 AND measured_at < ?3",
     )?
     .execute(range)?;
-    Ok(())
+    pack_hour(tx, series, hour)
 }
 
 #[cfg(test)]
@@ -659,10 +660,13 @@ mod tests {
             .query_row("SELECT count(*) FROM chunks", [], |r| r.get(0))
             .unwrap();
         assert!(chunks > 0, "old hours were sealed");
-        assert_eq!(
-            oldest("SELECT min(t) FROM rollup_hour"),
-            start,
+        assert!(
+            oldest("SELECT min(day) FROM hour_rollups") <= start,
             "hour rollups are kept forever"
+        );
+        assert!(
+            oldest("SELECT min(t) FROM rollup_hour") > start,
+            "sealed hours' rows are packed"
         );
         // A chart of the whole range still shows every sample, from the hour rollups.
         let plan = BucketPlan::new(start, start + 6 * hour, 6).unwrap();
@@ -696,7 +700,8 @@ mod tests {
         let hour = HOUR;
         let now = now_ms();
         let start = (now - 25 * hour).div_euclid(hour) * hour;
-        // A day at 10 s for 40 sensors, kept at first.
+        // A day at 10 s for 40 sensors, kept at first; values that are no short decimals, so
+        // that their chunks fill some pages.
         let (w, t) = spawn_writer(
             open(&path).unwrap(),
             Hub::default(),
@@ -709,7 +714,7 @@ mod tests {
                     reading(
                         &format!("s{sensor}"),
                         start + i * 10_000,
-                        (i % 89) as f64 / 4.0,
+                        (i % 89) as f64 / 7.0,
                     )
                 })
                 .collect();
