@@ -201,9 +201,9 @@ impl Reader {
             let Some(series) = series_id(c, sensor, metric)? else { return Ok(None) };
             // The coarsest level whose periods fit the buckets. Hour rollups (packed per day
             // once sealed, rows while open) cover exactly what `samples`, `pieces` and `chunks`
-            // hold. Minute rollups cover the sealed hours that
-            // have them, each standing for its chunk; other chunks, pieces and `samples` are read
-            // raw. `recent_samples` (in none of them) is added raw, so a chart has no seam.
+            // hold. Minute rollups cover the sealed hours that have them, each standing for its
+            // chunk; other chunks, pieces and `samples` are read raw. `recent_samples` (in none
+            // of them) is added raw, so a chart has no seam.
             let by_hour = plan.width % HOUR == 0;
             let by_minute = !by_hour && plan.width % MINUTE == 0;
             let (window, mut partials) = ((series, plan.start, plan.end()), Vec::new());

@@ -340,9 +340,9 @@ fn sealable(t: Millis, now: Millis) -> Option<Millis> {
 /// removes the pieces.
 ///
 /// The hour's minute rollups, where it has them, take what the chunk gains, and its row of hour
-/// rollups moves into its day's packed hours. An hour sealed for
-/// the first time gets them if its interval calls for them (`rollup::keeps_minutes`); one sealed
-/// before without them keeps none, so they always sum every sample its chunk has held.
+/// rollups moves into its day's packed hours. An hour sealed for the first time gets minute
+/// rollups if its interval calls for them (`rollup::keeps_minutes`); one sealed before without
+/// them keeps none, so they always sum every sample its chunk has held.
 fn seal_hour(
     tx: &rusqlite::Transaction,
     series: i64,
