@@ -7,8 +7,8 @@
 #   http    line-protocol POSTs of BATCH lines to a running server, which is then left to settle
 # For each: the database file's bytes per value (file plus WAL, over every value sent), the
 # sealed chunks' and rollups' share, the load time, and the median of REPEATS charts of
-# room01's temperature over the last 30 days and the last year (GET /api/v1/chart.svg, 640 px,
-# 320 buckets, as the dashboard asks). The 10 s set also goes to VictoriaMetrics (Debian's
+# room01's temperature over the last day (5-minute buckets), 30 days and year
+# (GET /api/v1/chart.svg, 640 px, 320 buckets, as the dashboard asks). The 10 s set also goes to VictoriaMetrics (Debian's
 # victoria-metrics, on 127.0.0.1 with its data in the work folder) as the same line protocol:
 # its data folder's bytes per value after a flush and a merge. See BENCHMARKS.md.
 #
@@ -103,7 +103,7 @@ chart_ms() { # DAYS
 report() { # SET HOW DB VALUES SECONDS
     local bytes
     bytes=$(file_bytes "$3")
-    echo "$1 $2: $(per_value "$bytes" "$4") B/value ($bytes bytes, WAL $(file_bytes "$3-wal")), loaded in $5 s; 30-day chart $(chart_ms 30) ms, 1-year chart $(chart_ms 365) ms" | tee -a "$RESULTS"
+    echo "$1 $2: $(per_value "$bytes" "$4") B/value ($bytes bytes, WAL $(file_bytes "$3-wal")), loaded in $5 s; 1-day chart $(chart_ms 1) ms, 30-day chart $(chart_ms 30) ms, 1-year chart $(chart_ms 365) ms" | tee -a "$RESULTS"
     breakdown "$3" "$4" | sed 's/^/  /' | tee -a "$RESULTS"
 }
 
