@@ -27,7 +27,8 @@ fuzz_target!(|data: &[u8]| {
             .map(|b| {
                 let word = |i: usize| u64::from_le_bytes(b[i..i + 8].try_into().unwrap());
                 Period {
-                    start: (word(0) as i64).div_euclid(MINUTE) * MINUTE,
+                    // Truncated toward zero, so that no start overflows.
+                    start: (word(0) as i64) / MINUTE * MINUTE,
                     partial: Partial {
                         sum: f64::from_bits(word(8)),
                         min: f64::from_bits(word(16)),
