@@ -16,6 +16,7 @@ pub mod metric;
 pub mod push;
 pub mod rate;
 pub mod reading;
+pub mod rollup;
 pub mod sensor;
 pub mod serial;
 pub mod series;

@@ -84,11 +84,12 @@ struct Args {
     durability: Durability,
 
     /// How long raw samples are kept (e.g. 30d, 90d, or 'forever'); older data stays as minute
-    /// and hour rollups.
+    /// (sensors of 6 s or faster) and hour rollups.
     #[arg(long, value_name = "DURATION", default_value = "30d")]
     keep_raw: String,
 
-    /// How long minute rollups are kept (e.g. 365d, or 'forever'); hour rollups are kept forever.
+    /// How long minute rollups are kept (e.g. 365d, or 'forever'; only sensors reporting every
+    /// 6 s or faster have them); hour rollups are kept forever.
     #[arg(long, value_name = "DURATION", default_value = "365d")]
     keep_minute: String,
 

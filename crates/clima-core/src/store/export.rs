@@ -11,7 +11,7 @@ use clima_model::reading::Draft;
 use clima_model::timestamp::{format_rfc3339, from_rfc3339};
 use clima_model::{Millis, SensorId, HOUR};
 
-use super::layout::{load_hour, ROLLUPS};
+use super::layout::{load_hour, unpack_periods, HOUR_ROLLUPS};
 use super::{Reader, StoreError, WriteHandle};
 use crate::chart::{self, ChartError, ChartSpec};
 use clima_model::chunk::Sample;
@@ -91,13 +91,25 @@ pub fn estimate(
     let Some(series) = series_id(reader, sensor, metric)? else {
         return Ok(0);
     };
-    let hour = ROLLUPS[1].1;
+    let hour = HOUR;
+    let from_hour = from - from.rem_euclid(hour);
     reader.with(|c| {
-        let stored: i64 = c.query_row(
-            &format!("SELECT coalesce(sum(count), 0) FROM {} WHERE series_id = ?1 AND t >= ?2 AND t < ?3", ROLLUPS[1].0),
-            (series, from - from.rem_euclid(hour), to),
+        let mut stored: i64 = c.query_row(
+            &format!("SELECT coalesce(sum(count), 0) FROM {HOUR_ROLLUPS} WHERE series_id = ?1 AND t >= ?2 AND t < ?3"),
+            (series, from_hour, to),
             |r| r.get(0),
         )?;
+        let mut packed =
+            c.prepare_cached("SELECT data FROM hour_rollups WHERE series_id = ?1 AND day > ?2 - 86400000 AND day < ?3")?;
+        let mut days = packed.query((series, from_hour, to))?;
+        while let Some(row) = days.next()? {
+            let data = row.get_ref(0)?.as_blob().map_err(rusqlite::Error::from)?;
+            stored += unpack_periods(data)?
+                .iter()
+                .filter(|h| h.start >= from_hour && h.start < to)
+                .map(|h| h.partial.count as i64)
+                .sum::<i64>();
+        }
         let recent: i64 = c.query_row(
             "SELECT count(*) FROM recent_samples WHERE measured_at >= ?2 AND measured_at < ?3 AND series_id = ?1",
             (series, from, to),

@@ -8,11 +8,11 @@ use clima_model::calibration::Calibration;
 use clima_model::clock::Clock;
 use clima_model::downsample::{assemble, Bucket, BucketPlan, Partial};
 use clima_model::metric::unit_of;
-use clima_model::{Millis, HOUR};
+use clima_model::{Millis, HOUR, MINUTE};
 use rusqlite::{Connection, OptionalExtension};
 
 use super::export::{data_span, hour_samples};
-use super::layout::{unpack, ROLLUPS};
+use super::layout::{unpack, unpack_periods, HOUR_ROLLUPS};
 use super::{open_reader, StoreError};
 use crate::hub::LiveSample;
 
@@ -208,36 +208,64 @@ impl Reader {
     ) -> Result<Option<Vec<Bucket>>, StoreError> {
         self.with(|c| {
             let Some(series) = series_id(c, sensor, metric)? else { return Ok(None) };
-            // The coarsest table whose periods fit the buckets: hour or minute rollups, else raw
-            // samples, pieces and sealed chunks. Rollups cover exactly what `samples`, `pieces` and
-            // `chunks` hold; `recent_samples` (in none of them) is added raw, so a chart has no
-            // seam where one ends.
-            let rollup = ROLLUPS.iter().rev().find(|(_, period)| plan.width % period == 0);
-            let uses_rollups = rollup.is_some();
-            let stored = match rollup {
-                Some((table, _)) => format!(
+            // The coarsest level whose periods fit the buckets. Hour rollups (packed per day
+            // once sealed, rows while open) cover exactly what `samples`, `pieces` and `chunks`
+            // hold. Minute rollups cover the sealed hours that have them, each standing for its
+            // chunk; other chunks, pieces and `samples` are read raw. `recent_samples` (in none
+            // of them) is added raw, so a chart has no seam.
+            let by_hour = plan.width % HOUR == 0;
+            let by_minute = !by_hour && plan.width % MINUTE == 0;
+            let (window, mut partials) = ((series, plan.start, plan.end()), Vec::new());
+            if by_minute || by_hour {
+                let mut stmt = c.prepare_cached(if by_hour {
+                    "SELECT data FROM hour_rollups WHERE series_id = ?1 AND day > ?2 - 86400000 AND day < ?3"
+                } else {
+                    "SELECT data FROM minute_rollups WHERE series_id = ?1 AND hour > ?2 - 3600000 AND hour < ?3"
+                })?;
+                let mut blobs = stmt.query(window)?;
+                while let Some(row) = blobs.next()? {
+                    let data = row.get_ref(0)?.as_blob().map_err(rusqlite::Error::from)?;
+                    for m in unpack_periods(data)? {
+                        partials.extend(plan.index(m.start).map(|i| (i, m.partial)));
+                    }
+                }
+            }
+            if !by_hour {
+                // Packed hours are in chunks and pieces, each within one hour.
+                let mut stmt = c.prepare_cached(if by_minute {
+                    "SELECT data FROM chunks c WHERE series_id = ?1 AND start > ?2 - 3600000 AND start < ?3
+                        AND NOT EXISTS (SELECT 1 FROM minute_rollups r WHERE r.series_id = ?1 AND r.hour = c.start)
+                     UNION ALL SELECT data FROM pieces WHERE series_id = ?1 AND first > ?2 - 3600000 AND first < ?3"
+                } else {
+                    "SELECT data FROM chunks WHERE series_id = ?1 AND start > ?2 - 3600000 AND start < ?3
+                     UNION ALL SELECT data FROM pieces WHERE series_id = ?1 AND first > ?2 - 3600000 AND first < ?3"
+                })?;
+                let mut blobs = stmt.query(window)?;
+                while let Some(row) = blobs.next()? {
+                    // Samples are in time order: sum each bucket's run before handing it on.
+                    let mut run: Option<(usize, Partial)> = None;
+                    for s in unpack(row)? {
+                        let Some(i) = plan.index(s.at) else { continue };
+                        match &mut run {
+                            Some((at, p)) if *at == i => p.merge(&Partial::of(s.value)),
+                            _ => partials.extend(run.replace((i, Partial::of(s.value)))),
+                        }
+                    }
+                    partials.extend(run);
+                }
+            }
+            let stored = if by_hour {
+                format!(
                     "SELECT (t - ?2) / ?3, total(sum), min(min), max(max), sum(count)
-                     FROM {table} WHERE series_id = ?1 AND t >= ?2 AND t < ?4 GROUP BY 1"
-                ),
-                None => "SELECT (measured_at - ?2) / ?3, total(value), min(value), max(value), count(*)
-                     FROM samples WHERE series_id = ?1 AND measured_at >= ?2 AND measured_at < ?4 GROUP BY 1"
-                    .to_owned(),
+                     FROM {HOUR_ROLLUPS} WHERE series_id = ?1 AND t >= ?2 AND t < ?4 GROUP BY 1"
+                )
+            } else {
+                "SELECT (measured_at - ?2) / ?3, total(value), min(value), max(value), count(*)
+                 FROM samples WHERE series_id = ?1 AND measured_at >= ?2 AND measured_at < ?4 GROUP BY 1"
+                    .to_owned()
             };
             let recent = "SELECT (measured_at - ?2) / ?3, total(value), min(value), max(value), count(*)
                  FROM recent_samples WHERE measured_at >= ?2 AND measured_at < ?4 AND series_id = ?1 GROUP BY 1";
-            let mut partials = Vec::new();
-            if !uses_rollups {
-                // Raw resolution: packed hours are in chunks and pieces, each within one hour.
-                let mut stmt = c.prepare_cached(
-                    "SELECT data FROM chunks WHERE series_id = ?1 AND start > ?2 - 3600000 AND start < ?3
-                     UNION ALL SELECT data FROM pieces WHERE series_id = ?1 AND first > ?2 - 3600000 AND first < ?3",
-                )?;
-                let mut blobs = stmt.query((series, plan.start, plan.end()))?;
-                while let Some(row) = blobs.next()? {
-                    let samples = unpack(row)?;
-                    partials.extend(samples.iter().filter_map(|s| Some((plan.index(s.at)?, Partial::of(s.value)))));
-                }
-            }
             for sql in [stored.as_str(), recent] {
                 let mut stmt = c.prepare_cached(sql)?;
                 let rows = stmt.query_map((series, plan.start, plan.width, plan.end()), |r| {

@@ -7,7 +7,6 @@ use rusqlite::{OptionalExtension, TransactionBehavior};
 
 use super::{Job, Receipt, SensorCache, Source, Writer};
 use crate::store::export::{data_span, hour_samples};
-use crate::store::layout::ROLLUPS;
 use crate::store::StoreError;
 
 /// Readings one merge commit takes, as an import's batches.
@@ -62,14 +61,16 @@ impl Writer {
             return Ok(false);
         };
         let of_sensor = "(SELECT id FROM series WHERE sensor_id = ?1)";
-        let mut tables = vec![
+        let tables = [
             "recent_samples",
             "samples",
             "pieces",
             "chunks",
             "forward_log",
+            "rollup_hour",
+            "hour_rollups",
+            "minute_rollups",
         ];
-        tables.extend(ROLLUPS.iter().map(|(t, _)| *t));
         for table in tables {
             tx.execute(
                 &format!("DELETE FROM {table} WHERE series_id IN {of_sensor}"),
