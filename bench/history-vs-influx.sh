@@ -94,7 +94,7 @@ if command -v sqlite3 >/dev/null; then
     sqlite3 "$WORK/clima.db" "SELECT 'Clima holds: ' || (SELECT count(*) FROM chunks) || ' hourly chunks, ' ||
         (SELECT count(*) FROM pieces) || ' pieces, ' ||
         (SELECT count(*) FROM samples) || ' rows in samples, ' || (SELECT count(*) FROM recent_samples) ||
-        ' in recent_samples, ' || (SELECT count(*) FROM rollup_minute) || ' minute and ' ||
+        ' in recent_samples, ' || (SELECT count(*) FROM minute_rollups) || ' hours of minute rollups and ' ||
         (SELECT count(*) FROM rollup_hour) || ' hour rollups'" | tee -a "$RESULTS"
 fi
 

@@ -7,8 +7,8 @@
 #   http    line-protocol POSTs of BATCH lines to a running server, which is then left to settle
 # For each: the database file's bytes per value (file plus WAL, over every value sent), the
 # sealed chunks' and rollups' share, the load time, and the median of REPEATS charts of
-# room01's temperature over the last 30 days and the last year (GET /api/v1/chart.svg, 640 px,
-# 320 buckets, as the dashboard asks). The 10 s set also goes to VictoriaMetrics (Debian's
+# room01's temperature over the last day (5-minute buckets), 30 days and year
+# (GET /api/v1/chart.svg, 640 px, 320 buckets, as the dashboard asks). The 10 s set also goes to VictoriaMetrics (Debian's
 # victoria-metrics, on 127.0.0.1 with its data in the work folder) as the same line protocol:
 # its data folder's bytes per value after a flush and a merge. See BENCHMARKS.md.
 #
@@ -57,10 +57,21 @@ per_value() { # BYTES VALUES
 }
 breakdown() { # DB VALUES
     command -v sqlite3 >/dev/null || return 0
-    sqlite3 "$1" "SELECT printf('chunks %.2f B/value (%d rows), pieces %d, samples %d, recent %d, minute rollups %d rows, hour rollups %d rows, free pages %d',
+    # Minute rollups: one row per series and minute before schema 9, one blob per series and
+    # hour since; sealed hours' rollups one blob per series and day since.
+    local minutes="(SELECT count(*) FROM rollup_minute) || ' minute rollup rows'"
+    if [ "$(sqlite3 "$1" "SELECT count(*) FROM sqlite_master WHERE name = 'minute_rollups'")" = 1 ]; then
+        minutes="printf('minute rollups %.2f B/value (%d hours), packed hour rollups %.2f B/value (%d days)',
+            (SELECT total(length(data)) FROM minute_rollups) / $2, (SELECT count(*) FROM minute_rollups),
+            (SELECT total(length(data)) FROM hour_rollups) / $2, (SELECT count(*) FROM hour_rollups))"
+    fi
+    sqlite3 "$1" "SELECT printf('chunks %.2f B/value (%d rows), pieces %d, samples %d, recent %d, ',
         (SELECT total(length(data)) FROM chunks) / $2, (SELECT count(*) FROM chunks), (SELECT count(*) FROM pieces),
-        (SELECT count(*) FROM samples), (SELECT count(*) FROM recent_samples), (SELECT count(*) FROM rollup_minute),
-        (SELECT count(*) FROM rollup_hour), (SELECT freelist_count FROM pragma_freelist_count))"
+        (SELECT count(*) FROM samples), (SELECT count(*) FROM recent_samples)) || $minutes
+        || printf(', hour rollups %d rows, free pages %d', (SELECT count(*) FROM rollup_hour), (SELECT freelist_count FROM pragma_freelist_count))"
+    # Pages by table and index (SQLite's dbstat), where the file's bytes go.
+    sqlite3 "$1" "SELECT 'pages: ' || group_concat(name || ' ' || printf('%.2f', bytes * 1.0 / $2), ', ') || ' B/value'
+        FROM (SELECT name, sum(pgsize) AS bytes FROM dbstat GROUP BY name ORDER BY bytes DESC)" 2>/dev/null || true
 }
 start_clima() { # DB
     "$SERVER" --db "$1" --listen "127.0.0.1:$CLIMA_PORT" --rate-limit off --serial off \
@@ -92,8 +103,8 @@ chart_ms() { # DAYS
 report() { # SET HOW DB VALUES SECONDS
     local bytes
     bytes=$(file_bytes "$3")
-    echo "$1 $2: $(per_value "$bytes" "$4") B/value ($bytes bytes, WAL $(file_bytes "$3-wal")), loaded in $5 s; 30-day chart $(chart_ms 30) ms, 1-year chart $(chart_ms 365) ms" | tee -a "$RESULTS"
-    echo "  $(breakdown "$3" "$4")" | tee -a "$RESULTS"
+    echo "$1 $2: $(per_value "$bytes" "$4") B/value ($bytes bytes, WAL $(file_bytes "$3-wal")), loaded in $5 s; 1-day chart $(chart_ms 1) ms, 30-day chart $(chart_ms 30) ms, 1-year chart $(chart_ms 365) ms" | tee -a "$RESULTS"
+    breakdown "$3" "$4" | sed 's/^/  /' | tee -a "$RESULTS"
 }
 
 for set in $DATASETS; do

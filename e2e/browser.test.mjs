@@ -120,6 +120,10 @@ describe('web dashboard', { timeout: 300_000 }, () => {
 
   test('shows a hostile sensor name as text', () => dashboard.hostileNameIsText(session, PORT, token));
   test('says when a sensor\'s clocks disagree', () => dashboard.skewedCards(session, PORT, token));
+  test('compares two rooms on one chart', () => dashboard.compareChart(session, PORT, token));
+  test('calibrates a card from its menu', () => dashboard.calibratedCard(session));
+  test('merges a renamed board\'s history', () => dashboard.mergedHistory(session, PORT, token));
+  test('deletes a sensor after a confirmation', () => dashboard.deleteWithConfirmation(session, PORT, token));
   test('opens settings with the token and examples', () => dashboard.settingsOpen(session, token, `127.0.0.1:${PORT}`, boardPath));
   test('shows hostile serial lines as text', () => dashboard.hostileSerialIsText(session, boardPath));
 

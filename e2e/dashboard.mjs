@@ -259,3 +259,152 @@ export async function hostileSerialIsText(s, portPath) {
   await check();
   await closeSettings(s);
 }
+
+const el = (e) => ({ 'element-6066-11e4-a52e-4f735466cecf': e });
+
+/** Clicks `css` after scrolling it to the middle of the window, clear of the sticky top bar. */
+async function press(s, css) {
+  const e = await s.find(css);
+  await s.exec('arguments[0].scrollIntoView({ block: "center" })', [el(e)]);
+  await s.click(e);
+}
+
+/** The comparison panel's state: the chart's lines by colour, its legend (in the image and in
+ * the page) and the sensors compared. */
+const compareState = `
+  const panel = document.getElementById('compare');
+  const svg = panel.querySelector('#compare-art > svg');
+  if (panel.hidden || !svg || svg.childElementCount === 0) return null;
+  const colours = new Set([...svg.querySelectorAll('polyline')].map((p) => p.getAttribute('stroke')));
+  return { sensors: panel.dataset.sensors, metric: panel.dataset.metric, colours: [...colours].sort(),
+           texts: [...svg.querySelectorAll('text')].map((t) => t.textContent.trim()),
+           legend: [...panel.querySelectorAll('#compare-legend li')].map((li) => li.textContent),
+           title: document.getElementById('compare-title').textContent,
+           error: panel.classList.contains('error') };`;
+
+/**
+ * Two rooms chosen with their cards' Compare toggles: one chart of their temperatures, a line
+ * in its own colour each, a legend naming both (in the image and beside it), ranges that switch.
+ */
+export async function compareChart(s, port, token) {
+  await post(port, token, history('living', 'Living room', 40, 21));
+  await post(port, token, history('bedroom', 'Bedroom', 40, 17));
+  for (const id of ['living', 'bedroom']) {
+    await waitFor(`the ${id} card`, () => s.exec(`return !!document.querySelector('[data-sensor="${id}"] .compare-toggle')`));
+    await press(s, `[data-sensor="${id}"] .compare-toggle`);
+  }
+  const state = await waitFor('the comparison chart', async () => {
+    const st = await s.exec(compareState);
+    return st && st.colours.length >= 2 ? st : null;
+  });
+  assert.equal(state.error, false);
+  assert.equal(state.sensors, 'living,bedroom');
+  assert.equal(state.metric, 'temperature');
+  assert.equal(state.title, 'Comparing 2 sensors');
+  assert.deepEqual(state.legend, ['Living room', 'Bedroom']);
+  assert.ok(state.texts.includes('Living room (living)') && state.texts.includes('Bedroom (bedroom)'), state.texts.join('|'));
+  assert.ok(state.colours.includes('#1F7AE0') && state.colours.includes('#E06C1F'), state.colours.join());
+  // The card's toggle says it is on the comparison; clicking it did not select the card.
+  assert.equal(await s.exec('return document.querySelector(\'[data-sensor="living"] .compare-toggle\').checked'), true);
+  await press(s, '#compare-ranges button[data-range="1h"]');
+  await waitFor('the 1 h comparison', async () =>
+    (await s.exec('return document.querySelector(\'#compare-ranges [data-range="1h"]\').getAttribute("aria-pressed")')) === 'true' &&
+    (await s.exec(compareState))?.colours.length >= 2,
+  );
+}
+
+async function openMenu(s, id) {
+  await press(s, `[data-sensor="${id}"] .card-menu`);
+  await waitFor(`the menu of ${id}`, () => s.exec(`const d = document.getElementById('sensor-menu'); return d.open && d.dataset.menuSensor === '${id}';`));
+}
+
+const menuStatus = `const st = document.getElementById('sensor-menu-status');
+  return st.dataset.state === 'done' || st.dataset.state === 'error' ? { state: st.dataset.state, text: st.textContent } : null;`;
+
+async function closeMenu(s) {
+  if (await s.exec('return document.getElementById("sensor-menu").open')) await s.click(await s.find('#sensor-menu-close'));
+}
+
+/**
+ * A calibration set in the card's menu: the card shows the corrected value marked as
+ * calibrated, and its derived dew point follows the corrected temperature.
+ */
+export async function calibratedCard(s) {
+  const row = (metric) =>
+    s.exec(`const el = document.querySelector('[data-sensor="kitchen"] [data-metric="${metric}"]');
+      return el && { value: Number(el.querySelector('.value').textContent), calibrated: el.dataset.calibrated, mark: el.querySelector('.calibrated').textContent };`);
+  const before = await row('temperature');
+  const dewBefore = await row('dew_point');
+  assert.equal(before.calibrated, 'false');
+  await openMenu(s, 'kitchen');
+  await s.exec(`document.querySelector('#sensor-menu form.calibration[data-metric="temperature"] .offset').value = '-1.5';`);
+  await s.click(await s.find('#sensor-menu form.calibration[data-metric="temperature"] button[type="submit"]'));
+  const said = await waitFor('the calibration to be saved', () => s.exec(menuStatus));
+  assert.deepEqual(said, { state: 'done', text: 'Temperature: offset -1.5, scale 1' });
+  await closeMenu(s);
+  const after = await waitFor('the calibrated card', async () => {
+    const r = await row('temperature');
+    return r.calibrated === 'true' ? r : null;
+  });
+  assert.ok(Math.abs(after.value - (before.value - 1.5)) <= 0.11, `${before.value} → ${after.value}`);
+  assert.equal(after.mark, 'calibrated');
+  const dewAfter = await row('dew_point');
+  assert.ok(dewAfter.value < dewBefore.value, `dew point ${dewBefore.value} → ${dewAfter.value}`);
+  // Offset 0 and scale 1 remove it: the stored values show again.
+  await openMenu(s, 'kitchen');
+  await s.exec(`document.querySelector('#sensor-menu form.calibration[data-metric="temperature"] .offset').value = '0';`);
+  await s.click(await s.find('#sensor-menu form.calibration[data-metric="temperature"] button[type="submit"]'));
+  await waitFor('the calibration to be removed', () => s.exec(menuStatus));
+  await closeMenu(s);
+  const back = await waitFor('the uncalibrated card', async () => {
+    const r = await row('temperature');
+    return r.calibrated === 'false' ? r : null;
+  });
+  assert.equal(back.value, before.value);
+  assert.equal((await row('dew_point')).value, dewBefore.value);
+}
+
+/**
+ * A board whose id changed: its old sensor's history merged into the new one from the old
+ * card's menu, after a confirmation. The old card goes, and the new sensor holds both.
+ */
+export async function mergedHistory(s, port, token) {
+  const now = Date.now();
+  const old = Array.from({ length: 30 }, (_, i) => ({ sensor: 'living-old', measured_at: now - 3 * 3_600_000 + i * 60_000, temperature: 20 + i / 10 }));
+  await post(port, token, old);
+  const count = async (sensor) => {
+    const r = await fetch(`http://127.0.0.1:${port}/api/v1/readings?sensor=${sensor}&metric=temperature&from=${now - 4 * 3_600_000}&to=${now + 60_000}&points=1`, {
+      headers: { Authorization: `Bearer ${token}` },
+    });
+    return (await r.json()).points.reduce((n, p) => n + p.count, 0);
+  };
+  const before = await count('living');
+  await waitFor('the old card', () => s.exec('return !!document.querySelector(\'[data-sensor="living-old"]\')'));
+  await openMenu(s, 'living-old');
+  await s.exec(`document.getElementById('menu-merge-into').value = 'living';`);
+  await s.click(await s.find('#menu-merge'));
+  const question = await waitFor('the merge question', () => s.exec('const b = document.getElementById("menu-merge-confirm"); return b && b.parentElement.querySelector("p").textContent;'));
+  assert.match(question, /^Move every reading of living-old into living and remove living-old\?/);
+  await s.click(await s.find('#menu-merge-confirm'));
+  const said = await waitFor('the merge', () => s.exec(menuStatus));
+  assert.deepEqual(said, { state: 'done', text: 'Merged: 30 readings moved, 0 already there, 0 conflicting' });
+  await closeMenu(s);
+  await waitFor('the old card to go', () => s.exec('return !document.querySelector(\'[data-sensor="living-old"]\')'));
+  assert.equal(await count('living'), before + 30);
+}
+
+/** Deleting a sensor from its menu needs its id typed; then its card and data are gone. */
+export async function deleteWithConfirmation(s, port, token) {
+  await post(port, token, { sensor: 'junk', temperature: 5 });
+  await waitFor('the junk card', () => s.exec('return !!document.querySelector(\'[data-sensor="junk"]\')'));
+  await openMenu(s, 'junk');
+  await s.click(await s.find('#menu-delete'));
+  const confirm = await s.find('#menu-delete-confirm');
+  assert.equal(await s.exec('return arguments[0].disabled', [el(confirm)]), true);
+  await s.exec(`const i = document.getElementById('menu-delete-id'); i.value = 'junk'; i.dispatchEvent(new Event('input'));`);
+  assert.equal(await s.exec('return arguments[0].disabled', [el(confirm)]), false);
+  await s.click(confirm);
+  await waitFor('the junk card to go', () => s.exec('return !document.querySelector(\'[data-sensor="junk"]\')'));
+  const r = await fetch(`http://127.0.0.1:${port}/api/v1/readings?sensor=junk&metric=temperature`, { headers: { Authorization: `Bearer ${token}` } });
+  assert.equal(r.status, 404);
+}

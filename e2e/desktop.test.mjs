@@ -74,6 +74,9 @@ describe('desktop app', { timeout: 180_000 }, () => {
     for (const name of ['CLIMA_TOKEN', 'LANGUAGE', 'LC_ALL', 'LC_MESSAGES']) delete env[name];
     driver = start('tauri-driver', ['--port', String(DRIVER_PORT)], { env });
     await waitForPort(DRIVER_PORT);
+    // tauri-driver answers before the WebKitWebDriver it starts (on 4445) does: on a busy
+    // machine the first session request failed with "tcp connect error".
+    await waitForPort(DRIVER_PORT + 1);
     session = await Session.create(`http://127.0.0.1:${DRIVER_PORT}`, {
       'tauri:options': {
         application: APP,
@@ -137,6 +140,11 @@ describe('desktop app', { timeout: 180_000 }, () => {
     assert.deepEqual(status, { state: 'cancelled', text: '' });
   });
   test('shows a hostile sensor name as text', () => dashboard.hostileNameIsText(session, PORT, token));
+  test('says when a sensor\'s clocks disagree', () => dashboard.skewedCards(session, PORT, token));
+  test('compares two rooms on one chart', () => dashboard.compareChart(session, PORT, token));
+  test('calibrates a card from its menu', () => dashboard.calibratedCard(session));
+  test('merges a renamed board\'s history', () => dashboard.mergedHistory(session, PORT, token));
+  test('deletes a sensor after a confirmation', () => dashboard.deleteWithConfirmation(session, PORT, token));
   test('opens settings with the token and examples', () => dashboard.settingsOpen(session, token, `127.0.0.1:${PORT}`, boardPath));
   test('shows hostile serial lines as text', () => dashboard.hostileSerialIsText(session, boardPath));
 

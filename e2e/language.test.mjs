@@ -27,13 +27,13 @@ const TOKEN = '0123456789abcdef0123456789abcdef';
 
 /**
  * The English words a Japanese page may show: product and format names, and the letters of
- * units (°C, °F, CO₂, g/m³), in any case (headings are upper-cased by CSS). Sensor names and ids,
+ * units (°C, °F, CO₂, g/m³; durations as 30s, 10m, 6h), in any case (headings are upper-cased by CSS). Sensor names and ids,
  * the port's path and device lines are taken out before the check; code to paste (`code`,
  * `pre`) is not translated.
  */
 const ALLOWED = new Set([
   'clima', 'curl', 'usb', 'json', 'csv', 'png', 'svg', 'http', 'esphome', 'esp', 'arduino', 'shelly', 'influxdb',
-  'victoriametrics', 'mqtt', 'co', 'c', 'f', 'g', 'm',
+  'victoriametrics', 'mqtt', 'co', 'c', 'f', 'g', 'm', 'ntfy', 'webhook', 's', 'h',
 ]);
 const JAPANESE = /[\u3040-\u30ff\u3400-\u9fff]/;
 

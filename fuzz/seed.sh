@@ -14,6 +14,7 @@ seed() { # seed TARGET NAME < bytes
 
 # serial_lines: two control bytes (read-size seed, flush/reopen interval), then port bytes.
 for f in "$data"/serial/* "$data"/http/*; do
+    [ -f "$f" ] || continue # serial/corpus/ is a folder of its own
     name=$(basename "$f")
     { printf '\x07\x00'; cat "$f"; } | seed serial_lines "$name"
     { printf '\x01\x04'; cat "$f"; } | seed serial_lines "$name-flush"
@@ -45,6 +46,7 @@ printf '{"measurement":{"temperature":21.5,"humidity":40},"sensor":"dev","measur
 
 # line_protocol: the fixture, and the other serial text (mostly refusals).
 for f in "$data"/serial/*; do
+    [ -f "$f" ] || continue
     seed line_protocol "$(basename "$f")" <"$f"
 done
 
@@ -68,8 +70,17 @@ CSV
 # chunk_codec: first byte even = decode the rest, odd = encode 24-byte samples. Fixture bytes
 # give both modes something to start from.
 for f in "$data"/serial/*; do
+    [ -f "$f" ] || continue
     seed chunk_codec "$(basename "$f")" <"$f"
 done
 printf '\x00\x01\x02\x01\x80\x80\x80\x80\x80\x80\x80\x80\x01\x02\x00\x14' | seed chunk_codec one-sample
+
+# rollup_codec: first byte even = decode the rest (here one minute of six samples), odd = encode
+# 40-byte minutes.
+printf '\x00\x01\x01\x02\xf8\xa9\xc5\x1c\x0c\x98\x43\xc0\x43\x88\x94\x03' | seed rollup_codec one-minute
+for f in "$data"/serial/*; do
+    [ -f "$f" ] || continue
+    seed rollup_codec "$(basename "$f")" <"$f"
+done
 
 ls "$corpus" | while read -r t; do echo "$t: $(ls "$corpus/$t" | wc -l) files"; done

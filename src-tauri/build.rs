@@ -20,6 +20,20 @@ const COMMANDS: &[&str] = &[
     "forwarders",
     "add_forwarder",
     "remove_forwarder",
+    "set_calibration",
+    "rename_sensor",
+    "hide_sensor",
+    "delete_sensor",
+    "merge_sensors",
+    "alert_rules",
+    "create_alert_rule",
+    "update_alert_rule",
+    "delete_alert_rule",
+    "alert_presets",
+    "alerts",
+    "alert_webhooks",
+    "add_alert_webhook",
+    "remove_alert_webhook",
 ];
 
 fn main() {

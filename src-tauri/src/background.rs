@@ -63,10 +63,11 @@ pub fn setup<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<()> {
     if let Some(icon) = app.default_window_icon() {
         tray = tray.icon(icon.clone());
     }
-    tray.build(app)?;
+    let tray = tray.build(app)?;
     let shell = app.state::<Shell>();
     if let Ok((api, runtime)) = shell.with(|r| Ok((r.engine.api().clone(), r.engine.runtime()))) {
         // Ends with the engine's runtime.
+        let api_for_alerts = api.clone();
         runtime.spawn(async move {
             let mut every = tokio::time::interval(TRAY_REFRESH);
             loop {
@@ -80,6 +81,9 @@ pub fn setup<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<()> {
                 let (live_text, newest_text) = activity.lines();
                 let _ = live.set_text(live_text);
                 let _ = newest.set_text(newest_text);
+                let _ = tray.set_tooltip(Some(clima_core::background::tooltip(
+                    api_for_alerts.firing_alerts(),
+                )));
             }
         });
     }

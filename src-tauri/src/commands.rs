@@ -1,7 +1,11 @@
 //! The commands the page calls through IPC: each a short adapter from arguments to the engine,
 //! answering in the same JSON shapes as the HTTP API so the page has one code path.
 
-use clima_core::api::{About, ChartOptions, QueryError, RangeQuery, TokenError};
+use clima_core::alert::AlertError;
+use clima_core::api::{
+    About, Asked, ChartOptions, HousekeepingError, QueryError, RangeQuery, SetCalibrationError,
+    TokenError,
+};
 use clima_core::chart::{self, DateStyle, TempUnit};
 use clima_core::forward::ForwardError;
 use clima_core::now_ms;
@@ -58,7 +62,14 @@ pub async fn sensors(shell: State<'_, Shell>) -> Result<Value, CommandError> {
     Ok(json!({ "sensors": sensors }))
 }
 
-/// `GET /api/v1/readings`: `from` and `to` in unix ms (default the last 24 h).
+/// One sensor, or several to compare (`sensor` as `a,b,c`, at most 8), as the HTTP API reads
+/// its `sensor` parameter.
+fn asked(q: RangeQuery) -> Result<Asked, CommandError> {
+    Asked::new(q).map_err(|e| CommandError::invalid(e.to_string()))
+}
+
+/// `GET /api/v1/readings`: `from` and `to` in unix ms (default the last 24 h); several
+/// sensors (`a,b`) answer one series each on the same buckets.
 #[tauri::command]
 pub async fn readings(
     shell: State<'_, Shell>,
@@ -76,10 +87,11 @@ pub async fn readings(
         to,
         points,
     };
-    let range = blocking(move || api.range(&q))
-        .await?
-        .map_err(query_error)?;
-    serde_json::to_value(range).map_err(|e| CommandError::new("internal", e.to_string()))
+    let answer = match asked(q)? {
+        Asked::One(q) => blocking(move || api.range(&q).map(|r| json!(r))).await?,
+        Asked::Several(q) => blocking(move || api.compare(&q).map(|c| json!(c))).await?,
+    };
+    answer.map_err(query_error)
 }
 
 /// `GET /api/v1/chart.svg`, with the plot area in the answer instead of a header. `tz` is in
@@ -115,7 +127,8 @@ pub async fn chart(
         utc_offset_s: tz.unwrap_or(0).clamp(-18 * 60, 18 * 60) * 60,
         dates: DateStyle::for_language(lang.as_deref().unwrap_or("en")),
     };
-    blocking(move || api.chart(&q, &options))
+    let asked = asked(q)?;
+    blocking(move || api.asked_chart(&asked, &options))
         .await?
         .map_err(query_error)
 }
@@ -133,8 +146,10 @@ pub async fn export<R: Runtime>(
     from: Option<i64>,
     to: Option<i64>,
     title: Option<String>,
+    raw: Option<bool>,
 ) -> Result<Option<Exported>, CommandError> {
     let format = Format::parse(&format)?;
+    let raw = raw.unwrap_or(false);
     let q = RangeQuery {
         sensor: sensor.clone(),
         metric: metric.clone(),
@@ -143,8 +158,9 @@ pub async fn export<R: Runtime>(
         points: None,
     };
     let (from, to, _) = q.plan(now_ms()).map_err(query_error)?;
-    let reader = shell.api()?.reader();
-    let name = export::default_file_name(&sensor, &metric, from, to, format);
+    let asked = asked(q)?;
+    let api = shell.api()?;
+    let name = export::default_file_name(&asked.name(), &metric, from, to, format);
     // The page sends the dialog's title in its language; this is its English wording.
     let title = title.filter(|t| !t.trim().is_empty()).unwrap_or_else(|| {
         format!(
@@ -156,11 +172,114 @@ pub async fn export<R: Runtime>(
         return Ok(None);
     };
     tauri::async_runtime::spawn_blocking(move || {
-        export::export_to(&reader, &path, format, &sensor, &metric, from, to)
+        let applied = api.export_check(&asked, raw).map_err(query_error)?;
+        let mut done = export::export_with(
+            &path,
+            format,
+            |out| api.export_asked_csv(&asked, raw, out).map_err(query_error),
+            |chart| api.export_asked_chart(&asked, chart).map_err(query_error),
+        )?;
+        done.calibration = Some(applied);
+        Ok(done)
     })
     .await
     .map_err(|e| CommandError::new("io", format!("the export stopped: {e}")))?
     .map(Some)
+}
+
+/// `POST /api/v1/sensors/calibration`: `value × scale + offset` from now on, for the whole
+/// history (offset 0 and scale 1 remove it).
+#[tauri::command]
+pub async fn set_calibration(
+    shell: State<'_, Shell>,
+    sensor: String,
+    metric: String,
+    offset: Option<f64>,
+    scale: Option<f64>,
+) -> Result<Value, CommandError> {
+    let api = shell.api()?;
+    let (s, m) = (sensor.clone(), metric.clone());
+    let set =
+        blocking(move || api.set_calibration(&s, &m, offset.unwrap_or(0.0), scale.unwrap_or(1.0)))
+            .await?
+            .map_err(|e| match e {
+                e @ SetCalibrationError::UnknownSeries { .. } => {
+                    CommandError::new("not_found", e.to_string())
+                }
+                e @ SetCalibrationError::Invalid(_) => CommandError::invalid(e.to_string()),
+                SetCalibrationError::Store(s) => s.into(),
+            })?;
+    Ok(json!({ "sensor": sensor, "metric": metric, "offset": set.offset, "scale": set.scale }))
+}
+
+/// `POST /api/v1/sensors/name`: the sensor's name on the dashboard (empty: the device's).
+#[tauri::command]
+pub async fn rename_sensor(
+    shell: State<'_, Shell>,
+    sensor: String,
+    name: String,
+) -> Result<Value, CommandError> {
+    let api = shell.api()?;
+    let s = sensor.clone();
+    let name = blocking(move || api.rename_sensor(&s, &name))
+        .await?
+        .map_err(housekeeping_error)?;
+    Ok(json!({ "sensor": sensor, "name": name }))
+}
+
+/// `POST /api/v1/sensors/hidden`: off the dashboard (still collected), or back on it.
+#[tauri::command]
+pub async fn hide_sensor(
+    shell: State<'_, Shell>,
+    sensor: String,
+    hidden: bool,
+) -> Result<Value, CommandError> {
+    let api = shell.api()?;
+    let s = sensor.clone();
+    blocking(move || api.hide_sensor(&s, hidden))
+        .await?
+        .map_err(housekeeping_error)?;
+    Ok(json!({ "sensor": sensor, "hidden": hidden }))
+}
+
+/// `DELETE /api/v1/sensors/{id}?confirm={id}`: the sensor and all its data.
+#[tauri::command]
+pub async fn delete_sensor(
+    shell: State<'_, Shell>,
+    sensor: String,
+    confirm: Option<String>,
+) -> Result<Value, CommandError> {
+    let api = shell.api()?;
+    let s = sensor.clone();
+    blocking(move || api.delete_sensor(&s, confirm.as_deref()))
+        .await?
+        .map_err(housekeeping_error)?;
+    Ok(json!({ "deleted": sensor }))
+}
+
+/// `POST /api/v1/sensors/merge`: `from`'s history moved into `into`, then `from` deleted.
+#[tauri::command]
+pub async fn merge_sensors(
+    shell: State<'_, Shell>,
+    from: String,
+    into: String,
+) -> Result<Value, CommandError> {
+    let api = shell.api()?;
+    let outcome = blocking(move || api.merge_sensors(&from, &into))
+        .await?
+        .map_err(housekeeping_error)?;
+    Ok(json!(outcome))
+}
+
+fn housekeeping_error(e: HousekeepingError) -> CommandError {
+    match e {
+        HousekeepingError::Store(s) => s.into(),
+        e @ HousekeepingError::UnknownSensor(_) => CommandError::new("not_found", e.to_string()),
+        e @ HousekeepingError::NotConfirmed(_) => {
+            CommandError::new("confirmation_required", e.to_string())
+        }
+        other => CommandError::invalid(other.to_string()),
+    }
 }
 
 /// `POST /api/v1/token/regenerate`: a new token, in force at once (the old one is refused from
@@ -220,6 +339,99 @@ pub async fn remove_forwarder(shell: State<'_, Shell>, id: i64) -> Result<Value,
         .await?
         .map_err(forward_error)?;
     Ok(json!({ "removed": id }))
+}
+
+/// `GET /api/v1/alerts/rules`.
+#[tauri::command]
+pub async fn alert_rules(shell: State<'_, Shell>) -> Result<Value, CommandError> {
+    Ok(json!({ "rules": shell.api()?.alert_rules() }))
+}
+
+/// `POST /api/v1/alerts/rules`: `rule` is the rule's JSON.
+#[tauri::command]
+pub async fn create_alert_rule(
+    shell: State<'_, Shell>,
+    rule: Value,
+) -> Result<Value, CommandError> {
+    let api = shell.api()?;
+    let view = blocking(move || api.create_alert_rule(&rule)).await?;
+    Ok(json!(view.map_err(alert_error)?))
+}
+
+/// `PUT /api/v1/alerts/rules/{id}`.
+#[tauri::command]
+pub async fn update_alert_rule(
+    shell: State<'_, Shell>,
+    id: i64,
+    rule: Value,
+) -> Result<Value, CommandError> {
+    let api = shell.api()?;
+    let view = blocking(move || api.update_alert_rule(id, &rule)).await?;
+    Ok(json!(view.map_err(alert_error)?))
+}
+
+/// `DELETE /api/v1/alerts/rules/{id}`.
+#[tauri::command]
+pub async fn delete_alert_rule(shell: State<'_, Shell>, id: i64) -> Result<Value, CommandError> {
+    let api = shell.api()?;
+    blocking(move || api.delete_alert_rule(id))
+        .await?
+        .map_err(alert_error)?;
+    Ok(json!({ "deleted": id }))
+}
+
+/// `GET /api/v1/alerts/presets`.
+#[tauri::command]
+pub async fn alert_presets(shell: State<'_, Shell>) -> Result<Value, CommandError> {
+    Ok(json!({ "presets": shell.api()?.alert_presets() }))
+}
+
+/// `GET /api/v1/alerts`: active alerts and the last 200 transitions.
+#[tauri::command]
+pub async fn alerts(shell: State<'_, Shell>) -> Result<Value, CommandError> {
+    let api = shell.api()?;
+    let list = blocking(move || api.alerts()).await??;
+    Ok(json!(list))
+}
+
+/// `GET /api/v1/alerts/webhooks`.
+#[tauri::command]
+pub async fn alert_webhooks(shell: State<'_, Shell>) -> Result<Value, CommandError> {
+    Ok(json!({ "webhooks": shell.api()?.alert_webhooks() }))
+}
+
+/// `POST /api/v1/alerts/webhooks`.
+#[tauri::command]
+pub async fn add_alert_webhook(
+    shell: State<'_, Shell>,
+    url: String,
+) -> Result<Value, CommandError> {
+    let api = shell.api()?;
+    let view = blocking(move || api.add_alert_webhook(&url)).await?;
+    Ok(json!(view.map_err(alert_error)?))
+}
+
+/// `DELETE /api/v1/alerts/webhooks/{id}`.
+#[tauri::command]
+pub async fn remove_alert_webhook(shell: State<'_, Shell>, id: i64) -> Result<Value, CommandError> {
+    let api = shell.api()?;
+    blocking(move || api.remove_alert_webhook(id))
+        .await?
+        .map_err(alert_error)?;
+    Ok(json!({ "removed": id }))
+}
+
+/// The HTTP API's error codes, so the page handles both front doors alike.
+fn alert_error(e: AlertError) -> CommandError {
+    match e {
+        AlertError::Store(s) => s.into(),
+        AlertError::Rule(r) => CommandError::new("invalid_rule", r.to_string()),
+        e @ (AlertError::UnknownRule(_) | AlertError::UnknownWebhook(_)) => {
+            CommandError::new("not_found", e.to_string())
+        }
+        e @ AlertError::Webhook(_) => CommandError::new("invalid_webhook", e.to_string()),
+        e @ AlertError::Thread(_) => CommandError::new("engine", e.to_string()),
+    }
 }
 
 fn forward_error(e: ForwardError) -> CommandError {

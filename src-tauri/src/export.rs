@@ -6,7 +6,10 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use clima_core::store::export::{export_chart, export_csv, ChartFormat, ExportError};
+use clima_core::store::export::ChartFormat;
+#[cfg(test)]
+use clima_core::store::export::{export_chart, export_csv, ExportError};
+#[cfg(test)]
 use clima_core::store::Reader;
 use clima_model::timestamp::format_rfc3339;
 use clima_model::Millis;
@@ -59,6 +62,10 @@ pub struct Exported {
     /// Readings written (CSV only).
     pub rows: Option<u64>,
     pub bytes: u64,
+    /// The calibration the values were read through (`none`, `offset=…; scale=…`),
+    /// as the HTTP export's `X-Clima-Calibration` header says it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<String>,
 }
 
 /// The name the save dialog suggests: sensor, metric and the range's dates (UTC). Sensor ids and
@@ -151,9 +158,9 @@ fn start_folder() -> Option<PathBuf> {
         .into()
 }
 
-/// Writes one series over `[from, to)` to `path`: CSV streamed row by row, charts as the CLI
-/// draws them. The file appears whole or not at all: it is written beside `path` under a
-/// temporary name and renamed when complete, so a failed export leaves an older file intact.
+/// Writes one series over `[from, to)` to `path` straight from the store, uncalibrated (the
+/// tests' way; the app exports through the engine's API with [`export_with`]).
+#[cfg(test)]
 pub fn export_to(
     reader: &Reader,
     path: &Path,
@@ -162,6 +169,23 @@ pub fn export_to(
     metric: &str,
     from: Millis,
     to: Millis,
+) -> Result<Exported, CommandError> {
+    export_with(
+        path,
+        format,
+        |out| export_csv(reader, sensor, metric, from, to, out, |_| {}).map_err(export_failed),
+        |chart| export_chart(reader, sensor, metric, from, to, chart).map_err(export_failed),
+    )
+}
+
+/// Writes an export to `path`: CSV streamed row by row by `csv`, or the chart file `chart`
+/// draws. The file appears whole or not at all: it is written beside `path` under a
+/// temporary name and renamed when complete, so a failed export leaves an older file intact.
+pub fn export_with(
+    path: &Path,
+    format: Format,
+    csv: impl FnOnce(&mut dyn Write) -> Result<u64, CommandError>,
+    chart: impl FnOnce(ChartFormat) -> Result<Vec<u8>, CommandError>,
 ) -> Result<Exported, CommandError> {
     let name = path
         .file_name()
@@ -180,18 +204,14 @@ pub fn export_to(
         let file = File::create(&partial).map_err(|e| io(e, path))?;
         let mut out = BufWriter::with_capacity(64 * 1024, file);
         let rows = match format {
-            Format::Csv => Some(
-                export_csv(reader, sensor, metric, from, to, &mut out, |_| {})
-                    .map_err(export_failed)?,
-            ),
+            Format::Csv => Some(csv(&mut out)?),
             Format::Png | Format::Svg => {
-                let chart = if format == Format::Png {
+                let kind = if format == Format::Png {
                     ChartFormat::Png
                 } else {
                     ChartFormat::Svg
                 };
-                let bytes =
-                    export_chart(reader, sensor, metric, from, to, chart).map_err(export_failed)?;
+                let bytes = chart(kind)?;
                 out.write_all(&bytes).map_err(|e| io(e, path))?;
                 None
             }
@@ -204,6 +224,7 @@ pub fn export_to(
             format: format.extension(),
             rows,
             bytes,
+            calibration: None,
         })
     })();
     match written {
@@ -221,6 +242,7 @@ pub fn export_to(
     }
 }
 
+#[cfg(test)]
 fn export_failed(e: ExportError) -> CommandError {
     match e {
         ExportError::UnknownSeries { .. } => CommandError::new("not_found", e.to_string()),

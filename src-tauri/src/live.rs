@@ -1,17 +1,23 @@
 //! Live updates for the window: a task on the engine's runtime runs one hub viewer (the same
 //! throttle and coalescing as the web stream) and emits at most one `live-readings` event per
-//! interval.
+//! interval; another emits each alert transition as an `alert` event.
 
 use std::time::Duration;
 
+use clima_core::alert::AlertView;
 use clima_core::hub::LiveUpdate;
 use clima_core::Api;
+use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 /// The event the page listens to; its payload is `{readings: [...], skipped: N}` like the SSE
 /// stream's `readings` event.
 pub const EVENT: &str = "live-readings";
+
+/// The event each alert transition goes out as; its payload is the SSE stream's `alert` event
+/// (`notified` says whether it is one to notify).
+pub const ALERT_EVENT: &str = "alert";
 
 /// The forwarding task; stopped by [`Live::stop`] (or when dropped).
 pub struct Live {
@@ -46,6 +52,30 @@ impl Live {
             }
         });
         Live { stop }
+    }
+
+    /// Also emits every alert transition, at once: they are rare, and each may notify.
+    pub fn forward_alerts(
+        &self,
+        api: &Api,
+        runtime: &tokio::runtime::Handle,
+        emit: impl Fn(AlertView) + Send + 'static,
+    ) {
+        let mut alerts = api.alert_events();
+        let cancelled = self.stop.clone();
+        runtime.spawn(async move {
+            loop {
+                tokio::select! {
+                    a = alerts.recv() => match a {
+                        Ok(a) => emit(a),
+                        // Missed transitions are in the `alerts` command's list.
+                        Err(RecvError::Lagged(_)) => continue,
+                        Err(RecvError::Closed) => break,
+                    },
+                    _ = cancelled.cancelled() => break,
+                }
+            }
+        });
     }
 
     pub fn stop(&mut self) {

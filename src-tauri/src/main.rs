@@ -7,6 +7,7 @@ mod error;
 mod export;
 mod live;
 mod malloc;
+mod notify;
 mod shell;
 mod webview;
 
@@ -124,6 +125,15 @@ fn app<R: Runtime>(
             commands::forwarders,
             commands::add_forwarder,
             commands::remove_forwarder,
+            commands::alert_rules,
+            commands::create_alert_rule,
+            commands::update_alert_rule,
+            commands::delete_alert_rule,
+            commands::alert_presets,
+            commands::alerts,
+            commands::alert_webhooks,
+            commands::add_alert_webhook,
+            commands::remove_alert_webhook,
             commands::port_action,
             commands::port_settings,
             commands::demo,
@@ -132,8 +142,14 @@ fn app<R: Runtime>(
             commands::regenerate_token,
             commands::background,
             commands::set_background,
+            commands::set_calibration,
+            commands::rename_sensor,
+            commands::hide_sensor,
+            commands::delete_sensor,
+            commands::merge_sensors,
         ])
         .plugin(tauri_plugin_autostart::Builder::new().build())
+        .plugin(tauri_plugin_notification::init())
         .on_window_event(background::on_window_event)
         .setup(move |app| {
             if let Some(window) = app.get_webview_window("main") {
@@ -144,6 +160,7 @@ fn app<R: Runtime>(
             let started = shell.with(|r| Ok((r.engine.api().clone(), r.engine.runtime())));
             if let Ok((api, runtime)) = started {
                 let handle = app.handle().clone();
+                let alert_handle = handle.clone();
                 let live = Live::start(
                     &api,
                     &runtime,
@@ -154,11 +171,17 @@ fn app<R: Runtime>(
                         }
                     },
                 );
+                live.forward_alerts(&api, &runtime, move |alert| {
+                    if let Err(e) = alert_handle.emit(live::ALERT_EVENT, alert) {
+                        tracing::debug!(error = %e, "alert event not delivered");
+                    }
+                });
                 *app.state::<Mutex<Option<Live>>>()
                     .lock()
                     .expect("live lock") = Some(live);
             }
             background::setup(app.handle())?;
+            notify::setup(app.handle());
             Ok(())
         })
 }
@@ -339,6 +362,104 @@ mod tests {
         assert!(chart["svg"].as_str().unwrap().starts_with("<svg"));
         assert!(chart["svg"].as_str().unwrap().contains("°F"));
         assert!(chart["plot"]["width"].as_i64().unwrap() > 200);
+
+        // The housekeeping and comparison commands answer as their HTTP routes do.
+        let hall = clima_model::json::parse_body(
+            br#"{"sensor":"hall","temperature":19.0,"humidity":50}"#,
+            &clima_model::SensorId::parse("fallback").unwrap(),
+            now,
+        )
+        .unwrap()
+        .remove(0)
+        .unwrap();
+        writer
+            .write(vec![hall], clima_core::store::Source::Http, now)
+            .unwrap();
+        let mut both = json!({"sensor": "kitchen,hall", "metric": "temperature", "from": now - 60_000, "to": now + 1000, "points": 61});
+        let compared = invoke(&webview, "readings", both.clone()).unwrap();
+        let ids: Vec<&str> = compared["series"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["sensor"].as_str().unwrap())
+            .collect();
+        assert_eq!(ids, ["kitchen", "hall"]);
+        both["width"] = json!(400);
+        both["height"] = json!(200);
+        let chart = invoke(&webview, "chart", both).unwrap();
+        assert!(chart["svg"]
+            .as_str()
+            .unwrap()
+            .lines()
+            .any(|l| l.trim() == "hall"));
+        let nine = invoke(
+            &webview,
+            "readings",
+            json!({"sensor": "a,b,c,d,e,f,g,h,i", "metric": "temperature"}),
+        )
+        .unwrap_err();
+        assert!(nine["message"].as_str().unwrap().contains("at most 8"));
+        let set = invoke(
+            &webview,
+            "set_calibration",
+            json!({"sensor": "kitchen", "metric": "temperature", "offset": -1.5}),
+        )
+        .unwrap();
+        assert_eq!(
+            (set["offset"].as_f64(), set["scale"].as_f64()),
+            (Some(-1.5), Some(1.0))
+        );
+        invoke(
+            &webview,
+            "rename_sensor",
+            json!({"sensor": "hall", "name": "Hall"}),
+        )
+        .unwrap();
+        invoke(
+            &webview,
+            "hide_sensor",
+            json!({"sensor": "hall", "hidden": true}),
+        )
+        .unwrap();
+        let sensors = invoke(&webview, "sensors", json!({})).unwrap();
+        let listed = |id: &str| {
+            sensors["sensors"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|s| s["sensor"] == id)
+                .cloned()
+                .unwrap()
+        };
+        assert_eq!(listed("kitchen")["metrics"][0]["value"], 20.0);
+        assert_eq!(
+            (
+                listed("hall")["display_name"].as_str(),
+                listed("hall")["hidden"].as_bool()
+            ),
+            (Some("Hall"), Some(true))
+        );
+        let unconfirmed = invoke(&webview, "delete_sensor", json!({"sensor": "hall"})).unwrap_err();
+        assert_eq!(unconfirmed["kind"], "confirmation_required");
+        let merged = invoke(
+            &webview,
+            "merge_sensors",
+            json!({"from": "hall", "into": "kitchen"}),
+        )
+        .unwrap();
+        // Temperature, humidity and the two derived metrics; its temperature at the same time as the
+        // kitchen's conflicts, and the kitchen's value stands.
+        assert_eq!(
+            (merged["accepted"].as_u64(), merged["conflicts"].as_u64()),
+            (Some(3), Some(1))
+        );
+        let gone = invoke(
+            &webview,
+            "delete_sensor",
+            json!({"sensor": "hall", "confirm": "hall"}),
+        )
+        .unwrap_err();
+        assert_eq!(gone["kind"], "not_found");
 
         // Errors reach the page as {kind, message}.
         let missing = invoke(

@@ -1,13 +1,16 @@
 // Clima's dashboard: keeps the model of sensors and their latest values, applies live updates
 // (already coalesced by the app or the server, and coalesced again here to the chosen
-// interval), and drives the cards, charts, settings, the first-run help and the banner shown
-// while the database cannot be written.
+// interval), and drives the cards, charts, the comparison, each sensor's menu, alerts, settings,
+// the first-run help and the banner shown while the database cannot be written.
 
 import { createTransport } from './transport.js';
 import { byId, h, replace, setText } from './dom.js';
 import { SensorCards } from './cards.js';
 import { ChartPanel } from './charts.js';
+import { ComparePanel, MAX_COMPARED } from './compare.js';
+import { SensorMenu } from './sensormenu.js';
 import { SettingsPanel, examples } from './settings.js';
+import { AlertsView, firingBySensor } from './alerts.js';
 import { intervalFromTimes, storeProblemText, usualInterval } from './format.js';
 import { errorText, localizePage, t } from './i18n.js';
 
@@ -27,14 +30,38 @@ const prefs = {
   updateMs: Number(localStorage.getItem('clima.updateMs')) || 500,
 };
 
-/** sensor id → { sensor, name, source, series, last_seen, clock, metrics: Map(metric → {value, unit, measured_at, received_at, derived}) } */
+/**
+ * sensor id → { sensor, name, display_name, hidden, source, series, last_seen, clock,
+ * metrics: Map(metric → {value, unit, measured_at, received_at, derived, calibration}) }
+ */
 const sensors = new Map();
 /** sensor id → { at, byMetric: Map(metric → buckets), interval } */
 const history = new Map();
 /** sensor id → recent arrival times (host clock of the engine) */
 const liveTimes = new Map();
+/** sensor id → its firing alerts (from the alert list) */
+let firing = new Map();
 let selected = localStorage.getItem('clima.selected');
 let painted = false;
+/** Sensors on the comparison, in the order chosen. */
+let compared = readCompared();
+/** Whether hidden sensors' cards are shown (dimmed) for now. */
+let showHidden = false;
+
+function readCompared() {
+  try {
+    const ids = JSON.parse(localStorage.getItem('clima.compare') ?? '[]');
+    return Array.isArray(ids) ? ids.filter((id) => typeof id === 'string').slice(0, MAX_COMPARED) : [];
+  } catch {
+    return [];
+  }
+}
+
+function setCompared(ids) {
+  compared = ids.slice(0, MAX_COMPARED);
+  localStorage.setItem('clima.compare', JSON.stringify(compared));
+  render();
+}
 
 const view = {
   get now() {
@@ -46,19 +73,66 @@ const view = {
   get selected() {
     return selected;
   },
+  get compared() {
+    return new Set(compared);
+  },
+  maxCompared: MAX_COMPARED,
   historyOf: (id, metric) => history.get(id)?.byMetric.get(metric) ?? [],
   intervalOf: (id) => history.get(id)?.interval ?? intervalFromTimes(liveTimes.get(id) ?? []),
+  firingOf: (id) => firing.get(id) ?? [],
 };
 
-const cards = new SensorCards(byId('cards'), (id) => select(id));
+const cards = new SensorCards(
+  byId('cards'),
+  (id) => select(id),
+  (id, on) => setCompared(on ? [...compared.filter((c) => c !== id), id] : compared.filter((c) => c !== id)),
+  (id) => openMenu(id),
+);
 const charts = new ChartPanel(byId('charts'), transport, view);
+const comparison = new ComparePanel(byId('compare'), transport, view, () => setCompared([]));
+const menu = new SensorMenu(byId('sensor-menu'), transport, (change) => afterHousekeeping(change));
+byId('show-hidden').addEventListener('click', () => {
+  showHidden = !showHidden;
+  render();
+});
+
+function openMenu(id) {
+  const s = sensors.get(id);
+  if (!s) return;
+  menu.open(s, [...sensors.values()].filter((o) => o.sensor !== id));
+}
+
+/** After a rename, calibration, hiding, merge or deletion: the list from the engine again. */
+async function afterHousekeeping(change) {
+  const gone = change.deleted ?? change.merged;
+  if (gone) {
+    compared = compared.filter((c) => c !== gone);
+    localStorage.setItem('clima.compare', JSON.stringify(compared));
+    history.delete(gone);
+  }
+  if (change.into) history.delete(change.into);
+  load(await transport.sensors());
+  render();
+  charts.refresh();
+  comparison.refresh();
+  if (change.into) loadHistory(change.into);
+}
 const settings = new SettingsPanel(
   byId('settings'),
   transport,
   prefs,
   (change) => setPrefs(change),
   () => renderEmptyExample(),
+  () => [...sensors.keys()],
 );
+const alerts = new AlertsView(byId('alerts'), transport, (list) => {
+  firing = firingBySensor(list.active);
+  render();
+});
+// A clicked notification asks for its sensor.
+transport.onFocusSensor((id) => {
+  if (typeof id === 'string' && sensors.has(id)) select(id);
+});
 
 byId('open-settings').addEventListener('click', () => (settings.isOpen ? settings.close() : settings.open()));
 byId('auth').addEventListener('submit', (e) => {
@@ -91,6 +165,7 @@ function setConnection(state, detail) {
       load(list);
       render();
     }, () => {});
+    alerts.refresh();
   }
   el.dataset.state = state;
   setText(el, t(`conn.${state}`));
@@ -140,6 +215,8 @@ function load(list) {
     sensors.set(s.sensor, {
       sensor: s.sensor,
       name: s.name,
+      display_name: s.display_name ?? null,
+      hidden: s.hidden ?? false,
       source: s.source,
       series: s.series ?? null,
       last_seen: s.last_seen,
@@ -164,7 +241,9 @@ function apply(update) {
     if (r.clock) s.clock = r.clock;
     s.last_seen = Math.max(s.last_seen ?? 0, r.received_at);
     const isNew = !s.metrics.has(r.metric);
-    s.metrics.set(r.metric, { metric: r.metric, unit: r.unit ?? null, value: r.value, measured_at: r.measured_at, received_at: r.received_at, derived: r.derived ?? false });
+    // Live samples come calibrated but do not say how: the sensor list did.
+    const calibration = s.metrics.get(r.metric)?.calibration ?? null;
+    s.metrics.set(r.metric, { metric: r.metric, unit: r.unit ?? null, value: r.value, measured_at: r.measured_at, received_at: r.received_at, derived: r.derived ?? false, calibration });
     if (isNew) s.metrics = sortedMetrics(s.metrics);
     touched.add(r.sensor);
   }
@@ -182,6 +261,7 @@ function apply(update) {
   }
   render();
   charts.onLive(touched);
+  comparison.onLive(touched);
   for (const id of touched) if (!history.has(id)) loadHistory(id);
   if (added) refreshListSoon();
 }
@@ -195,7 +275,7 @@ function refreshListSoon() {
     try {
       for (const s of (await transport.sensors()).sensors) {
         const known = sensors.get(s.sensor);
-        if (known) Object.assign(known, { source: s.source, name: s.name ?? known.name, series: s.series ?? null });
+        if (known) Object.assign(known, { source: s.source, name: s.name ?? known.name, display_name: s.display_name ?? null, hidden: s.hidden ?? false, series: s.series ?? null });
       }
       render();
     } catch {
@@ -253,9 +333,16 @@ function render() {
   const empty = sensors.size === 0;
   byId('empty').hidden = !empty;
   byId('cards').hidden = empty;
-  if (!empty && (!selected || !sensors.has(selected))) selected = sensors.keys().next().value;
-  cards.render(sensors, view);
-  charts.show(empty ? null : sensors.get(selected));
+  // Hidden sensors are still collected; their cards show only when asked.
+  const hiddenCount = [...sensors.values()].filter((s) => s.hidden).length;
+  const shown = new Map([...sensors].filter(([, s]) => showHidden || !s.hidden));
+  const toggle = byId('show-hidden');
+  toggle.hidden = hiddenCount === 0;
+  setText(toggle, showHidden ? t('cards.hideHidden', { n: hiddenCount }) : t('cards.showHidden', { n: hiddenCount }));
+  if (shown.size && (!selected || !shown.has(selected))) selected = shown.keys().next().value;
+  cards.render(shown, view);
+  charts.show(shown.size === 0 ? null : shown.get(selected));
+  comparison.show(compared.map((id) => sensors.get(id)).filter(Boolean));
   if (!painted) {
     painted = true;
     document.body.dataset.ready = 'true';
@@ -320,6 +407,7 @@ async function start() {
   list = await transport.sensors().catch(() => list);
   load(list);
   loaded = true;
+  alerts.start();
   for (const update of early) onUpdate(update);
   render();
   renderEmptyState();

@@ -6,6 +6,7 @@ import { h, replace, setText } from './dom.js';
 import { RANGES, bucketAt, convert, formatBytes, formatCount, formatNumber, formatTime, metricLabel, rangeLabel } from './format.js';
 import { errorText, language, t } from './i18n.js';
 import { parseSvg, showSvg } from './svg.js';
+import { displayName } from './cards.js';
 
 /** What each chart can be exported as (the button says the format; `export.<id>` its title). */
 const EXPORT_FORMATS = ['csv', 'png', 'svg'];
@@ -57,7 +58,7 @@ export class ChartPanel {
     }
     const changed = this.sensor !== sensor.sensor;
     this.sensor = sensor.sensor;
-    setText(this.title, sensor.name || sensor.sensor);
+    setText(this.title, displayName(sensor));
     const metrics = [...sensor.metrics.keys()];
     if (changed || metrics.join() !== [...this.figures.keys()].join()) {
       this.figures.clear();

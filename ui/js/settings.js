@@ -1,12 +1,13 @@
 // The settings panel: units and update interval, where and how devices send readings (with
 // examples to paste, and the token with a two-step Regenerate), and the serial ports with their
-// state, and the forwarders (forwarders.js). Port identities and unparsed lines come from
+// state, the alert rules and webhooks (alerts.js), and the forwarders (forwarders.js). Port identities and unparsed lines come from
 // devices and are shown as text only.
 
 import { byId, h, replace, setText } from './dom.js';
 import { formatCount, formatDuration, formatTime } from './format.js';
 import { errorText, t, textOr } from './i18n.js';
 import { ForwardersList } from './forwarders.js';
+import { AlertSettings } from './alerts.js';
 
 const INTERVALS = [250, 500, 1000, 2000, 5000];
 const PORT_REFRESH_MS = 2000;
@@ -89,7 +90,7 @@ ${t('example.shelly')}`,
 
 export class SettingsPanel {
   /** `onToken(token)` is called after the token was regenerated. */
-  constructor(root, transport, prefs, onPrefs, onToken = () => {}) {
+  constructor(root, transport, prefs, onPrefs, onToken = () => {}, sensorIds = () => []) {
     this.root = root;
     this.transport = transport;
     this.prefs = prefs;
@@ -105,6 +106,7 @@ export class SettingsPanel {
     /** Ports whose board settings the user opened. */
     this.openBoards = new Set();
     this.forwarders = new ForwardersList(transport);
+    this.alerts = new AlertSettings(transport, sensorIds);
 
     for (const input of root.querySelectorAll('input[name="temp-unit"]')) {
       input.checked = input.value === prefs.tempUnit;
@@ -135,6 +137,7 @@ export class SettingsPanel {
     await this.renderIngest();
     await this.renderBackground();
     await this.refreshPorts();
+    await this.alerts.refresh();
     await this.forwarders.refresh();
     clearInterval(this.portTimer);
     this.portTimer = setInterval(() => this.refreshPorts(), PORT_REFRESH_MS);

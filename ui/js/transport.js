@@ -8,11 +8,23 @@ const TOKEN_KEY = 'clima.token';
 
 /** An error from either side, shaped like the shell's `{kind, message}`. */
 export class ApiError extends Error {
-  constructor(kind, message, status) {
+  constructor(kind, message, status, field) {
     super(message);
     this.kind = kind;
     this.status = status;
+    /** The request's field at fault, where the engine names one (a bad alert rule). */
+    this.field = field ?? null;
   }
+}
+
+/**
+ * The field an `invalid_rule` error names: the HTTP API sends it apart, the desktop app's
+ * message starts with it ("threshold: missing: ...").
+ */
+export function faultyField(kind, message, field) {
+  if (field) return field;
+  if (kind !== 'invalid_rule') return null;
+  return /^([a-z_]+): /.exec(String(message ?? ''))?.[1] ?? null;
 }
 
 /**
@@ -47,7 +59,9 @@ function tauriTransport(tauri) {
     try {
       return await tauri.core.invoke(cmd, args);
     } catch (e) {
-      throw new ApiError(e?.kind ?? 'ipc', e?.message ?? String(e));
+      const kind = e?.kind ?? 'ipc';
+      const message = e?.message ?? String(e);
+      throw new ApiError(kind, message, undefined, faultyField(kind, message));
     }
   };
   return {
@@ -61,6 +75,14 @@ function tauriTransport(tauri) {
      * dialog titled `title`: `{path, format, rows, bytes}`, or null when the dialog was cancelled.
      */
     exportFile: (q) => call('export', q),
+    /** Sets `{sensor, metric, offset, scale}` (offset 0 and scale 1 remove it). */
+    setCalibration: (c) => call('set_calibration', c),
+    renameSensor: (sensor, name) => call('rename_sensor', { sensor, name }),
+    hideSensor: (sensor, hidden) => call('hide_sensor', { sensor, hidden }),
+    /** Deletes a sensor and all its data: `confirm` must repeat its id. */
+    deleteSensor: (sensor, confirm) => call('delete_sensor', { sensor, confirm }),
+    /** Moves `from`'s history into `into`: `{accepted, duplicates, conflicts}`. */
+    mergeSensors: (from, into) => call('merge_sensors', { from, into }),
     ports: () => call('ports'),
     portAction: (action, id) => call('port_action', { action, id }),
     /** Sets a board's `{temperature_unit: 'C'|'F'|null, ignore: ['sensor/metric']}`. */
@@ -68,6 +90,24 @@ function tauriTransport(tauri) {
     forwarders: () => call('forwarders'),
     addForwarder: (url) => call('add_forwarder', { url }),
     removeForwarder: (id) => call('remove_forwarder', { id }),
+    alertRules: () => call('alert_rules'),
+    createAlertRule: (rule) => call('create_alert_rule', { rule }),
+    updateAlertRule: (id, rule) => call('update_alert_rule', { id, rule }),
+    deleteAlertRule: (id) => call('delete_alert_rule', { id }),
+    alertPresets: () => call('alert_presets'),
+    /** `{active, history}`: alerts pending or firing, and the last 200 transitions. */
+    alerts: () => call('alerts'),
+    alertWebhooks: () => call('alert_webhooks'),
+    addAlertWebhook: (url) => call('add_alert_webhook', { url }),
+    removeAlertWebhook: (id) => call('remove_alert_webhook', { id }),
+    /** Calls `onAlert(alert)` for every alert transition (the app's `alert` event). */
+    onAlert(onAlert) {
+      tauri.event.listen('alert', (event) => onAlert(event.payload)).catch(() => {});
+    },
+    /** Calls `onFocus(sensorId)` when a notification of that sensor was clicked. */
+    onFocusSensor(onFocus) {
+      tauri.event.listen('focus-sensor', (event) => onFocus(event.payload)).catch(() => {});
+    },
     demoAvailable: async () => (await call('demo', { start: false })).available === true,
     startDemo: () => call('demo', { start: true }),
     setUpdateInterval: (ms) => call('set_update_interval', { ms }),
@@ -110,6 +150,8 @@ function httpTransport() {
   let needsToken = false;
   /** The live subscription: `{onUpdate, onState, source}`, reopened when the token changes. */
   let stream = null;
+  /** Who hears the stream's `alert` events. */
+  const alertListeners = [];
 
   const request = async (method, path, params, body) => {
     const target = new URL(path, window.location.origin);
@@ -133,7 +175,9 @@ function httpTransport() {
         // Not JSON: keep the status alone.
       }
       if (response.status === 401) needsToken = true;
-      throw new ApiError(info.error ?? `http_${response.status}`, info.message ?? `HTTP ${response.status}`, response.status);
+      const kind = info.error ?? `http_${response.status}`;
+      const message = info.message ?? `HTTP ${response.status}`;
+      throw new ApiError(kind, message, response.status, faultyField(kind, message, info.field));
     }
     needsToken = false;
     return response;
@@ -167,6 +211,16 @@ function httpTransport() {
         // A malformed event is skipped; the next one carries the newest values anyway.
       }
     });
+    source.addEventListener('alert', (event) => {
+      let alert;
+      try {
+        alert = JSON.parse(event.data);
+      } catch {
+        // A malformed event is skipped; the alert list is read again on the next one.
+        return;
+      }
+      for (const f of alertListeners) f(alert);
+    });
     source.onerror = () => onState(source.readyState === EventSource.CLOSED ? 'offline' : 'reconnecting');
     stream.source = source;
   };
@@ -197,8 +251,9 @@ function httpTransport() {
      * title), with the token in the header like every other request (so not as a plain link):
      * `{path, format, rows, bytes}` where `path` is the suggested file name and `rows` is unknown.
      */
-    async exportFile({ sensor, metric, format, from, to }) {
-      const response = await request('GET', `/api/v1/export.${format}`, { sensor, metric, from, to });
+    async exportFile({ sensor, metric, format, from, to, raw }) {
+      const response = await request('GET', `/api/v1/export.${format}`, { sensor, metric, from, to, raw: raw ? 'true' : null });
+      const calibration = response.headers.get('X-Clima-Calibration');
       const blob = await response.blob();
       const name = exportFileName(sensor, metric, from, to, format);
       const link = document.createElement('a');
@@ -210,14 +265,34 @@ function httpTransport() {
       link.remove();
       // The download has taken the blob by now; a minute is generous for a slow disk.
       setTimeout(() => URL.revokeObjectURL(link.href), 60_000);
-      return { path: name, format, rows: null, bytes: blob.size };
+      return { path: name, format, rows: null, bytes: blob.size, calibration };
     },
+    setCalibration: (c) => json('POST', '/api/v1/sensors/calibration', null, c),
+    renameSensor: (sensor, name) => json('POST', '/api/v1/sensors/name', null, { sensor, name }),
+    hideSensor: (sensor, hidden) => json('POST', '/api/v1/sensors/hidden', null, { sensor, hidden }),
+    deleteSensor: (sensor, confirm) => json('DELETE', `/api/v1/sensors/${encodeURIComponent(sensor)}`, { confirm }),
+    mergeSensors: (from, into) => json('POST', '/api/v1/sensors/merge', null, { from, into }),
     ports: () => json('GET', '/api/v1/ports'),
     portAction: (action, id) => json('POST', `/api/v1/ports/${action}`, null, { id }),
     portSettings: (id, settings) => json('POST', '/api/v1/ports/settings', null, { id, ...settings }),
     forwarders: () => json('GET', '/api/v1/forwarders'),
     addForwarder: (url) => json('POST', '/api/v1/forwarders', null, { url }),
     removeForwarder: (id) => json('POST', '/api/v1/forwarders/remove', null, { id }),
+    alertRules: () => json('GET', '/api/v1/alerts/rules'),
+    createAlertRule: (rule) => json('POST', '/api/v1/alerts/rules', null, rule),
+    updateAlertRule: (id, rule) => json('PUT', `/api/v1/alerts/rules/${encodeURIComponent(id)}`, null, rule),
+    deleteAlertRule: (id) => json('DELETE', `/api/v1/alerts/rules/${encodeURIComponent(id)}`),
+    alertPresets: () => json('GET', '/api/v1/alerts/presets'),
+    alerts: () => json('GET', '/api/v1/alerts'),
+    alertWebhooks: () => json('GET', '/api/v1/alerts/webhooks'),
+    addAlertWebhook: (url) => json('POST', '/api/v1/alerts/webhooks', null, { url }),
+    removeAlertWebhook: (id) => json('DELETE', `/api/v1/alerts/webhooks/${encodeURIComponent(id)}`),
+    /** Calls `onAlert(alert)` for every `alert` event of the live stream. */
+    onAlert(onAlert) {
+      alertListeners.push(onAlert);
+    },
+    // Notifications are the desktop app's: nothing to focus from here.
+    onFocusSensor() {},
     async demoAvailable() {
       // The demo route takes POST only: a 405 to GET means it is there, without starting it.
       try {

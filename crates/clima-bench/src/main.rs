@@ -87,6 +87,10 @@ struct HttpArgs {
     /// Name of this run in the report.
     #[arg(long)]
     label: Option<String>,
+    /// Prefix of the sensor ids (TAG-0, TAG-1, ...), for a run against rules that name them
+    /// (default: one of its own, so repeated runs on one server never collide).
+    #[arg(long, value_name = "TAG")]
+    run_tag: Option<String>,
     /// A client with no successful reply within this many seconds of the start is stalled.
     #[arg(long, value_name = "S", default_value_t = 2.0)]
     stall_window: f64,
@@ -173,7 +177,7 @@ fn http(a: HttpArgs) -> Result<()> {
         batch_size: a.batch_size,
         sensors: a.sensors,
         clients: a.clients,
-        run_tag: run_tag(),
+        run_tag: a.run_tag.unwrap_or_else(run_tag),
         // Single readings are live data: their times start now, as a sensor's would. Batches are
         // a backlog: they start ten minutes back. Either way every series moves forward one ms a
         // reading and stays well inside Clima's "at most an hour ahead" check.

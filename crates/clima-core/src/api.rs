@@ -2,6 +2,13 @@
 //! (ingest, queries, charts, ports, the demo board, the token, retention, health), so the two
 //! front doors are thin adapters over the same calls.
 
+mod compare;
+mod housekeeping;
+mod recalibrate;
+
+pub use compare::{Asked, CompareQuery, ComparedSeries, Comparison};
+pub use housekeeping::{HousekeepingError, MergeOutcome, HIDDEN_KEY, NAME_KEY};
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
@@ -12,6 +19,7 @@ use clima_model::metric::unit_of;
 use clima_model::reading::clean_name;
 use clima_model::{Millis, Reading, DAY};
 
+use crate::alert::{AlertError, AlertList, AlertView, Alerts, PresetView, RuleView, WebhookView};
 use crate::background::{self, Activity, BackgroundSettings};
 use crate::chart::{self, Chart, ChartError, ChartSpec, DateStyle, TempUnit};
 use crate::config::Token;
@@ -202,6 +210,8 @@ pub(crate) struct Shared {
     pub calibrations: RwLock<Calibrations>,
     /// The forwarders to outside databases.
     pub forwarders: Forwarders,
+    /// Alert rules, their evaluation and webhooks.
+    pub alerts: Alerts,
 }
 
 /// The engine's API: cheap to clone, shared by the HTTP handlers and the desktop commands.
@@ -242,6 +252,12 @@ impl Api {
         rx.await.unwrap_or(Err(StoreError::Stopped))
     }
 
+    /// Counts readings (or single fields) from `source` that were refused before the store,
+    /// for `/metrics`.
+    pub fn count_rejected(&self, source: Source, n: usize) {
+        self.0.writer.stats().rejected(source, n);
+    }
+
     /// The store's metrics for Prometheus: series, sensor ages, write counts, forwarders.
     /// Blocking.
     pub fn metrics(&self) -> Result<Vec<clima_model::exposition::Family>, StoreError> {
@@ -249,6 +265,7 @@ impl Api {
         Ok(crate::metrics::families(
             &sensors,
             self.0.writer.stats(),
+            self.0.writer.problem().is_some(),
             &self.forwarders(),
             crate::now_ms(),
         ))
@@ -267,6 +284,65 @@ impl Api {
     /// Stops and forgets a forwarder added with [`Api::add_forwarder`]. Blocking.
     pub fn remove_forwarder(&self, id: i64) -> Result<(), ForwardError> {
         self.0.forwarders.remove(id)
+    }
+
+    /// Every alert rule, in id order.
+    pub fn alert_rules(&self) -> Vec<RuleView> {
+        self.0.alerts.rules()
+    }
+
+    /// Adds an alert rule from its JSON; a bad rule is an error naming the field. Blocking.
+    pub fn create_alert_rule(&self, rule: &serde_json::Value) -> Result<RuleView, AlertError> {
+        self.0.alerts.create(rule)
+    }
+
+    /// Replaces an alert rule; its alerts start over. Blocking.
+    pub fn update_alert_rule(
+        &self,
+        id: i64,
+        rule: &serde_json::Value,
+    ) -> Result<RuleView, AlertError> {
+        self.0.alerts.update(id, rule)
+    }
+
+    /// Deletes an alert rule and its active alerts (the history stays). Blocking.
+    pub fn delete_alert_rule(&self, id: i64) -> Result<(), AlertError> {
+        self.0.alerts.delete(id)
+    }
+
+    /// The presets Settings offers, each a rule with every number shown.
+    pub fn alert_presets(&self) -> Vec<PresetView> {
+        self.0.alerts.presets()
+    }
+
+    /// Active alerts (firing first) and the last 200 transitions, newest first. Blocking.
+    pub fn alerts(&self) -> Result<AlertList, StoreError> {
+        self.0.alerts.list()
+    }
+
+    /// Every alert transition from now on, for the live stream and the desktop window.
+    pub fn alert_events(&self) -> tokio::sync::broadcast::Receiver<AlertView> {
+        self.0.alerts.subscribe()
+    }
+
+    /// How many alerts fire now (the tray's tooltip).
+    pub fn firing_alerts(&self) -> usize {
+        self.0.alerts.firing()
+    }
+
+    /// The webhooks alerts are posted to; credentials shown as `***`.
+    pub fn alert_webhooks(&self) -> Vec<WebhookView> {
+        self.0.alerts.webhooks()
+    }
+
+    /// Adds a webhook, kept in the database. Blocking.
+    pub fn add_alert_webhook(&self, url: &str) -> Result<WebhookView, AlertError> {
+        self.0.alerts.add_webhook(url)
+    }
+
+    /// Removes a webhook added with [`Api::add_alert_webhook`]. Blocking.
+    pub fn remove_alert_webhook(&self, id: i64) -> Result<(), AlertError> {
+        self.0.alerts.remove_webhook(id)
     }
 
     /// Why commits fail now (disk full, read-only file), while they do.
@@ -338,13 +414,19 @@ impl Api {
         self.0.writer.set_setting(background::SETTINGS_KEY, &json)
     }
 
-    /// Every sensor with its latest values, calibrated, each saying its calibration. Blocking.
+    /// Every sensor with its latest values, calibrated, each saying its calibration (derived
+    /// values recomputed from calibrated inputs), with the name and hidden flag the user set.
+    /// Blocking.
     pub fn sensors(&self) -> Result<Vec<SensorInfo>, StoreError> {
         let mut sensors = self.0.reader.sensors()?;
+        self.add_housekeeping(&mut sensors)?;
+        self.recalibrate_latest(&mut sensors)?;
         for s in &mut sensors {
             for m in &mut s.metrics {
                 let c = self.calibration(&s.sensor, &m.metric);
-                if !c.is_none() {
+                // A derived value recomputed from calibrated inputs is not calibrated again.
+                let recomputed = m.derived && self.input_calibrated(&s.sensor, &m.metric);
+                if !c.is_none() && !recomputed {
                     m.value = m.value.map(|v| c.value(v));
                     m.calibration = Some(c);
                 }
@@ -356,7 +438,7 @@ impl Api {
     /// The newest value of every series, calibrated. Blocking.
     pub fn latest(&self) -> Result<Vec<LiveSample>, StoreError> {
         let mut samples = self.0.reader.latest()?;
-        self.calibrate(&mut samples);
+        self.calibrate_update(&mut samples);
         Ok(samples)
     }
 
@@ -369,10 +451,55 @@ impl Api {
             .unwrap_or(Calibration::NONE)
     }
 
-    fn calibrate(&self, samples: &mut [LiveSample]) {
-        for s in samples {
-            s.value = self.calibration(&s.sensor, &s.metric).value(s.value);
+    /// What an export of a sensor's metric says about its values: `none` (also when asked for
+    /// the stored values), `offset=…; scale=…`, or the inputs a derived metric was recomputed
+    /// from.
+    pub fn calibration_text(&self, sensor: &str, metric: &str, raw: bool) -> String {
+        let text = |c: Calibration| {
+            if c.is_none() {
+                "none".to_owned()
+            } else {
+                format!("offset={}; scale={}", c.offset, c.scale)
+            }
+        };
+        if raw {
+            return "none".to_owned();
         }
+        match self.derived_inputs(sensor, metric) {
+            Ok(Some((t, rh))) => format!(
+                "derived from calibrated temperature ({}) and humidity ({})",
+                text(t),
+                text(rh)
+            ),
+            _ => text(self.calibration(sensor, metric)),
+        }
+    }
+
+    /// Every sample of a range as CSV (the columns of `store::export::CSV_HEADER`), read
+    /// through the series' calibration unless `raw`; a derived metric is recomputed from
+    /// calibrated inputs. Blocking.
+    pub fn export_csv<W: std::io::Write>(
+        &self,
+        q: &RangeQuery,
+        raw: bool,
+        out: W,
+    ) -> Result<u64, QueryError> {
+        let range = self.export_range(q)?;
+        let (sensor, metric) = (q.sensor.as_str(), q.metric.as_str());
+        let reader = &self.0.reader;
+        Ok(match self.derived_inputs(sensor, metric)? {
+            Some(inputs) if !raw => {
+                export::export_csv_recalibrated(reader, sensor, metric, range, inputs, out, |_| {})?
+            }
+            _ => {
+                let c = if raw {
+                    Calibration::NONE
+                } else {
+                    self.calibration(sensor, metric)
+                };
+                export::export_csv_calibrated(reader, sensor, metric, range, c, out, |_| {})?
+            }
+        })
     }
 
     /// Sets a sensor metric's calibration (`value × scale + offset`, offset 0 and scale 1 for
@@ -466,18 +593,22 @@ impl Api {
     /// A titled chart file of a range, read through the series' calibration. Blocking.
     pub fn export_chart(&self, q: &RangeQuery, format: ChartFormat) -> Result<Vec<u8>, QueryError> {
         let (from, to) = self.export_range(q)?;
-        Ok(export::export_chart_calibrated(
-            &self.0.reader,
-            &q.sensor,
-            &q.metric,
-            (from, to),
-            self.calibration(&q.sensor, &q.metric),
-            format,
-        )?)
+        let plan =
+            BucketPlan::new(from, to, export::CHART_POINTS).map_err(QueryError::InvalidRange)?;
+        let buckets = self.buckets(q, &plan)?;
+        let spec = ChartSpec::for_export(&q.sensor, &q.metric, plan.width);
+        Ok(match format {
+            ChartFormat::Png => chart::render_png(&buckets, &spec)?,
+            ChartFormat::Svg => chart::render(&buckets, &spec)?.svg.into_bytes(),
+        })
     }
 
-    /// A series' buckets through its calibration.
+    /// A series' buckets through its calibration; a derived metric's recomputed from its
+    /// sensor's calibrated temperature and humidity (see `api::recalibrate`).
     fn buckets(&self, q: &RangeQuery, plan: &BucketPlan) -> Result<Vec<Bucket>, QueryError> {
+        if let Some(inputs) = self.derived_inputs(&q.sensor, &q.metric)? {
+            return Ok(self.recalibrated_buckets(&q.sensor, &q.metric, inputs, plan)?);
+        }
         let raw = self
             .0
             .reader
@@ -609,7 +740,7 @@ impl Api {
                 interval,
                 Arc::new(move || reader.latest().unwrap_or_default()),
             )
-            .adjusted(Arc::new(move |s| api.calibrate(std::slice::from_mut(s))))
+            .adjusted(Arc::new(move |s| api.calibrate_update(s)))
     }
 
     /// Stops what the API started (the demo board) before the writer stops.

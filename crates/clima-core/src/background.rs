@@ -87,6 +87,15 @@ impl Activity {
     }
 }
 
+/// The tray icon's tooltip: "Clima", and how many alerts fire when any do.
+pub fn tooltip(firing: usize) -> String {
+    match firing {
+        0 => "Clima".to_owned(),
+        1 => "Clima: 1 alert firing".to_owned(),
+        n => format!("Clima: {n} alerts firing"),
+    }
+}
+
 /// An age in the largest whole unit: "0 s", "59 s", "3 min", "5 h", "2 d".
 fn age_text(age: Millis) -> String {
     const HOUR: Millis = 60 * MINUTE;
@@ -102,6 +111,13 @@ fn age_text(age: Millis) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_tooltip_counts_firing_alerts() {
+        assert_eq!(tooltip(0), "Clima");
+        assert_eq!(tooltip(1), "Clima: 1 alert firing");
+        assert_eq!(tooltip(3), "Clima: 3 alerts firing");
+    }
 
     #[test]
     fn closing_hides_only_with_a_tray_and_says_so_once() {

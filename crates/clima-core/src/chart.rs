@@ -1,5 +1,6 @@
-//! Draws one series' downsampled buckets as an SVG chart with plotters: a mean line broken at
-//! gaps, a min/max band where buckets hold several readings. Pure: plain data in, a string out.
+//! Draws downsampled buckets as an SVG chart with plotters: one series' mean line broken at
+//! gaps with a min/max band where buckets hold several readings, or several series' lines in
+//! distinct colours with a legend (a comparison). Pure: plain data in, a string out.
 
 use std::sync::Once;
 
@@ -24,6 +25,20 @@ const GRID: RGBAColor = RGBAColor(0x8a, 0x90, 0x99, 0.25);
 /// The mean line; tests find it by this colour.
 pub const LINE: RGBColor = RGBColor(0x1f, 0x7a, 0xe0);
 const BAND: RGBAColor = RGBAColor(0x1f, 0x7a, 0xe0, 0.22);
+/// The lines of a comparison, in order: mid-tone hues that stand out on a light page and on a
+/// dark one alike (the chart's background is transparent), the first the single chart's blue.
+pub const PALETTE: [RGBColor; 8] = [
+    LINE,
+    RGBColor(0xe0, 0x6c, 0x1f),
+    RGBColor(0x2e, 0xa0, 0x4f),
+    RGBColor(0xc2, 0x3f, 0xbf),
+    RGBColor(0xc9, 0x9a, 0x00),
+    RGBColor(0x13, 0xa3, 0xb5),
+    RGBColor(0xe0, 0x40, 0x5e),
+    RGBColor(0x86, 0x6c, 0xf0),
+];
+/// Height of one legend row, pixels.
+const LEGEND_ROW: u32 = 18;
 
 /// Left and right margin, the y label column, the top margin (holds the unit) and x label row.
 const MARGIN_SIDE: u32 = 12;
@@ -191,27 +206,51 @@ pub fn runs(buckets: &[Bucket]) -> Vec<Vec<&Bucket>> {
     runs
 }
 
+/// One series of a comparison: its legend label and its buckets (all on the same plan).
+#[derive(Debug, Clone)]
+pub struct Labelled {
+    pub label: String,
+    pub buckets: Vec<Bucket>,
+}
+
 /// Draws the buckets (as returned by the store for one series) into an SVG.
 pub fn render(buckets: &[Bucket], spec: &ChartSpec) -> Result<Chart, ChartError> {
-    let frame = Frame::new(buckets, spec)?;
+    render_frame(&Frame::new(&[Line::single(buckets)], spec)?, spec)
+}
+
+/// Draws several series of one metric on one chart, each in its colour of [`PALETTE`] with a
+/// legend entry, on a y range that holds them all; gaps break each line as on a single chart.
+pub fn render_compare(series: &[Labelled], spec: &ChartSpec) -> Result<Chart, ChartError> {
+    render_frame(&Frame::new(&Line::compared(series), spec)?, spec)
+}
+
+/// [`render_compare`] as a PNG image on white.
+pub fn render_compare_png(series: &[Labelled], spec: &ChartSpec) -> Result<Vec<u8>, ChartError> {
+    png_of(&Frame::new(&Line::compared(series), spec)?, spec)
+}
+
+fn render_frame(frame: &Frame, spec: &ChartSpec) -> Result<Chart, ChartError> {
     let mut svg = String::new();
     let plot = draw(
         SVGBackend::with_string(&mut svg, (spec.width, spec.height)).into_drawing_area(),
-        &frame,
+        frame,
     )?;
     Ok(Chart { svg, plot })
 }
 
 /// The same chart as a PNG image, on white, with the same embedded font.
 pub fn render_png(buckets: &[Bucket], spec: &ChartSpec) -> Result<Vec<u8>, ChartError> {
-    let frame = Frame::new(buckets, spec)?;
+    png_of(&Frame::new(&[Line::single(buckets)], spec)?, spec)
+}
+
+fn png_of(frame: &Frame, spec: &ChartSpec) -> Result<Vec<u8>, ChartError> {
     let (w, h) = (spec.width, spec.height);
     let mut rgb = vec![0u8; w as usize * h as usize * 3];
     {
         let root = BitMapBackend::with_buffer(&mut rgb, (w, h)).into_drawing_area();
         root.fill(&WHITE)
             .map_err(|e| ChartError::Draw(e.to_string()))?;
-        draw(root, &frame)?;
+        draw(root, frame)?;
     }
     let mut out = Vec::new();
     let mut encoder = png::Encoder::new(&mut out, w, h);
@@ -225,9 +264,52 @@ pub fn render_png(buckets: &[Bucket], spec: &ChartSpec) -> Result<Vec<u8>, Chart
     Ok(out)
 }
 
+/// One line of a chart, before unit conversion.
+struct Line<'a> {
+    /// The legend entry; a single chart has none.
+    label: Option<&'a str>,
+    buckets: &'a [Bucket],
+    colour: RGBColor,
+    /// Whether the min/max band is drawn (a single chart's; bands of several would hide
+    /// each other).
+    band: bool,
+}
+
+impl<'a> Line<'a> {
+    fn single(buckets: &'a [Bucket]) -> Self {
+        Line {
+            label: None,
+            buckets,
+            colour: LINE,
+            band: true,
+        }
+    }
+
+    fn compared(series: &'a [Labelled]) -> Vec<Self> {
+        series
+            .iter()
+            .zip(PALETTE.iter().cycle())
+            .map(|(s, colour)| Line {
+                label: Some(&s.label),
+                buckets: &s.buckets,
+                colour: *colour,
+                band: false,
+            })
+            .collect()
+    }
+}
+
+/// A line converted to the unit shown.
+struct Drawn {
+    label: Option<String>,
+    buckets: Vec<Bucket>,
+    colour: RGBColor,
+    band: bool,
+}
+
 /// What one chart shows, worked out once for any backend.
 struct Frame {
-    buckets: Vec<Bucket>,
+    lines: Vec<Drawn>,
     unit: Option<String>,
     title: Option<String>,
     x_from: Millis,
@@ -241,7 +323,7 @@ struct Frame {
 }
 
 impl Frame {
-    fn new(buckets: &[Bucket], spec: &ChartSpec) -> Result<Frame, ChartError> {
+    fn new(lines: &[Line], spec: &ChartSpec) -> Result<Frame, ChartError> {
         let (w, h) = (spec.width, spec.height);
         if !(MIN_SIZE.0..=MAX_SIZE.0).contains(&w) || !(MIN_SIZE.1..=MAX_SIZE.1).contains(&h) {
             return Err(ChartError::Size {
@@ -253,17 +335,38 @@ impl Frame {
             return Err(ChartError::BucketWidth);
         }
         register_embedded_font();
-        let (buckets, unit) = convert(buckets, spec.unit.as_deref(), spec.temp_unit);
+        let mut unit = spec.unit.clone();
+        let lines: Vec<Drawn> = lines
+            .iter()
+            .map(|l| {
+                let (buckets, shown) = convert(l.buckets, spec.unit.as_deref(), spec.temp_unit);
+                unit = shown;
+                Drawn {
+                    label: l.label.map(str::to_owned),
+                    buckets,
+                    colour: l.colour,
+                    band: l.band,
+                }
+            })
+            .collect();
         let half = spec.bucket_ms / 2;
-        let x_from = buckets.first().map_or(0, |b| b.t);
-        let x_to = buckets
+        // Every series of a chart is on the same plan; the longest says where it runs.
+        let longest = lines
+            .iter()
+            .map(|l| &l.buckets)
+            .max_by_key(|b| b.len())
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
+        let x_from = longest.first().map_or(0, |b| b.t);
+        let x_to = longest
             .last()
             .map_or(spec.bucket_ms, |b| b.t + spec.bucket_ms);
-        let (y_min, y_max) = y_range(&buckets, unit.as_deref());
+        let all: Vec<Bucket> = lines.iter().flat_map(|l| l.buckets.clone()).collect();
+        let (y_min, y_max) = y_range(&all, unit.as_deref());
         let decimals = decimals_for(y_max - y_min);
 
         Ok(Frame {
-            buckets,
+            lines,
             unit,
             title: spec.title.clone(),
             x_from,
@@ -284,7 +387,7 @@ fn draw<DB: DrawingBackend>(
     f: &Frame,
 ) -> Result<PlotArea, ChartError> {
     let Frame {
-        buckets,
+        lines,
         unit,
         x_from,
         x_to,
@@ -299,12 +402,12 @@ fn draw<DB: DrawingBackend>(
     let plot;
     {
         let draw_err = |e: &dyn std::fmt::Display| ChartError::Draw(e.to_string());
+        let label = (FAMILY, 14).into_font().color(&INK);
+        let legend = legend_layout(&root, lines, &label);
+        let legend_rows = legend.iter().map(|e| e.row + 1).max().unwrap_or(0);
+        let title_top = if f.title.is_some() { 24 } else { 0 };
         let mut chart = ChartBuilder::on(&root)
-            .margin_top(if f.title.is_some() {
-                MARGIN_TOP + 24
-            } else {
-                MARGIN_TOP
-            })
+            .margin_top(MARGIN_TOP + title_top + legend_rows * LEGEND_ROW)
             .margin_left(MARGIN_SIDE)
             .margin_right(MARGIN_SIDE)
             .margin_bottom(4)
@@ -320,7 +423,6 @@ fn draw<DB: DrawingBackend>(
             height: ys.end - ys.start,
         };
 
-        let label = (FAMILY, 14).into_font().color(&INK);
         let y_fmt = |v: &f64| format!("{v:.decimals$}");
         chart
             .configure_mesh()
@@ -365,9 +467,29 @@ fn draw<DB: DrawingBackend>(
             root.draw(&Text::new(unit.clone(), (plot.left - 6, top), style))
                 .map_err(|e| draw_err(&e))?;
         }
+        // The legend: a swatch of each line's colour, then its label, in rows above the plot.
+        let legend_top = 4 + title_top as i32;
+        for e in &legend {
+            let y = legend_top + (e.row * LEGEND_ROW) as i32;
+            let x = plot.left + e.x;
+            let colour = lines[e.line].colour;
+            root.draw(&Rectangle::new(
+                [(x, y + 5), (x + LEGEND_SWATCH, y + 9)],
+                colour.filled(),
+            ))
+            .map_err(|e| draw_err(&e))?;
+            let style = label.clone().pos(Pos::new(HPos::Left, VPos::Top));
+            root.draw(&Text::new(
+                e.text.clone(),
+                (x + LEGEND_SWATCH + 4, y),
+                style,
+            ))
+            .map_err(|e| draw_err(&e))?;
+        }
 
-        let runs = runs(buckets);
-        if runs.is_empty() {
+        let all_runs: Vec<(&Drawn, Vec<Vec<&Bucket>>)> =
+            lines.iter().map(|l| (l, runs(&l.buckets))).collect();
+        if all_runs.iter().all(|(_, r)| r.is_empty()) {
             let style = (FAMILY, 16)
                 .into_font()
                 .color(&INK)
@@ -379,32 +501,89 @@ fn draw<DB: DrawingBackend>(
             ))
             .map_err(|e| draw_err(&e))?;
         }
-        // Bands first, so the line stays on top.
-        for run in &runs {
-            if let Some(points) = band(run, half) {
-                chart
-                    .draw_series(std::iter::once(Polygon::new(points, BAND.filled())))
-                    .map_err(|e| draw_err(&e))?;
+        // Bands first, so the lines stay on top.
+        for (line, runs) in &all_runs {
+            for run in runs.iter().filter(|_| line.band) {
+                if let Some(points) = band(run, half) {
+                    chart
+                        .draw_series(std::iter::once(Polygon::new(points, BAND.filled())))
+                        .map_err(|e| draw_err(&e))?;
+                }
             }
         }
-        for run in &runs {
-            let points: Vec<(Millis, f64)> = run
-                .iter()
-                .filter_map(|b| Some((b.t + half, b.mean?)))
-                .collect();
-            if let [single] = points[..] {
-                chart
-                    .draw_series(std::iter::once(Circle::new(single, 3, LINE.filled())))
-                    .map_err(|e| draw_err(&e))?;
-            } else {
-                chart
-                    .draw_series(LineSeries::new(points, LINE.stroke_width(2)))
-                    .map_err(|e| draw_err(&e))?;
+        for (line, runs) in &all_runs {
+            for run in runs {
+                let points: Vec<(Millis, f64)> = run
+                    .iter()
+                    .filter_map(|b| Some((b.t + half, b.mean?)))
+                    .collect();
+                if let [single] = points[..] {
+                    chart
+                        .draw_series(std::iter::once(Circle::new(
+                            single,
+                            3,
+                            line.colour.filled(),
+                        )))
+                        .map_err(|e| draw_err(&e))?;
+                } else {
+                    chart
+                        .draw_series(LineSeries::new(points, line.colour.stroke_width(2)))
+                        .map_err(|e| draw_err(&e))?;
+                }
             }
         }
         root.present().map_err(|e| draw_err(&e))?;
     }
     Ok(plot)
+}
+
+/// Width of a legend entry's colour swatch, pixels.
+const LEGEND_SWATCH: i32 = 14;
+
+/// Where one legend entry goes: its row and its x from the plot's left edge.
+struct LegendEntry {
+    line: usize,
+    row: u32,
+    x: i32,
+    text: String,
+}
+
+/// Lays the labelled lines' legend entries out in rows as wide as the plot (about), each entry
+/// as long as its text measures in the embedded font; long labels are shortened.
+fn legend_layout<DB: DrawingBackend>(
+    root: &DrawingArea<DB, plotters::coord::Shift>,
+    lines: &[Drawn],
+    font: &TextStyle,
+) -> Vec<LegendEntry> {
+    const MAX_CHARS: usize = 28;
+    let (w, _) = root.dim_in_pixel();
+    let room = w as i32 - (MARGIN_SIDE * 2 + Y_LABELS) as i32;
+    let (mut row, mut x) = (0u32, 0i32);
+    let mut out = Vec::new();
+    for (i, l) in lines.iter().enumerate() {
+        let Some(label) = &l.label else { continue };
+        let text: String = if label.chars().count() > MAX_CHARS {
+            label.chars().take(MAX_CHARS - 1).chain(['…']).collect()
+        } else {
+            label.clone()
+        };
+        let text_w = root
+            .estimate_text_size(&text, font)
+            .map_or(text.len() as i32 * 8, |(w, _)| w as i32);
+        let width = LEGEND_SWATCH + 4 + text_w + 14;
+        if x > 0 && x + width > room {
+            row += 1;
+            x = 0;
+        }
+        out.push(LegendEntry {
+            line: i,
+            row,
+            x,
+            text,
+        });
+        x += width;
+    }
+    out
 }
 
 /// The time axis: unix ms, mapped linearly. It offers plotters no key points (its integer
@@ -798,5 +977,66 @@ mod tests {
         let steady = [bucket(0, Some((20.01, 20.02, 20.03)), 5)];
         let (lo, hi) = y_range(&steady, Some("°C"));
         assert!(hi - lo >= 1.0 && lo < 20.01 && hi > 20.03, "{lo}..{hi}");
+    }
+
+    /// Polylines drawn in `colour` (`#RRGGBB`).
+    fn polylines_in(svg: &str, colour: RGBColor) -> usize {
+        let stroke = format!(
+            "stroke=\"#{:02X}{:02X}{:02X}\"",
+            colour.0, colour.1, colour.2
+        );
+        svg.lines()
+            .filter(|l| l.starts_with("<polyline") && l.contains(&stroke))
+            .count()
+    }
+
+    #[test]
+    fn a_comparison_draws_each_series_in_its_colour_with_a_legend() {
+        let full = |t, v: f64| bucket(t * MINUTE, Some((v - 0.5, v, v + 0.5)), 12);
+        let gap = |t| bucket(t * MINUTE, None, 0);
+        let living = Labelled {
+            label: "Living room".into(),
+            buckets: (0..8).map(|t| full(t, 21.0)).collect(),
+        };
+        // The bedroom went silent in the middle: its line breaks there, the other's does not.
+        let bedroom = Labelled {
+            label: "Bedroom <b>".into(),
+            buckets: (0..8)
+                .map(|t| {
+                    if (2..6).contains(&t) {
+                        gap(t)
+                    } else {
+                        full(t, 17.0)
+                    }
+                })
+                .collect(),
+        };
+        let chart = render_compare(&[living.clone(), bedroom.clone()], &spec()).unwrap();
+        assert_eq!(polylines_in(&chart.svg, PALETTE[0]), 1, "{}", chart.svg);
+        assert_eq!(polylines_in(&chart.svg, PALETTE[1]), 2, "{}", chart.svg);
+        // No bands on a comparison; the legend names both, sensor text escaped.
+        assert_eq!(bands(&chart.svg), 0);
+        assert!(chart.svg.contains("Living room"), "{}", chart.svg);
+        assert!(chart.svg.contains("Bedroom &lt;b&gt;"), "{}", chart.svg);
+        assert!(!chart.svg.contains("<b>"));
+        // One y range holds both: 16.5 and 21.5 both lie inside the plot.
+        let single = render(&living.buckets, &spec()).unwrap();
+        assert!(chart.plot.width > 0 && chart.plot.top >= single.plot.top);
+        // Eight distinct colours, and a legend that wraps into rows on a narrow chart.
+        let distinct: std::collections::HashSet<_> =
+            PALETTE.iter().map(|c| (c.0, c.1, c.2)).collect();
+        assert_eq!(distinct.len(), 8);
+        let eight: Vec<Labelled> = (0..8)
+            .map(|i| Labelled {
+                label: format!("Sensor number {i}"),
+                buckets: (0..8).map(|t| full(t, 15.0 + i as f64)).collect(),
+            })
+            .collect();
+        let narrow = render_compare(&eight, &spec()).unwrap();
+        for c in PALETTE {
+            assert_eq!(polylines_in(&narrow.svg, c), 1, "{}", narrow.svg);
+        }
+        assert!(narrow.plot.top > chart.plot.top + LEGEND_ROW as i32);
+        assert!(!render_compare_png(&eight, &spec()).unwrap().is_empty());
     }
 }

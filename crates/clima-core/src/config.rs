@@ -46,6 +46,8 @@ pub struct EngineConfig {
     pub forward: Vec<String>,
     /// The token of `/api/v2/write` targets (`--forward-token-env VAR`).
     pub forward_token: Option<crate::forward::Secret>,
+    /// Where alert transitions are posted (`--alert-webhook URL`), besides those in Settings.
+    pub alert_webhooks: Vec<String>,
 }
 
 impl EngineConfig {
@@ -71,6 +73,7 @@ impl EngineConfig {
             limits: Default::default(),
             forward: Vec::new(),
             forward_token: None,
+            alert_webhooks: Vec::new(),
         }
     }
 

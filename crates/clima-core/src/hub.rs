@@ -85,12 +85,13 @@ pub struct Viewer {
     skipped: u64,
     /// Where a viewer that fell behind takes the newest values from.
     latest: Arc<dyn Fn() -> Vec<LiveSample> + Send + Sync>,
-    /// What is done to each sample on its way out (the API's calibration).
+    /// What is done to the samples of each update on their way out (the API's calibration).
     adjust: Option<Adjust>,
 }
 
-/// A change made to each live sample a viewer sends.
-pub type Adjust = Arc<dyn Fn(&mut LiveSample) + Send + Sync>;
+/// A change made to the live samples of each update a viewer sends (all of them at once: a
+/// derived value follows the other values of its sensor in the same update).
+pub type Adjust = Arc<dyn Fn(&mut [LiveSample]) + Send + Sync>;
 
 impl Viewer {
     /// Waits for the next update; `None` once the hub is gone.
@@ -98,14 +99,12 @@ impl Viewer {
         loop {
             let now = Instant::now().into_std();
             if let Some(due) = self.coalescer.poll(now) {
-                let adjust = |mut s: LiveSample| {
-                    if let Some(f) = &self.adjust {
-                        f(&mut s);
-                    }
-                    s
-                };
+                let mut readings: Vec<LiveSample> = due.into_iter().map(|(_, s)| s).collect();
+                if let Some(f) = &self.adjust {
+                    f(&mut readings);
+                }
                 return Some(LiveUpdate {
-                    readings: due.into_iter().map(|(_, s)| adjust(s)).collect(),
+                    readings,
                     skipped: self.skipped,
                 });
             }
@@ -133,7 +132,7 @@ impl Viewer {
         }
     }
 
-    /// Sends every sample through `f` on its way out.
+    /// Sends the samples of every update through `f` on their way out.
     pub fn adjusted(mut self, f: Adjust) -> Self {
         self.adjust = Some(f);
         self

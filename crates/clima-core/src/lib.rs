@@ -1,6 +1,7 @@
 //! Clima's engine: everything the headless server and the desktop app share. Readings arrive
 //! over HTTP (and serial), are committed to SQLite by one writer, and fan out live through a hub.
 
+pub mod alert;
 pub mod api;
 pub mod background;
 pub mod chart;

@@ -11,6 +11,7 @@ use crate::store::{SensorInfo, WriteStats};
 pub fn families(
     sensors: &[SensorInfo],
     stats: &WriteStats,
+    store_problem: bool,
     forwarders: &[ForwarderStatus],
     now: Millis,
 ) -> Vec<Family> {
@@ -63,11 +64,17 @@ pub fn families(
         "Values refused because another value is stored for their time, by source.",
         "counter",
     );
+    let mut rejected = Family::new(
+        "clima_readings_rejected_total",
+        "Readings refused whole (unparseable, no valid value) and single values refused (implausible), by source.",
+        "counter",
+    );
     for (source, c) in stats.by_source() {
         let l = || vec![("source", source.as_str().to_owned())];
         stored.add(l(), c.stored as f64);
         dup.add(l(), c.duplicates as f64);
         conflicts.add(l(), c.conflicts as f64);
+        rejected.add(l(), c.rejected as f64);
     }
     let mut failed = Family::new(
         "clima_store_failed_commits_total",
@@ -75,7 +82,13 @@ pub fn families(
         "counter",
     );
     failed.add(vec![], stats.failed_commits() as f64);
-    out.extend([stored, dup, conflicts, failed]);
+    let mut problem = Family::new(
+        "clima_store_problem",
+        "1 while the store cannot write (the last commit failed), else 0.",
+        "gauge",
+    );
+    problem.add(vec![], f64::from(u8::from(store_problem)));
+    out.extend([stored, dup, conflicts, rejected, failed, problem]);
 
     let mut lag = Family::new(
         "clima_forwarder_lag_readings",
@@ -97,13 +110,31 @@ pub fn families(
         "Values the target acknowledged.",
         "counter",
     );
+    let mut refused = Family::new(
+        "clima_forwarder_rejected_total",
+        "Values in batches the target refused as malformed (logged, then skipped).",
+        "counter",
+    );
+    let mut lost = Family::new(
+        "clima_forwarder_lost_total",
+        "Values retention removed before they could be forwarded.",
+        "counter",
+    );
+    let mut up = Family::new(
+        "clima_forwarder_connected",
+        "1 while the forwarder's last write succeeded, else 0.",
+        "gauge",
+    );
     for f in forwarders {
         let l = || vec![("target", f.target.clone())];
         lag.add(l(), f.lag_readings as f64);
         lag_s.add(l(), f.lag_seconds);
         errors.add(l(), f.errors as f64);
         delivered.add(l(), f.delivered as f64);
+        refused.add(l(), f.rejected as f64);
+        lost.add(l(), f.lost as f64);
+        up.add(l(), f64::from(u8::from(f.state == "connected")));
     }
-    out.extend([lag, lag_s, errors, delivered]);
+    out.extend([lag, lag_s, errors, delivered, refused, lost, up]);
     out
 }

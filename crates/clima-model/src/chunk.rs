@@ -36,7 +36,7 @@ const VERSION_PCO: u8 = 2;
 const MAX_PCO_SAMPLES: usize = 1 << 22;
 
 /// Most decimal places tried for the decimal encoding.
-const MAX_SCALE: u8 = 6;
+pub(crate) const MAX_SCALE: u8 = 6;
 
 /// Packs samples, sorted by `at` without repeats, in the smaller of the two versions.
 pub fn encode(samples: &[Sample]) -> Vec<u8> {
@@ -268,17 +268,18 @@ fn decode_varint(r: &mut Cursor) -> Result<Vec<Sample>, ChunkError> {
 
 /// The decimal places that represent the most values exactly (the fewest, among equals).
 fn decimal_scale(samples: &[Sample]) -> u8 {
-    let exact = |k: u8| {
-        samples
-            .iter()
-            .filter(|s| to_int(s.value, k).is_some())
-            .count()
-    };
+    best_scale(samples.iter().map(|s| s.value))
+}
+
+/// The decimal places that represent the most of `values` exactly (the fewest, among equals).
+pub(crate) fn best_scale(values: impl Iterator<Item = f64> + Clone) -> u8 {
+    let all = values.clone().count();
+    let exact = |k: u8| values.clone().filter(|v| to_int(*v, k).is_some()).count();
     // The smallest scale that fits the most values; one that fits them all ends the search.
     let mut best = (0, 0);
     for k in 0..=MAX_SCALE {
         let n = exact(k);
-        if n == samples.len() {
+        if n == all {
             return k;
         }
         if n > best.0 {
@@ -289,7 +290,7 @@ fn decimal_scale(samples: &[Sample]) -> u8 {
 }
 
 /// `v * 10^k` as an integer, if dividing it back gives `v` to the bit.
-fn to_int(v: f64, k: u8) -> Option<i64> {
+pub(crate) fn to_int(v: f64, k: u8) -> Option<i64> {
     let scaled = (v * 10f64.powi(i32::from(k))).round();
     if !scaled.is_finite() || scaled.abs() >= 2f64.powi(53) {
         return None;
@@ -298,7 +299,7 @@ fn to_int(v: f64, k: u8) -> Option<i64> {
     ((n as f64 / 10f64.powi(i32::from(k))).to_bits() == v.to_bits()).then_some(n)
 }
 
-fn put_uvar(out: &mut Vec<u8>, mut v: u64) {
+pub(crate) fn put_uvar(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
         out.push((v as u8) | 0x80);
         v >>= 7;
@@ -306,31 +307,31 @@ fn put_uvar(out: &mut Vec<u8>, mut v: u64) {
     out.push(v as u8);
 }
 
-fn zigzag(v: i64) -> u64 {
+pub(crate) fn zigzag(v: i64) -> u64 {
     ((v << 1) ^ (v >> 63)) as u64
 }
 
-fn unzigzag(u: u64) -> i64 {
+pub(crate) fn unzigzag(u: u64) -> i64 {
     (u >> 1) as i64 ^ -((u & 1) as i64)
 }
 
-fn put_ivar(out: &mut Vec<u8>, v: i64) {
+pub(crate) fn put_ivar(out: &mut Vec<u8>, v: i64) {
     put_uvar(out, zigzag(v));
 }
 
-struct Cursor<'a> {
-    data: &'a [u8],
-    pos: usize,
+pub(crate) struct Cursor<'a> {
+    pub(crate) data: &'a [u8],
+    pub(crate) pos: usize,
 }
 
 impl Cursor<'_> {
-    fn byte(&mut self) -> Result<u8, ChunkError> {
+    pub(crate) fn byte(&mut self) -> Result<u8, ChunkError> {
         let b = *self.data.get(self.pos).ok_or(ChunkError::Truncated)?;
         self.pos += 1;
         Ok(b)
     }
 
-    fn uvar(&mut self) -> Result<u64, ChunkError> {
+    pub(crate) fn uvar(&mut self) -> Result<u64, ChunkError> {
         let mut v = 0u64;
         for shift in (0..64).step_by(7) {
             let b = self.byte()?;
@@ -342,7 +343,7 @@ impl Cursor<'_> {
         Err(ChunkError::Truncated)
     }
 
-    fn ivar(&mut self) -> Result<i64, ChunkError> {
+    pub(crate) fn ivar(&mut self) -> Result<i64, ChunkError> {
         Ok(unzigzag(self.uvar()?))
     }
 }

@@ -2,6 +2,7 @@
 //! humidity, over water, by the Magnus formula with Sonntag's constants (as Sensirion's humidity
 //! application notes use them).
 
+use crate::calibration::Calibration;
 use crate::metric::Metric;
 
 /// Magnus constants (Sonntag 1990, over water), and the temperatures they hold for.
@@ -56,6 +57,27 @@ pub fn derive(values: &[(Metric, f64)]) -> Vec<(&'static str, f64)> {
     .filter(|(name, _)| get(name).is_none())
     .filter_map(|(name, v)| Some((name, v?)))
     .collect()
+}
+
+/// Whether `metric` is one Clima derives from temperature and humidity.
+pub fn is_derivable(metric: &str) -> bool {
+    metric == DEW_POINT || metric == ABSOLUTE_HUMIDITY
+}
+
+/// A derived metric recomputed from a sensor's raw temperature and humidity read through their
+/// calibrations: what a derived value becomes once its inputs are calibrated. `None` for a
+/// metric Clima does not derive, or where the formula gives none.
+pub fn recalibrated(
+    metric: &str,
+    (t_raw, rh_raw): (f64, f64),
+    (t_cal, rh_cal): (Calibration, Calibration),
+) -> Option<f64> {
+    let (t, rh) = (t_cal.value(t_raw), rh_cal.value(rh_raw));
+    match metric {
+        DEW_POINT => dew_point(t, rh),
+        ABSOLUTE_HUMIDITY => absolute_humidity(t, rh),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -130,5 +152,27 @@ mod tests {
             derive(&values(&[("temperature", 20.0), ("humidity", 0.0)])),
             [(ABSOLUTE_HUMIDITY, 0.0)]
         );
+    }
+
+    #[test]
+    fn recalibrated_values_follow_the_calibrated_inputs() {
+        let none = (Calibration::NONE, Calibration::NONE);
+        // Uncalibrated inputs give the value derived at ingest.
+        assert_eq!(
+            recalibrated(DEW_POINT, (20.0, 50.0), none),
+            dew_point(20.0, 50.0)
+        );
+        // A sensor reading 1 °C warm and 5 % dry: 21 °C and 45 % raw are 20 °C and 50 %.
+        let cal = (
+            Calibration::new(-1.0, 1.0).unwrap(),
+            Calibration::new(5.0, 1.0).unwrap(),
+        );
+        let dp = recalibrated(DEW_POINT, (21.0, 45.0), cal).unwrap();
+        assert!((dp - 9.3).abs() <= 0.05, "{dp}");
+        let ah = recalibrated(ABSOLUTE_HUMIDITY, (21.0, 45.0), cal).unwrap();
+        assert!((ah - 8.6).abs() <= 0.086, "{ah}");
+        assert_eq!(recalibrated("temperature", (21.0, 45.0), cal), None);
+        assert!(is_derivable(DEW_POINT) && is_derivable(ABSOLUTE_HUMIDITY));
+        assert!(!is_derivable("humidity"));
     }
 }

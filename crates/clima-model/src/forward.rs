@@ -1,7 +1,10 @@
 //! What forwarding sends, as plain data: committed samples written as InfluxDB line protocol
-//! in batches, and the wait between failed tries.
+//! in batches, MQTT topics and which of a batch's publishes the broker acknowledged, and the
+//! wait between failed tries.
 
+use std::collections::HashSet;
 use std::fmt::Write as _;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::Millis;
@@ -12,15 +15,16 @@ pub const BATCH_LINES: usize = 5_000;
 /// The measurement every forwarded line is written under.
 pub const MEASUREMENT: &str = "climate";
 
-/// One committed sample as the forward log holds it, in commit order.
+/// One committed sample as the forward log holds it, in commit order. The names are shared by
+/// the samples of a series (a batch holds thousands of samples of a few series).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sample {
     /// Its place in the forward log: a forwarder's cursor is the last one delivered.
     pub seq: i64,
-    pub sensor: String,
+    pub sensor: Arc<str>,
     /// The sensor's display name, free text.
-    pub name: Option<String>,
-    pub metric: String,
+    pub name: Option<Arc<str>>,
+    pub metric: Arc<str>,
     pub measured_at: Millis,
     pub value: f64,
 }
@@ -183,6 +187,77 @@ pub fn discovery(prefix: &str, sensor: &str, name: Option<&str>, metric: &str) -
     )
 }
 
+/// Which of a batch's MQTT publishes the broker acknowledged, matched by packet id.
+///
+/// The client numbers publishes in the order they were handed to it and says so for each
+/// (`sent`); one whose id is still in flight for an earlier publish is held back (`held`) and
+/// sent under that id once the earlier one is acknowledged. A PUBACK counts only for a publish
+/// of this batch that is in flight under its id, once: a late or repeated acknowledgement, or
+/// one for the earlier publish of a held id, never completes the batch.
+#[derive(Debug, Default)]
+pub struct Acks {
+    /// Publishes handed to the client that it has not numbered yet.
+    unnumbered: usize,
+    /// Packet ids sent for this batch and not acknowledged yet.
+    in_flight: HashSet<u16>,
+    /// The id a held publish will go out under.
+    held: Option<u16>,
+    /// Publishes of the batch not acknowledged yet.
+    left: usize,
+}
+
+impl Acks {
+    /// A batch of `publishes` publishes, all handed to the client in order.
+    pub fn new(publishes: usize) -> Acks {
+        Acks {
+            unnumbered: publishes,
+            left: publishes,
+            ..Acks::default()
+        }
+    }
+
+    /// The client sent a publish under `pkid`: the held one if it waited for that id, else the
+    /// next in order. False when no publish of the batch was waiting to go out.
+    pub fn sent(&mut self, pkid: u16) -> bool {
+        if self.held == Some(pkid) {
+            self.held = None;
+        } else if self.unnumbered > 0 && !self.in_flight.contains(&pkid) {
+            self.unnumbered -= 1;
+        } else {
+            return false;
+        }
+        self.in_flight.insert(pkid);
+        true
+    }
+
+    /// The client holds the next publish until the one in flight under `pkid` is acknowledged.
+    pub fn held(&mut self, pkid: u16) {
+        if self.unnumbered > 0 && self.held.is_none() {
+            self.unnumbered -= 1;
+            self.held = Some(pkid);
+        }
+    }
+
+    /// The broker acknowledged `pkid`. True when that acknowledged a publish of this batch.
+    pub fn acked(&mut self, pkid: u16) -> bool {
+        if self.in_flight.remove(&pkid) {
+            self.left -= 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Publishes not acknowledged yet.
+    pub fn left(&self) -> usize {
+        self.left
+    }
+
+    pub fn complete(&self) -> bool {
+        self.left == 0
+    }
+}
+
 /// The wait before try `failures + 1` after that many failures in a row: half a second,
 /// doubling, at most `cap`.
 pub fn backoff(failures: u32, cap: Duration) -> Duration {
@@ -343,6 +418,86 @@ mod tests {
         assert!(discovery("p", "s", None, "co2")
             .1
             .contains("\"carbon_dioxide\""));
+    }
+
+    /// Replays client and broker events (`s` sent, `h` held, `a` acked) over a batch of `n`
+    /// publishes; returns how many were left after each event and which acks counted.
+    fn check_acks(n: usize, events: &[(char, u16)], left: &[usize], complete: bool) {
+        let mut acks = Acks::new(n);
+        let got: Vec<usize> = events
+            .iter()
+            .map(|&(what, pkid)| {
+                match what {
+                    's' => {
+                        acks.sent(pkid);
+                    }
+                    'h' => acks.held(pkid),
+                    'a' => {
+                        acks.acked(pkid);
+                    }
+                    _ => unreachable!(),
+                }
+                acks.left()
+            })
+            .collect();
+        assert_eq!(got, left, "{events:?}");
+        assert_eq!(acks.complete(), complete, "{events:?}");
+    }
+
+    #[test]
+    fn a_batch_is_acknowledged_publish_by_publish() {
+        // In order, and out of order.
+        check_acks(
+            2,
+            &[('s', 1), ('s', 2), ('a', 1), ('a', 2)],
+            &[2, 2, 1, 0],
+            true,
+        );
+        check_acks(
+            2,
+            &[('s', 1), ('s', 2), ('a', 2), ('a', 1)],
+            &[2, 2, 1, 0],
+            true,
+        );
+        // The same PUBACK twice counts once.
+        check_acks(
+            2,
+            &[('s', 1), ('s', 2), ('a', 1), ('a', 1)],
+            &[2, 2, 1, 1],
+            false,
+        );
+        // A PUBACK for an id this batch never sent (a late one from an earlier batch) counts
+        // nothing, nor one that comes before its publish was sent.
+        check_acks(1, &[('a', 7), ('a', 1), ('s', 1)], &[1, 1, 1], false);
+        // Publishes of another batch (none left to number) are not taken for this one.
+        check_acks(
+            1,
+            &[('s', 1), ('s', 2), ('a', 2), ('a', 1)],
+            &[1, 1, 1, 0],
+            true,
+        );
+        // A held publish: the first PUBACK of id 3 is the earlier publish's; the held one goes
+        // out under 3 after it and needs an acknowledgement of its own.
+        check_acks(
+            3,
+            &[('s', 3), ('s', 4), ('h', 3), ('a', 3), ('s', 3), ('a', 4)],
+            &[3, 3, 3, 2, 2, 1],
+            false,
+        );
+        check_acks(
+            2,
+            &[('h', 3), ('a', 3), ('s', 3), ('s', 4), ('a', 3), ('a', 4)],
+            &[2, 2, 2, 2, 1, 0],
+            true,
+        );
+        // An id is not in flight twice.
+        let mut acks = Acks::new(2);
+        assert!(acks.sent(5));
+        assert!(!acks.sent(5));
+        assert!(acks.acked(5) && !acks.acked(5));
+        assert!(acks.sent(5));
+        assert!(acks.acked(5) && acks.complete());
+        assert!(Acks::new(0).complete());
     }
 
     #[test]

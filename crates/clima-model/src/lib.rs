@@ -1,6 +1,7 @@
 //! Clima's pure centre: what a reading is, how every ingest format becomes one, and how live and
 //! historical values are coalesced and bucketed. Nothing here does IO or reads a clock.
 
+pub mod alert;
 pub mod calibration;
 pub mod chunk;
 pub mod clock;
@@ -15,6 +16,7 @@ pub mod metric;
 pub mod push;
 pub mod rate;
 pub mod reading;
+pub mod rollup;
 pub mod sensor;
 pub mod serial;
 pub mod series;

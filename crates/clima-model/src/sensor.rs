@@ -96,6 +96,41 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     })
 }
 
+/// Most sensors one comparison shows: beyond eight, lines and legend entries stop being
+/// told apart by colour.
+pub const MAX_COMPARED: usize = 8;
+
+/// Why a list of sensors to compare was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SensorListError {
+    #[error("no sensor given: pass sensor=ID, or several as sensor=a,b,c")]
+    Empty,
+    #[error("{0} sensors given: a comparison shows at most 8, pass fewer")]
+    TooMany(usize),
+    #[error("{id:?} is not a sensor id: {problem}")]
+    BadId { id: String, problem: SensorIdError },
+}
+
+/// The sensors of a comma-separated list (`a,b,c`), in order, each once: what a comparison
+/// query names. At most [`MAX_COMPARED`].
+pub fn sensor_list(text: &str) -> Result<Vec<SensorId>, SensorListError> {
+    let mut out: Vec<SensorId> = Vec::new();
+    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let id = SensorId::parse(part).map_err(|problem| SensorListError::BadId {
+            id: part.to_owned(),
+            problem,
+        })?;
+        if !out.contains(&id) {
+            out.push(id);
+        }
+    }
+    match out.len() {
+        0 => Err(SensorListError::Empty),
+        n if n > MAX_COMPARED => Err(SensorListError::TooMany(n)),
+        _ => Ok(out),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -149,5 +184,22 @@ mod tests {
             SensorId::from_client("::ffff:10.0.0.7".parse().unwrap()).as_str(),
             "ip-10-0-0-7"
         );
+    }
+
+    #[test]
+    fn sensor_lists() {
+        let ids = |t: &str| sensor_list(t).map(|v| v.into_iter().map(|i| i.0).collect::<Vec<_>>());
+        assert_eq!(ids("a"), Ok(vec!["a".to_owned()]));
+        assert_eq!(
+            ids("a, b,,a,c"),
+            Ok(vec!["a".into(), "b".into(), "c".into()])
+        );
+        assert_eq!(ids(" , "), Err(SensorListError::Empty));
+        assert_eq!(ids("1,2,3,4,5,6,7,8").map(|v| v.len()), Ok(8));
+        assert_eq!(ids("1,2,3,4,5,6,7,8,9"), Err(SensorListError::TooMany(9)));
+        assert!(matches!(ids("a,b c"), Err(SensorListError::BadId { .. })));
+        assert!(SensorListError::TooMany(9)
+            .to_string()
+            .contains("at most 8"));
     }
 }

@@ -84,11 +84,12 @@ struct Args {
     durability: Durability,
 
     /// How long raw samples are kept (e.g. 30d, 90d, or 'forever'); older data stays as minute
-    /// and hour rollups.
+    /// (sensors of 6 s or faster) and hour rollups.
     #[arg(long, value_name = "DURATION", default_value = "30d")]
     keep_raw: String,
 
-    /// How long minute rollups are kept (e.g. 365d, or 'forever'); hour rollups are kept forever.
+    /// How long minute rollups are kept (e.g. 365d, or 'forever'; only sensors reporting every
+    /// 6 s or faster have them); hour rollups are kept forever.
     #[arg(long, value_name = "DURATION", default_value = "365d")]
     keep_minute: String,
 
@@ -97,9 +98,15 @@ struct Args {
     /// VictoriaMetrics; user and password in the URL) or
     /// http(s)://HOST:PORT/api/v2/write?org=ORG&bucket=BUCKET (InfluxDB 2 and 3, with
     /// --forward-token-env), or mqtt://HOST:PORT/PREFIX (retained states and Home Assistant
-    /// discovery). Repeat for several.
+    /// discovery; mqtts:// for TLS, with ?ca=PATH for a broker's own CA). Repeat for several.
     #[arg(long, value_name = "URL")]
     forward: Vec<String>,
+
+    /// POST every alert that fires or resolves to this URL as JSON, or as an ntfy message for
+    /// https://ntfy.sh/TOPIC or ntfy+https://HOST/TOPIC (self-hosted ntfy). Kept and retried for
+    /// up to an hour while it is down. Repeat for several; more can be added in Settings.
+    #[arg(long, value_name = "URL")]
+    alert_webhook: Vec<String>,
 
     /// Environment variable holding the token of /api/v2/write forward targets.
     #[arg(long, value_name = "VAR")]
@@ -245,6 +252,7 @@ fn config(args: Args) -> Result<EngineConfig> {
     cfg.retention.minute = keep("--keep-minute", &args.keep_minute)?;
     cfg.serial = SerialConfig::from_args(&args.serial).map_err(|e| anyhow!("--serial: {e}"))?;
     cfg.forward = args.forward;
+    cfg.alert_webhooks = args.alert_webhook;
     cfg.forward_token = args
         .forward_token_env
         .as_deref()

@@ -35,6 +35,9 @@ pub enum EngineError {
     /// A `--forward` target cannot be used (or its forwarder could not start).
     #[error(transparent)]
     Forward(#[from] crate::forward::ForwardError),
+    /// An `--alert-webhook` URL cannot be used, or the alerts could not start.
+    #[error(transparent)]
+    Alert(#[from] crate::alert::AlertError),
     /// Threads or the async runtime could not be created.
     #[error("cannot start the engine's threads: {0}")]
     Runtime(#[from] std::io::Error),
@@ -65,6 +68,7 @@ impl Engine {
         let conn = store::open(&cfg.db_path)?;
         let hub = Hub::default();
         let outbox = Arc::new(Outbox::default());
+        let alert_feed = Arc::new(crate::store::alerts::AlertFeed::default());
         let (writer, writer_thread) = store::spawn_writer(
             conn,
             hub.clone(),
@@ -72,6 +76,7 @@ impl Engine {
                 retention: cfg.retention,
                 durability: cfg.durability,
                 outbox: outbox.clone(),
+                alerts: alert_feed.clone(),
                 ..WriterConfig::default()
             },
         )?;
@@ -103,6 +108,12 @@ impl Engine {
             targets,
             cfg.forward_token.clone(),
         )?;
+        let alerts = crate::alert::Alerts::start(
+            writer.clone(),
+            reader.clone(),
+            alert_feed,
+            &cfg.alert_webhooks,
+        )?;
         let api = Api(Arc::new(crate::api::Shared {
             writer,
             reader: reader.clone(),
@@ -116,6 +127,7 @@ impl Engine {
                 reader.settings(crate::api::CALIBRATION_KEY)?,
             )),
             forwarders,
+            alerts,
         }));
         let shutdown = CancellationToken::new();
         let mut allowed = cfg.allowed_hosts.clone();
@@ -133,6 +145,7 @@ impl Engine {
             streams: Default::default(),
             closed: Arc::new(Closed::default()),
             replies: Default::default(),
+            rate_limited: Default::default(),
             shutdown: shutdown.clone(),
         };
         let server = runtime.spawn(http::serve(listener, front, cfg.limits.clone()));
@@ -197,6 +210,8 @@ impl Engine {
         self.api.0.boards.stop();
         // Forwarders stop before the writer, which then stores their last cursors.
         self.api.0.forwarders.stop();
+        // The alerts store their last changes through the writer, so they stop before it.
+        self.api.0.alerts.stop();
         self.api.0.writer.stop();
         if let Some(t) = self.writer_thread.take() {
             let _ = t.join();

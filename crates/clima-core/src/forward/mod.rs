@@ -175,6 +175,11 @@ impl Forwarders {
         } else {
             "command-line"
         };
+        // A bad `?ca=` file is refused before anything is kept.
+        let tls = match &target.broker {
+            Some(b) => mqtt::tls(b, &target.shown)?,
+            None => None,
+        };
         let outbox = self.outbox.clone();
         let key = target.shown.clone();
         let cursor = self
@@ -187,7 +192,7 @@ impl Forwarders {
         }));
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let sink: Box<dyn worker::Sink> = match &target.broker {
-            Some(b) => Box::new(mqtt::Mqtt::new(b.clone(), cursor.id)),
+            Some(b) => Box::new(mqtt::Mqtt::new(b.clone(), cursor.id, tls)),
             None => Box::new(influx::Influx::new(target.clone())),
         };
         let thread = worker::spawn(

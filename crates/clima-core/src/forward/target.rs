@@ -42,7 +42,7 @@ pub enum Kind {
     InfluxV1,
     /// `/api/v2/write?org=&bucket=` with a token (InfluxDB 2 and 3).
     InfluxV2,
-    /// `mqtt://HOST:PORT/PREFIX`: retained states and Home Assistant discovery.
+    /// `mqtt://HOST:PORT/PREFIX` (or `mqtts://`): retained states and Home Assistant discovery.
     Mqtt,
 }
 
@@ -53,6 +53,18 @@ pub struct Broker {
     pub port: u16,
     pub prefix: String,
     pub login: Option<(String, Secret)>,
+    /// For `mqtts://`: TLS, with the certificate checked against these roots.
+    pub tls: Option<Roots>,
+}
+
+/// What an `mqtts://` broker's certificate is checked against.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Roots {
+    /// The public certificate authorities (Mozilla's list, as for `https://` targets).
+    Public,
+    /// Only the certificates in this PEM file (`?ca=PATH`): a broker with its own CA or a
+    /// self-signed certificate.
+    File(std::path::PathBuf),
 }
 
 /// A parsed `--forward URL`.
@@ -85,11 +97,19 @@ impl fmt::Debug for Target {
 pub enum TargetError {
     #[error("forward target {0:?} is not a URL: give e.g. http://HOST:8086/write?db=clima")]
     NotUrl(String),
-    #[error("forward target {shown}: scheme {scheme:?} is not supported: use http:// or https:// with /write?db=NAME (InfluxDB 1.x line protocol) or /api/v2/write?org=ORG&bucket=BUCKET, or mqtt://HOST:PORT/PREFIX")]
+    #[error("forward target {shown}: scheme {scheme:?} is not supported: use http:// or https:// with /write?db=NAME (InfluxDB 1.x line protocol) or /api/v2/write?org=ORG&bucket=BUCKET, or mqtt://HOST:PORT/PREFIX (mqtts:// for TLS)")]
     Scheme { shown: String, scheme: String },
-    #[error("forward target {0}: mqtts:// is not supported yet: use mqtt:// on a trusted network, or a TLS tunnel to the broker")]
-    MqttTls(String),
-    #[error("forward target {0}: an MQTT target needs a host and a topic prefix without '+' or '#', e.g. mqtt://broker.lan:1883/clima")]
+    #[error(
+        "forward target {0}: ?ca=PATH is for mqtts:// (TLS): use mqtts://HOST:8883/PREFIX?ca=PATH"
+    )]
+    MqttCaWithoutTls(String),
+    #[error("forward target {shown}: cannot use {path} as the broker's CA certificate: {why}: give ?ca= the path of a PEM file holding the certificate that signed the broker's")]
+    MqttCa {
+        shown: String,
+        path: String,
+        why: String,
+    },
+    #[error("forward target {0}: an MQTT target needs a host and a topic prefix without '+' or '#', e.g. mqtt://broker.lan:1883/clima or mqtts://broker.lan:8883/clima")]
     MqttAddress(String),
     #[error("forward target {0}: the path must be /write?db=NAME (InfluxDB 1.x, VictoriaMetrics; a VictoriaMetrics cluster's /insert/0/influx/write) or /api/v2/write?org=ORG&bucket=BUCKET (InfluxDB 2 and 3)")]
     Path(String),
@@ -129,10 +149,8 @@ pub fn parse(raw: &str, token: Option<&Secret>) -> Result<Target, TargetError> {
         url.query_pairs_mut().clear().extend_pairs(rest);
     }
     let endpoint = url.to_string();
-    match url.scheme() {
-        "mqtt" => return mqtt(&url, user, password, shown),
-        "mqtts" => return Err(TargetError::MqttTls(shown)),
-        _ => {}
+    if matches!(url.scheme(), "mqtt" | "mqtts") {
+        return mqtt(&url, user, password, shown);
     }
     if !matches!(url.scheme(), "http" | "https") {
         return Err(TargetError::Scheme {
@@ -185,10 +203,24 @@ fn mqtt(
     let prefix = url.path().trim_matches('/');
     let prefix = if prefix.is_empty() { "clima" } else { prefix };
     let host = url.host_str().filter(|h| !h.is_empty());
-    let Some(host) = host.filter(|_| !prefix.contains(['+', '#'])) else {
+    // A '#' in the URL starts its fragment, which would silently cut the prefix short.
+    let wildcard = prefix.contains(['+', '#']) || url.fragment().is_some();
+    let Some(host) = host.filter(|_| !wildcard) else {
         return Err(TargetError::MqttAddress(shown));
     };
-    let port = url.port().unwrap_or(1883);
+    let ca = url
+        .query_pairs()
+        .find(|(k, _)| k == "ca")
+        .map(|(_, v)| std::path::PathBuf::from(v.as_ref()));
+    let tls = match (url.scheme(), ca) {
+        ("mqtts", Some(path)) => Some(Roots::File(path)),
+        ("mqtts", None) => Some(Roots::Public),
+        (_, Some(_)) => return Err(TargetError::MqttCaWithoutTls(shown)),
+        (_, None) => None,
+    };
+    let port = url
+        .port()
+        .unwrap_or(if tls.is_some() { 8883 } else { 1883 });
     Ok(Target {
         kind: Kind::Mqtt,
         endpoint: format!("{host}:{port}"),
@@ -199,12 +231,13 @@ fn mqtt(
             port,
             prefix: prefix.to_owned(),
             login: (!user.is_empty()).then(|| (user, Secret(password.unwrap_or_default()))),
+            tls,
         }),
     })
 }
 
 /// The URL as shown: `***` for user info and secret parameters.
-fn shown(url: &Url) -> String {
+pub(crate) fn shown(url: &Url) -> String {
     let mut out = url.clone();
     if !url.username().is_empty() || url.password().is_some() {
         let _ = out.set_password(None);
@@ -341,5 +374,38 @@ mod tests {
             Err("\"ftp\" is not supported"),
         );
         check("not a url with s3cret@", None, Err("is not a URL"));
+        check(
+            "mqtt://u:s3cret@broker.lan/home",
+            None,
+            Ok((Mqtt, "broker.lan:1883", None, "mqtt://***@broker.lan/home")),
+        );
+        check(
+            "mqtts://broker.lan/home",
+            None,
+            Ok((Mqtt, "broker.lan:8883", None, "mqtts://broker.lan/home")),
+        );
+        check(
+            "mqtt://broker.lan/home?ca=/etc/ca.pem",
+            None,
+            Err("?ca=PATH is for mqtts://"),
+        );
+        check("mqtts://broker.lan/a/#", None, Err("without '+' or '#'"));
+    }
+
+    #[test]
+    fn mqtt_brokers() {
+        let broker = |raw: &str| parse(raw, None).unwrap().broker.unwrap();
+        let b = broker("mqtt://broker.lan");
+        assert_eq!((b.port, b.prefix.as_str(), b.tls), (1883, "clima", None));
+        let b = broker("mqtts://clima:s3cret@broker.lan:8884/site/a?ca=/etc/clima/ca.pem");
+        assert_eq!((b.port, b.prefix.as_str()), (8884, "site/a"));
+        assert_eq!(
+            b.tls,
+            Some(Roots::File(std::path::PathBuf::from("/etc/clima/ca.pem")))
+        );
+        let (user, password) = b.login.unwrap();
+        assert_eq!((user.as_str(), password.expose()), ("clima", "s3cret"));
+        assert_eq!(broker("mqtts://[::1]/x").tls, Some(Roots::Public));
+        assert_eq!(broker("mqtts://[::1]/x").host, "::1");
     }
 }

@@ -118,6 +118,9 @@ pub async fn gate(State(front): State<Arc<Front>>, mut req: Request, next: Next)
     if req.uri().path() != "/healthz" {
         if let Some(limiter) = &front.limiter {
             if let Err(wait) = limiter.check(client) {
+                front
+                    .rate_limited
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
                 return Reply::error(
                     429,
@@ -178,7 +181,7 @@ fn with_cors(mut r: Response, origin: &str, preflight: bool) -> Response {
     if preflight {
         h.insert(
             "access-control-allow-methods",
-            axum::http::HeaderValue::from_static("GET, POST"),
+            axum::http::HeaderValue::from_static("GET, POST, DELETE"),
         );
         h.insert(
             "access-control-allow-headers",

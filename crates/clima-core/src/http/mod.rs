@@ -50,6 +50,8 @@ pub struct Front {
     pub closed: Arc<Closed>,
     /// Replies sent, by status, for `/metrics`.
     pub replies: Mutex<std::collections::BTreeMap<u16, u64>>,
+    /// Requests refused by the rate limiter, for `/metrics`.
+    pub rate_limited: std::sync::atomic::AtomicU64,
     /// Ends live streams at shutdown.
     pub shutdown: CancellationToken,
 }

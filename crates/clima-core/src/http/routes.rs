@@ -4,11 +4,11 @@
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::{Extension, RawQuery, State};
+use axum::extract::{Extension, Path, RawQuery, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post, put};
 use axum::Router;
 use clima_model::json::{self, BodyError};
 use clima_model::line_protocol::{self, Precision};
@@ -19,16 +19,16 @@ use super::guard::{self, Client};
 use super::reply::Reply;
 use super::request::{media_type, param, query_pairs, read_body};
 use super::{assets, sse, Front};
+use crate::alert::AlertError;
 use crate::api::{
-    ChartOptions, DemoError, PortActionError, QueryError, RangeQuery, RetentionError,
-    SetCalibrationError, TokenError,
+    Asked, ChartOptions, DemoError, HousekeepingError, PortActionError, QueryError, RangeQuery,
+    RetentionError, SetCalibrationError, TokenError,
 };
 use crate::chart::{DateStyle, TempUnit};
 use crate::forward::ForwardError;
 use crate::now_ms;
 use crate::store::export::ChartFormat;
 use crate::store::{Source, StoreError};
-use clima_model::calibration::Calibration;
 
 type Shared = State<Arc<Front>>;
 type Pairs = Vec<(String, String)>;
@@ -42,6 +42,10 @@ pub fn router(front: Arc<Front>) -> Router {
         .route("/api/v1/sensors", get(get_sensors))
         .route("/api/v1/sensors/retention", post(set_retention))
         .route("/api/v1/sensors/calibration", post(set_calibration))
+        .route("/api/v1/sensors/name", post(rename_sensor))
+        .route("/api/v1/sensors/hidden", post(hide_sensor))
+        .route("/api/v1/sensors/merge", post(merge_sensors))
+        .route("/api/v1/sensors/{id}", delete(delete_sensor))
         .route("/api/v1/stream", get(stream))
         .route("/api/v1/chart.svg", get(get_chart))
         .route("/api/v1/export.csv", get(export_csv))
@@ -70,6 +74,21 @@ pub fn router(front: Arc<Front>) -> Router {
             get(get_forwarders).post(add_forwarder),
         )
         .route("/api/v1/forwarders/remove", post(remove_forwarder))
+        .route("/api/v1/alerts", get(get_alerts))
+        .route(
+            "/api/v1/alerts/rules",
+            get(get_alert_rules).post(create_alert_rule),
+        )
+        .route(
+            "/api/v1/alerts/rules/{id}",
+            put(update_alert_rule).delete(delete_alert_rule),
+        )
+        .route("/api/v1/alerts/presets", get(get_alert_presets))
+        .route(
+            "/api/v1/alerts/webhooks",
+            get(get_alert_webhooks).post(add_alert_webhook),
+        )
+        .route("/api/v1/alerts/webhooks/{id}", delete(remove_alert_webhook))
         .route("/metrics", get(metrics))
         .route("/api/v1/token/regenerate", post(regenerate_token))
         .route("/write", post(write))
@@ -201,6 +220,24 @@ impl From<ForwardError> for Reply {
     }
 }
 
+impl From<AlertError> for Reply {
+    fn from(e: AlertError) -> Reply {
+        match e {
+            AlertError::Rule(r) => Reply::json(
+                422,
+                &json!({ "error": "invalid_rule", "field": r.field, "message": r.to_string() }),
+            ),
+            e @ AlertError::UnknownRule(_) => Reply::error(404, "unknown_rule", e.to_string()),
+            e @ AlertError::Webhook(_) => Reply::error(400, "invalid_webhook", e.to_string()),
+            e @ AlertError::UnknownWebhook(_) => {
+                Reply::error(404, "unknown_webhook", e.to_string())
+            }
+            AlertError::Store(s) => s.into(),
+            e @ AlertError::Thread(_) => Reply::error(500, "internal", e.to_string()),
+        }
+    }
+}
+
 fn require_media(headers: &HeaderMap, accepted: &[&str], hint: &str) -> Result<(), Reply> {
     let media = media_type(headers);
     if media.is_empty() || accepted.contains(&media.as_str()) {
@@ -303,6 +340,7 @@ async fn store_items(
             }
         }
     }
+    front.api.count_rejected(source, rejected.len());
     if good.is_empty() {
         let first = rejected
             .first()
@@ -427,6 +465,9 @@ async fn line_protocol_write(
         let Some(first) = rejected.first() else {
             return Ok(Reply::empty(204));
         };
+        front
+            .api
+            .count_rejected(Source::LineProtocol, rejected.len());
         return Err(Reply::json(
             400,
             &json!({ "error": "invalid_reading", "message": format!("nothing stored: {}", first.reason), "rejected": rejected }),
@@ -517,11 +558,26 @@ fn range_query(pairs: &Pairs) -> Result<RangeQuery, Reply> {
     })
 }
 
+/// A query of one sensor, or of several (`sensor=a,b,c`, at most 8) to compare.
+fn asked(pairs: &Pairs) -> Result<Asked, Reply> {
+    Asked::new(range_query(pairs)?).map_err(|e| {
+        let code = match e {
+            clima_model::sensor::SensorListError::TooMany(_) => "too_many_sensors",
+            _ => "invalid_sensor",
+        };
+        Reply::error(400, code, e.to_string())
+    })
+}
+
+/// One series' buckets, or several sensors' series of one metric (`"series": [...]`) on the
+/// same buckets when `sensor` lists several.
 async fn get_range(State(front): Shared, RawQuery(q): RawQuery) -> Result<Reply, Reply> {
-    let query = range_query(&pairs(q))?;
+    let asked = asked(&pairs(q))?;
     let api = front.api.clone();
-    let range = blocking(move || api.range(&query)).await??;
-    Ok(Reply::json(200, &range))
+    Ok(match asked {
+        Asked::One(query) => Reply::json(200, &blocking(move || api.range(&query)).await??),
+        Asked::Several(query) => Reply::json(200, &blocking(move || api.compare(&query)).await??),
+    })
 }
 
 /// One series drawn as SVG, for the dashboard. `X-Clima-Plot-Area` tells the page where the
@@ -529,7 +585,7 @@ async fn get_range(State(front): Shared, RawQuery(q): RawQuery) -> Result<Reply,
 /// of `/api/v1/readings` with the same `from`, `to` and `points`.
 async fn get_chart(State(front): Shared, RawQuery(q): RawQuery) -> Result<Reply, Reply> {
     let pairs = pairs(q);
-    let query = range_query(&pairs)?;
+    let asked = asked(&pairs)?;
     let temp_unit = TempUnit::parse(param(&pairs, "unit").unwrap_or("C"))
         .map_err(|e| Reply::error(400, "invalid_unit", e.to_string()))?;
     let size = |key: &str, default: i64| {
@@ -544,7 +600,7 @@ async fn get_chart(State(front): Shared, RawQuery(q): RawQuery) -> Result<Reply,
         dates: DateStyle::for_language(param(&pairs, "lang").unwrap_or("en")),
     };
     let api = front.api.clone();
-    let chart = blocking(move || api.chart(&query, &options)).await??;
+    let chart = blocking(move || api.asked_chart(&asked, &options)).await??;
     let p = chart.plot;
     Ok(Reply {
         content_type: "image/svg+xml",
@@ -570,14 +626,14 @@ async fn export_chart(
     RawQuery(q): RawQuery,
     format: ChartFormat,
 ) -> Result<Reply, Reply> {
-    let query = range_query(&pairs(q))?;
+    let asked = asked(&pairs(q))?;
     let (content_type, ext) = match format {
         ChartFormat::Png => ("image/png", "png"),
         ChartFormat::Svg => ("image/svg+xml", "svg"),
     };
-    let disposition = attachment(&query.sensor, &query.metric, ext);
+    let disposition = attachment(&asked.name(), asked.metric(), ext);
     let api = front.api.clone();
-    let body = blocking(move || api.export_chart(&query, format)).await??;
+    let body = blocking(move || api.export_asked_chart(&asked, format)).await??;
     Ok(Reply {
         content_type,
         ..Reply::empty(200)
@@ -589,39 +645,26 @@ async fn export_chart(
 
 /// Every sample of a range as CSV, streamed as it is read: a year exports with flat memory,
 /// and a client that stops reading is cut by the server's write limit. Values go through the
-/// series' calibration unless `?raw=true`; `X-Clima-Calibration` says which was applied.
+/// series' calibration unless `?raw=true`; `X-Clima-Calibration` says which was applied. With
+/// several sensors (`sensor=a,b`), each series follows the other under one header.
 async fn export_csv(State(front): Shared, RawQuery(q): RawQuery) -> Result<Response, Reply> {
     let pairs = pairs(q);
-    let query = range_query(&pairs)?;
-    let calibration = match param(&pairs, "raw") {
-        Some("true" | "1") => Calibration::NONE,
-        _ => front.api.calibration(&query.sensor, &query.metric),
-    };
-    let applied = if calibration.is_none() {
-        "none".to_owned()
-    } else {
-        format!("offset={}; scale={}", calibration.offset, calibration.scale)
-    };
+    let asked = asked(&pairs)?;
+    let raw = matches!(param(&pairs, "raw"), Some("true" | "1"));
     let api = front.api.clone();
-    let checked = query.clone();
-    let (from, to) = blocking(move || api.export_range(&checked)).await??;
+    let disposition = attachment(&asked.name(), asked.metric(), "csv");
+    // Check every series and range before the first byte goes out.
+    let (asked, applied) =
+        blocking(move || api.export_check(&asked, raw).map(|a| (asked, a))).await??;
     let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Vec<u8>>>(4);
-    let reader = front.api.reader();
-    let disposition = attachment(&query.sensor, &query.metric, "csv");
+    let api = front.api.clone();
     tokio::task::spawn_blocking(move || {
         let sink = ChannelWriter(tx.clone());
         let mut out = std::io::BufWriter::with_capacity(64 * 1024, sink);
-        let result = crate::store::export::export_csv_calibrated(
-            &reader,
-            &query.sensor,
-            &query.metric,
-            (from, to),
-            calibration,
-            &mut out,
-            |_| {},
-        )
-        .map_err(|e| e.to_string())
-        .and_then(|_| std::io::Write::flush(&mut out).map_err(|e| e.to_string()));
+        let result = api
+            .export_asked_csv(&asked, raw, &mut out)
+            .map_err(|e| e.to_string())
+            .and_then(|_| std::io::Write::flush(&mut out).map_err(|e| e.to_string()));
         if let Err(e) = result {
             // Ending the body with an error tells the client it is incomplete.
             tracing::warn!(error = %e, "export stopped");
@@ -707,6 +750,104 @@ async fn set_calibration(
     ))
 }
 
+impl From<HousekeepingError> for Reply {
+    fn from(e: HousekeepingError) -> Reply {
+        match e {
+            e @ HousekeepingError::UnknownSensor(_) => {
+                Reply::error(404, "unknown_sensor", e.to_string())
+            }
+            e @ HousekeepingError::NotConfirmed(_) => {
+                Reply::error(400, "confirmation_required", e.to_string())
+            }
+            e @ HousekeepingError::SameSensor => Reply::error(400, "same_sensor", e.to_string()),
+            e @ HousekeepingError::Name(_) => Reply::error(400, "invalid_name", e.to_string()),
+            HousekeepingError::Store(s) => s.into(),
+        }
+    }
+}
+
+/// Names a sensor on the dashboard: body `{"sensor": ID, "name": "Living room"}` (an empty
+/// name goes back to the device's name).
+async fn rename_sensor(
+    State(front): Shared,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Reply, Reply> {
+    #[derive(serde::Deserialize)]
+    struct Name {
+        sensor: String,
+        name: String,
+    }
+    let n: Name = json_body(
+        &front,
+        &headers,
+        body,
+        "{\"sensor\": ID, \"name\": \"Living room\"}",
+    )
+    .await?;
+    let api = front.api.clone();
+    let sensor = n.sensor.clone();
+    let name = blocking(move || api.rename_sensor(&sensor, &n.name)).await??;
+    Ok(Reply::json(
+        200,
+        &json!({ "sensor": n.sensor, "name": name }),
+    ))
+}
+
+/// Hides a sensor from the dashboard (`"hidden": true`; still collected) or shows it again.
+async fn hide_sensor(State(front): Shared, headers: HeaderMap, body: Body) -> Result<Reply, Reply> {
+    #[derive(serde::Deserialize)]
+    struct Hide {
+        sensor: String,
+        hidden: bool,
+    }
+    let h: Hide = json_body(&front, &headers, body, "{\"sensor\": ID, \"hidden\": true}").await?;
+    let api = front.api.clone();
+    let sensor = h.sensor.clone();
+    blocking(move || api.hide_sensor(&sensor, h.hidden)).await??;
+    Ok(Reply::json(
+        200,
+        &json!({ "sensor": h.sensor, "hidden": h.hidden }),
+    ))
+}
+
+/// Deletes a sensor and all its data; `?confirm=ID` must repeat its id.
+async fn delete_sensor(
+    State(front): Shared,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    RawQuery(q): RawQuery,
+) -> Result<Reply, Reply> {
+    let confirm = param(&pairs(q), "confirm").map(str::to_owned);
+    let api = front.api.clone();
+    let sensor = id.clone();
+    blocking(move || api.delete_sensor(&sensor, confirm.as_deref())).await??;
+    Ok(Reply::json(200, &json!({ "deleted": id })))
+}
+
+/// Moves one sensor's history into another and deletes the first: body `{"from": OLD_ID,
+/// "into": NEW_ID}`; answers with what was stored, duplicates and conflicts as ingest does.
+async fn merge_sensors(
+    State(front): Shared,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Reply, Reply> {
+    #[derive(serde::Deserialize)]
+    struct Merge {
+        from: String,
+        into: String,
+    }
+    let m: Merge = json_body(
+        &front,
+        &headers,
+        body,
+        "{\"from\": OLD_ID, \"into\": NEW_ID}",
+    )
+    .await?;
+    let api = front.api.clone();
+    let outcome = blocking(move || api.merge_sensors(&m.from, &m.into)).await??;
+    Ok(Reply::json(200, &outcome))
+}
+
 /// Sets how long one sensor's data is kept: body `{"sensor": ID, "keep_raw": "90d",
 /// "keep_minute": "forever"}`; a missing or null field goes back to the server's setting.
 async fn set_retention(
@@ -753,7 +894,7 @@ async fn metrics(State(front): Shared) -> Result<Reply, Reply> {
     let mut families = blocking(move || api.metrics()).await??;
     let mut replies = Family::new(
         "clima_http_replies_total",
-        "HTTP replies sent, by status (429: rate-limited).",
+        "HTTP replies sent, by status.",
         "counter",
     );
     for (status, n) in front.replies.lock().expect("reply counts").iter() {
@@ -764,14 +905,10 @@ async fn metrics(State(front): Shared) -> Result<Reply, Reply> {
         "Requests refused by the per-address rate limit.",
         "counter",
     );
-    let n429 = front
-        .replies
-        .lock()
-        .expect("reply counts")
-        .get(&429)
-        .copied()
-        .unwrap_or(0);
-    limited.add(vec![], n429 as f64);
+    let n = front
+        .rate_limited
+        .load(std::sync::atomic::Ordering::Relaxed);
+    limited.add(vec![], n as f64);
     let mut closed = Family::new(
         "clima_http_connections_closed_total",
         "Connections refused or cut, by reason.",
@@ -786,6 +923,86 @@ async fn metrics(State(front): Shared) -> Result<Reply, Reply> {
     let mut reply = Reply::empty(200).with_body(render(&families).into_bytes());
     reply.content_type = "text/plain; version=0.0.4; charset=utf-8";
     Ok(reply)
+}
+
+/// Active alerts and the last 200 transitions.
+async fn get_alerts(State(front): Shared) -> Result<Reply, Reply> {
+    let api = front.api.clone();
+    let list = blocking(move || api.alerts()).await??;
+    Ok(Reply::json(200, &list))
+}
+
+async fn get_alert_rules(State(front): Shared) -> Reply {
+    Reply::json(200, &json!({ "rules": front.api.alert_rules() }))
+}
+
+async fn get_alert_presets(State(front): Shared) -> Reply {
+    Reply::json(200, &json!({ "presets": front.api.alert_presets() }))
+}
+
+/// The shape a rule is sent in, for errors about the body as a whole.
+const RULE_SHAPE: &str = "{\"sensor\": \"*\", \"metric\": \"humidity\", \"condition\": \"above\", \"threshold\": 70, \"for\": \"6h\"}";
+
+/// Adds a rule: its JSON as body; a bad rule is a 422 naming the field.
+async fn create_alert_rule(
+    State(front): Shared,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Reply, Reply> {
+    let rule: serde_json::Value = json_body(&front, &headers, body, RULE_SHAPE).await?;
+    let api = front.api.clone();
+    let view = blocking(move || api.create_alert_rule(&rule)).await??;
+    Ok(Reply::json(201, &view))
+}
+
+async fn update_alert_rule(
+    State(front): Shared,
+    Path(id): Path<i64>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Reply, Reply> {
+    let rule: serde_json::Value = json_body(&front, &headers, body, RULE_SHAPE).await?;
+    let api = front.api.clone();
+    let view = blocking(move || api.update_alert_rule(id, &rule)).await??;
+    Ok(Reply::json(200, &view))
+}
+
+async fn delete_alert_rule(State(front): Shared, Path(id): Path<i64>) -> Result<Reply, Reply> {
+    let api = front.api.clone();
+    blocking(move || api.delete_alert_rule(id)).await??;
+    Ok(Reply::json(200, &json!({ "deleted": id })))
+}
+
+async fn get_alert_webhooks(State(front): Shared) -> Reply {
+    Reply::json(200, &json!({ "webhooks": front.api.alert_webhooks() }))
+}
+
+/// Adds a webhook, kept in the database: body `{"url": "https://ntfy.sh/TOPIC"}`.
+async fn add_alert_webhook(
+    State(front): Shared,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Reply, Reply> {
+    #[derive(serde::Deserialize)]
+    struct Add {
+        url: String,
+    }
+    let a: Add = json_body(
+        &front,
+        &headers,
+        body,
+        "{\"url\": \"https://ntfy.sh/TOPIC\"}",
+    )
+    .await?;
+    let api = front.api.clone();
+    let view = blocking(move || api.add_alert_webhook(&a.url)).await??;
+    Ok(Reply::json(201, &view))
+}
+
+async fn remove_alert_webhook(State(front): Shared, Path(id): Path<i64>) -> Result<Reply, Reply> {
+    let api = front.api.clone();
+    blocking(move || api.remove_alert_webhook(id)).await??;
+    Ok(Reply::json(200, &json!({ "removed": id })))
 }
 
 async fn get_forwarders(State(front): Shared) -> Reply {

@@ -13,7 +13,11 @@ use serde_json::json;
 
 use super::reply::Reply;
 use super::Front;
+use crate::alert::AlertView;
 use crate::hub::Viewer;
+use tokio::sync::broadcast::error::RecvError;
+
+type Alerts = tokio::sync::broadcast::Receiver<AlertView>;
 
 /// Most live streams served at once; more get 503.
 const MAX_STREAMS: usize = 256;
@@ -29,8 +33,8 @@ impl Drop for Place {
     }
 }
 
-/// Starts one viewer's stream: `hello`, then `readings` events until the client goes or the
-/// engine stops.
+/// Starts one viewer's stream: `hello`, then `readings` events (throttled) and `alert` events
+/// (every alert transition, at once) until the client goes or the engine stops.
 pub fn open(front: Arc<Front>) -> Response {
     if front.streams.fetch_add(1, Ordering::Relaxed) >= MAX_STREAMS {
         front.streams.fetch_sub(1, Ordering::Relaxed);
@@ -46,22 +50,38 @@ pub fn open(front: Arc<Front>) -> Response {
     let hello = Event::default()
         .event("hello")
         .data(json!({ "throttle_ms": front.api.throttle().as_millis() as u64 }).to_string());
-    let state = (viewer, place, Some(hello));
+    let alerts = front.api.alert_events();
+    let state = (viewer, alerts, place, Some(hello));
     let events = futures_util::stream::unfold(
         state,
-        |(mut viewer, place, hello): (Viewer, Place, Option<Event>)| async move {
+        |(mut viewer, mut alerts, place, hello): (Viewer, Alerts, Place, Option<Event>)| async move {
             if let Some(hello) = hello {
-                return Some((Ok::<_, Infallible>(hello), (viewer, place, None)));
+                return Some((Ok::<_, Infallible>(hello), (viewer, alerts, place, None)));
             }
             let shutdown = place.0.shutdown.clone();
-            let update = tokio::select! {
-                u = viewer.next() => u?,
-                _ = shutdown.cancelled() => return None,
+            let event = loop {
+                tokio::select! {
+                    u = viewer.next() => {
+                        let update = u?;
+                        break Event::default().event("readings").data(
+                            json!({ "readings": update.readings, "skipped": update.skipped })
+                                .to_string(),
+                        );
+                    }
+                    a = alerts.recv() => match a {
+                        Ok(alert) => {
+                            break Event::default()
+                                .event("alert")
+                                .data(serde_json::to_string(&alert).unwrap_or_default())
+                        }
+                        // Missed transitions are in GET /api/v1/alerts.
+                        Err(RecvError::Lagged(_)) => continue,
+                        Err(RecvError::Closed) => return None,
+                    },
+                    _ = shutdown.cancelled() => return None,
+                }
             };
-            let event = Event::default().event("readings").data(
-                json!({ "readings": update.readings, "skipped": update.skipped }).to_string(),
-            );
-            Some((Ok(event), (viewer, place, None)))
+            Some((Ok(event), (viewer, alerts, place, None)))
         },
     );
     let mut response = Sse::new(events)

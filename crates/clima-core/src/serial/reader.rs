@@ -108,9 +108,12 @@ pub(super) fn run(args: ReaderArgs) {
                                 r.measured_at.get_or_insert(now);
                             }
                             parsed += 1;
+                            let mut refused = 0;
                             for e in rs.iter().flat_map(|r| &r.refused) {
                                 registry.unparsed(id, &line, &e.to_string(), now);
+                                refused += 1;
                             }
+                            writer.stats().rejected(Source::Serial, refused);
                             count += rs.len() as u64;
                             readings.extend(rs);
                         }

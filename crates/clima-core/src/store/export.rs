@@ -4,13 +4,14 @@
 use std::io::{Read, Write};
 
 use clima_model::calibration::Calibration;
+use clima_model::derive::recalibrated;
 use clima_model::downsample::BucketPlan;
 use clima_model::metric::unit_of;
 use clima_model::reading::Draft;
 use clima_model::timestamp::{format_rfc3339, from_rfc3339};
 use clima_model::{Millis, SensorId, HOUR};
 
-use super::layout::{load_hour, ROLLUPS};
+use super::layout::{load_hour, unpack_periods, HOUR_ROLLUPS};
 use super::{Reader, StoreError, WriteHandle};
 use crate::chart::{self, ChartError, ChartSpec};
 use clima_model::chunk::Sample;
@@ -90,13 +91,25 @@ pub fn estimate(
     let Some(series) = series_id(reader, sensor, metric)? else {
         return Ok(0);
     };
-    let hour = ROLLUPS[1].1;
+    let hour = HOUR;
+    let from_hour = from - from.rem_euclid(hour);
     reader.with(|c| {
-        let stored: i64 = c.query_row(
-            &format!("SELECT coalesce(sum(count), 0) FROM {} WHERE series_id = ?1 AND t >= ?2 AND t < ?3", ROLLUPS[1].0),
-            (series, from - from.rem_euclid(hour), to),
+        let mut stored: i64 = c.query_row(
+            &format!("SELECT coalesce(sum(count), 0) FROM {HOUR_ROLLUPS} WHERE series_id = ?1 AND t >= ?2 AND t < ?3"),
+            (series, from_hour, to),
             |r| r.get(0),
         )?;
+        let mut packed =
+            c.prepare_cached("SELECT data FROM hour_rollups WHERE series_id = ?1 AND day > ?2 - 86400000 AND day < ?3")?;
+        let mut days = packed.query((series, from_hour, to))?;
+        while let Some(row) = days.next()? {
+            let data = row.get_ref(0)?.as_blob().map_err(rusqlite::Error::from)?;
+            stored += unpack_periods(data)?
+                .iter()
+                .filter(|h| h.start >= from_hour && h.start < to)
+                .map(|h| h.partial.count as i64)
+                .sum::<i64>();
+        }
         let recent: i64 = c.query_row(
             "SELECT count(*) FROM recent_samples WHERE measured_at >= ?2 AND measured_at < ?3 AND series_id = ?1",
             (series, from, to),
@@ -134,15 +147,94 @@ pub fn export_csv_calibrated<W: Write>(
     reader: &Reader,
     sensor: &str,
     metric: &str,
-    (from, to): (Millis, Millis),
+    range: (Millis, Millis),
     calibration: Calibration,
     out: W,
-    mut progress: impl FnMut(u64),
+    progress: impl FnMut(u64),
 ) -> Result<u64, ExportError> {
     let series = series_id(reader, sensor, metric)?.ok_or_else(|| ExportError::UnknownSeries {
         sensor: sensor.into(),
         metric: metric.into(),
     })?;
+    write_csv(
+        reader,
+        (sensor, metric),
+        series,
+        range,
+        out,
+        progress,
+        |c, hour, start, end| {
+            let mut samples = hour_samples(c, series, hour, start, end)?;
+            for s in &mut samples {
+                s.value = calibration.value(s.value);
+            }
+            Ok(samples)
+        },
+    )
+}
+
+/// [`export_csv`] of a metric Clima derives (dew point, absolute humidity), recomputed at each
+/// time from the sensor's temperature and humidity read through their calibrations
+/// (`clima_model::derive::recalibrated`); times without both inputs are left out.
+pub fn export_csv_recalibrated<W: Write>(
+    reader: &Reader,
+    sensor: &str,
+    metric: &str,
+    range: (Millis, Millis),
+    inputs: (Calibration, Calibration),
+    out: W,
+    progress: impl FnMut(u64),
+) -> Result<u64, ExportError> {
+    let unknown = || ExportError::UnknownSeries {
+        sensor: sensor.into(),
+        metric: metric.into(),
+    };
+    let series = series_id(reader, sensor, metric)?.ok_or_else(unknown)?;
+    let t = series_id(reader, sensor, "temperature")?.ok_or_else(unknown)?;
+    let rh = series_id(reader, sensor, "humidity")?.ok_or_else(unknown)?;
+    write_csv(
+        reader,
+        (sensor, metric),
+        series,
+        range,
+        out,
+        progress,
+        |c, hour, start, end| {
+            let ts = hour_samples(c, t, hour, start, end)?;
+            let rhs = hour_samples(c, rh, hour, start, end)?;
+            let mut j = 0;
+            let mut out = Vec::new();
+            for x in &ts {
+                while j < rhs.len() && rhs[j].at < x.at {
+                    j += 1;
+                }
+                if let Some(y) = rhs.get(j).filter(|y| y.at == x.at) {
+                    if let Some(value) = recalibrated(metric, (x.value, y.value), inputs) {
+                        out.push(Sample { value, ..*x });
+                    }
+                }
+            }
+            Ok(out)
+        },
+    )
+}
+
+/// Writes the CSV of a series' span within `range`, hour by hour, with each hour's samples
+/// as `samples_of(connection, hour, start, end)` gives them.
+fn write_csv<W: Write>(
+    reader: &Reader,
+    (sensor, metric): (&str, &str),
+    series: i64,
+    (from, to): (Millis, Millis),
+    out: W,
+    mut progress: impl FnMut(u64),
+    mut samples_of: impl FnMut(
+        &rusqlite::Connection,
+        Millis,
+        Millis,
+        Millis,
+    ) -> Result<Vec<Sample>, StoreError>,
+) -> Result<u64, ExportError> {
     let mut csv = csv::Writer::from_writer(out);
     csv.write_record(CSV_HEADER)?;
     let unit = unit_of(metric).unwrap_or("");
@@ -156,7 +248,7 @@ pub fn export_csv_calibrated<W: Write>(
     let mut hour = from.div_euclid(HOUR) * HOUR;
     while hour < to {
         let (start, end) = (from.max(hour), to.min(hour + HOUR));
-        let samples = reader.with(|c| hour_samples(c, series, hour, start, end))?;
+        let samples = reader.with(|c| samples_of(c, hour, start, end))?;
         for s in samples {
             let record = [
                 sensor,
@@ -164,7 +256,7 @@ pub fn export_csv_calibrated<W: Write>(
                 unit,
                 &format_rfc3339(s.at),
                 &format_rfc3339(s.received_at),
-                &calibration.value(s.value).to_string(),
+                &s.value.to_string(),
             ];
             csv.write_record(record)?;
             rows += 1;
@@ -220,7 +312,7 @@ pub fn export_chart_calibrated(
 
 /// The first and last sample time of a series, over chunks, pieces, samples and recent samples
 /// (packed data by whole hours).
-fn data_span(
+pub(super) fn data_span(
     c: &rusqlite::Connection,
     series: i64,
 ) -> Result<Option<(Millis, Millis)>, StoreError> {
@@ -237,7 +329,7 @@ fn data_span(
 }
 
 /// Every sample of `[start, end)`, which lies within `hour`, in time order.
-fn hour_samples(
+pub(super) fn hour_samples(
     c: &rusqlite::Connection,
     series: i64,
     hour: Millis,

@@ -4,13 +4,15 @@
 //! A sample within the recent window is a row of `recent_samples`. Older samples are packed per
 //! series and hour into `pieces`, or, if not newer than what their series holds, wait as rows of
 //! `samples`; sealing merges both into one `chunks` row per series and hour. Every sample outside
-//! `recent_samples` is summed into the rollup tables.
+//! `recent_samples` is summed into the hour rollups as it is stored; a sealed hour of a fast
+//! series also gets its minute rollups, packed in one `minute_rollups` row
+//! (`clima_model::rollup`), which then stands for its chunk in minute-wide queries.
 
 // foldhash: see the writer's caches.
 use foldhash::HashMap;
 
 use clima_model::downsample::Partial;
-use clima_model::{chunk, Millis, HOUR, MINUTE};
+use clima_model::{chunk, rollup, Millis, DAY, HOUR};
 use rusqlite::{Connection, OptionalExtension};
 
 use super::StoreError;
@@ -50,6 +52,27 @@ pub(super) fn load_hour(
     Ok(out)
 }
 
+/// One series' pieces within one hour, in time order.
+pub(super) fn load_pieces(
+    c: &Connection,
+    series: i64,
+    hour: Millis,
+) -> Result<Vec<chunk::Sample>, StoreError> {
+    let mut stmt = c.prepare_cached(
+        "SELECT data FROM pieces WHERE series_id = ?1 AND first >= ?2 AND first < ?3",
+    )?;
+    let mut blobs = stmt.query((series, hour, hour + HOUR))?;
+    let (mut out, mut parts) = (Vec::new(), 0);
+    while let Some(row) = blobs.next()? {
+        out.extend(unpack(row)?);
+        parts += 1;
+    }
+    if parts > 1 {
+        out.sort_by_key(|s| s.at);
+    }
+    Ok(out)
+}
+
 /// Decodes the chunk or piece in a query row's first column.
 pub(super) fn unpack(row: &rusqlite::Row) -> Result<Vec<chunk::Sample>, StoreError> {
     let data = row.get_ref(0)?.as_blob().map_err(|e| damaged(&e))?;
@@ -66,18 +89,20 @@ fn damaged(e: &dyn std::fmt::Display) -> StoreError {
     ))
 }
 
-/// The rollup tables and the period each sums, in milliseconds.
-pub(super) const ROLLUPS: [(&str, i64); 2] = [("rollup_minute", MINUTE), ("rollup_hour", HOUR)];
+/// The table of hour rollups not yet packed: one row per series and hour, summed as samples
+/// are stored. Sealing an hour moves its row into `hour_rollups` ([`pack_hour`]); the rows and
+/// the packed hours together sum every sample outside `recent_samples`, each once.
+pub(super) const HOUR_ROLLUPS: &str = "rollup_hour";
 
 /// Adds a new partial aggregate to the row already there.
 const ROLLUP_MERGE: &str = "ON CONFLICT (series_id, t) DO UPDATE SET sum = sum + excluded.sum, \
     min = min(min, excluded.min), max = max(max, excluded.max), count = count + excluded.count";
 
 /// Samples newly stored outside `recent_samples` by one commit or move, summed per series and
-/// period.
+/// hour.
 #[derive(Default)]
 pub(super) struct Rollups {
-    periods: [HashMap<(i64, Millis), Partial>; 2],
+    hours: HashMap<(i64, Millis), Partial>,
 }
 
 impl Rollups {
@@ -85,38 +110,213 @@ impl Rollups {
         self.add_partial(series, at, Partial::of(value));
     }
 
-    /// Adds one series' samples in time order, summing each minute before touching the maps.
+    /// Adds one series' samples of one hour, summing them before touching the map.
     fn add_run(&mut self, series: i64, run: &[chunk::Sample]) {
-        for minute in run.chunk_by(|a, b| a.at.div_euclid(MINUTE) == b.at.div_euclid(MINUTE)) {
-            let mut p = Partial::of(minute[0].value);
-            for s in &minute[1..] {
-                p.merge(&Partial::of(s.value));
-            }
-            self.add_partial(series, minute[0].at, p);
+        let mut p = Partial::of(run[0].value);
+        for s in &run[1..] {
+            p.merge(&Partial::of(s.value));
         }
+        self.add_partial(series, run[0].at, p);
     }
 
     fn add_partial(&mut self, series: i64, at: Millis, p: Partial) {
-        for ((_, period), map) in ROLLUPS.iter().zip(self.periods.iter_mut()) {
-            let key = (series, at - at.rem_euclid(*period));
-            map.entry(key).and_modify(|e| e.merge(&p)).or_insert(p);
-        }
+        let key = (series, at - at.rem_euclid(HOUR));
+        self.hours
+            .entry(key)
+            .and_modify(|e| e.merge(&p))
+            .or_insert(p);
     }
 
     pub(super) fn upsert(&self, tx: &rusqlite::Transaction) -> Result<(), StoreError> {
-        for ((table, _), map) in ROLLUPS.iter().zip(self.periods.iter()) {
-            if map.is_empty() {
-                continue;
-            }
-            let mut stmt = tx.prepare_cached(&format!(
-                "INSERT INTO {table} (series_id, t, sum, min, max, count) VALUES (?1, ?2, ?3, ?4, ?5, ?6) {ROLLUP_MERGE}"
-            ))?;
-            for ((series, t), p) in map {
-                stmt.execute((series, t, p.sum, p.min, p.max, p.count as i64))?;
-            }
+        if self.hours.is_empty() {
+            return Ok(());
+        }
+        let mut stmt = tx.prepare_cached(&format!(
+            "INSERT INTO {HOUR_ROLLUPS} (series_id, t, sum, min, max, count) VALUES (?1, ?2, ?3, ?4, ?5, ?6) {ROLLUP_MERGE}"
+        ))?;
+        for ((series, t), p) in &self.hours {
+            stmt.execute((series, t, p.sum, p.min, p.max, p.count as i64))?;
         }
         Ok(())
     }
+}
+
+/// One series' minute rollups of one hour, if it has them.
+pub(super) fn load_minutes(
+    c: &Connection,
+    series: i64,
+    hour: Millis,
+) -> Result<Option<Vec<rollup::Period>>, StoreError> {
+    let data: Option<Vec<u8>> = c
+        .prepare_cached("SELECT data FROM minute_rollups WHERE series_id = ?1 AND hour = ?2")?
+        .query_row((series, hour), |r| r.get(0))
+        .optional()?;
+    data.map(|d| unpack_periods(&d)).transpose()
+}
+
+/// Writes one series' minute rollups of one hour, replacing what it had.
+pub(super) fn store_minutes(
+    c: &Connection,
+    series: i64,
+    hour: Millis,
+    minutes: &[rollup::Period],
+) -> Result<(), StoreError> {
+    c.prepare_cached(
+        "INSERT OR REPLACE INTO minute_rollups (series_id, hour, data) VALUES (?1, ?2, ?3)",
+    )?
+    .execute((series, hour, rollup::encode(minutes)))?;
+    Ok(())
+}
+
+/// One series' hour rollups of one day in `hour_rollups`, if it has them.
+fn load_hours(
+    c: &Connection,
+    series: i64,
+    day: Millis,
+) -> Result<Option<Vec<rollup::Period>>, StoreError> {
+    let data: Option<Vec<u8>> = c
+        .prepare_cached("SELECT data FROM hour_rollups WHERE series_id = ?1 AND day = ?2")?
+        .query_row((series, day), |r| r.get(0))
+        .optional()?;
+    data.map(|d| unpack_periods(&d)).transpose()
+}
+
+/// Moves one series' row of hour rollups, if it has one for `hour`, into its day's packed
+/// hours. Sealing calls it for the hour it sealed, so rows remain only for hours still open.
+pub(super) fn pack_hour(c: &Connection, series: i64, hour: Millis) -> Result<(), StoreError> {
+    let row: Option<Partial> = c
+        .prepare_cached(&format!(
+            "SELECT sum, min, max, count FROM {HOUR_ROLLUPS} WHERE series_id = ?1 AND t = ?2"
+        ))?
+        .query_row((series, hour), |r| {
+            Ok(Partial {
+                sum: r.get(0)?,
+                min: r.get(1)?,
+                max: r.get(2)?,
+                count: r.get::<_, i64>(3)? as u64,
+            })
+        })
+        .optional()?;
+    let Some(partial) = row else { return Ok(()) };
+    let day = hour - hour.rem_euclid(DAY);
+    let had = load_hours(c, series, day)?.unwrap_or_default();
+    let hours = rollup::merge(
+        &had,
+        &[rollup::Period {
+            start: hour,
+            partial,
+        }],
+    );
+    c.prepare_cached(
+        "INSERT OR REPLACE INTO hour_rollups (series_id, day, data) VALUES (?1, ?2, ?3)",
+    )?
+    .execute((series, day, rollup::encode(&hours)))?;
+    c.prepare_cached(&format!(
+        "DELETE FROM {HOUR_ROLLUPS} WHERE series_id = ?1 AND t = ?2"
+    ))?
+    .execute((series, hour))?;
+    Ok(())
+}
+
+/// Migration 10, hours: packs every row of hour rollups into `hour_rollups`, one blob per
+/// series and day. Any split between the rows and the packed hours sums the same samples.
+pub(super) fn pack_hour_rollups(tx: &Connection) -> rusqlite::Result<()> {
+    let mut store =
+        tx.prepare("INSERT INTO hour_rollups (series_id, day, data) VALUES (?1, ?2, ?3)")?;
+    let mut stmt = tx.prepare(&format!(
+        "SELECT series_id, t, sum, min, max, count FROM {HOUR_ROLLUPS} ORDER BY series_id, t"
+    ))?;
+    let mut rows = stmt.query([])?;
+    let mut day: Option<((i64, Millis), Vec<rollup::Period>)> = None;
+    while let Some(r) = rows.next()? {
+        let (series, start): (i64, Millis) = (r.get(0)?, r.get(1)?);
+        let hour = rollup::Period {
+            start,
+            partial: Partial {
+                sum: r.get(2)?,
+                min: r.get(3)?,
+                max: r.get(4)?,
+                count: r.get::<_, i64>(5)? as u64,
+            },
+        };
+        let key = (series, start - start.rem_euclid(DAY));
+        match &mut day {
+            Some((k, hours)) if *k == key => hours.push(hour),
+            _ => {
+                if let Some(((series, day), hours)) = day.replace((key, vec![hour])) {
+                    store.execute((series, day, rollup::encode(&hours)))?;
+                }
+            }
+        }
+    }
+    if let Some(((series, day), hours)) = day {
+        store.execute((series, day, rollup::encode(&hours)))?;
+    }
+    tx.execute_batch(&format!("DELETE FROM {HOUR_ROLLUPS}"))
+}
+
+/// Migration 10: packs the rows of `rollup_minute` per series and hour into `minute_rollups`,
+/// then drops the table. An hour whose rows sum exactly its chunk (or what retention pruned of
+/// it) keeps them packed, unless its chunk is still there and its interval needs no minute
+/// rollups; an hour also holding pieces or late samples gets the minutes of its chunk alone,
+/// as sealing would (its other samples are read raw until they are sealed).
+pub(super) fn pack_minute_rollups(tx: &Connection) -> rusqlite::Result<()> {
+    let bad = |e: chunk::ChunkError| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Blob, Box::new(e))
+    };
+    let mut groups: Vec<((i64, Millis), Vec<rollup::Period>)> = Vec::new();
+    {
+        let mut stmt = tx.prepare(
+            "SELECT series_id, t, sum, min, max, count FROM rollup_minute ORDER BY series_id, t",
+        )?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            let (series, start): (i64, Millis) = (r.get(0)?, r.get(1)?);
+            let minute = rollup::Period {
+                start,
+                partial: Partial {
+                    sum: r.get(2)?,
+                    min: r.get(3)?,
+                    max: r.get(4)?,
+                    count: r.get::<_, i64>(5)? as u64,
+                },
+            };
+            let key = (series, start - start.rem_euclid(HOUR));
+            match groups.last_mut() {
+                Some((k, minutes)) if *k == key => minutes.push(minute),
+                _ => groups.push((key, vec![minute])),
+            }
+        }
+    }
+    let mut unsealed = tx.prepare(
+        "SELECT EXISTS (SELECT 1 FROM pieces WHERE series_id = ?1 AND first >= ?2 AND first < ?3)
+             OR EXISTS (SELECT 1 FROM samples WHERE series_id = ?1 AND measured_at >= ?2 AND measured_at < ?3)",
+    )?;
+    let mut chunk_of = tx.prepare("SELECT data FROM chunks WHERE series_id = ?1 AND start = ?2")?;
+    let mut store =
+        tx.prepare("INSERT INTO minute_rollups (series_id, hour, data) VALUES (?1, ?2, ?3)")?;
+    for ((series, hour), minutes) in groups {
+        let chunk: Option<Vec<u8>> = chunk_of
+            .query_row((series, hour), |r| r.get(0))
+            .optional()?;
+        let packed = if unsealed.query_row((series, hour, hour + HOUR), |r| r.get(0))? {
+            let samples = chunk
+                .map_or(Ok(Vec::new()), |d| chunk::decode(&d))
+                .map_err(bad)?;
+            Some(rollup::minutes(&samples)).filter(|m| rollup::keeps_minutes(m))
+        } else {
+            Some(minutes).filter(|m| chunk.is_none() || rollup::keeps_minutes(m))
+        };
+        if let Some(minutes) = packed {
+            store.execute((series, hour, rollup::encode(&minutes)))?;
+        }
+    }
+    tx.execute_batch("DROP TABLE rollup_minute")
+}
+
+/// Decodes a blob of `minute_rollups` or `hour_rollups`.
+pub(super) fn unpack_periods(data: &[u8]) -> Result<Vec<rollup::Period>, StoreError> {
+    rollup::decode(data).map_err(|e| damaged(&e))
 }
 
 /// One sample as stored.
@@ -363,5 +563,72 @@ mod tests {
             let got = reader.range("r", "temperature", &plan).unwrap().unwrap();
             same_buckets(&got, &bucketize(&plan, all.iter().copied()));
         }
+    }
+
+    #[test]
+    fn minute_rollups_follow_each_hours_interval_and_stay_exact_through_late_samples() {
+        use clima_model::downsample::bucketize;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.db");
+        let (w, _t) =
+            spawn_writer(open(&path).unwrap(), Hub::default(), Default::default()).unwrap();
+        let now = now_ms();
+        let start = (now - 6 * HOUR).div_euclid(HOUR) * HOUR;
+        let value = |at: Millis| ((at / 1000) % 89) as f64 / 4.0 + 0.01;
+        // Hour 0 every second, hour 1 every 10 s, hour 2 every second then every 30 s, hour 3
+        // every second: the interval changes, and the levels with it.
+        let mut all: Vec<(Millis, f64)> = Vec::new();
+        for (from, to, step) in [
+            (0, 60, 1_000),
+            (60, 120, 10_000),
+            (120, 150, 1_000),
+            (150, 180, 30_000),
+            (180, 240, 1_000),
+        ] {
+            let rs: Vec<Reading> = (start + from * 60_000..start + to * 60_000)
+                .step_by(step as usize)
+                .map(|at| {
+                    all.push((at, value(at)));
+                    reading("m", at, value(at))
+                })
+                .collect();
+            w.write(rs, Source::Http, now).unwrap();
+        }
+        w.maintain().unwrap();
+        let c = rusqlite::Connection::open(&path).unwrap();
+        let hours = |c: &rusqlite::Connection| -> Vec<i64> {
+            c.prepare("SELECT (hour - ?1) / 3600000 FROM minute_rollups ORDER BY hour")
+                .unwrap()
+                .query_map([start], |r| r.get(0))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect()
+        };
+        assert_eq!(hours(&c), [0, 2, 3], "hour 1 (10 s) is read from its chunk");
+        let reader = Reader::new(path.clone());
+        let check = |all: &[(Millis, f64)]| {
+            for points in [240, 48, 4, 1_440] {
+                let plan = BucketPlan::new(start, start + 4 * HOUR, points).unwrap();
+                let got = reader.range("m", "temperature", &plan).unwrap().unwrap();
+                same_buckets(&got, &bucketize(&plan, all.iter().copied()));
+            }
+        };
+        check(&all);
+        // Late samples into sealed hours with and without minute rollups, and a resend: read
+        // from `samples` beside them, then sealed into both.
+        let late: Vec<(Millis, f64)> = [start + 500, start + 59 * 60_000 + 1, start + HOUR + 3_333]
+            .into_iter()
+            .map(|at| (at, 55.5))
+            .collect();
+        let mut rs: Vec<Reading> = late.iter().map(|(at, v)| reading("m", *at, *v)).collect();
+        rs.push(reading("m", all[5].0, all[5].1));
+        assert_eq!(w.write(rs, Source::Http, now).unwrap().stored, 3);
+        all.extend(&late);
+        all.sort_by_key(|s| s.0);
+        check(&all);
+        w.maintain().unwrap();
+        assert_eq!(count_rows(&path, "samples"), 0, "sealed");
+        assert_eq!(hours(&c), [0, 2, 3]);
+        check(&all);
     }
 }

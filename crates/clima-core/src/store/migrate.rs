@@ -17,7 +17,20 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../../migrations/0006_chunks_in_rowid_pages.sql"),
     include_str!("../../../../migrations/0007_clock_derived.sql"),
     include_str!("../../../../migrations/0008_forward.sql"),
+    include_str!("../../../../migrations/0009_alerts.sql"),
+    include_str!("../../../../migrations/0010_rollups_packed.sql"),
 ];
+
+/// What a migration does after its SQL, where SQL alone cannot (encoding blobs).
+fn then(version: i64, tx: &Connection) -> rusqlite::Result<()> {
+    match version {
+        10 => {
+            super::layout::pack_minute_rollups(tx)?;
+            super::layout::pack_hour_rollups(tx)
+        }
+        _ => Ok(()),
+    }
+}
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -37,6 +50,7 @@ pub fn run(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
         let fail = |source| StoreError::Migration { version, source };
         let tx = conn.transaction().map_err(fail)?;
         tx.execute_batch(sql).map_err(fail)?;
+        then(version, &tx).map_err(fail)?;
         tx.pragma_update(None, "user_version", version)
             .map_err(fail)?;
         tx.commit().map_err(fail)?;
@@ -81,7 +95,15 @@ mod tests {
                                         (1, 1795683660000, 30.0, 0), (1, 1795687200000, 10.0, 0);",
         )
         .unwrap();
-        run(&mut conn, &path).unwrap();
+        let upto = |conn: &mut Connection, version: usize| {
+            for (i, sql) in MIGRATIONS.iter().enumerate().take(version).skip(1) {
+                conn.execute_batch(sql).unwrap();
+                then(i as i64 + 1, conn).unwrap();
+            }
+            conn.pragma_update(None, "user_version", version as i64)
+                .unwrap();
+        };
+        upto(&mut conn, 2);
         let minutes: Vec<(i64, f64, i64)> = conn
             .prepare("SELECT t, sum, count FROM rollup_minute ORDER BY t")
             .unwrap()
@@ -97,12 +119,15 @@ mod tests {
                 (1795687200000, 10.0, 1)
             ]
         );
-        let hours: Vec<(i64, f64, f64, i64)> = conn
-            .prepare("SELECT t, min, max, count FROM rollup_hour ORDER BY t")
+        run(&mut conn, &path).unwrap();
+        // Hour rollups are packed per series and day since version 10.
+        let hours: Vec<(i64, f64, f64, u64)> = conn
+            .prepare("SELECT data FROM hour_rollups ORDER BY day")
             .unwrap()
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .query_map([], |r| r.get::<_, Vec<u8>>(0))
             .unwrap()
-            .map(Result::unwrap)
+            .flat_map(|d| clima_model::rollup::decode(&d.unwrap()).unwrap())
+            .map(|h| (h.start, h.partial.min, h.partial.max, h.partial.count))
             .collect();
         assert_eq!(
             hours,
@@ -111,5 +136,115 @@ mod tests {
                 (1795687200000, 10.0, 10.0, 1)
             ]
         );
+        let rows: i64 = conn
+            .query_row("SELECT count(*) FROM rollup_hour", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(rows, 0);
+    }
+
+    /// A database at version 8 with minute rollup rows for every kind of hour.
+    #[test]
+    fn minute_rollups_are_packed_per_hour_where_they_pay() {
+        use clima_model::chunk::{self, Sample};
+        use clima_model::{rollup, HOUR, MINUTE};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v8.db");
+        let mut conn = Connection::open(&path).unwrap();
+        for sql in &MIGRATIONS[..8] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 8).unwrap();
+        conn.execute_batch(
+            "INSERT INTO sensors (id, key, source, first_seen, last_seen) VALUES (1, 's', 'http', 0, 0);
+             INSERT INTO series (id, sensor_id, metric) VALUES (1, 1, 'temperature');",
+        )
+        .unwrap();
+        let h0 = 1_795_683_600_000;
+        let every = |hour: i64, step: i64| -> Vec<Sample> {
+            (0..HOUR / step)
+                .map(|i| Sample {
+                    at: h0 + hour * HOUR + i * step,
+                    received_at: h0,
+                    value: (i % 17) as f64 / 4.0,
+                })
+                .collect()
+        };
+        // Hour 0: pruned (rows only); 1: a 60 s chunk; 2: a 1 s chunk; 3: a 1 s chunk and a late
+        // sample still in `samples`.
+        let late = Sample {
+            at: h0 + 3 * HOUR + 500,
+            received_at: h0,
+            value: 99.0,
+        };
+        let chunks = [
+            (1, every(1, 60_000)),
+            (2, every(2, 1_000)),
+            (3, every(3, 1_000)),
+        ];
+        let mut rows: Vec<rollup::Period> = rollup::minutes(&every(0, 2_000));
+        for (hour, samples) in &chunks {
+            conn.execute(
+                "INSERT INTO chunks (series_id, start, count, data) VALUES (1, ?1, ?2, ?3)",
+                (
+                    h0 + hour * HOUR,
+                    samples.len() as i64,
+                    chunk::encode(samples),
+                ),
+            )
+            .unwrap();
+            let mut with = samples.clone();
+            if *hour == 3 {
+                with.push(late);
+                with.sort_by_key(|s| s.at);
+            }
+            rows.extend(rollup::minutes(&with));
+        }
+        conn.execute(
+            "INSERT INTO samples VALUES (1, ?1, ?2, ?3)",
+            (late.at, late.value, late.received_at),
+        )
+        .unwrap();
+        for m in &rows {
+            let p = m.partial;
+            conn.execute(
+                "INSERT INTO rollup_minute VALUES (1, ?1, ?2, ?3, ?4, ?5)",
+                (m.start, p.sum, p.min, p.max, p.count as i64),
+            )
+            .unwrap();
+        }
+        run(&mut conn, &path).unwrap();
+        let packed: Vec<(i64, Vec<rollup::Period>)> = conn
+            .prepare("SELECT hour, data FROM minute_rollups ORDER BY hour")
+            .unwrap()
+            .query_map([], |r| {
+                Ok((r.get(0)?, rollup::decode(&r.get::<_, Vec<u8>>(1)?).unwrap()))
+            })
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let hours: Vec<i64> = packed.iter().map(|(h, _)| (h - h0) / HOUR).collect();
+        assert_eq!(hours, [0, 2, 3], "the 60 s hour is read from its chunk");
+        let in_hour = |h: i64| -> Vec<rollup::Period> {
+            rows.iter()
+                .copied()
+                .filter(|m| m.start.div_euclid(HOUR) == (h0 + h * HOUR) / HOUR)
+                .collect()
+        };
+        assert_eq!(packed[0].1, in_hour(0), "pruned: the rows are all there is");
+        assert_eq!(packed[1].1, in_hour(2));
+        assert_eq!(
+            packed[2].1,
+            rollup::minutes(&chunks[2].1),
+            "the chunk's minutes; the late sample is read raw until sealed"
+        );
+        assert_eq!(packed[2].1.len(), (HOUR / MINUTE) as usize);
+        let gone: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name = 'rollup_minute'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(gone, 0);
     }
 }

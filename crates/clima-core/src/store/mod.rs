@@ -1,6 +1,7 @@
 //! The SQLite store: opening and migrating the database file, the single writer thread that
 //! group-commits readings, and read-only queries.
 
+pub mod alerts;
 pub mod export;
 mod layout;
 mod migrate;

@@ -1,6 +1,7 @@
 //! The forward log: what each commit stored, in commit order, for forwarders to read from the
 //! store (never from the live hub alone), and each forwarder's cursor into it.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -8,7 +9,7 @@ use std::time::Duration;
 
 use clima_model::forward::Sample;
 use clima_model::Millis;
-use rusqlite::{Connection, Transaction};
+use rusqlite::{Connection, OptionalExtension, Transaction};
 
 use super::{open_reader, StoreError};
 
@@ -256,23 +257,56 @@ impl LogReader {
         Ok(LogReader(open_reader(path)?))
     }
 
-    /// Up to `limit` entries after `after`, oldest first, with their sensor and metric.
+    /// Up to `limit` entries after `after`, oldest first, with their sensor and metric. Each
+    /// series' names are looked up once per read and shared by its samples (a join and three
+    /// strings per entry were most of a forwarder's work); a sensor renamed meanwhile is sent
+    /// under its new name from the next read on.
     pub fn after(&self, after: i64, limit: usize) -> Result<Vec<Sample>, StoreError> {
+        type Names = (Arc<str>, Option<Arc<str>>, Arc<str>);
         let mut stmt = self.0.prepare_cached(
-            "SELECT l.seq, s.key, s.name, m.metric, l.measured_at, l.value
-             FROM forward_log l JOIN series m ON m.id = l.series_id JOIN sensors s ON s.id = m.sensor_id
-             WHERE l.seq > ?1 ORDER BY l.seq LIMIT ?2",
+            "SELECT seq, series_id, measured_at, value FROM forward_log
+             WHERE seq > ?1 ORDER BY seq LIMIT ?2",
         )?;
-        let rows = stmt.query_map((after, limit as i64), |r| {
-            Ok(Sample {
-                seq: r.get(0)?,
-                sensor: r.get(1)?,
-                name: r.get(2)?,
-                metric: r.get(3)?,
-                measured_at: r.get(4)?,
-                value: r.get(5)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        let rows: Vec<(i64, i64, Millis, f64)> = stmt
+            .query_map((after, limit as i64), |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })?
+            .collect::<Result<_, _>>()?;
+        let mut lookup = self.0.prepare_cached(
+            "SELECT s.key, s.name, m.metric FROM series m JOIN sensors s ON s.id = m.sensor_id
+             WHERE m.id = ?1",
+        )?;
+        let mut names: HashMap<i64, Option<Names>> = HashMap::new();
+        let mut out = Vec::with_capacity(rows.len());
+        for (seq, series, measured_at, value) in rows {
+            let known = match names.get(&series) {
+                Some(n) => n,
+                None => {
+                    let n = lookup
+                        .query_row([series], |r| {
+                            Ok((
+                                Arc::from(r.get::<_, String>(0)?),
+                                r.get::<_, Option<String>>(1)?.map(Arc::from),
+                                Arc::from(r.get::<_, String>(2)?),
+                            ))
+                        })
+                        .optional()?;
+                    names.entry(series).or_insert(n)
+                }
+            };
+            // As the join did: an entry whose series is gone is not sent.
+            let Some((sensor, name, metric)) = known else {
+                continue;
+            };
+            out.push(Sample {
+                seq,
+                sensor: sensor.clone(),
+                name: name.clone(),
+                metric: metric.clone(),
+                measured_at,
+                value,
+            });
+        }
+        Ok(out)
     }
 }

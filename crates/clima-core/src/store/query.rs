@@ -8,10 +8,11 @@ use clima_model::calibration::Calibration;
 use clima_model::clock::Clock;
 use clima_model::downsample::{assemble, Bucket, BucketPlan, Partial};
 use clima_model::metric::unit_of;
-use clima_model::Millis;
+use clima_model::{Millis, HOUR, MINUTE};
 use rusqlite::{Connection, OptionalExtension};
 
-use super::layout::{unpack, ROLLUPS};
+use super::export::{data_span, hour_samples};
+use super::layout::{unpack, unpack_periods, HOUR_ROLLUPS};
 use super::{open_reader, StoreError};
 use crate::hub::LiveSample;
 
@@ -27,6 +28,12 @@ pub struct SensorInfo {
     /// For a line-protocol series, its measurement and whole tag set.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub series: Option<serde_json::Value>,
+    /// The name the user gave it on the dashboard, which stands before `name` (the API sets it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    /// Kept off the dashboard by the user; still collected (the API sets it).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub hidden: bool,
     pub first_seen: Millis,
     pub last_seen: Millis,
     /// The last observed pair of clocks (device and receipt); none before the sensor's first
@@ -128,6 +135,8 @@ impl Reader {
                         series: r
                             .get::<_, Option<String>>(9)?
                             .and_then(|t| serde_json::from_str(&t).ok()),
+                        display_name: None,
+                        hidden: false,
                         first_seen: r.get(3)?,
                         last_seen: r.get(4)?,
                         clock: match (r.get(10)?, r.get(11)?) {
@@ -206,36 +215,64 @@ impl Reader {
     ) -> Result<Option<Vec<Bucket>>, StoreError> {
         self.with(|c| {
             let Some(series) = series_id(c, sensor, metric)? else { return Ok(None) };
-            // The coarsest table whose periods fit the buckets: hour or minute rollups, else raw
-            // samples, pieces and sealed chunks. Rollups cover exactly what `samples`, `pieces` and
-            // `chunks` hold; `recent_samples` (in none of them) is added raw, so a chart has no
-            // seam where one ends.
-            let rollup = ROLLUPS.iter().rev().find(|(_, period)| plan.width % period == 0);
-            let uses_rollups = rollup.is_some();
-            let stored = match rollup {
-                Some((table, _)) => format!(
+            // The coarsest level whose periods fit the buckets. Hour rollups (packed per day
+            // once sealed, rows while open) cover exactly what `samples`, `pieces` and `chunks`
+            // hold. Minute rollups cover the sealed hours that have them, each standing for its
+            // chunk; other chunks, pieces and `samples` are read raw. `recent_samples` (in none
+            // of them) is added raw, so a chart has no seam.
+            let by_hour = plan.width % HOUR == 0;
+            let by_minute = !by_hour && plan.width % MINUTE == 0;
+            let (window, mut partials) = ((series, plan.start, plan.end()), Vec::new());
+            if by_minute || by_hour {
+                let mut stmt = c.prepare_cached(if by_hour {
+                    "SELECT data FROM hour_rollups WHERE series_id = ?1 AND day > ?2 - 86400000 AND day < ?3"
+                } else {
+                    "SELECT data FROM minute_rollups WHERE series_id = ?1 AND hour > ?2 - 3600000 AND hour < ?3"
+                })?;
+                let mut blobs = stmt.query(window)?;
+                while let Some(row) = blobs.next()? {
+                    let data = row.get_ref(0)?.as_blob().map_err(rusqlite::Error::from)?;
+                    for m in unpack_periods(data)? {
+                        partials.extend(plan.index(m.start).map(|i| (i, m.partial)));
+                    }
+                }
+            }
+            if !by_hour {
+                // Packed hours are in chunks and pieces, each within one hour.
+                let mut stmt = c.prepare_cached(if by_minute {
+                    "SELECT data FROM chunks c WHERE series_id = ?1 AND start > ?2 - 3600000 AND start < ?3
+                        AND NOT EXISTS (SELECT 1 FROM minute_rollups r WHERE r.series_id = ?1 AND r.hour = c.start)
+                     UNION ALL SELECT data FROM pieces WHERE series_id = ?1 AND first > ?2 - 3600000 AND first < ?3"
+                } else {
+                    "SELECT data FROM chunks WHERE series_id = ?1 AND start > ?2 - 3600000 AND start < ?3
+                     UNION ALL SELECT data FROM pieces WHERE series_id = ?1 AND first > ?2 - 3600000 AND first < ?3"
+                })?;
+                let mut blobs = stmt.query(window)?;
+                while let Some(row) = blobs.next()? {
+                    // Samples are in time order: sum each bucket's run before handing it on.
+                    let mut run: Option<(usize, Partial)> = None;
+                    for s in unpack(row)? {
+                        let Some(i) = plan.index(s.at) else { continue };
+                        match &mut run {
+                            Some((at, p)) if *at == i => p.merge(&Partial::of(s.value)),
+                            _ => partials.extend(run.replace((i, Partial::of(s.value)))),
+                        }
+                    }
+                    partials.extend(run);
+                }
+            }
+            let stored = if by_hour {
+                format!(
                     "SELECT (t - ?2) / ?3, total(sum), min(min), max(max), sum(count)
-                     FROM {table} WHERE series_id = ?1 AND t >= ?2 AND t < ?4 GROUP BY 1"
-                ),
-                None => "SELECT (measured_at - ?2) / ?3, total(value), min(value), max(value), count(*)
-                     FROM samples WHERE series_id = ?1 AND measured_at >= ?2 AND measured_at < ?4 GROUP BY 1"
-                    .to_owned(),
+                     FROM {HOUR_ROLLUPS} WHERE series_id = ?1 AND t >= ?2 AND t < ?4 GROUP BY 1"
+                )
+            } else {
+                "SELECT (measured_at - ?2) / ?3, total(value), min(value), max(value), count(*)
+                 FROM samples WHERE series_id = ?1 AND measured_at >= ?2 AND measured_at < ?4 GROUP BY 1"
+                    .to_owned()
             };
             let recent = "SELECT (measured_at - ?2) / ?3, total(value), min(value), max(value), count(*)
                  FROM recent_samples WHERE measured_at >= ?2 AND measured_at < ?4 AND series_id = ?1 GROUP BY 1";
-            let mut partials = Vec::new();
-            if !uses_rollups {
-                // Raw resolution: packed hours are in chunks and pieces, each within one hour.
-                let mut stmt = c.prepare_cached(
-                    "SELECT data FROM chunks WHERE series_id = ?1 AND start > ?2 - 3600000 AND start < ?3
-                     UNION ALL SELECT data FROM pieces WHERE series_id = ?1 AND first > ?2 - 3600000 AND first < ?3",
-                )?;
-                let mut blobs = stmt.query((series, plan.start, plan.end()))?;
-                while let Some(row) = blobs.next()? {
-                    let samples = unpack(row)?;
-                    partials.extend(samples.iter().filter_map(|s| Some((plan.index(s.at)?, Partial::of(s.value)))));
-                }
-            }
             for sql in [stored.as_str(), recent] {
                 let mut stmt = c.prepare_cached(sql)?;
                 let rows = stmt.query_map((series, plan.start, plan.width, plan.end()), |r| {
@@ -254,6 +291,57 @@ impl Reader {
                 }
             }
             Ok(Some(assemble(plan, partials)))
+        })
+    }
+
+    /// Whether a sensor's series for `metric` holds a value Clima derived (its latest one), so
+    /// the device sends no such value of its own.
+    pub fn is_derived(&self, sensor: &str, metric: &str) -> Result<bool, StoreError> {
+        self.with(|c| {
+            Ok(c.prepare_cached(
+                "SELECT m.derived FROM series m JOIN sensors s ON s.id = m.sensor_id WHERE s.key = ?1 AND m.metric = ?2",
+            )?
+            .query_row((sensor, metric), |r| r.get::<_, bool>(0))
+            .optional()?
+            .unwrap_or(false))
+        })
+    }
+
+    /// Calls `each(measured_at, received_at, a, b)` for every time in `[from, to)` at which a
+    /// sensor has both a sample of metric `a` and one of metric `b`, in time order, reading all
+    /// four sample tables hour by hour. `false` when the sensor lacks either series.
+    pub fn paired(
+        &self,
+        sensor: &str,
+        (a, b): (&str, &str),
+        (from, to): (Millis, Millis),
+        mut each: impl FnMut(Millis, Millis, f64, f64),
+    ) -> Result<bool, StoreError> {
+        self.with(|c| {
+            let (Some(sa), Some(sb)) = (series_id(c, sensor, a)?, series_id(c, sensor, b)?) else {
+                return Ok(false);
+            };
+            let Some((first, last)) = data_span(c, sa)? else {
+                return Ok(true);
+            };
+            let (from, to) = (from.max(first), to.min(last + 1));
+            let mut hour = from.div_euclid(HOUR) * HOUR;
+            while hour < to {
+                let (start, end) = (from.max(hour), to.min(hour + HOUR));
+                let xs = hour_samples(c, sa, hour, start, end)?;
+                let ys = hour_samples(c, sb, hour, start, end)?;
+                let mut j = 0;
+                for x in &xs {
+                    while j < ys.len() && ys[j].at < x.at {
+                        j += 1;
+                    }
+                    if let Some(y) = ys.get(j).filter(|y| y.at == x.at) {
+                        each(x.at, x.received_at, x.value, y.value);
+                    }
+                }
+                hour += HOUR;
+            }
+            Ok(true)
         })
     }
 }

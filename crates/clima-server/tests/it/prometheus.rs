@@ -114,3 +114,85 @@ fn prometheus_scrapes_series_in_base_units() {
     let up = query("up");
     assert_eq!(up["data"]["result"][0]["value"][1], "1", "{up}");
 }
+
+/// One sample's value in `/metrics`, or None when the exposition has no such line.
+fn sample(metrics: &str, series: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+#[test]
+fn metrics_count_rejections_by_source_and_rate_limited_requests() {
+    let clima = Server::start(&["--serial", "off", "--rate-limit", "40/60s"]);
+    // One reading stored without its impossible humidity, one refused whole (no valid value).
+    let r = post_json(
+        &clima.url("/api/v1/readings"),
+        r#"[{"sensor":"hall","temperature":21,"humidity":150},{"sensor":"hall","temperature":999}]"#,
+    );
+    assert_eq!(r.status, 207, "{}", r.body);
+    // Line protocol: one good line, two bad ones; then a body with only bad lines.
+    let write = |body: &str| {
+        call(
+            "POST",
+            &clima.url("/write?db=x"),
+            &[("Content-Type", "text/plain")],
+            Some(body.as_bytes()),
+        )
+    };
+    assert_eq!(
+        write("climate,room=a temperature=20\nclimate,room=a\nclimate temperature=oops").status,
+        400
+    );
+    assert_eq!(write("nonsense").status, 400);
+    let metrics = get(&clima.url("/metrics")).body;
+    let value = |series: &str| {
+        sample(&metrics, series).unwrap_or_else(|| panic!("no {series} in:\n{metrics}"))
+    };
+    assert_eq!(value("clima_readings_rejected_total{source=\"http\"}"), 2.0);
+    assert_eq!(
+        value("clima_readings_rejected_total{source=\"line-protocol\"}"),
+        3.0
+    );
+    assert_eq!(value("clima_readings_rejected_total{source=\"push\"}"), 0.0);
+    assert_eq!(
+        value("clima_readings_stored_total{source=\"line-protocol\"}"),
+        1.0
+    );
+    assert_eq!(value("clima_store_problem"), 0.0);
+    assert_eq!(value("clima_http_rate_limited_total"), 0.0);
+    assert_eq!(value("clima_http_replies_total{status=\"207\"}"), 1.0);
+    assert_eq!(value("clima_http_replies_total{status=\"400\"}"), 2.0);
+
+    // Past the allowance, requests are refused and counted; /healthz is never limited.
+    let mut limited = 0;
+    for _ in 0..60 {
+        if get(&clima.url("/api/v1/sensors")).status == 429 {
+            limited += 1;
+        }
+    }
+    assert!(limited > 0, "no request was rate-limited");
+    let health = get(&clima.url("/healthz"));
+    assert_eq!(health.status, 200);
+    // `/metrics` is limited too: scrape once the allowance has refilled, counting the refusals.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let metrics = loop {
+        let r = get(&clima.url("/metrics"));
+        if r.status == 200 {
+            break r.body;
+        }
+        limited += 1;
+        assert!(Instant::now() < deadline, "/metrics stayed rate-limited");
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    assert_eq!(
+        sample(&metrics, "clima_http_rate_limited_total"),
+        Some(limited as f64),
+        "{metrics}"
+    );
+    assert_eq!(
+        sample(&metrics, "clima_http_replies_total{status=\"429\"}"),
+        Some(limited as f64),
+        "{metrics}"
+    );
+}

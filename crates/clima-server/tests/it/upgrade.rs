@@ -111,6 +111,85 @@ fn exported(db: &Path, series: &Stored) -> Stored {
     out
 }
 
+/// Five-minute buckets over the fixture's six hours: (start, count, min, max, mean).
+type Buckets = Vec<(i64, u64, Option<f64>, Option<f64>, Option<f64>)>;
+const MINUTES_FROM: &str = "2026-12-01T06:00:00Z";
+const MINUTES_TO: &str = "2026-12-01T12:00:00Z";
+const FIVE_MINUTES: i64 = 300_000;
+
+/// What the previous release answered for five-minute buckets: its minute rollup rows and the
+/// recent rows, read from the file before the migration.
+fn old_minute_buckets(db: &Path, sensor: &str, metric: &str) -> Buckets {
+    let from = from_rfc3339(MINUTES_FROM).unwrap();
+    let n = (from_rfc3339(MINUTES_TO).unwrap() - from) / FIVE_MINUTES;
+    let c = Connection::open(db).unwrap();
+    let mut acc: Vec<(f64, f64, f64, u64)> =
+        vec![(0.0, f64::INFINITY, f64::NEG_INFINITY, 0); n as usize];
+    let series = "(SELECT m.id FROM series m JOIN sensors s ON s.id = m.sensor_id WHERE s.key = ?1 AND m.metric = ?2)";
+    for sql in [
+        format!("SELECT t, sum, min, max, count FROM rollup_minute WHERE series_id = {series}"),
+        format!("SELECT measured_at, value, value, value, 1 FROM recent_samples WHERE series_id = {series}"),
+    ] {
+        let mut stmt = c.prepare(&sql).unwrap();
+        let mut rows = stmt.query((sensor, metric)).unwrap();
+        while let Some(r) = rows.next().unwrap() {
+            let i = (r.get::<_, i64>(0).unwrap() - from) / FIVE_MINUTES;
+            let Some(b) = acc.get_mut(i as usize) else { continue };
+            b.0 += r.get::<_, f64>(1).unwrap();
+            b.1 = b.1.min(r.get(2).unwrap());
+            b.2 = b.2.max(r.get(3).unwrap());
+            b.3 += r.get::<_, i64>(4).unwrap() as u64;
+        }
+    }
+    acc.into_iter()
+        .enumerate()
+        .map(|(i, (sum, min, max, count))| {
+            let t = from + i as i64 * FIVE_MINUTES;
+            match count {
+                0 => (t, 0, None, None, None),
+                _ => (t, count, Some(min), Some(max), Some(sum / count as f64)),
+            }
+        })
+        .collect()
+}
+
+/// Five-minute buckets as the server answers them now.
+fn served_minute_buckets(s: &Server, sensor: &str, metric: &str) -> Buckets {
+    let r = get(&s.url(&format!(
+        "/api/v1/readings?sensor={sensor}&metric={metric}&from={MINUTES_FROM}&to={MINUTES_TO}&points=72"
+    )))
+    .json();
+    r["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["t"].as_i64().unwrap(),
+                p["count"].as_u64().unwrap(),
+                p["min"].as_f64(),
+                p["max"].as_f64(),
+                p["mean"].as_f64(),
+            )
+        })
+        .collect()
+}
+
+/// Counts, minima and maxima to the bit; means to 1e-9 (sums may be added in another order).
+fn same_minutes(got: &Buckets, want: &Buckets, what: &str) {
+    assert_eq!(got.len(), want.len(), "{what}");
+    for (g, w) in got.iter().zip(want) {
+        let means = match (g.4, w.4) {
+            (Some(a), Some(b)) => (a - b).abs() < 1e-9,
+            (a, b) => a == b,
+        };
+        assert!(
+            (g.0, g.1, g.2, g.3) == (w.0, w.1, w.2, w.3) && means,
+            "{what}: {g:?} != {w:?}"
+        );
+    }
+}
+
 #[test]
 fn a_database_from_the_previous_release_reads_back_exactly_once_resealed() {
     let dir = tempfile::tempdir().unwrap();
@@ -141,6 +220,15 @@ fn a_database_from_the_previous_release_reads_back_exactly_once_resealed() {
         0
     );
     let before = stored(&db);
+    // Read before anything opens (and so migrates) the file.
+    let old_minutes: BTreeMap<_, _> = before
+        .keys()
+        .map(|(sensor, metric)| {
+            let buckets = old_minute_buckets(&db, sensor, metric);
+            assert!(buckets.iter().any(|b| b.1 > 0), "{sensor} {metric}");
+            ((sensor.clone(), metric.clone()), buckets)
+        })
+        .collect();
     assert_eq!(before.values().map(Vec::len).sum::<usize>(), 4549);
     let inexact = before[&("cellar".to_owned(), "temperature".to_owned())]
         .iter()
@@ -162,6 +250,11 @@ fn a_database_from_the_previous_release_reads_back_exactly_once_resealed() {
             "forever",
         ],
     );
+    // Migrated (minute rollups packed per hour where they pay), not yet resealed.
+    for ((sensor, metric), want) in &old_minutes {
+        let got = served_minute_buckets(&s, sensor, metric);
+        same_minutes(&got, want, &format!("{sensor} {metric}, migrated"));
+    }
     let deadline = Instant::now() + Duration::from_secs(30);
     while count(
         &db,
@@ -186,6 +279,15 @@ fn a_database_from_the_previous_release_reads_back_exactly_once_resealed() {
             .sum();
         assert_eq!(counted, samples.len() as u64, "{sensor} {metric}: {r}");
     }
+    for ((sensor, metric), want) in &old_minutes {
+        let got = served_minute_buckets(&s, sensor, metric);
+        same_minutes(&got, want, &format!("{sensor} {metric}, resealed"));
+    }
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM minute_rollups"),
+        0,
+        "the fixture's sensors report every 10 s: their chunks answer minute-wide buckets"
+    );
     assert!(s.terminate().success());
     assert!(
         count(

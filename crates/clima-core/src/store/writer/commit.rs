@@ -105,8 +105,11 @@ impl Writer {
         let mut rolled = Rollups::default();
         let mut sealed = HashMap::default();
         let mut fresh = Runs::default();
-        // What this commit stores, for the forward log (kept only while a forwarder runs).
+        // What this commit stores, for the forward log (kept only while a forwarder runs) and
+        // for the alerts' evaluation (only while a rule is enabled).
         let logging = self.cfg.outbox.is_active();
+        let alerting = self.cfg.alerts.is_active();
+        let keep = logging || alerting;
         let mut forward: Vec<(i64, Millis, f64)> = Vec::new();
         {
             let (mut recent, mut old) = (Vec::new(), Vec::new());
@@ -179,7 +182,7 @@ impl Writer {
                             } else if known.newest.is_none_or(|n| at > n) {
                                 fresh.add(series, sample);
                                 packed += 1;
-                                if logging {
+                                if keep {
                                     forward.push((series, at, value));
                                 }
                             } else {
@@ -214,7 +217,7 @@ impl Writer {
                     )?);
                     let recent_in = insert_rows(&tx, Table::Recent, &recent, &mut rolled)?;
                     let old_in = insert_rows(&tx, Table::Old, &old, &mut rolled)?;
-                    if logging {
+                    if keep {
                         log_stored(&mut forward, &recent, &recent_in);
                         log_stored(&mut forward, &old, &old_in);
                     }
@@ -284,9 +287,15 @@ impl Writer {
                 }
             }
         }
-        let head = self.cfg.outbox.append(&tx, &forward)?;
+        let head = self
+            .cfg
+            .outbox
+            .append(&tx, if logging { &forward } else { &[] })?;
         tx.commit()?;
         self.cfg.outbox.committed(head);
+        if alerting {
+            self.cfg.alerts.send(forward);
+        }
         for n in newest.values() {
             if let Some(known) = self
                 .series

@@ -7,6 +7,7 @@
 
 mod checkpoint;
 mod commit;
+mod housekeeping;
 mod upkeep;
 
 // foldhash: several times faster than std's SipHash on these small keys, and randomly seeded
@@ -20,6 +21,7 @@ use clima_model::{Millis, Reading};
 use rusqlite::Connection;
 
 use self::checkpoint::Checkpointer;
+use super::alerts::AlertFeed;
 use super::outbox::Outbox;
 use super::StoreError;
 use crate::hub::Hub;
@@ -64,12 +66,15 @@ pub struct WriteStats {
     failed_commits: std::sync::atomic::AtomicU64,
 }
 
-/// Samples stored, resent and conflicting from one source.
+/// Samples stored, resent and conflicting from one source, and what it sent that was refused.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct SourceCounts {
     pub stored: u64,
     pub duplicates: u64,
     pub conflicts: u64,
+    /// Readings refused whole (unparseable, no valid value) and single fields refused
+    /// (implausible values), before the store.
+    pub rejected: u64,
 }
 
 impl WriteStats {
@@ -81,6 +86,15 @@ impl WriteStats {
     pub fn failed_commits(&self) -> u64 {
         self.failed_commits
             .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Counts readings or fields from `source` refused before they reached the store.
+    pub fn rejected(&self, source: Source, n: usize) {
+        if n == 0 {
+            return;
+        }
+        let mut all = self.by_source.lock().expect("write stats");
+        all[Source::ALL.iter().position(|s| *s == source).unwrap_or(0)].rejected += n as u64;
     }
 
     fn count(&self, source: Source, r: &Receipt) {
@@ -134,6 +148,8 @@ pub struct WriterConfig {
     pub durability: Durability,
     /// The forward log's shared state: commits append to the log while a forwarder runs.
     pub outbox: Arc<Outbox>,
+    /// Where each commit's stored samples go for the alerts' evaluation, while a rule is enabled.
+    pub alerts: Arc<AlertFeed>,
 }
 
 /// What a commit survives. Either way a killed process loses nothing acknowledged.
@@ -185,6 +201,7 @@ impl Default for WriterConfig {
             retention: Retention::default(),
             durability: Durability::default(),
             outbox: Arc::default(),
+            alerts: Arc::default(),
         }
     }
 }
@@ -199,6 +216,8 @@ enum Msg {
     },
     /// Runs a task on the writer's connection (forwarder registration).
     Run(Task),
+    /// Deletes or merges a sensor (see `housekeeping`).
+    Chore(housekeeping::Chore),
     /// Run every maintenance step (move, seal, prune) until none has work left.
     Maintain(mpsc::SyncSender<Result<(), StoreError>>),
     /// Commit what is queued, then stop.
@@ -340,6 +359,35 @@ impl WriteHandle {
             .send(Msg::Run(task))
             .map_err(|_| StoreError::Stopped)?;
         answer.recv().map_err(|_| StoreError::Stopped)?
+    }
+
+    /// Deletes a sensor with everything stored of it (series, samples, pieces, chunks, rollups,
+    /// forward log entries), in one transaction; `false` when there is no such sensor.
+    pub fn delete_sensor(&self, sensor: &str) -> Result<bool, StoreError> {
+        let (reply, answer) = mpsc::sync_channel(1);
+        self.chore(housekeeping::Chore::Delete {
+            sensor: sensor.to_owned(),
+            reply,
+        })?;
+        answer.recv().map_err(|_| StoreError::Stopped)?
+    }
+
+    /// Moves every sample of sensor `from` into sensor `into` (conflicts counted as in ingest:
+    /// `into`'s value stands), then deletes `from`. `None` when either does not exist.
+    pub fn merge_sensors(&self, from: &str, into: &str) -> Result<Option<Receipt>, StoreError> {
+        let (reply, answer) = mpsc::sync_channel(1);
+        self.chore(housekeeping::Chore::Merge {
+            from: from.to_owned(),
+            into: into.to_owned(),
+            reply,
+        })?;
+        answer.recv().map_err(|_| StoreError::Stopped)?
+    }
+
+    fn chore(&self, chore: housekeeping::Chore) -> Result<(), StoreError> {
+        self.tx
+            .send(Msg::Chore(chore))
+            .map_err(|_| StoreError::Stopped)
     }
 
     /// Moves, seals and prunes everything that is due now, and returns when done: for tools
@@ -541,6 +589,13 @@ impl Writer {
                     *samples = 0;
                 }
                 task(&self.conn);
+            }
+            Msg::Chore(chore) => {
+                if !group.is_empty() {
+                    self.commit_and_answer(std::mem::take(group));
+                    *samples = 0;
+                }
+                self.housekeep(chore);
             }
             Msg::Maintain(reply) => {
                 // Writes sent before the request are part of what it waits for.

@@ -3,11 +3,13 @@
 
 use std::time::Duration;
 
-use clima_model::{chunk, Millis, HOUR};
+use clima_model::{chunk, rollup, Millis, HOUR};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 
 use super::{Retention, Writer};
-use crate::store::layout::{load_chunk, load_hour, unpack_blob, Rollups, Runs};
+use crate::store::layout::{
+    load_chunk, load_minutes, load_pieces, pack_hour, store_minutes, unpack_blob, Rollups, Runs,
+};
 use crate::store::StoreError;
 
 /// Most rows one pruning step deletes from one table, so a step holds the writer a few ms.
@@ -145,11 +147,12 @@ impl Writer {
                 raw.map(|c| c - HOUR + 1),
                 PRUNE_STEP_ROWS / 100,
             ),
+            // Minute rollups are packed per hour, like chunks.
             (
-                "rollup_minute",
-                "t",
-                cutoff(retention.minute),
-                PRUNE_STEP_ROWS,
+                "minute_rollups",
+                "hour",
+                cutoff(retention.minute).map(|c| c - HOUR + 1),
+                PRUNE_STEP_ROWS / 20,
             ),
         ];
         if targets.iter().all(|(_, _, c, _)| c.is_none()) {
@@ -191,7 +194,8 @@ impl Writer {
                 tx.commit()?;
                 return Ok(false);
             };
-            seal_hour(&tx, series, hour, load_hour(&tx, series, hour)?)?;
+            let pieces = load_pieces(&tx, series, hour)?;
+            seal_hour(&tx, series, hour, load_chunk(&tx, series, hour)?, pieces)?;
             tx.prepare_cached(
                 "DELETE FROM pieces WHERE first >= ?2 AND first < ?3 AND series_id = ?1",
             )?
@@ -236,18 +240,18 @@ impl Writer {
                 break;
             }
             taken += count;
-            let mut packed = load_chunk(&tx, series, hour)?;
+            let mut pieces = Vec::new();
             let mut piece =
                 tx.prepare_cached("SELECT data FROM pieces WHERE first = ?1 AND series_id = ?2")?;
             let mut delete =
                 tx.prepare_cached("DELETE FROM pieces WHERE first = ?1 AND series_id = ?2")?;
             for first in firsts {
                 let data: Vec<u8> = piece.query_row((first, series), |r| r.get(0))?;
-                packed.extend(unpack_blob(&data)?);
+                pieces.extend(unpack_blob(&data)?);
                 delete.execute((first, series))?;
             }
-            packed.sort_by_key(|s| s.at);
-            seal_hour(&tx, series, hour, packed)?;
+            pieces.sort_by_key(|s| s.at);
+            seal_hour(&tx, series, hour, load_chunk(&tx, series, hour)?, pieces)?;
             sealed += 1;
         }
         tx.commit()?;
@@ -330,17 +334,24 @@ fn sealable(t: Millis, now: Millis) -> Option<Millis> {
     (hour + HOUR <= now.div_euclid(HOUR) * HOUR - HOUR).then_some(hour)
 }
 
-/// Rewrites one series' hour as a single chunk: `packed` (its chunk and pieces, in time order)
-/// and its late samples, of which a time already packed is dropped, as the packed copy was
-/// stored first. Removes the late samples; the caller removes the pieces.
+/// Rewrites one series' hour as a single chunk: `chunk` (what it held, in time order), `pieces`
+/// (in time order; never a time of the chunk) and its late samples, of which a time already
+/// packed is dropped, as the packed copy was stored first. Removes the late samples; the caller
+/// removes the pieces.
+///
+/// The hour's minute rollups, where it has them, take what the chunk gains, and its row of hour
+/// rollups moves into its day's packed hours. An hour sealed for the first time gets minute
+/// rollups if its interval calls for them (`rollup::keeps_minutes`); one sealed before without
+/// them keeps none, so they always sum every sample its chunk has held.
 fn seal_hour(
     tx: &rusqlite::Transaction,
     series: i64,
     hour: Millis,
-    packed: Vec<chunk::Sample>,
+    chunk: Vec<chunk::Sample>,
+    pieces: Vec<chunk::Sample>,
 ) -> Result<(), StoreError> {
     let range = (series, hour, hour + HOUR);
-    let mut rows: Vec<chunk::Sample> = tx
+    let mut new: Vec<chunk::Sample> = tx
         .prepare_cached(
             "SELECT measured_at, received_at, value FROM samples
              WHERE series_id = ?1 AND measured_at >= ?2 AND measured_at < ?3 ORDER BY measured_at",
@@ -353,10 +364,35 @@ fn seal_hour(
             })
         })?
         .collect::<Result<_, _>>()?;
-    if !packed.is_empty() {
-        rows.retain(|r| packed.binary_search_by_key(&r.at, |s| s.at).is_err());
-        rows.extend(packed);
+    let packed = |at: Millis| {
+        let has = |s: &[chunk::Sample]| s.binary_search_by_key(&at, |s| s.at).is_ok();
+        has(&chunk) || has(&pieces)
+    };
+    new.retain(|r| !packed(r.at));
+    if !pieces.is_empty() {
+        new.extend(pieces);
+        new.sort_by_key(|s| s.at);
+    }
+    let first_seal = chunk.is_empty();
+    let mut rows = chunk;
+    if !new.is_empty() {
+        rows.extend_from_slice(&new);
         rows.sort_by_key(|s| s.at);
+    }
+    match load_minutes(tx, series, hour)? {
+        Some(had) => store_minutes(
+            tx,
+            series,
+            hour,
+            &rollup::merge(&had, &rollup::minutes(&new)),
+        )?,
+        None if first_seal => {
+            let minutes = rollup::minutes(&rows);
+            if rollup::keeps_minutes(&minutes) {
+                store_minutes(tx, series, hour, &minutes)?;
+            }
+        }
+        None => {}
     }
     tx.prepare_cached(
         "INSERT OR REPLACE INTO chunks (series_id, start, count, data) VALUES (?1, ?2, ?3, ?4)",
@@ -366,7 +402,7 @@ fn seal_hour(
         "DELETE FROM samples WHERE series_id = ?1 AND measured_at >= ?2 AND measured_at < ?3",
     )?
     .execute(range)?;
-    Ok(())
+    pack_hour(tx, series, hour)
 }
 
 #[cfg(test)]
@@ -615,7 +651,7 @@ mod tests {
                                       UNION ALL SELECT min(first) FROM pieces)";
         let deadline = Instant::now() + Duration::from_secs(20);
         while oldest(raw) <= now - 3 * hour
-            || oldest("SELECT min(t) FROM rollup_minute") < now - 4 * hour - 60_000
+            || oldest("SELECT min(hour) FROM minute_rollups") <= now - 5 * hour
         {
             assert!(Instant::now() < deadline, "pruning did not finish");
             std::thread::sleep(Duration::from_millis(20));
@@ -624,10 +660,13 @@ mod tests {
             .query_row("SELECT count(*) FROM chunks", [], |r| r.get(0))
             .unwrap();
         assert!(chunks > 0, "old hours were sealed");
-        assert_eq!(
-            oldest("SELECT min(t) FROM rollup_hour"),
-            start,
+        assert!(
+            oldest("SELECT min(day) FROM hour_rollups") <= start,
             "hour rollups are kept forever"
+        );
+        assert!(
+            oldest("SELECT min(t) FROM rollup_hour") > start,
+            "sealed hours' rows are packed"
         );
         // A chart of the whole range still shows every sample, from the hour rollups.
         let plan = BucketPlan::new(start, start + 6 * hour, 6).unwrap();
@@ -636,6 +675,22 @@ mod tests {
             .unwrap()
             .unwrap();
         assert!(buckets.iter().all(|b| b.count == 1_800), "{buckets:?}");
+        // Minute rollups outlive the raw hours they sum: a minute-wide chart of an hour whose
+        // chunk is gone still counts every sample.
+        let past_raw: i64 = c
+            .query_row(
+                "SELECT count(*) FROM minute_rollups WHERE hour < (SELECT min(start) FROM chunks)",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert!(past_raw > 0);
+        let plan = BucketPlan::new(start + 2 * hour, start + 3 * hour, 60).unwrap();
+        let buckets = Reader::new(path.clone())
+            .range("a", "temperature", &plan)
+            .unwrap()
+            .unwrap();
+        assert!(buckets.iter().all(|b| b.count == 30), "{buckets:?}");
     }
 
     #[test]
@@ -645,7 +700,8 @@ mod tests {
         let hour = HOUR;
         let now = now_ms();
         let start = (now - 25 * hour).div_euclid(hour) * hour;
-        // A day at 10 s for 40 sensors, kept at first.
+        // A day at 10 s for 40 sensors, kept at first; values that are no short decimals, so
+        // that their chunks fill some pages.
         let (w, t) = spawn_writer(
             open(&path).unwrap(),
             Hub::default(),
@@ -658,7 +714,7 @@ mod tests {
                     reading(
                         &format!("s{sensor}"),
                         start + i * 10_000,
-                        (i % 89) as f64 / 4.0,
+                        (i % 89) as f64 / 7.0,
                     )
                 })
                 .collect();

@@ -1,0 +1,385 @@
+//! The alerts' tables: rules, the (rule, series) states, the bounded history, the webhooks kept
+//! in Settings and the queue of webhook deliveries; and the feed that hands each commit's stored
+//! samples to the evaluation.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Mutex};
+
+use clima_model::alert::{Rule, State, Track, TrackKey};
+use clima_model::Millis;
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::StoreError;
+
+/// One commit's stored samples: (series id, measured time, value), resends included.
+pub type Committed = Vec<(i64, Millis, f64)>;
+
+/// Hands each commit's stored samples to the evaluation, while a rule is enabled. Sending never
+/// blocks the writer (an unbounded channel: the evaluation takes a few microseconds a sample).
+#[derive(Default)]
+pub struct AlertFeed {
+    active: AtomicBool,
+    tx: Mutex<Option<mpsc::Sender<Committed>>>,
+}
+
+impl std::fmt::Debug for AlertFeed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AlertFeed")
+            .field("active", &self.is_active())
+            .finish()
+    }
+}
+
+impl AlertFeed {
+    pub(crate) fn is_active(&self) -> bool {
+        self.active.load(Ordering::Acquire)
+    }
+
+    /// Connects the evaluation; commits are sent to it once [`AlertFeed::set_active`].
+    pub(crate) fn connect(&self, tx: mpsc::Sender<Committed>) {
+        *self.tx.lock().expect("alert feed") = Some(tx);
+    }
+
+    pub(crate) fn set_active(&self, active: bool) {
+        self.active.store(active, Ordering::Release);
+    }
+
+    /// Stops sending (the evaluation stops).
+    pub(crate) fn disconnect(&self) {
+        self.set_active(false);
+        self.tx.lock().expect("alert feed").take();
+    }
+
+    pub(crate) fn send(&self, samples: Committed) {
+        if samples.is_empty() {
+            return;
+        }
+        if let Some(tx) = &*self.tx.lock().expect("alert feed") {
+            let _ = tx.send(samples);
+        }
+    }
+}
+
+/// History rows kept; the API shows the last 200.
+pub const HISTORY_KEPT: i64 = 1_000;
+
+/// Every rule, in id order; a stored rule this build cannot read is logged and left out.
+pub fn rules(conn: &Connection) -> Result<Vec<(i64, Rule)>, StoreError> {
+    let mut stmt = conn.prepare_cached("SELECT id, rule FROM alert_rules ORDER BY id")?;
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (id, text) = row?;
+        match serde_json::from_str(&text)
+            .map_err(|e| e.to_string())
+            .and_then(|v| Rule::from_json(&v).map_err(|e| e.to_string()))
+        {
+            Ok(rule) => out.push((id, rule)),
+            Err(e) => tracing::warn!(id, error = %e, "alert rule left out: it does not read back"),
+        }
+    }
+    Ok(out)
+}
+
+pub fn insert_rule(conn: &Connection, rule: &Rule) -> Result<i64, StoreError> {
+    conn.execute(
+        "INSERT INTO alert_rules (rule) VALUES (?1)",
+        [rule.to_json().to_string()],
+    )?;
+    Ok(conn.last_insert_rowid())
+}
+
+/// Replaces a rule; its states start over. Returns whether it existed.
+pub fn update_rule(conn: &Connection, id: i64, rule: &Rule) -> Result<bool, StoreError> {
+    let n = conn.execute(
+        "UPDATE alert_rules SET rule = ?2 WHERE id = ?1",
+        params![id, rule.to_json().to_string()],
+    )?;
+    conn.execute("DELETE FROM alert_states WHERE rule_id = ?1", [id])?;
+    Ok(n == 1)
+}
+
+/// Deletes a rule and its states (its history stays). Returns whether it existed.
+pub fn delete_rule(conn: &Connection, id: i64) -> Result<bool, StoreError> {
+    let n = conn.execute("DELETE FROM alert_rules WHERE id = ?1", [id])?;
+    conn.execute("DELETE FROM alert_states WHERE rule_id = ?1", [id])?;
+    Ok(n == 1)
+}
+
+/// Every stored state.
+pub fn states(conn: &Connection) -> Result<Vec<(TrackKey, Track)>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT rule_id, sensor, metric, state, since, value, told_firing FROM alert_states",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok((
+            TrackKey {
+                rule_id: r.get(0)?,
+                sensor: r.get(1)?,
+                metric: r.get(2)?,
+            },
+            r.get::<_, String>(3)?,
+            r.get::<_, Millis>(4)?,
+            r.get::<_, Option<f64>>(5)?,
+            r.get::<_, bool>(6)?,
+        ))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (key, state, since, value, told) = row?;
+        if let Some(state) = State::parse(&state) {
+            out.push((key, Track::restored(state, since, value, told)));
+        }
+    }
+    Ok(out)
+}
+
+/// A state change to store, with what the history and the deliveries need.
+#[derive(Debug, Clone)]
+pub struct Stored {
+    pub key: TrackKey,
+    pub state: State,
+    pub since: Millis,
+    pub value: Option<f64>,
+    pub told_firing: bool,
+    /// For the history, when the change is one (fired or resolved).
+    pub history: Option<HistoryRow>,
+    /// Webhook deliveries: (url, notice JSON).
+    pub deliveries: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone)]
+pub struct HistoryRow {
+    pub rule: String,
+    pub reason: String,
+    pub at: Millis,
+    pub told: bool,
+}
+
+/// Stores changes in one transaction: states (an ok state never told firing is deleted, so
+/// the table holds only what matters), history rows (trimmed to [`HISTORY_KEPT`]) and
+/// deliveries.
+pub fn save(conn: &Connection, changes: &[Stored], now: Millis) -> Result<(), StoreError> {
+    let tx = conn.unchecked_transaction()?;
+    {
+        let mut put = tx.prepare_cached(
+            "INSERT INTO alert_states (rule_id, sensor, metric, state, since, value, told_firing)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+             ON CONFLICT (rule_id, sensor, metric) DO UPDATE SET state = excluded.state,
+                 since = excluded.since, value = excluded.value, told_firing = excluded.told_firing",
+        )?;
+        let mut drop = tx.prepare_cached(
+            "DELETE FROM alert_states WHERE rule_id = ?1 AND sensor = ?2 AND metric = ?3",
+        )?;
+        let mut hist = tx.prepare_cached(
+            "INSERT INTO alert_history (rule_id, rule, reason, sensor, metric, state, since, at, value, told)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        )?;
+        let mut deliver = tx.prepare_cached(
+            "INSERT INTO alert_deliveries (url, notice, created_at, next_at) VALUES (?1, ?2, ?3, ?3)",
+        )?;
+        let mut trimmed = false;
+        for c in changes {
+            let k = &c.key;
+            if c.state == State::Ok && !c.told_firing {
+                drop.execute(params![k.rule_id, k.sensor, k.metric])?;
+            } else {
+                put.execute(params![
+                    k.rule_id,
+                    k.sensor,
+                    k.metric,
+                    c.state.as_str(),
+                    c.since,
+                    c.value,
+                    c.told_firing
+                ])?;
+            }
+            if let Some(h) = &c.history {
+                hist.execute(params![
+                    k.rule_id,
+                    h.rule,
+                    h.reason,
+                    k.sensor,
+                    k.metric,
+                    c.state.as_str(),
+                    c.since,
+                    h.at,
+                    c.value,
+                    h.told
+                ])?;
+                trimmed = true;
+            }
+            for (url, notice) in &c.deliveries {
+                deliver.execute(params![url, notice, now])?;
+            }
+        }
+        if trimmed {
+            tx.execute(
+                "DELETE FROM alert_history WHERE id <= (SELECT max(id) FROM alert_history) - ?1",
+                [HISTORY_KEPT],
+            )?;
+        }
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// Deletes the states of rules that are gone or start over (`kept`: the rest).
+pub fn drop_states_except(conn: &Connection, kept: &[i64]) -> Result<(), StoreError> {
+    let list = kept
+        .iter()
+        .map(i64::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
+    conn.execute(
+        &format!("DELETE FROM alert_states WHERE rule_id NOT IN ({list})"),
+        [],
+    )?;
+    Ok(())
+}
+
+/// When each sensor was last heard from (host clock).
+pub fn heard(conn: &Connection) -> Result<Vec<(String, Millis)>, StoreError> {
+    let mut stmt = conn.prepare_cached("SELECT key, last_seen FROM sensors")?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// A series' sensor id and metric.
+pub fn series_names(conn: &Connection, id: i64) -> Result<Option<(String, String)>, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT s.key, m.metric FROM series m JOIN sensors s ON s.id = m.sensor_id WHERE m.id = ?1",
+        )?
+        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?)
+}
+
+/// Every sensor's display name, by id.
+pub fn sensor_names(conn: &Connection) -> Result<Vec<(String, String)>, StoreError> {
+    let mut stmt = conn.prepare_cached("SELECT key, name FROM sensors WHERE name IS NOT NULL")?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// One history row as stored.
+#[derive(Debug, Clone)]
+pub struct Past {
+    pub rule_id: i64,
+    pub rule: String,
+    pub reason: String,
+    pub sensor: String,
+    pub metric: String,
+    pub state: State,
+    pub since: Millis,
+    pub at: Millis,
+    pub value: Option<f64>,
+    pub told: bool,
+}
+
+/// The last `n` history rows, newest first.
+pub fn history(conn: &Connection, n: i64) -> Result<Vec<Past>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT rule_id, rule, reason, sensor, metric, state, since, at, value, told
+         FROM alert_history ORDER BY id DESC LIMIT ?1",
+    )?;
+    let rows = stmt.query_map([n], |r| {
+        Ok(Past {
+            rule_id: r.get(0)?,
+            rule: r.get(1)?,
+            reason: r.get(2)?,
+            sensor: r.get(3)?,
+            metric: r.get(4)?,
+            state: State::parse(&r.get::<_, String>(5)?).unwrap_or(State::Ok),
+            since: r.get(6)?,
+            at: r.get(7)?,
+            value: r.get(8)?,
+            told: r.get(9)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// The webhooks added in Settings: (id, url with credentials).
+pub fn webhooks(conn: &Connection) -> Result<Vec<(i64, String)>, StoreError> {
+    let mut stmt = conn.prepare_cached("SELECT id, url FROM alert_webhooks ORDER BY id")?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub fn add_webhook(conn: &Connection, url: &str) -> Result<i64, StoreError> {
+    conn.execute(
+        "INSERT INTO alert_webhooks (url) VALUES (?1) ON CONFLICT (url) DO NOTHING",
+        [url],
+    )?;
+    Ok(
+        conn.query_row("SELECT id FROM alert_webhooks WHERE url = ?1", [url], |r| {
+            r.get(0)
+        })?,
+    )
+}
+
+pub fn remove_webhook(conn: &Connection, id: i64) -> Result<bool, StoreError> {
+    Ok(conn.execute("DELETE FROM alert_webhooks WHERE id = ?1", [id])? == 1)
+}
+
+/// A delivery waiting to be made.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub id: i64,
+    pub url: String,
+    pub notice: String,
+    pub created_at: Millis,
+    pub attempts: i64,
+    pub next_at: Millis,
+}
+
+/// The oldest waiting delivery of every URL: deliveries to one URL go in order, so only the
+/// head of each queue is tried.
+pub fn delivery_heads(conn: &Connection) -> Result<Vec<Delivery>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, url, notice, created_at, attempts, next_at FROM alert_deliveries
+         WHERE id IN (SELECT min(id) FROM alert_deliveries GROUP BY url) ORDER BY id",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok(Delivery {
+            id: r.get(0)?,
+            url: r.get(1)?,
+            notice: r.get(2)?,
+            created_at: r.get(3)?,
+            attempts: r.get(4)?,
+            next_at: r.get(5)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// A delivery made, or given up.
+pub fn delivered(conn: &Connection, id: i64) -> Result<(), StoreError> {
+    conn.execute("DELETE FROM alert_deliveries WHERE id = ?1", [id])?;
+    Ok(())
+}
+
+/// A failed try: the next at `next_at`.
+pub fn retry_at(
+    conn: &Connection,
+    id: i64,
+    next_at: Millis,
+    error: &str,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE alert_deliveries SET attempts = attempts + 1, next_at = ?2, last_error = ?3 WHERE id = ?1",
+        params![id, next_at, error],
+    )?;
+    Ok(())
+}
+
+impl super::Reader {
+    /// Runs `f` on a pooled read-only connection, for the alerts' queries above.
+    pub fn alerts<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.with(f)
+    }
+}
