@@ -17,29 +17,39 @@ const GRAMS_PER_HPA_KELVIN: f64 = 216.7;
 pub const DEW_POINT: &str = "dew_point";
 pub const ABSOLUTE_HUMIDITY: &str = "absolute_humidity";
 
+/// Derived values are kept to hundredths: the formula itself is good to about 0.1 °C and 1 %,
+/// and the digits past that would only cost space (a full-precision float compresses to about
+/// six times the bytes of a two-decimal value).
+fn hundredths(v: f64) -> f64 {
+    (v * 100.0).round() / 100.0
+}
+
 /// `ln(rh) + b·t / (c + t)`, the Magnus formula's common term.
 fn gamma(t_c: f64, rh_percent: f64) -> f64 {
     (rh_percent / 100.0).ln() + MAGNUS_B * t_c / (MAGNUS_C + t_c)
 }
 
-/// Dew point in °C of air at `t_c` °C and `rh_percent` % relative humidity; `None` for dry air
+/// Dew point in °C (to hundredths) of air at `t_c` °C and `rh_percent` % relative humidity; `None` for dry air
 /// (no dew point) or outside −45 to 60 °C, where the formula does not hold.
 pub fn dew_point(t_c: f64, rh_percent: f64) -> Option<f64> {
     if rh_percent <= 0.0 || !MAGNUS_RANGE.contains(&t_c) {
         return None;
     }
     let g = gamma(t_c, rh_percent);
-    Some(MAGNUS_C * g / (MAGNUS_B - g)).filter(|d| d.is_finite())
+    Some(hundredths(MAGNUS_C * g / (MAGNUS_B - g))).filter(|d| d.is_finite())
 }
 
-/// Absolute humidity in g/m³ of air at `t_c` °C and `rh_percent` % relative humidity; `None`
+/// Absolute humidity in g/m³ (to hundredths) of air at `t_c` °C and `rh_percent` % relative humidity; `None`
 /// outside −45 to 60 °C.
 pub fn absolute_humidity(t_c: f64, rh_percent: f64) -> Option<f64> {
     if rh_percent < 0.0 || !MAGNUS_RANGE.contains(&t_c) {
         return None;
     }
     let vapour_hpa = MAGNUS_HPA * (MAGNUS_B * t_c / (MAGNUS_C + t_c)).exp() * rh_percent / 100.0;
-    Some(GRAMS_PER_HPA_KELVIN * vapour_hpa / (273.15 + t_c)).filter(|a| a.is_finite())
+    Some(hundredths(
+        GRAMS_PER_HPA_KELVIN * vapour_hpa / (273.15 + t_c),
+    ))
+    .filter(|a| a.is_finite())
 }
 
 /// The derived values a reading lacks: dew point and absolute humidity when it has temperature
@@ -119,6 +129,20 @@ mod tests {
             (dew_point(82.0, 71.0), absolute_humidity(82.0, 71.0)),
             (None, None)
         );
+    }
+
+    #[test]
+    fn derived_values_are_whole_hundredths() {
+        for (t, rh) in [(21.37, 44.81), (-3.02, 97.55), (35.5, 12.03)] {
+            for v in [dew_point(t, rh).unwrap(), absolute_humidity(t, rh).unwrap()] {
+                let scaled = v * 100.0;
+                assert_eq!(scaled.round() / 100.0, v, "{v} from {t} °C {rh} %");
+                assert!(
+                    (scaled - scaled.round()).abs() < 1e-6,
+                    "{v} has more than two decimals"
+                );
+            }
+        }
     }
 
     fn values(fields: &[(&str, f64)]) -> Vec<(Metric, f64)> {
