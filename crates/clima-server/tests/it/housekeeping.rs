@@ -43,13 +43,14 @@ fn orphans(db: &Path, table: &str) -> i64 {
     .unwrap()
 }
 
-const TABLES: [&str; 7] = [
+const TABLES: [&str; 8] = [
     "recent_samples",
     "samples",
     "pieces",
     "chunks",
-    "rollup_minute",
     "rollup_hour",
+    "minute_rollups",
+    "hour_rollups",
     "forward_log",
 ];
 
