@@ -286,9 +286,28 @@ const compareState = `
  * Two rooms chosen with their cards' Compare toggles: one chart of their temperatures, a line
  * in its own colour each, a legend naming both (in the image and beside it), ranges that switch.
  */
-export async function compareChart(s, port, token) {
+/** Two rooms' histories, as the comparison tests use them. */
+export async function compareHistories(port, token) {
   await post(port, token, history('living', 'Living room', 40, 21));
   await post(port, token, history('bedroom', 'Bedroom', 40, 17));
+}
+
+/**
+ * The comparison through the engine's `chart` call the page makes (the desktop command or the
+ * HTTP route): one SVG with a line in its own colour and a legend entry for each of two rooms.
+ */
+export async function compareByEngine(s, port, token) {
+  await compareHistories(port, token);
+  const reply = await s.execAsync(`const done = arguments[arguments.length - 1];
+    window.__TAURI__.core.invoke('chart', { sensor: 'living,bedroom', metric: 'temperature', width: 640, height: 260,
+      from: Date.now() - 86400000, to: Date.now() }).then((c) => done({ svg: c.svg }), (e) => done({ error: e }));`);
+  assert.equal(reply.error, undefined, JSON.stringify(reply.error));
+  assert.ok(reply.svg.includes('Living room (living)') && reply.svg.includes('Bedroom (bedroom)'), 'legend of both rooms');
+  assert.ok(/stroke="#1F7AE0"/i.test(reply.svg) && /stroke="#E06C1F"/i.test(reply.svg), 'a line in each room\'s colour');
+}
+
+export async function compareChart(s, port, token) {
+  await compareHistories(port, token);
   for (const id of ['living', 'bedroom']) {
     await waitFor(`the ${id} card`, () => s.exec(`return !!document.querySelector('[data-sensor="${id}"] .compare-toggle')`));
     await press(s, `[data-sensor="${id}"] .compare-toggle`);
