@@ -69,24 +69,14 @@ fn plain(s: &str) -> String {
         .replace('<', "&lt;")
 }
 
-/// The local time's offset from UTC at `t`, as the C library knows it (0 where it does not).
-#[cfg(target_os = "linux")]
+/// The local time's offset from UTC at `t` (unix ms), from the system's time zone on every
+/// platform; 0 for a time outside what it can represent.
 fn local_offset_s(t: Millis) -> i32 {
-    let secs = t.div_euclid(1000) as libc::time_t;
-    // SAFETY: localtime_r writes only into `tm`, which lives on this stack frame.
-    unsafe {
-        let mut tm: libc::tm = std::mem::zeroed();
-        if libc::localtime_r(&secs, &mut tm).is_null() {
-            0
-        } else {
-            tm.tm_gmtoff as i32
-        }
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-fn local_offset_s(_t: Millis) -> i32 {
-    0
+    use chrono::{Local, Offset, TimeZone};
+    Local
+        .timestamp_millis_opt(t)
+        .single()
+        .map_or(0, |at| at.offset().fix().local_minus_utc())
 }
 
 /// Notification ids, so each transition is its own notification.

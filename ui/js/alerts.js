@@ -22,8 +22,6 @@ const FIELDS = [
   ['label', () => true],
 ];
 const NUMBERS = new Set(['threshold', 'amount', 'hysteresis']);
-/** How long after an `alert` event its transition is surely in the stored history. */
-const HISTORY_STORED_MS = 1500;
 
 /** Whether the form shows `field` for `condition`. */
 export function fieldApplies(field, condition) {
@@ -114,7 +112,6 @@ export class AlertsView {
     this.onChange = onChange;
     this.list = { active: [], history: [] };
     this.timer = null;
-    this.stored = null;
     this.loading = false;
     this.again = false;
   }
@@ -125,16 +122,11 @@ export class AlertsView {
     return this.refresh();
   }
 
-  /**
-   * Events come in bursts (one per series): one read after the burst for the active alerts, and
-   * one more once the engine has stored the transitions (it writes them once a second), for the
-   * history.
-   */
+  /** Events come in bursts (one per series): one read after the burst (the engine's list holds
+   * every transition it has sent as an event). */
   refreshSoon() {
     clearTimeout(this.timer);
-    clearTimeout(this.stored);
     this.timer = setTimeout(() => this.refresh(), 150);
-    this.stored = setTimeout(() => this.refresh(), HISTORY_STORED_MS);
   }
 
   async refresh() {

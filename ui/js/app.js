@@ -11,7 +11,7 @@ import { ComparePanel, MAX_COMPARED } from './compare.js';
 import { SensorMenu } from './sensormenu.js';
 import { SettingsPanel, examples } from './settings.js';
 import { AlertsView, firingBySensor } from './alerts.js';
-import { intervalFromTimes, storeProblemText, usualInterval } from './format.js';
+import { compareMetrics, intervalFromTimes, storeProblemText, usualInterval } from './format.js';
 import { errorText, localizePage, t } from './i18n.js';
 
 /** History behind trends and usual intervals: the last 3 h in 1-minute buckets. */
@@ -198,14 +198,8 @@ async function checkStore() {
   if (problem != null) setText(banner, storeProblemText(problem));
 }
 
-/** Metrics in the order cards and charts show them; others follow by name. */
-const METRIC_ORDER = ['temperature', 'humidity', 'dew_point', 'pressure', 'co2'];
-function metricRank(metric) {
-  const i = METRIC_ORDER.indexOf(metric);
-  return i < 0 ? METRIC_ORDER.length : i;
-}
 function sortedMetrics(entries) {
-  return new Map([...entries].sort(([a], [b]) => metricRank(a) - metricRank(b) || (a < b ? -1 : a > b ? 1 : 0)));
+  return new Map([...entries].sort(([a], [b]) => compareMetrics(a, b)));
 }
 
 /** Replaces the model with the sensor list from the engine. */

@@ -3,7 +3,7 @@
 // image), with the same ranges, a legend in the page too, and CSV/PNG/SVG exports.
 
 import { h, replace, setText } from './dom.js';
-import { RANGES, formatBytes, formatCount, metricLabel, rangeLabel } from './format.js';
+import { RANGES, compareMetrics, formatBytes, formatCount, metricLabel, rangeLabel } from './format.js';
 import { displayName } from './cards.js';
 import { errorText, language, t } from './i18n.js';
 import { parseSvg, showSvg } from './svg.js';
@@ -11,16 +11,12 @@ import { parseSvg, showSvg } from './svg.js';
 /** Most sensors on one comparison, as the engine allows. */
 export const MAX_COMPARED = 8;
 
-/** Metrics in the order the cards show them; others follow by name. */
-const METRIC_ORDER = ['temperature', 'humidity', 'dew_point', 'pressure', 'co2'];
-const rank = (m) => (METRIC_ORDER.includes(m) ? METRIC_ORDER.indexOf(m) : METRIC_ORDER.length);
-
 /** The metrics the chosen sensors have: those most of them share first, then as on the cards. */
 export function sharedMetrics(chosen) {
   const count = new Map();
   for (const s of chosen) for (const m of s.metrics.keys()) count.set(m, (count.get(m) ?? 0) + 1);
   return [...count.entries()]
-    .sort(([a, x], [b, y]) => y - x || rank(a) - rank(b) || (a < b ? -1 : a > b ? 1 : 0))
+    .sort(([a, x], [b, y]) => y - x || compareMetrics(a, b))
     .map(([m]) => m);
 }
 

@@ -4,6 +4,15 @@
 
 import { language, t, textOr } from './i18n.js';
 
+/** Metrics in the order cards, charts and the comparison show them; others follow by name. */
+const METRIC_ORDER = ['temperature', 'humidity', 'dew_point', 'pressure', 'co2'];
+
+/** Orders two metric names as the dashboard shows them. */
+export function compareMetrics(a, b) {
+  const rank = (m) => (METRIC_ORDER.includes(m) ? METRIC_ORDER.indexOf(m) : METRIC_ORDER.length);
+  return rank(a) - rank(b) || (a < b ? -1 : a > b ? 1 : 0);
+}
+
 /** A human label for a metric name (other names are shown as sent, as text). */
 export function metricLabel(metric) {
   return textOr(`metric.${metric}`, metric);

@@ -3,6 +3,7 @@
 //! application notes use them).
 
 use crate::calibration::Calibration;
+use crate::chunk::Sample;
 use crate::metric::Metric;
 
 /// Magnus constants (Sonntag 1990, over water), and the temperatures they hold for.
@@ -90,6 +91,24 @@ pub fn recalibrated(
     }
 }
 
+/// Calls `each` with every pair of samples of `xs` and `ys` (both in time order) measured at the
+/// same time: the temperature and humidity a derived value is computed from.
+pub fn same_times<'a>(
+    xs: &'a [Sample],
+    ys: &'a [Sample],
+    mut each: impl FnMut(&'a Sample, &'a Sample),
+) {
+    let mut j = 0;
+    for x in xs {
+        while j < ys.len() && ys[j].at < x.at {
+            j += 1;
+        }
+        if let Some(y) = ys.get(j).filter(|y| y.at == x.at) {
+            each(x, y);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -129,6 +148,26 @@ mod tests {
             (dew_point(82.0, 71.0), absolute_humidity(82.0, 71.0)),
             (None, None)
         );
+    }
+
+    #[test]
+    fn pairs_only_samples_measured_at_the_same_time() {
+        let at = |t: i64, v: f64| Sample {
+            at: t,
+            received_at: t + 5,
+            value: v,
+        };
+        let t = [at(1, 20.0), at(3, 21.0), at(4, 22.0), at(9, 23.0)];
+        let rh = [
+            at(0, 40.0),
+            at(3, 41.0),
+            at(5, 42.0),
+            at(9, 43.0),
+            at(10, 44.0),
+        ];
+        let mut pairs = Vec::new();
+        same_times(&t, &rh, |x, y| pairs.push((x.at, x.value, y.value)));
+        assert_eq!(pairs, [(3, 21.0, 41.0), (9, 23.0, 43.0)]);
     }
 
     #[test]

@@ -257,14 +257,18 @@ impl Alerts {
         Ok(out)
     }
 
-    /// Active alerts and the last [`HISTORY_SHOWN`] transitions, newest first. Blocking.
+    /// Active alerts and the last [`HISTORY_SHOWN`] transitions, newest first, every transition
+    /// sent as an event included. Blocking.
     pub fn list(&self) -> Result<AlertList, StoreError> {
+        // Transitions are stored once a second; storing what is pending first makes the history
+        // as current as the events already sent.
+        let e = self.shared.evaluator.lock().expect("evaluator");
+        evaluate::flush(&self.shared);
         let (history, names) = self
             .shared
             .reader
             .alerts(|c| Ok((table::history(c, HISTORY_SHOWN)?, table::sensor_names(c)?)))?;
         let names: HashMap<String, String> = names.into_iter().collect();
-        let e = self.shared.evaluator.lock().expect("evaluator");
         let rules: HashMap<i64, &Rule> = e.rules().iter().map(|(id, r)| (*id, r)).collect();
         let mut active: Vec<AlertView> = e
             .active()

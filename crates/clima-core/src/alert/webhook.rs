@@ -15,6 +15,7 @@ use clima_model::{Millis, HOUR};
 use url::Url;
 
 use super::Shared;
+use crate::forward::target::{basic_auth, percent_decode, redact_text, shown};
 use crate::now_ms;
 use crate::store::alerts::{self as table, Delivery};
 
@@ -60,13 +61,13 @@ impl Webhook {
             Some(rest) => (true, rest),
             None => (false, raw),
         };
-        let mut url = Url::parse(rest).map_err(|_| WebhookError::NotUrl(hide(raw)))?;
+        let mut url = Url::parse(rest).map_err(|_| WebhookError::NotUrl(redact_text(raw)))?;
         if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-            return Err(WebhookError::NotUrl(hide(raw)));
+            return Err(WebhookError::NotUrl(redact_text(raw)));
         }
         let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
         let ntfy = marked || host == "ntfy.sh" || host.ends_with(".ntfy.sh");
-        let shown = crate::forward::target::shown(&url);
+        let shown = shown(&url);
         let shown = if marked {
             format!("ntfy+{shown}")
         } else {
@@ -112,9 +113,7 @@ impl Webhook {
     fn post(&self, agent: &ureq::Agent, notice: &Notice) -> Result<(), String> {
         let mut req = agent.post(self.target.as_str());
         if let Some((user, password)) = &self.login {
-            let token =
-                base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
-            req = req.set("Authorization", &format!("Basic {token}"));
+            req = req.set("Authorization", &basic_auth(user, password));
         }
         let sent = if self.ntfy {
             let m = notice.ntfy();
@@ -144,21 +143,6 @@ fn header_text(s: &str) -> String {
             "=?UTF-8?B?{}?=",
             base64::engine::general_purpose::STANDARD.encode(s)
         )
-    }
-}
-
-fn percent_decode(s: &str) -> String {
-    url::form_urlencoded::parse(format!("x={s}").as_bytes())
-        .next()
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_default()
-}
-
-/// Something that did not parse as a URL, shown without what may be user info.
-fn hide(raw: &str) -> String {
-    match raw.split_once('@') {
-        Some((_, host)) => format!("***@{host}"),
-        None => raw.to_owned(),
     }
 }
 

@@ -9,7 +9,7 @@ use super::{Api, CALIBRATION_KEY};
 use crate::store::{Receipt, SensorInfo, StoreError, KEEP_MINUTE_KEY, KEEP_RAW_KEY};
 
 /// Where a sensor's display name is kept: `sensor_name:SENSOR`, empty for none.
-pub const NAME_KEY: &str = "sensor_name:";
+pub const NAME_KEY: &str = crate::store::alerts::SENSOR_NAME_KEY;
 /// Where a sensor's hidden flag is kept: `sensor_hidden:SENSOR`, `1` when hidden.
 pub const HIDDEN_KEY: &str = "sensor_hidden:";
 

@@ -166,14 +166,8 @@ pub fn parse(raw: &str, token: Option<&Secret>) -> Result<Target, TargetError> {
             if path == "/write" && !param("db") {
                 return Err(TargetError::NoDatabase(shown));
             }
-            let basic = (!user.is_empty() || password.is_some()).then(|| {
-                use base64::Engine as _;
-                let pair = format!("{user}:{}", password.unwrap_or_default());
-                Secret(format!(
-                    "Basic {}",
-                    base64::engine::general_purpose::STANDARD.encode(pair)
-                ))
-            });
+            let basic = (!user.is_empty() || password.is_some())
+                .then(|| Secret(basic_auth(&user, &password.unwrap_or_default())));
             (Kind::InfluxV1, basic)
         }
         _ if path.ends_with("/api/v2/write") => {
@@ -264,14 +258,26 @@ pub(crate) fn shown(url: &Url) -> String {
 }
 
 /// Something that did not parse as a URL, shown without what may be user info.
-fn redact_text(raw: &str) -> String {
+/// The `Authorization` header's value for HTTP basic authentication.
+pub(crate) fn basic_auth(user: &str, password: &str) -> String {
+    use base64::Engine as _;
+    let pair = format!("{user}:{password}");
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(pair)
+    )
+}
+
+/// Text that did not parse as a URL, shown without what may be user info.
+pub(crate) fn redact_text(raw: &str) -> String {
     match raw.split_once('@') {
         Some((_, host)) => format!("***@{host}"),
         None => raw.to_owned(),
     }
 }
 
-fn percent_decode(s: &str) -> String {
+/// A percent-encoded part of a URL (user, password) as text.
+pub(crate) fn percent_decode(s: &str) -> String {
     url::form_urlencoded::parse(format!("x={s}").as_bytes())
         .next()
         .map(|(_, v)| v.into_owned())

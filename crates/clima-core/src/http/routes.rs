@@ -814,7 +814,7 @@ async fn hide_sensor(State(front): Shared, headers: HeaderMap, body: Body) -> Re
 /// Deletes a sensor and all its data; `?confirm=ID` must repeat its id.
 async fn delete_sensor(
     State(front): Shared,
-    axum::extract::Path(id): axum::extract::Path<String>,
+    Path(id): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Result<Reply, Reply> {
     let confirm = param(&pairs(q), "confirm").map(str::to_owned);
@@ -977,17 +977,19 @@ async fn get_alert_webhooks(State(front): Shared) -> Reply {
     Reply::json(200, &json!({ "webhooks": front.api.alert_webhooks() }))
 }
 
+/// The body of the calls that add a URL (a webhook, a forwarder).
+#[derive(serde::Deserialize)]
+struct UrlBody {
+    url: String,
+}
+
 /// Adds a webhook, kept in the database: body `{"url": "https://ntfy.sh/TOPIC"}`.
 async fn add_alert_webhook(
     State(front): Shared,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Reply, Reply> {
-    #[derive(serde::Deserialize)]
-    struct Add {
-        url: String,
-    }
-    let a: Add = json_body(
+    let a: UrlBody = json_body(
         &front,
         &headers,
         body,
@@ -1015,11 +1017,7 @@ async fn add_forwarder(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Reply, Reply> {
-    #[derive(serde::Deserialize)]
-    struct Add {
-        url: String,
-    }
-    let a: Add = json_body(
+    let a: UrlBody = json_body(
         &front,
         &headers,
         body,

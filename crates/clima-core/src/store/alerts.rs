@@ -255,10 +255,17 @@ pub fn series_names(conn: &Connection, id: i64) -> Result<Option<(String, String
         .optional()?)
 }
 
-/// Every sensor's display name, by id.
+/// Where a sensor's display name is kept in the settings (`sensor_name:ID`, empty for none).
+pub const SENSOR_NAME_KEY: &str = "sensor_name:";
+
+/// Every sensor's display name, by id: the name set on the dashboard (under
+/// [`SENSOR_NAME_KEY`], as `Api::rename_sensor` keeps it), else the device's own.
 pub fn sensor_names(conn: &Connection) -> Result<Vec<(String, String)>, StoreError> {
-    let mut stmt = conn.prepare_cached("SELECT key, name FROM sensors WHERE name IS NOT NULL")?;
-    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT s.key, COALESCE(NULLIF(n.value, ''), s.name) AS shown FROM sensors s \
+         LEFT JOIN settings n ON n.key = ?1 || s.key WHERE shown IS NOT NULL",
+    )?;
+    let rows = stmt.query_map([SENSOR_NAME_KEY], |r| Ok((r.get(0)?, r.get(1)?)))?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 

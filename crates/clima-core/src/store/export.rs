@@ -4,7 +4,7 @@
 use std::io::{Read, Write};
 
 use clima_model::calibration::Calibration;
-use clima_model::derive::recalibrated;
+use clima_model::derive::{recalibrated, same_times};
 use clima_model::downsample::BucketPlan;
 use clima_model::metric::unit_of;
 use clima_model::reading::Draft;
@@ -202,18 +202,12 @@ pub fn export_csv_recalibrated<W: Write>(
         |c, hour, start, end| {
             let ts = hour_samples(c, t, hour, start, end)?;
             let rhs = hour_samples(c, rh, hour, start, end)?;
-            let mut j = 0;
             let mut out = Vec::new();
-            for x in &ts {
-                while j < rhs.len() && rhs[j].at < x.at {
-                    j += 1;
+            same_times(&ts, &rhs, |x, y| {
+                if let Some(value) = recalibrated(metric, (x.value, y.value), inputs) {
+                    out.push(Sample { value, ..*x });
                 }
-                if let Some(y) = rhs.get(j).filter(|y| y.at == x.at) {
-                    if let Some(value) = recalibrated(metric, (x.value, y.value), inputs) {
-                        out.push(Sample { value, ..*x });
-                    }
-                }
-            }
+            });
             Ok(out)
         },
     )

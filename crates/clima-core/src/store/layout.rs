@@ -218,19 +218,23 @@ pub(super) fn pack_hour(c: &Connection, series: i64, hour: Millis) -> Result<(),
     Ok(())
 }
 
-/// Migration 10, hours: packs every row of hour rollups into `hour_rollups`, one blob per
-/// series and day. Any split between the rows and the packed hours sums the same samples.
-pub(super) fn pack_hour_rollups(tx: &Connection) -> rusqlite::Result<()> {
-    let mut store =
-        tx.prepare("INSERT INTO hour_rollups (series_id, day, data) VALUES (?1, ?2, ?3)")?;
+/// Reads the rows of a rollup table (`series_id, t, sum, min, max, count`) in order, and hands
+/// each series' run of them within one `width` (an hour, a day) to `each`, keyed by the series and
+/// the start of that period.
+fn grouped_rows(
+    tx: &Connection,
+    table: &str,
+    width: Millis,
+    mut each: impl FnMut((i64, Millis), Vec<rollup::Period>) -> rusqlite::Result<()>,
+) -> rusqlite::Result<()> {
     let mut stmt = tx.prepare(&format!(
-        "SELECT series_id, t, sum, min, max, count FROM {HOUR_ROLLUPS} ORDER BY series_id, t"
+        "SELECT series_id, t, sum, min, max, count FROM {table} ORDER BY series_id, t"
     ))?;
     let mut rows = stmt.query([])?;
-    let mut day: Option<((i64, Millis), Vec<rollup::Period>)> = None;
+    let mut group: Option<((i64, Millis), Vec<rollup::Period>)> = None;
     while let Some(r) = rows.next()? {
         let (series, start): (i64, Millis) = (r.get(0)?, r.get(1)?);
-        let hour = rollup::Period {
+        let period = rollup::Period {
             start,
             partial: Partial {
                 sum: r.get(2)?,
@@ -239,19 +243,32 @@ pub(super) fn pack_hour_rollups(tx: &Connection) -> rusqlite::Result<()> {
                 count: r.get::<_, i64>(5)? as u64,
             },
         };
-        let key = (series, start - start.rem_euclid(DAY));
-        match &mut day {
-            Some((k, hours)) if *k == key => hours.push(hour),
+        let key = (series, start - start.rem_euclid(width));
+        match &mut group {
+            Some((k, periods)) if *k == key => periods.push(period),
             _ => {
-                if let Some(((series, day), hours)) = day.replace((key, vec![hour])) {
-                    store.execute((series, day, rollup::encode(&hours)))?;
+                if let Some((key, periods)) = group.replace((key, vec![period])) {
+                    each(key, periods)?;
                 }
             }
         }
     }
-    if let Some(((series, day), hours)) = day {
-        store.execute((series, day, rollup::encode(&hours)))?;
+    match group {
+        Some((key, periods)) => each(key, periods),
+        None => Ok(()),
     }
+}
+
+/// Migration 10, hours: packs every row of hour rollups into `hour_rollups`, one blob per
+/// series and day. Any split between the rows and the packed hours sums the same samples.
+pub(super) fn pack_hour_rollups(tx: &Connection) -> rusqlite::Result<()> {
+    let mut store =
+        tx.prepare("INSERT INTO hour_rollups (series_id, day, data) VALUES (?1, ?2, ?3)")?;
+    grouped_rows(tx, HOUR_ROLLUPS, DAY, |(series, day), hours| {
+        store
+            .execute((series, day, rollup::encode(&hours)))
+            .map(drop)
+    })?;
     tx.execute_batch(&format!("DELETE FROM {HOUR_ROLLUPS}"))
 }
 
@@ -265,29 +282,10 @@ pub(super) fn pack_minute_rollups(tx: &Connection) -> rusqlite::Result<()> {
         rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Blob, Box::new(e))
     };
     let mut groups: Vec<((i64, Millis), Vec<rollup::Period>)> = Vec::new();
-    {
-        let mut stmt = tx.prepare(
-            "SELECT series_id, t, sum, min, max, count FROM rollup_minute ORDER BY series_id, t",
-        )?;
-        let mut rows = stmt.query([])?;
-        while let Some(r) = rows.next()? {
-            let (series, start): (i64, Millis) = (r.get(0)?, r.get(1)?);
-            let minute = rollup::Period {
-                start,
-                partial: Partial {
-                    sum: r.get(2)?,
-                    min: r.get(3)?,
-                    max: r.get(4)?,
-                    count: r.get::<_, i64>(5)? as u64,
-                },
-            };
-            let key = (series, start - start.rem_euclid(HOUR));
-            match groups.last_mut() {
-                Some((k, minutes)) if *k == key => minutes.push(minute),
-                _ => groups.push((key, vec![minute])),
-            }
-        }
-    }
+    grouped_rows(tx, "rollup_minute", HOUR, |key, minutes| {
+        groups.push((key, minutes));
+        Ok(())
+    })?;
     let mut unsealed = tx.prepare(
         "SELECT EXISTS (SELECT 1 FROM pieces WHERE series_id = ?1 AND first >= ?2 AND first < ?3)
              OR EXISTS (SELECT 1 FROM samples WHERE series_id = ?1 AND measured_at >= ?2 AND measured_at < ?3)",

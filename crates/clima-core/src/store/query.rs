@@ -6,6 +6,7 @@ use std::sync::Mutex;
 
 use clima_model::calibration::Calibration;
 use clima_model::clock::Clock;
+use clima_model::derive::same_times;
 use clima_model::downsample::{assemble, Bucket, BucketPlan, Partial};
 use clima_model::metric::unit_of;
 use clima_model::{Millis, HOUR, MINUTE};
@@ -330,15 +331,7 @@ impl Reader {
                 let (start, end) = (from.max(hour), to.min(hour + HOUR));
                 let xs = hour_samples(c, sa, hour, start, end)?;
                 let ys = hour_samples(c, sb, hour, start, end)?;
-                let mut j = 0;
-                for x in &xs {
-                    while j < ys.len() && ys[j].at < x.at {
-                        j += 1;
-                    }
-                    if let Some(y) = ys.get(j).filter(|y| y.at == x.at) {
-                        each(x.at, x.received_at, x.value, y.value);
-                    }
-                }
+                same_times(&xs, &ys, |x, y| each(x.at, x.received_at, x.value, y.value));
                 hour += HOUR;
             }
             Ok(true)

@@ -520,3 +520,30 @@ fn webhooks_added_in_settings_hide_credentials() {
         1
     );
 }
+
+#[test]
+fn an_alert_names_the_sensor_as_it_was_renamed_on_the_dashboard() {
+    let hook = Receiver::start();
+    let s = Server::start(&["--alert-webhook", &hook.url("/hook")]);
+    post_batch(
+        &s,
+        &[json!({"sensor": "bath", "name": "Bathroom", "humidity": 50}).to_string()],
+    );
+    let renamed = post_json(
+        &s.url("/api/v1/sensors/name"),
+        &json!({"sensor": "bath", "name": "Upstairs bath"}).to_string(),
+    );
+    assert_eq!(renamed.status, 200, "{}", renamed.body);
+    rule(
+        &s,
+        json!({"sensor": "bath", "metric": "humidity", "condition": "above", "threshold": 70, "for": "1s"}),
+    );
+    let t = now() - 5_000;
+    for (dt, v) in [(0, 75.0), (2_000, 76.0)] {
+        reading(&s, "bath", "humidity", v, t + dt);
+    }
+    let a = wait_alerts(&s, |a| a["active"][0]["state"] == "firing");
+    assert_eq!(a["active"][0]["name"], "Upstairs bath", "{a}");
+    let got = hook.wait_for(1);
+    assert_eq!(got[0].json()["name"], "Upstairs bath");
+}
