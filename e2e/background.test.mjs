@@ -121,8 +121,10 @@ describe('desktop app in the background', { timeout: 120_000 }, () => {
     const entry = path.join(env.HOME, '.config', 'autostart', 'Clima.desktop');
     assert.ok(!existsSync(entry), 'off by default');
     await session.click(await session.find('#autostart'));
-    await waitFor('the autostart entry', () => existsSync(entry), 10_000);
-    assert.match(readFileSync(entry, 'utf8'), new RegExp(`^Exec=${APP.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\b`, 'm'));
+    // The entry is created and then written: wait for its whole text, not only its name.
+    const exec = new RegExp(`^Exec=${APP.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\b`, 'm');
+    const text = await waitFor('the autostart entry', () => (existsSync(entry) && exec.test(readFileSync(entry, 'utf8')) ? readFileSync(entry, 'utf8') : null), 10_000);
+    assert.match(text, /^\[Desktop Entry\]/m);
     await session.click(await session.find('#autostart'));
     await waitFor('the entry to go', () => !existsSync(entry), 10_000);
     assert.equal(await session.exec('return document.getElementById("background-error").textContent'), '');
