@@ -149,33 +149,46 @@ impl Feed {
 
     /// What follows `cursor`, given that the log ends at `head` or later: from the window,
     /// read into it for everyone when the cursor is at its end, or read on the forwarder's own
-    /// connection when the cursor is behind it. `None` when there is nothing after the cursor.
+    /// connection when the cursor is behind it or `fresh` (a retry after a failed send reads the
+    /// store again, so what retention removed meanwhile is counted, not sent from memory).
+    /// `None` when there is nothing after the cursor.
     pub(super) fn next(
         &self,
         cursor: i64,
         head: i64,
+        fresh: bool,
         own: &mut Own,
     ) -> Result<Option<View>, StoreError> {
-        {
+        if fresh {
+            own.parts.clear();
+        } else {
             let window = self.window.lock().expect("feed window");
             if let Some(v) = window.find(cursor) {
                 return Ok(Some(v));
             }
-            if window.start().is_some_and(|s| cursor < s) {
-                drop(window);
+            let behind = window.start().is_some_and(|s| cursor < s);
+            drop(window);
+            if behind {
                 if let Some(v) = own.parts.find(cursor) {
                     return Ok(Some(v));
                 }
-                let reader = match &own.reader {
-                    Some(r) => r,
-                    None => own.reader.insert(LogReader::open(&self.db)?),
-                };
-                let parts = read(reader, cursor, head)?;
-                own.parts.clear();
-                own.parts.push(parts, usize::MAX);
-                return Ok(own.parts.find(cursor));
+            }
+            if !behind {
+                return self.extend(cursor, head, own);
             }
         }
+        let reader = match &own.reader {
+            Some(r) => r,
+            None => own.reader.insert(LogReader::open(&self.db)?),
+        };
+        let parts = read(reader, cursor, head)?;
+        own.parts.clear();
+        own.parts.push(parts, usize::MAX);
+        Ok(own.parts.find(cursor))
+    }
+
+    /// Reads what follows the window's end into it, once for every forwarder.
+    fn extend(&self, cursor: i64, head: i64, own: &mut Own) -> Result<Option<View>, StoreError> {
         own.parts.clear();
         let mut reader = self.reader.lock().expect("feed reader");
         // Another forwarder may have read it meanwhile.

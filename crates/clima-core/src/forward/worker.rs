@@ -79,19 +79,22 @@ impl Forwarder {
     fn run(&mut self) {
         let mut failures = 0u32;
         let mut own = Own::default();
+        // After a failure, the next try reads the store again.
+        let mut fresh = false;
         tracing::info!(target = %self.shown, from = self.cursor.delivered(), "forwarder started");
         while !self.stopping() {
             let after = self.cursor.delivered();
             // Read before the log: every value up to it is committed and in the log unless
             // retention removed it.
             let head = self.outbox.head();
-            let view = match self.feed.next(after, head, &mut own) {
+            let view = match self.feed.next(after, head, fresh, &mut own) {
                 Ok(v) => v,
                 Err(e) => {
                     self.failed(&mut failures, format!("cannot read the forward log: {e}"));
                     continue;
                 }
             };
+            fresh = false;
             let Some(view) = view else {
                 self.progress().caught_up_at = Some(now_ms());
                 self.sink.idle();
@@ -138,7 +141,10 @@ impl Forwarder {
                     p.errors += 1;
                     p.last_error = Some((format!("{status}: {message}"), now_ms()));
                 }
-                Sent::Failed(message) => self.failed(&mut failures, message),
+                Sent::Failed(message) => {
+                    self.failed(&mut failures, message);
+                    fresh = true;
+                }
             }
         }
         tracing::info!(target = %self.shown, "forwarder stopped");
