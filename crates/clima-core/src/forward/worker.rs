@@ -50,6 +50,8 @@ pub(super) fn spawn(
     std::thread::Builder::new()
         .name("clima-forward".into())
         .spawn(move || {
+            // Forwarding is background work: ingest keeps the CPU it needs.
+            crate::platform::lower_thread_priority();
             let mut f = Forwarder {
                 sink,
                 shown,
