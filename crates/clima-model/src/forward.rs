@@ -187,7 +187,7 @@ fn push_float(out: &mut String, floats: &mut ryu::Buffer, ints: &mut itoa::Buffe
             out.push('.');
             let cents = (n % 100) as u8;
             out.push(char::from(b'0' + cents / 10));
-            if cents % 10 != 0 {
+            if !cents.is_multiple_of(10) {
                 out.push(char::from(b'0' + cents % 10));
             }
             return;
