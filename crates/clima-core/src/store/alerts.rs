@@ -3,10 +3,12 @@
 //! samples to the evaluation.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Mutex};
+use std::sync::{Condvar, Mutex};
+use std::time::Duration;
 
 use clima_model::alert::{Rule, State, Track, TrackKey};
 use clima_model::Millis;
+use foldhash::HashSet;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::StoreError;
@@ -14,12 +16,44 @@ use super::StoreError;
 /// One commit's stored samples: (series id, measured time, value), resends included.
 pub type Committed = Vec<(i64, Millis, f64)>;
 
-/// Hands each commit's stored samples to the evaluation, while a rule is enabled. Sending never
-/// blocks the writer (an unbounded channel: the evaluation takes a few microseconds a sample).
-#[derive(Default)]
+/// Samples the feed holds for the evaluation at most (24 bytes each: 48 MiB). The evaluation
+/// takes millions a second, so only a stalled one fills it.
+pub const FEED_CAPACITY: usize = 2 * 1024 * 1024;
+
+/// Hands the commits' stored samples to the evaluation, while a rule is enabled, without ever
+/// blocking the writer: commits wait in one queue the evaluation takes whole. A stalled
+/// evaluation cannot grow it past its capacity: once full, commits are left out and their
+/// series noted, and the evaluation resumes each such series from its newest stored value.
 pub struct AlertFeed {
     active: AtomicBool,
-    tx: Mutex<Option<mpsc::Sender<Committed>>>,
+    capacity: usize,
+    queue: Mutex<Queue>,
+    ready: Condvar,
+}
+
+#[derive(Default)]
+struct Queue {
+    connected: bool,
+    samples: Committed,
+    /// Series with samples left out since the evaluation last took the queue, and how many.
+    skipped: HashSet<i64>,
+    skipped_samples: u64,
+}
+
+/// What the evaluation takes from the feed at once.
+#[derive(Debug, Default, PartialEq)]
+pub struct Taken {
+    /// Commits' samples, in commit order.
+    pub samples: Committed,
+    /// Series with samples left out after those (the queue was full), and how many samples.
+    pub skipped: Vec<i64>,
+    pub skipped_samples: u64,
+}
+
+impl Default for AlertFeed {
+    fn default() -> Self {
+        AlertFeed::with_capacity(FEED_CAPACITY)
+    }
 }
 
 impl std::fmt::Debug for AlertFeed {
@@ -31,33 +65,149 @@ impl std::fmt::Debug for AlertFeed {
 }
 
 impl AlertFeed {
+    /// A feed holding at most `capacity` samples.
+    pub fn with_capacity(capacity: usize) -> AlertFeed {
+        AlertFeed {
+            active: AtomicBool::new(false),
+            capacity,
+            queue: Mutex::default(),
+            ready: Condvar::new(),
+        }
+    }
+
     pub(crate) fn is_active(&self) -> bool {
         self.active.load(Ordering::Acquire)
     }
 
-    /// Connects the evaluation; commits are sent to it once [`AlertFeed::set_active`].
-    pub(crate) fn connect(&self, tx: mpsc::Sender<Committed>) {
-        *self.tx.lock().expect("alert feed") = Some(tx);
+    /// Connects the evaluation; commits are queued for it once [`AlertFeed::set_active`].
+    pub(crate) fn connect(&self) {
+        self.queue.lock().expect("alert feed").connected = true;
     }
 
     pub(crate) fn set_active(&self, active: bool) {
         self.active.store(active, Ordering::Release);
     }
 
-    /// Stops sending (the evaluation stops).
+    /// Stops queueing; the evaluation takes what is queued, then stops.
     pub(crate) fn disconnect(&self) {
         self.set_active(false);
-        self.tx.lock().expect("alert feed").take();
+        self.queue.lock().expect("alert feed").connected = false;
+        self.ready.notify_all();
     }
 
+    /// Queues a commit's samples (called by the writer; never blocks on the evaluation).
     pub(crate) fn send(&self, samples: Committed) {
         if samples.is_empty() {
             return;
         }
-        if let Some(tx) = &*self.tx.lock().expect("alert feed") {
-            let _ = tx.send(samples);
+        let mut q = self.queue.lock().expect("alert feed");
+        if !q.connected {
+            return;
+        }
+        // Only an empty queue can have the evaluation waiting on it.
+        let was_empty = q.samples.is_empty() && q.skipped.is_empty();
+        // Once one commit is left out, the next ones are too until the evaluation takes the
+        // queue: what it resumes from is newer than everything queued.
+        if !q.skipped.is_empty() || q.samples.len() + samples.len() > self.capacity {
+            q.skipped_samples += samples.len() as u64;
+            q.skipped.extend(samples.iter().map(|s| s.0));
+        } else if q.samples.is_empty() {
+            q.samples = samples;
+        } else {
+            q.samples.extend_from_slice(&samples);
+        }
+        drop(q);
+        if was_empty {
+            self.ready.notify_one();
         }
     }
+
+    /// Takes everything queued, waiting up to `wait` for something; `None` once disconnected
+    /// and drained.
+    pub(crate) fn take(&self, wait: Duration) -> Option<Taken> {
+        let q = self.queue.lock().expect("alert feed");
+        let (mut q, _) = self
+            .ready
+            .wait_timeout_while(q, wait, |q| {
+                q.connected && q.samples.is_empty() && q.skipped.is_empty()
+            })
+            .expect("alert feed");
+        if !q.connected && q.samples.is_empty() && q.skipped.is_empty() {
+            return None;
+        }
+        Some(Taken {
+            samples: std::mem::take(&mut q.samples),
+            skipped: q.skipped.drain().collect(),
+            skipped_samples: std::mem::take(&mut q.skipped_samples),
+        })
+    }
+}
+
+#[cfg(test)]
+mod feed_tests {
+    use super::*;
+
+    #[test]
+    fn a_full_feed_leaves_commits_out_and_names_their_series() {
+        let feed = AlertFeed::with_capacity(4);
+        feed.send(vec![(1, 10, 1.0)]);
+        assert_eq!(
+            feed.take(Duration::ZERO),
+            None,
+            "not connected: nothing queued"
+        );
+        feed.connect();
+        feed.send(vec![(1, 10, 1.0), (2, 10, 2.0)]);
+        feed.send(vec![(1, 11, 1.5)]);
+        // Past the capacity: left out, and so is the next commit that would still fit.
+        feed.send(vec![(3, 12, 3.0), (3, 13, 3.0)]);
+        feed.send(vec![(4, 12, 4.0)]);
+        let mut taken = feed.take(Duration::ZERO).expect("connected");
+        taken.skipped.sort_unstable();
+        assert_eq!(
+            taken,
+            Taken {
+                samples: vec![(1, 10, 1.0), (2, 10, 2.0), (1, 11, 1.5)],
+                skipped: vec![3, 4],
+                skipped_samples: 3,
+            }
+        );
+        // Taking empties it: commits are queued again.
+        feed.send(vec![(5, 14, 5.0)]);
+        assert_eq!(
+            feed.take(Duration::ZERO).expect("connected").samples,
+            [(5, 14, 5.0)]
+        );
+        feed.send(vec![(6, 15, 6.0)]);
+        feed.disconnect();
+        assert_eq!(
+            feed.take(Duration::ZERO).expect("drained").samples,
+            [(6, 15, 6.0)]
+        );
+        assert_eq!(feed.take(Duration::from_secs(5)), None);
+    }
+}
+
+/// The newest stored value of each series, with its measured time: where the evaluation
+/// resumes a series whose samples it had to leave out.
+pub fn newest_values(
+    conn: &Connection,
+    series: &[i64],
+) -> Result<Vec<(i64, Millis, f64)>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, last_measured_at, last_value FROM series
+         WHERE id = ?1 AND last_measured_at IS NOT NULL AND last_value IS NOT NULL",
+    )?;
+    let mut out = Vec::with_capacity(series.len());
+    for id in series {
+        if let Some(row) = stmt
+            .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .optional()?
+        {
+            out.push(row);
+        }
+    }
+    Ok(out)
 }
 
 /// History rows kept; the API shows the last 200.

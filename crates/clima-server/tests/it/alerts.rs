@@ -547,3 +547,56 @@ fn an_alert_names_the_sensor_as_it_was_renamed_on_the_dashboard() {
     let got = hook.wait_for(1);
     assert_eq!(got[0].json()["name"], "Upstairs bath");
 }
+
+#[test]
+fn a_rule_changed_or_deleted_while_firing_tells_its_alert_resolved() {
+    let hook = Receiver::start();
+    let s = Server::start(&["--alert-webhook", &hook.url("/")]);
+    let body =
+        json!({"sensor": "*", "metric": "temperature", "condition": "above", "threshold": 30});
+    let id = rule(&s, body.clone());
+    let t = now() - 5_000;
+    reading(&s, "rack", "temperature", 31.0, t);
+    assert_eq!(events(&hook.wait_for(1)), ["firing"]);
+
+    // Changed: its firing alert ends, told resolved, and the rule starts over from ok (the
+    // next reading, above the new line too, fires again).
+    let changed =
+        json!({"sensor": "*", "metric": "temperature", "condition": "above", "threshold": 29});
+    let r = call(
+        "PUT",
+        &s.url(&format!("/api/v1/alerts/rules/{id}")),
+        &[("Content-Type", "application/json")],
+        Some(changed.to_string().as_bytes()),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let got = hook.wait_for(2);
+    assert_eq!(events(&got), ["firing", "resolved"], "{got:?}");
+    assert_eq!(
+        got[1].json()["rule"],
+        "temperature above 30 °C",
+        "named as it was"
+    );
+    let a = alerts(&s);
+    assert_eq!(a["active"], json!([]), "{a}");
+    assert_eq!(a["history"][0]["state"], "ok", "{a}");
+    assert_eq!(a["history"][0]["notified"], true, "{a}");
+    reading(&s, "rack", "temperature", 31.0, t + 1_000);
+    assert_eq!(events(&hook.wait_for(3)), ["firing", "resolved", "firing"]);
+
+    // Deleted: the same.
+    let r = call(
+        "DELETE",
+        &s.url(&format!("/api/v1/alerts/rules/{id}")),
+        &[],
+        None,
+    );
+    assert!(r.status == 200 || r.status == 204, "{}", r.body);
+    assert_eq!(
+        events(&hook.wait_for(4)),
+        ["firing", "resolved", "firing", "resolved"]
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(hook.got().len(), 4, "one notice per transition");
+    assert_eq!(alerts(&s)["active"], json!([]));
+}
