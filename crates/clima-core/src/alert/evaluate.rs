@@ -65,6 +65,15 @@ fn run(shared: &Shared) {
                 keep(shared, e.rules(), std::mem::take(&mut updates));
             }
             flush(shared);
+            let intervals = e.intervals_to_keep();
+            if !intervals.is_empty() {
+                if let Err(err) = shared
+                    .writer
+                    .run(move |c| table::keep_intervals(c, &intervals))
+                {
+                    tracing::warn!(error = %err, "alerts: sensors' usual intervals could not be kept; a restart learns them again");
+                }
+            }
         }
         // Let commits gather (the feed keeps them; the writer never waits).
         if busy {

@@ -388,11 +388,34 @@ pub fn drop_states_except(conn: &Connection, kept: &[i64]) -> Result<(), StoreEr
     Ok(())
 }
 
-/// When each sensor was last heard from (host clock).
-pub fn heard(conn: &Connection) -> Result<Vec<(String, Millis)>, StoreError> {
-    let mut stmt = conn.prepare_cached("SELECT key, last_seen FROM sensors")?;
-    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+/// Where a sensor's usual interval is kept in the settings for offline rules
+/// (`alert_interval:ID`, milliseconds; empty for none).
+pub const INTERVAL_KEY: &str = "alert_interval:";
+
+/// When each sensor was last heard from (host clock), and its usual interval if one was kept.
+pub fn heard(conn: &Connection) -> Result<Vec<(String, Millis, Option<Millis>)>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT s.key, s.last_seen, NULLIF(CAST(i.value AS INTEGER), 0) FROM sensors s \
+         LEFT JOIN settings i ON i.key = ?1 || s.key",
+    )?;
+    let rows = stmt.query_map([INTERVAL_KEY], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
     Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Keeps sensors' usual intervals (see [`INTERVAL_KEY`]).
+pub fn keep_intervals(conn: &Connection, intervals: &[(String, Millis)]) -> Result<(), StoreError> {
+    let tx = conn.unchecked_transaction()?;
+    {
+        let mut put = tx.prepare_cached(
+            "INSERT INTO settings (key, value) VALUES (?1 || ?2, ?3)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        )?;
+        for (sensor, ms) in intervals {
+            put.execute(params![INTERVAL_KEY, sensor, ms.to_string()])?;
+        }
+    }
+    tx.commit()?;
+    Ok(())
 }
 
 /// A series' sensor id and metric.

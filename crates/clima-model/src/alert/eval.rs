@@ -27,21 +27,28 @@ pub struct Update {
     pub told_firing: bool,
 }
 
-/// What is known of a sensor's timing: when it was last heard (host clock) and the gaps
-/// between its recent measured times.
+/// What is known of a sensor's timing: when it was last heard (host clock), the gaps between
+/// its recent measured times, and its usual interval as last kept in the store.
 #[derive(Debug, Default)]
 struct Heard {
     at: Millis,
     measured: Option<Millis>,
     gaps: VecDeque<Millis>,
+    kept: Option<Millis>,
 }
 
 /// Gaps kept per sensor for its usual interval.
 const GAPS: usize = 9;
 
 impl Heard {
-    /// The median of the recent gaps, once there are three.
+    /// The median of the recent gaps, once there are three; until then the interval kept from
+    /// before a restart.
     fn usual(&self) -> Option<Millis> {
+        self.learned().or(self.kept)
+    }
+
+    /// The median of the recent gaps, once there are three.
+    fn learned(&self) -> Option<Millis> {
         if self.gaps.len() < 3 {
             return None;
         }
@@ -221,11 +228,12 @@ pub struct Evaluator {
 
 impl Evaluator {
     /// Starts from the stored rules, the stored tracks that are not ok, and when each sensor was
-    /// last heard from.
+    /// last heard from, with its usual interval if one was kept
+    /// ([`Evaluator::intervals_to_keep`]).
     pub fn new(
         rules: Vec<(i64, Rule)>,
         saved: Vec<(TrackKey, Track)>,
-        heard: Vec<(String, Millis)>,
+        heard: Vec<(String, Millis, Option<Millis>)>,
     ) -> Evaluator {
         let mut e = Evaluator::default();
         e.set_rules(rules, 0);
@@ -240,12 +248,11 @@ impl Evaluator {
                 e.places.slots[slot].tracks[at].1 = track;
             }
         }
-        for (sensor, at) in heard {
+        for (sensor, at, usual) in heard {
             let i = e.places.sensor(&sensor);
-            e.places.sensors[i]
-                .heard
-                .get_or_insert_with(Heard::default)
-                .at = at;
+            let heard = e.places.sensors[i].heard.get_or_insert_with(Heard::default);
+            heard.at = at;
+            heard.kept = usual;
         }
         e
     }
@@ -436,6 +443,30 @@ impl Evaluator {
                 told,
             );
         }
+    }
+
+    /// The usual intervals to keep in the store, so that a restart does not have to learn them
+    /// again before an offline rule without a `for` can fire: each sensor's learned interval
+    /// when it is new or moved by more than a tenth from the one last kept. Only while an
+    /// offline rule is enabled (at its first call then, every learned interval).
+    pub fn intervals_to_keep(&mut self) -> Vec<(String, Millis)> {
+        if self.offline.is_empty() {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        for place in &mut self.places.sensors {
+            let Some(heard) = &mut place.heard else {
+                continue;
+            };
+            let Some(learned) = heard.learned() else {
+                continue;
+            };
+            if heard.kept.is_none_or(|k| (learned - k).abs() * 10 > k) {
+                heard.kept = Some(learned);
+                out.push((place.name.clone(), learned));
+            }
+        }
+        out
     }
 
     /// Every track that is not ok, for the API's list of active alerts.
@@ -686,7 +717,7 @@ mod tests {
                 (2, rule(json!({"sensor":"*","condition":"offline"}))),
             ],
             vec![],
-            vec![("old".into(), 0)],
+            vec![("old".into(), 0, None)],
         );
         let mut out = Vec::new();
         for i in 0..4 {
@@ -777,6 +808,42 @@ mod tests {
             seen(&out),
             [(7, "bath", "temperature", State::Firing, true)]
         );
+    }
+
+    #[test]
+    fn a_usual_interval_is_kept_for_a_restart_and_used_until_one_is_learned_again() {
+        let offline = || vec![(1, rule(json!({"sensor":"*","condition":"offline"})))];
+        let mut e = Evaluator::new(offline(), vec![], vec![]);
+        let mut out = Vec::new();
+        for i in 0..4 {
+            e.observe("a", "co2", i * 10 * SECOND, 1.0, i * 10 * SECOND, &mut out);
+        }
+        assert_eq!(e.intervals_to_keep(), [("a".to_owned(), 10 * SECOND)]);
+        assert!(e.intervals_to_keep().is_empty(), "kept already");
+        // A tenth off is not worth a write; more is.
+        e.observe("a", "co2", 41 * SECOND, 1.0, 41 * SECOND, &mut out);
+        e.observe("a", "co2", 52 * SECOND, 1.0, 52 * SECOND, &mut out);
+        assert!(e.intervals_to_keep().is_empty());
+        for i in 0..5 {
+            let at = 52 * SECOND + (i + 1) * 20 * SECOND;
+            e.observe("a", "co2", at, 1.0, at, &mut out);
+        }
+        assert_eq!(e.intervals_to_keep(), [("a".to_owned(), 20 * SECOND)]);
+
+        // After a restart: heard once, offline three kept intervals later, not before.
+        let mut e = Evaluator::new(offline(), vec![], vec![("a".into(), 0, Some(10 * SECOND))]);
+        e.observe("a", "co2", MINUTE, 1.0, MINUTE, &mut out);
+        assert!(out.is_empty(), "{out:?}");
+        e.tick(MINUTE + 30 * SECOND, &mut out);
+        assert!(out.is_empty(), "{out:?}");
+        e.tick(MINUTE + 30 * SECOND + 1, &mut out);
+        assert_eq!(seen(&out), [(1, "a", "", State::Firing, true)]);
+        // Without an offline rule nothing is kept.
+        let mut e = Evaluator::new(vec![], vec![], vec![]);
+        for i in 0..4 {
+            e.observe("a", "co2", i * SECOND, 1.0, i * SECOND, &mut out);
+        }
+        assert!(e.intervals_to_keep().is_empty());
     }
 
     #[test]

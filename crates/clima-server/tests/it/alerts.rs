@@ -600,3 +600,45 @@ fn a_rule_changed_or_deleted_while_firing_tells_its_alert_resolved() {
     assert_eq!(hook.got().len(), 4, "one notice per transition");
     assert_eq!(alerts(&s)["active"], json!([]));
 }
+
+#[test]
+fn a_sensors_usual_interval_outlives_a_restart_for_offline_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("clima.db");
+    let s = Server::start_on(&db, &[]);
+    // Offline after three usual intervals: none is given.
+    rule(&s, json!({"sensor": "*", "condition": "offline"}));
+    // Four readings measured 400 ms apart: the usual interval is 400 ms.
+    let t = now();
+    post_batch(
+        &s,
+        &(0..4)
+            .map(|i| {
+                json!({"sensor": "porch", "temperature": 5, "measured_at": t - 1_600 + i * 400})
+                    .to_string()
+            })
+            .collect::<Vec<_>>(),
+    );
+    let a = wait_alerts(&s, |a| a["active"][0]["state"] == "firing");
+    assert_eq!(a["active"][0]["sensor"], "porch", "{a}");
+    // Kept in the store at the evaluation's next tick.
+    std::thread::sleep(Duration::from_millis(1_500));
+    assert!(s.terminate().success());
+
+    // After the restart one reading is all there is: no interval can be learned from it, yet
+    // the sensor goes offline again three kept intervals after it.
+    let s = Server::start_on(&db, &[]);
+    post_batch(
+        &s,
+        &[json!({"sensor": "porch", "temperature": 5}).to_string()],
+    );
+    let a = wait_alerts(&s, |a| {
+        a["history"]
+            .as_array()
+            .is_some_and(|h| h.first().is_some_and(|h| h["state"] == "ok"))
+    });
+    assert_eq!(a["history"][0]["sensor"], "porch", "heard again: {a}");
+    let a = wait_alerts(&s, |a| a["active"][0]["state"] == "firing");
+    assert_eq!(a["active"][0]["sensor"], "porch", "offline again: {a}");
+    assert_eq!(a["active"][0]["metric"], "", "{a}");
+}
