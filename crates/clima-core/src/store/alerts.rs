@@ -143,51 +143,6 @@ impl AlertFeed {
     }
 }
 
-#[cfg(test)]
-mod feed_tests {
-    use super::*;
-
-    #[test]
-    fn a_full_feed_leaves_commits_out_and_names_their_series() {
-        let feed = AlertFeed::with_capacity(4);
-        feed.send(vec![(1, 10, 1.0)]);
-        assert_eq!(
-            feed.take(Duration::ZERO),
-            None,
-            "not connected: nothing queued"
-        );
-        feed.connect();
-        feed.send(vec![(1, 10, 1.0), (2, 10, 2.0)]);
-        feed.send(vec![(1, 11, 1.5)]);
-        // Past the capacity: left out, and so is the next commit that would still fit.
-        feed.send(vec![(3, 12, 3.0), (3, 13, 3.0)]);
-        feed.send(vec![(4, 12, 4.0)]);
-        let mut taken = feed.take(Duration::ZERO).expect("connected");
-        taken.skipped.sort_unstable();
-        assert_eq!(
-            taken,
-            Taken {
-                samples: vec![(1, 10, 1.0), (2, 10, 2.0), (1, 11, 1.5)],
-                skipped: vec![3, 4],
-                skipped_samples: 3,
-            }
-        );
-        // Taking empties it: commits are queued again.
-        feed.send(vec![(5, 14, 5.0)]);
-        assert_eq!(
-            feed.take(Duration::ZERO).expect("connected").samples,
-            [(5, 14, 5.0)]
-        );
-        feed.send(vec![(6, 15, 6.0)]);
-        feed.disconnect();
-        assert_eq!(
-            feed.take(Duration::ZERO).expect("drained").samples,
-            [(6, 15, 6.0)]
-        );
-        assert_eq!(feed.take(Duration::from_secs(5)), None);
-    }
-}
-
 /// The newest stored value of each series, with its measured time: where the evaluation
 /// resumes a series whose samples it had to leave out.
 pub fn newest_values(
@@ -561,5 +516,87 @@ impl super::Reader {
         f: impl FnOnce(&Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         self.with(f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn newest_values_and_kept_intervals_read_back_from_a_real_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("alerts.db");
+        let mut conn = Connection::open(&path).unwrap();
+        super::super::migrate::run(&mut conn, &path).unwrap();
+        conn.execute_batch(
+            "INSERT INTO sensors (id, key, source, first_seen, last_seen) VALUES
+                 (1, 'porch', 'http', 0, 500), (2, 'shed', 'http', 0, 600), (3, 'attic', 'http', 0, 700);
+             INSERT INTO series (id, sensor_id, metric, last_value, last_measured_at) VALUES
+                 (10, 1, 'temperature', 4.5, 400), (11, 1, 'humidity', NULL, NULL);",
+        )
+        .unwrap();
+        assert_eq!(
+            newest_values(&conn, &[10, 11, 99]).unwrap(),
+            [(10, 400, 4.5)]
+        );
+        keep_intervals(&conn, &[("porch".into(), 10_000), ("shed".into(), 5_000)]).unwrap();
+        keep_intervals(&conn, &[("porch".into(), 20_000)]).unwrap();
+        // Deleting a sensor clears its settings to empty: no interval.
+        conn.execute(
+            "UPDATE settings SET value = '' WHERE key = ?1 || 'shed'",
+            [INTERVAL_KEY],
+        )
+        .unwrap();
+        let mut got = heard(&conn).unwrap();
+        got.sort();
+        assert_eq!(
+            got,
+            [
+                ("attic".to_owned(), 700, None),
+                ("porch".to_owned(), 500, Some(20_000)),
+                ("shed".to_owned(), 600, None)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_full_feed_leaves_commits_out_and_names_their_series() {
+        let feed = AlertFeed::with_capacity(4);
+        feed.send(vec![(1, 10, 1.0)]);
+        assert_eq!(
+            feed.take(Duration::ZERO),
+            None,
+            "not connected: nothing queued"
+        );
+        feed.connect();
+        feed.send(vec![(1, 10, 1.0), (2, 10, 2.0)]);
+        feed.send(vec![(1, 11, 1.5)]);
+        // Past the capacity: left out, and so is the next commit that would still fit.
+        feed.send(vec![(3, 12, 3.0), (3, 13, 3.0)]);
+        feed.send(vec![(4, 12, 4.0)]);
+        let mut taken = feed.take(Duration::ZERO).expect("connected");
+        taken.skipped.sort_unstable();
+        assert_eq!(
+            taken,
+            Taken {
+                samples: vec![(1, 10, 1.0), (2, 10, 2.0), (1, 11, 1.5)],
+                skipped: vec![3, 4],
+                skipped_samples: 3,
+            }
+        );
+        // Taking empties it: commits are queued again.
+        feed.send(vec![(5, 14, 5.0)]);
+        assert_eq!(
+            feed.take(Duration::ZERO).expect("connected").samples,
+            [(5, 14, 5.0)]
+        );
+        feed.send(vec![(6, 15, 6.0)]);
+        feed.disconnect();
+        assert_eq!(
+            feed.take(Duration::ZERO).expect("drained").samples,
+            [(6, 15, 6.0)]
+        );
+        assert_eq!(feed.take(Duration::from_secs(5)), None);
     }
 }
