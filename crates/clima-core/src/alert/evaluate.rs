@@ -86,7 +86,8 @@ fn run(shared: &Shared) {
 }
 
 /// Runs samples through the rules in measured-time order (a batch's rows come per table and
-/// pass); a series met for the first time is named from the store once.
+/// pass, and one take may hold several commits; the sort is stable, so commit order breaks
+/// ties); a series met for the first time is named from the store once.
 fn evaluate(
     shared: &Shared,
     e: &mut Evaluator,
