@@ -72,41 +72,44 @@ fn readings(data: &str) -> Vec<(String, f64)> {
 
 #[test]
 fn coalesces_bursts_and_keeps_the_newest() {
-    let s = Server::start(&["--throttle-ms", "400", "--rate-limit", "off"]);
+    // A long interval, so that "at once" and "coalesced" stay far apart on a busy machine.
+    let interval = Duration::from_millis(2_000);
+    let s = Server::start(&["--throttle-ms", "2000", "--rate-limit", "off"]);
     let mut events = Events::open(&s);
     let url = s.url("/api/v1/readings");
 
-    // A reading after a quiet time goes out at once.
+    // A reading after a quiet time goes out at once, not at the end of an interval.
     let sent = Instant::now();
     post_json(&url, r#"{"sensor":"a","temperature":1}"#);
     let (name, data) = events.next();
     assert_eq!(name, "readings");
     assert_eq!(readings(&data), vec![("a/temperature".to_owned(), 1.0)]);
     assert!(
-        sent.elapsed() < Duration::from_millis(300),
+        sent.elapsed() < interval / 2,
         "quiet reading took {:?}",
         sent.elapsed()
     );
 
-    // A burst inside one interval arrives as one event with the newest value of each series.
+    // A burst arrives as few events, at most one per interval, ending with the newest value of
+    // each series. Counted against the time the burst and its events took here, so a slow
+    // machine only loosens the bound, never breaks it.
+    let burst = Instant::now();
     for i in 2..=40 {
         post_json(&url, &format!(r#"{{"sensor":"a","temperature":{i}}}"#));
         post_json(&url, &format!(r#"{{"sensor":"b","humidity":{i}}}"#));
     }
     let mut last: std::collections::BTreeMap<String, f64> = Default::default();
-    let mut count = 0;
-    let mut times = Vec::new();
+    let mut count = 0u32;
     while last.get("a/temperature") != Some(&40.0) || last.get("b/humidity") != Some(&40.0) {
         let (_, data) = events.next();
-        times.push(Instant::now());
         count += 1;
         last.extend(readings(&data));
-        assert!(count <= 10, "too many events for one burst");
     }
-    for pair in times.windows(2) {
-        assert!(
-            pair[1] - pair[0] >= Duration::from_millis(350),
-            "events closer than the interval"
-        );
-    }
+    // The first event may go at once, the rest at most one per interval after the first.
+    let allowed = 1 + (burst.elapsed().as_millis() / interval.as_millis()) as u32 + 1;
+    assert!(
+        count <= allowed,
+        "{count} events for a burst of {:?}: more than one per interval",
+        burst.elapsed()
+    );
 }
