@@ -282,10 +282,6 @@ const compareState = `
            title: document.getElementById('compare-title').textContent,
            error: panel.classList.contains('error') };`;
 
-/**
- * Two rooms chosen with their cards' Compare toggles: one chart of their temperatures, a line
- * in its own colour each, a legend naming both (in the image and beside it), ranges that switch.
- */
 /** Two rooms' histories, as the comparison tests use them. */
 export async function compareHistories(port, token) {
   await post(port, token, history('living', 'Living room', 40, 21));
@@ -293,24 +289,33 @@ export async function compareHistories(port, token) {
 }
 
 /**
- * The comparison through the engine's `chart` call the page makes (the desktop command or the
- * HTTP route): one SVG with a line in its own colour and a legend entry for each of two rooms.
+ * Compared sensors the engine does not have (left from another database, or deleted elsewhere)
+ * are forgotten when the page loads: eight of them would leave every Compare toggle disabled.
  */
-export async function compareByEngine(s, port, token) {
-  await compareHistories(port, token);
-  const reply = await s.execAsync(`const done = arguments[arguments.length - 1];
-    window.__TAURI__.core.invoke('chart', { sensor: 'living,bedroom', metric: 'temperature', width: 640, height: 260,
-      from: Date.now() - 86400000, to: Date.now() }).then((c) => done({ svg: c.svg }), (e) => done({ error: e }));`);
-  assert.equal(reply.error, undefined, JSON.stringify(reply.error));
-  assert.ok(reply.svg.includes('Living room (living)') && reply.svg.includes('Bedroom (bedroom)'), 'legend of both rooms');
-  assert.ok(/stroke="#1F7AE0"/i.test(reply.svg) && /stroke="#E06C1F"/i.test(reply.svg), 'a line in each room\'s colour');
+export async function forgetsUnknownCompared(s) {
+  const gone = JSON.stringify(Array.from({ length: 8 }, (_, i) => `gone-${i}`));
+  await s.exec(`localStorage.setItem('clima.compare', arguments[0]); window.__beforeReload = true; setTimeout(() => location.reload(), 0);`, [gone]);
+  await waitFor('the reloaded page', () => s.exec('return !window.__beforeReload && document.body.dataset.ready === "true"'), 60_000);
+  assert.equal(await s.exec('return localStorage.getItem("clima.compare")'), '[]');
+  const toggles = await s.exec('return [...document.querySelectorAll(".compare-toggle")].map((t) => ({ checked: t.checked, disabled: t.disabled }))');
+  assert.ok(toggles.length > 0);
+  assert.ok(toggles.every((t) => !t.checked && !t.disabled), JSON.stringify(toggles));
+  assert.equal(await s.exec('return document.getElementById("compare").hidden'), true);
 }
 
+/**
+ * Two rooms chosen with their cards' Compare toggles, clicked as a user does: one chart of their
+ * temperatures, a line in its own colour each, a legend naming both, ranges that switch.
+ */
 export async function compareChart(s, port, token) {
   await compareHistories(port, token);
   for (const id of ['living', 'bedroom']) {
-    await waitFor(`the ${id} card`, () => s.exec(`return !!document.querySelector('[data-sensor="${id}"] .compare-toggle')`));
-    await press(s, `[data-sensor="${id}"] .compare-toggle`);
+    const toggle = `[data-sensor="${id}"] .compare-toggle`;
+    await waitFor(`the ${id} card`, () => s.exec(`return !!document.querySelector('${toggle}')`));
+    // A toggle already on (a choice the page kept from an earlier run) would be switched off.
+    assert.equal(await s.exec(`return document.querySelector('${toggle}').checked`), false, `${id} is not compared yet`);
+    await press(s, toggle);
+    await waitFor(`${id} on the comparison`, () => s.exec(`return JSON.parse(localStorage.getItem('clima.compare')).includes('${id}')`));
   }
   const state = await waitFor('the comparison chart', async () => {
     const st = await s.exec(compareState);
