@@ -269,8 +269,8 @@ async function press(s, css) {
   await s.click(e);
 }
 
-/** The comparison panel's state: the chart's lines by colour, its legend (in the image and in
- * the page) and the sensors compared. */
+/** The comparison panel's state: the chart's lines by colour, its texts (the legend is among
+ * them) with the colour they are drawn in, and the sensors compared. */
 const compareState = `
   const panel = document.getElementById('compare');
   const svg = panel.querySelector('#compare-art > svg');
@@ -278,7 +278,10 @@ const compareState = `
   const colours = new Set([...svg.querySelectorAll('polyline')].map((p) => p.getAttribute('stroke')));
   return { sensors: panel.dataset.sensors, metric: panel.dataset.metric, colours: [...colours].sort(),
            texts: [...svg.querySelectorAll('text')].map((t) => t.textContent.trim()),
-           legend: [...panel.querySelectorAll('#compare-legend li')].map((li) => li.textContent),
+           inks: [...new Set([...svg.querySelectorAll('text')].map((t) => getComputedStyle(t).fill))],
+           muted: getComputedStyle(document.documentElement).getPropertyValue('--muted').trim(),
+           label: panel.querySelector('#compare-art').getAttribute('aria-label'),
+           lists: panel.querySelectorAll('ul, ol').length,
            title: document.getElementById('compare-title').textContent,
            error: panel.classList.contains('error') };`;
 
@@ -325,8 +328,14 @@ export async function compareChart(s, port, token) {
   assert.equal(state.sensors, 'living,bedroom');
   assert.equal(state.metric, 'temperature');
   assert.equal(state.title, 'Comparing 2 sensors');
-  assert.deepEqual(state.legend, ['Living room', 'Bedroom']);
-  assert.ok(state.texts.includes('Living room (living)') && state.texts.includes('Bedroom (bedroom)'), state.texts.join('|'));
+  // One legend, in the chart (as in its exports): each room named once, nothing beside it.
+  assert.equal(state.texts.filter((t) => t === 'Living room (living)').length, 1, state.texts.join('|'));
+  assert.equal(state.texts.filter((t) => t === 'Bedroom (bedroom)').length, 1, state.texts.join('|'));
+  assert.equal(state.lists, 0);
+  assert.equal(state.label, 'Temperature of Living room, Bedroom');
+  // Its text in the theme's muted colour (#677183 light, #9aa3b1 dark), not the export's grey.
+  const hex = (rgb) => '#' + rgb.match(/\d+/g).map((n) => Number(n).toString(16).padStart(2, '0')).join('');
+  assert.deepEqual(state.inks.map(hex), [state.muted]);
   assert.ok(state.colours.includes('#1F7AE0') && state.colours.includes('#E06C1F'), state.colours.join());
   // The card's toggle says it is on the comparison; clicking it did not select the card.
   assert.equal(await s.exec('return document.querySelector(\'[data-sensor="living"] .compare-toggle\').checked'), true);
