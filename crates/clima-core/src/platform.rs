@@ -19,3 +19,25 @@ pub fn raise_open_file_limit() {
         }
     }
 }
+
+/// Gives the calling thread a lower CPU priority than ingest's threads, for background work
+/// that must never slow ingest down (the forwarders): with a core busy, the scheduler gives
+/// it what the writer and the HTTP runtime leave, so a saturating load makes it lag (its
+/// backlog waits on disk) rather than slowing the writer. On Linux the nice value is a
+/// per-thread attribute, so this lowers only the calling thread. Elsewhere the thread keeps the
+/// normal priority: forwarding then costs ingest its plain CPU share under a saturating load.
+pub fn lower_thread_priority() {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: gettid has no preconditions; setpriority on our own thread id only changes
+        // that thread's nice value (raising it needs no privilege).
+        unsafe {
+            let tid = libc::gettid();
+            libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, BACKGROUND_NICE);
+        }
+    }
+}
+
+/// The forwarders' nice value: a tenth of a normal thread's CPU share when both want the core.
+#[cfg(target_os = "linux")]
+const BACKGROUND_NICE: libc::c_int = 10;

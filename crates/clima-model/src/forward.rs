@@ -1,12 +1,12 @@
-//! What forwarding sends, as plain data: committed samples written as InfluxDB line protocol
-//! in batches, MQTT topics and which of a batch's publishes the broker acknowledged, and the
-//! wait between failed tries.
+//! What forwarding sends, as plain data: the forward log's packed entries, committed samples
+//! written as InfluxDB line protocol in batches, MQTT topics and which of a batch's publishes the
+//! broker acknowledged, and the wait between failed tries.
 
 use std::collections::HashSet;
-use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::chunk::{put_ivar, put_uvar, ChunkError, Cursor};
 use crate::Millis;
 
 /// Most lines one HTTP request carries.
@@ -29,6 +29,85 @@ pub struct Sample {
     pub value: f64,
 }
 
+/// One stored value as a commit appends it to the forward log: series id, measured time, value.
+pub type Entry = (i64, Millis, f64);
+
+/// The series id of an entry whose sensor was deleted: no series has it, so it is never sent,
+/// and the entries after it keep their numbers.
+pub const DELETED_SERIES: i64 = 0;
+
+const PACK_VERSION: u8 = 1;
+
+/// Packs a commit's entries into one blob of the forward log: a version byte, the count, then
+/// per entry the series id and the measured time as varint deltas from the entry before (a
+/// commit holds runs of one sensor's series at one time) and the value's 8 bytes. Exact for
+/// every value, NaN and infinities included.
+pub fn pack(entries: &[Entry]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(2 + entries.len() * 11);
+    out.push(PACK_VERSION);
+    put_uvar(&mut out, entries.len() as u64);
+    let (mut series, mut at) = (0i64, 0i64);
+    for &(s, t, v) in entries {
+        put_ivar(&mut out, s.wrapping_sub(series));
+        put_ivar(&mut out, t.wrapping_sub(at));
+        out.extend_from_slice(&v.to_le_bytes());
+        (series, at) = (s, t);
+    }
+    out
+}
+
+/// The entries of a blob written by [`pack`], in order.
+pub fn unpack(data: &[u8]) -> Result<Vec<Entry>, ChunkError> {
+    let mut r = Cursor { data, pos: 0 };
+    let version = r.byte()?;
+    if version != PACK_VERSION {
+        return Err(ChunkError::Version(version));
+    }
+    let count = r.uvar()? as usize;
+    // Each entry takes at least ten bytes: a damaged count cannot make this allocate much.
+    if count > data.len() / 10 {
+        return Err(ChunkError::Truncated);
+    }
+    let mut out = Vec::with_capacity(count);
+    let (mut series, mut at) = (0i64, 0i64);
+    for _ in 0..count {
+        series = series.wrapping_add(r.ivar()?);
+        at = at.wrapping_add(r.ivar()?);
+        let bytes = data.get(r.pos..r.pos + 8).ok_or(ChunkError::Truncated)?;
+        r.pos += 8;
+        let value = f64::from_le_bytes(bytes.try_into().expect("8 bytes"));
+        out.push((series, at, value));
+    }
+    if r.pos != data.len() {
+        return Err(ChunkError::Damaged(format!(
+            "{} bytes after the last entry",
+            data.len() - r.pos
+        )));
+    }
+    Ok(out)
+}
+
+/// Whether `b` goes on the same line as `a` (one sensor, one time, one name).
+fn same_line(a: &Sample, b: &Sample) -> bool {
+    a.sensor == b.sensor && a.measured_at == b.measured_at && a.name == b.name
+}
+
+/// How many of `samples` (a prefix) fill at most `max_lines` lines as [`encode`] writes them:
+/// where a batch of line protocol ends.
+pub fn lines_prefix(samples: &[Sample], max_lines: usize) -> usize {
+    let mut lines = 0;
+    let mut i = 0;
+    while i < samples.len() && lines < max_lines {
+        let first = &samples[i];
+        i += 1;
+        while samples.get(i).is_some_and(|s| same_line(first, s)) {
+            i += 1;
+        }
+        lines += 1;
+    }
+    i
+}
+
 /// A batch of line protocol and the samples it covers.
 #[derive(Debug, Default, PartialEq)]
 pub struct Batch {
@@ -41,66 +120,113 @@ pub struct Batch {
 /// Writes samples as line protocol, at most `max_lines` lines: consecutive samples of one
 /// sensor at one time share a line (one field per metric). Each line is
 /// `climate,name=NAME,sensor=ID metric=value TIME_NS`, tags in key order as InfluxDB sorts them.
+/// This is most of what forwarding costs, so nothing is allocated per line: the tags are written
+/// once per run of one sensor's lines, and numbers with `ryu` and `itoa`.
 pub fn encode(samples: &[Sample], max_lines: usize) -> Batch {
     let mut batch = Batch::default();
+    let out = &mut batch.body;
+    out.reserve(samples.len().min(max_lines.saturating_mul(8)) * 32);
+    let mut floats = ryu::Buffer::new();
+    let mut ints = itoa::Buffer::new();
+    // The measurement and tags of the line before, and whose they were.
+    let mut tags = String::new();
+    let mut tags_of: Option<&Sample> = None;
     let mut i = 0;
     while i < samples.len() && batch.lines < max_lines {
         let first = &samples[i];
-        let out = &mut batch.body;
-        out.push_str(MEASUREMENT);
-        if let Some(name) = first
-            .name
-            .as_deref()
-            .map(tag_value)
-            .filter(|n| !n.is_empty())
-        {
-            out.push_str(",name=");
-            out.push_str(&name);
+        if !tags_of.is_some_and(|t| t.sensor == first.sensor && t.name == first.name) {
+            tags.clear();
+            tags.push_str(MEASUREMENT);
+            if let Some(name) = first.name.as_deref() {
+                let at = tags.len();
+                tags.push_str(",name=");
+                if !push_tag_value(&mut tags, name) {
+                    tags.truncate(at);
+                }
+            }
+            tags.push_str(",sensor=");
+            push_tag_value(&mut tags, &first.sensor);
+            tags_of = Some(first);
         }
-        out.push_str(",sensor=");
-        out.push_str(&tag_value(&first.sensor));
+        out.push_str(&tags);
         let mut sep = ' ';
         while let Some(s) = samples.get(i) {
-            if s.sensor != first.sensor
-                || s.measured_at != first.measured_at
-                || s.name != first.name
-            {
+            if !same_line(first, s) {
                 break;
             }
             out.push(sep);
             sep = ',';
-            out.push_str(&escape(&s.metric, &[',', '=', ' ']));
-            // `{:?}` keeps a decimal point (or exponent), so the value is a float, not an integer.
-            let _ = write!(out, "={:?}", s.value);
+            push_escaped(out, &s.metric, &[',', '=', ' ']);
+            out.push('=');
+            push_float(out, &mut floats, &mut ints, s.value);
             i += 1;
         }
-        let _ = writeln!(out, " {}", i128::from(first.measured_at) * 1_000_000);
+        out.push(' ');
+        out.push_str(ints.format(i128::from(first.measured_at) * 1_000_000));
+        out.push('\n');
         batch.lines += 1;
     }
     batch.samples = i;
     batch
 }
 
-/// A tag value as InfluxDB reads it back unchanged: ',', '=' and ' ' escaped, control
-/// characters (which would end the line) made spaces, and a trailing backslash dropped (it would
-/// escape the delimiter after it, and line protocol has no way to write one).
-fn tag_value(raw: &str) -> String {
-    let clean: String = raw
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    escape(clean.trim_end_matches('\\'), &[',', '=', ' '])
+/// Writes a value so that it reads back exactly and always as a float (a decimal point or an
+/// exponent): most sensor values are hundredths, written from their integer; the rest with `ryu`.
+fn push_float(out: &mut String, floats: &mut ryu::Buffer, ints: &mut itoa::Buffer, v: f64) {
+    let hundredths = (v * 100.0).round();
+    if hundredths.abs() < 1e15 {
+        let n = hundredths as i64;
+        // Exact: the decimal written is the one whose nearest double is `v` (this also leaves
+        // -0.0 to `ryu`).
+        if (n as f64 / 100.0).to_bits() == v.to_bits() {
+            if n < 0 {
+                out.push('-');
+            }
+            let n = n.unsigned_abs();
+            out.push_str(ints.format(n / 100));
+            out.push('.');
+            let cents = (n % 100) as u8;
+            out.push(char::from(b'0' + cents / 10));
+            if !cents.is_multiple_of(10) {
+                out.push(char::from(b'0' + cents % 10));
+            }
+            return;
+        }
+    }
+    out.push_str(floats.format(v));
 }
 
-fn escape(raw: &str, special: &[char]) -> String {
-    let mut out = String::with_capacity(raw.len());
+/// Writes a tag value as InfluxDB reads it back unchanged: ',', '=' and ' ' escaped, control
+/// characters (which would end the line) made spaces, and a trailing backslash dropped (it would
+/// escape the delimiter after it, and line protocol has no way to write one). False when nothing
+/// is left to write.
+fn push_tag_value(out: &mut String, raw: &str) -> bool {
+    let raw = if raw.chars().any(char::is_control) || raw.ends_with('\\') {
+        let clean: String = raw
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect();
+        let at = out.len();
+        push_escaped(out, clean.trim_end_matches('\\'), &[',', '=', ' ']);
+        return out.len() > at;
+    } else {
+        raw
+    };
+    push_escaped(out, raw, &[',', '=', ' ']);
+    !raw.is_empty()
+}
+
+fn push_escaped(out: &mut String, raw: &str, special: &[char]) {
+    if !raw.contains(special) {
+        out.push_str(raw);
+        return;
+    }
     for c in raw.chars() {
         if special.contains(&c) {
             out.push('\\');
         }
         out.push(c);
     }
-    out
 }
 
 /// A sensor's MQTT availability follows the dashboard's stale rule (`ui/js/format.js`): with
@@ -310,6 +436,54 @@ mod tests {
         let cut = encode(&samples, 2);
         assert_eq!((cut.lines, cut.samples), (2, 3));
         assert_eq!(encode(&[], 5), Batch::default());
+        // The prefix that fills a number of lines is what `encode` takes.
+        for max in 0..5 {
+            assert_eq!(lines_prefix(&samples, max), encode(&samples, max).samples);
+        }
+    }
+
+    #[test]
+    fn packed_entries_read_back_bit_for_bit() {
+        let t = 1_795_687_200_123;
+        let cases: Vec<Vec<Entry>> = vec![
+            vec![],
+            vec![(1, t, 21.5)],
+            vec![
+                (7, t, 21.5),
+                (8, t, 48.0),
+                (7, t + 1000, -0.0),
+                (3, t - 86_400_000, f64::NAN),
+                (DELETED_SERIES, 0, f64::INFINITY),
+                (i64::MAX, i64::MIN, 5e-324),
+                (i64::MIN, i64::MAX, -1e300),
+            ],
+        ];
+        for entries in cases {
+            let packed = pack(&entries);
+            let back = unpack(&packed).unwrap();
+            let bits = |e: &[Entry]| -> Vec<(i64, i64, u64)> {
+                e.iter().map(|&(s, t, v)| (s, t, v.to_bits())).collect()
+            };
+            assert_eq!(bits(&back), bits(&entries));
+            // Damaged blobs are refused, never misread.
+            if !entries.is_empty() {
+                assert!(unpack(&packed[..packed.len() - 1]).is_err());
+                let mut longer = packed.clone();
+                longer.push(0);
+                assert!(unpack(&longer).is_err());
+            }
+        }
+        // Runs of a few series at one time pack into about ten bytes an entry.
+        let many: Vec<Entry> = (0..1000)
+            .map(|i| (5 + i % 4, t + (i / 4) * 1000, 20.0 + i as f64 / 100.0))
+            .collect();
+        assert!(
+            pack(&many).len() <= 11 * many.len(),
+            "{}",
+            pack(&many).len()
+        );
+        assert!(matches!(unpack(&[9]), Err(ChunkError::Version(9))));
+        assert!(unpack(&[PACK_VERSION, 0xff, 0xff, 0x7f]).is_err());
     }
 
     #[test]
@@ -359,16 +533,34 @@ mod tests {
 
     #[test]
     fn values_stay_floats_and_exact() {
-        for v in [0.0, 1.0, -0.1, 1e21, 123456.789, 5e-324] {
+        let mut many = vec![
+            0.0,
+            -0.0,
+            1.0,
+            -0.1,
+            1e21,
+            123456.789,
+            5e-324,
+            0.05,
+            -0.05,
+            21.5,
+            48.0,
+            0.29,
+            1e15,
+            9.99e14,
+            -12.34,
+            1.005,
+            0.1 + 0.2,
+        ];
+        many.extend((-3000..3000).map(|i| f64::from(i) / 100.0));
+        many.extend((0..2000).map(|i| 1e6 + f64::from(i) * 0.37));
+        for v in many {
             let batch = encode(&[sample(1, "s", None, "co2", 1_795_687_200_000, v)], 1);
             assert!(!batch.body.contains("i "), "{}", batch.body);
-            let field = batch.body.split(' ').nth(1).unwrap();
-            assert_eq!(
-                field["co2=".len()..].parse::<f64>().unwrap(),
-                v,
-                "{}",
-                batch.body
-            );
+            let text = &batch.body.split(' ').nth(1).unwrap()["co2=".len()..];
+            assert!(text.contains('.') || text.contains('e'), "{}", batch.body);
+            let back = text.parse::<f64>().unwrap();
+            assert_eq!(back.to_bits(), v.to_bits(), "{}", batch.body);
         }
     }
 

@@ -5,6 +5,7 @@ mod evaluate;
 pub mod webhook;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 
@@ -100,6 +101,14 @@ pub struct AlertView {
 pub struct AlertList {
     pub active: Vec<AlertView>,
     pub history: Vec<AlertView>,
+    /// Samples the evaluation left out since start because it fell behind (each of their
+    /// series went on from its newest stored value); absent while none was.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub skipped: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// Webhooks from the command line, then those added in Settings with their ids.
@@ -119,6 +128,8 @@ pub(crate) struct Shared {
     /// Changes not yet stored: the evaluation stores them once a second in one write, so that
     /// states flipping with every commit do not split the writer's group commits.
     pub unsaved: Mutex<Vec<table::Stored>>,
+    /// Samples the evaluation left out since start because it fell behind.
+    pub skipped: AtomicU64,
 }
 
 /// The running alerts: held by the API, stopped by the engine.
@@ -152,8 +163,7 @@ impl Alerts {
             .filter_map(|(id, url)| Webhook::parse(&url).ok().map(|w| (id, w)))
             .collect();
         let active = rules.iter().any(|(_, r)| r.enabled);
-        let (tx, rx) = std::sync::mpsc::channel();
-        feed.connect(tx);
+        feed.connect();
         feed.set_active(active);
         let shared = Arc::new(Shared {
             writer,
@@ -164,9 +174,10 @@ impl Alerts {
             webhooks: RwLock::new((cli, kept)),
             deliveries: Arc::default(),
             unsaved: Mutex::default(),
+            skipped: AtomicU64::new(0),
         });
         let threads = vec![
-            evaluate::spawn(shared.clone(), rx)?,
+            evaluate::spawn(shared.clone())?,
             webhook::spawn(shared.clone())?,
         ];
         Ok(Alerts {
@@ -249,7 +260,13 @@ impl Alerts {
             .filter(|(id, r)| r.enabled && e.rules().iter().any(|(i, old)| i == id && old == r))
             .map(|(id, _)| *id)
             .collect();
-        e.set_rules(rules);
+        // Alerts of rules that changed or went end here: firing ones are told resolved.
+        let old = e.rules().to_vec();
+        let ended = e.set_rules(rules, crate::now_ms());
+        if !ended.is_empty() {
+            evaluate::keep(&self.shared, &old, ended);
+            evaluate::flush(&self.shared);
+        }
         self.shared
             .writer
             .run(move |c| table::drop_states_except(c, &kept))?;
@@ -307,7 +324,11 @@ impl Alerts {
                 notified: Some(p.told),
             })
             .collect();
-        Ok(AlertList { active, history })
+        Ok(AlertList {
+            active,
+            history,
+            skipped: self.shared.skipped.load(Ordering::Relaxed),
+        })
     }
 
     /// Every transition from now on (pending, firing, resolved; `notified` says which to tell).

@@ -157,7 +157,13 @@ impl Api {
                 .writer
                 .set_setting(&format!("{CALIBRATION_KEY}{sensor}/{metric}"), "")?;
         }
-        for prefix in [NAME_KEY, HIDDEN_KEY, KEEP_RAW_KEY, KEEP_MINUTE_KEY] {
+        for prefix in [
+            NAME_KEY,
+            HIDDEN_KEY,
+            KEEP_RAW_KEY,
+            KEEP_MINUTE_KEY,
+            crate::store::alerts::INTERVAL_KEY,
+        ] {
             self.0
                 .writer
                 .set_setting(&format!("{prefix}{sensor}"), "")?;

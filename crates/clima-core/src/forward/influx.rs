@@ -3,8 +3,7 @@
 
 use std::time::Duration;
 
-use clima_model::forward::{encode, Sample, BATCH_LINES};
-
+use super::feed::View;
 use super::worker::{Sent, Sink};
 use super::Target;
 
@@ -56,8 +55,9 @@ impl Influx {
 }
 
 impl Sink for Influx {
-    fn send(&mut self, samples: &[Sample]) -> (usize, Sent) {
-        let batch = encode(samples, BATCH_LINES);
-        (batch.samples, self.post(&batch.body))
+    /// A view is at most one request: all of it goes, in the line protocol written once for
+    /// every forwarder.
+    fn send(&mut self, view: &View) -> (usize, Sent) {
+        (view.samples().len(), self.post(&view.line_protocol()))
     }
 }

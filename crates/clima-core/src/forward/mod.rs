@@ -1,7 +1,9 @@
 //! Forwarders: each sends every committed reading, oldest first, to one outside database,
-//! reading from the store's forward log with its own cursor (see `store::outbox`), so a target
-//! that is down, slow or refusing gets everything once it is back and never holds up ingest.
+//! from the store's forward log with its own cursor (see `store::outbox`), read once for all of
+//! them (`feed`), so a target that is down, slow or refusing gets everything once it is back and
+//! never holds up ingest or the other targets.
 
+mod feed;
 mod influx;
 mod mqtt;
 pub mod target;
@@ -85,7 +87,8 @@ pub enum ForwardError {
 pub struct Forwarders {
     outbox: Arc<Outbox>,
     writer: WriteHandle,
-    db: std::path::PathBuf,
+    /// The log read once for every forwarder.
+    feed: Arc<feed::Feed>,
     token: Option<Secret>,
     running: Mutex<Vec<Running>>,
 }
@@ -102,7 +105,7 @@ impl Forwarders {
         let f = Forwarders {
             outbox,
             writer,
-            db,
+            feed: Arc::new(feed::Feed::new(&db)),
             token,
             running: Mutex::new(Vec::new()),
         };
@@ -198,7 +201,7 @@ impl Forwarders {
         let thread = worker::spawn(
             sink,
             target.shown.clone(),
-            &self.db,
+            self.feed.clone(),
             self.outbox.clone(),
             cursor.clone(),
             progress.clone(),

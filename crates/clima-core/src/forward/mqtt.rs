@@ -9,11 +9,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clima_model::forward::{
-    availability_topic, discovery, is_stale, state_topic, usual_interval, Acks, Sample,
+    availability_topic, discovery, is_stale, state_topic, usual_interval, Acks,
 };
 use clima_model::Millis;
 use rumqttc::{Client, Connection, Event, MqttOptions, Outgoing, Packet, QoS, Transport};
 
+use super::feed::View;
 use super::target::{Broker, Roots, TargetError};
 use super::worker::{Sent, Sink};
 use crate::now_ms;
@@ -232,7 +233,8 @@ impl Mqtt {
 }
 
 impl Sink for Mqtt {
-    fn send(&mut self, samples: &[Sample]) -> (usize, Sent) {
+    fn send(&mut self, view: &View) -> (usize, Sent) {
+        let samples = view.samples();
         if let Err(e) = self.connect() {
             return (0, Sent::Failed(e));
         }

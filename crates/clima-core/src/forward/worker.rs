@@ -1,21 +1,18 @@
-//! One forwarder's thread: reads the forward log after its cursor, hands it to its sink (a
-//! line-protocol target, an MQTT broker) in batches, moves the cursor once the target
-//! acknowledges, and backs off while the target fails.
+//! One forwarder's thread: takes what follows its cursor from the shared feed (`feed`), hands
+//! it to its sink (a line-protocol target, an MQTT broker) in batches, moves the cursor once the
+//! target acknowledges, and backs off while the target fails.
 
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use clima_model::forward::{backoff, Sample, BATCH_LINES};
+use clima_model::forward::backoff;
 
+use super::feed::{Feed, Own, View};
 use super::Progress;
 use crate::now_ms;
-use crate::store::outbox::{Cursor, LogReader, Outbox};
-
-/// Log entries read per batch: enough for [`BATCH_LINES`] lines of a few metrics each.
-const READ_ROWS: usize = 4 * BATCH_LINES;
+use crate::store::outbox::{Cursor, Outbox};
 /// The longest wait between tries while a target fails.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// The longest a caught-up forwarder waits before looking at the log again.
@@ -23,8 +20,9 @@ const IDLE_POLL: Duration = Duration::from_secs(1);
 
 /// Where a forwarder delivers: it takes a prefix of the samples given, oldest first.
 pub(super) trait Sink: Send + 'static {
-    /// Delivers as many of `samples` as one batch holds; returns how many, and the outcome.
-    fn send(&mut self, samples: &[Sample]) -> (usize, Sent);
+    /// Delivers as many of the view's samples as one batch holds; returns how many, and the
+    /// outcome.
+    fn send(&mut self, view: &View) -> (usize, Sent);
 
     /// Called while caught up, about once a second (MQTT's availability follows staleness).
     fn idle(&mut self) {}
@@ -43,25 +41,27 @@ pub(super) enum Sent {
 pub(super) fn spawn(
     sink: Box<dyn Sink>,
     shown: String,
-    db: &Path,
+    feed: Arc<Feed>,
     outbox: Arc<Outbox>,
     cursor: Arc<Cursor>,
     progress: Arc<Mutex<Progress>>,
     stop: Arc<AtomicBool>,
 ) -> JoinHandle<()> {
-    let db = db.to_owned();
     std::thread::Builder::new()
         .name("clima-forward".into())
         .spawn(move || {
+            // Forwarding is background work: ingest keeps the CPU it needs.
+            crate::platform::lower_thread_priority();
             let mut f = Forwarder {
                 sink,
                 shown,
+                feed,
                 outbox,
                 cursor,
                 progress,
                 stop,
             };
-            f.run(&db)
+            f.run()
         })
         .expect("spawning a forwarder thread")
 }
@@ -70,6 +70,7 @@ struct Forwarder {
     sink: Box<dyn Sink>,
     /// The target as shown (no credentials).
     shown: String,
+    feed: Arc<Feed>,
     outbox: Arc<Outbox>,
     cursor: Arc<Cursor>,
     progress: Arc<Mutex<Progress>>,
@@ -77,50 +78,53 @@ struct Forwarder {
 }
 
 impl Forwarder {
-    fn run(&mut self, db: &Path) {
+    fn run(&mut self) {
         let mut failures = 0u32;
-        let mut log = None;
+        let mut own = Own::default();
+        // After a failure, the next try reads the store again.
+        let mut fresh = false;
         tracing::info!(target = %self.shown, from = self.cursor.delivered(), "forwarder started");
         while !self.stopping() {
-            let log = match &log {
-                Some(l) => l,
-                None => match LogReader::open(db) {
-                    Ok(l) => log.insert(l),
-                    Err(e) => {
-                        self.failed(&mut failures, format!("cannot read the forward log: {e}"));
-                        continue;
-                    }
-                },
-            };
             let after = self.cursor.delivered();
-            // Read before the log: every entry up to it is committed and in the log unless
+            // Read before the log: every value up to it is committed and in the log unless
             // retention removed it.
             let head = self.outbox.head();
-            let samples = match log.after(after, READ_ROWS) {
-                Ok(s) => s,
+            let view = match self.feed.next(after, head, fresh, &mut own) {
+                Ok(v) => v,
                 Err(e) => {
                     self.failed(&mut failures, format!("cannot read the forward log: {e}"));
                     continue;
                 }
             };
-            let next = samples.first().map_or(head + 1, |s| s.seq);
-            if next > after + 1 {
-                let lost = next - after - 1;
-                tracing::warn!(target = %self.shown, lost, "readings were removed by retention before they could be forwarded; forwarding goes on after them");
-                self.progress().lost += lost as u64;
-                // Counted once: the cursor passes the gap.
-                self.cursor.deliver(next - 1);
-            }
-            if samples.is_empty() {
+            fresh = false;
+            let Some(view) = view else {
                 self.progress().caught_up_at = Some(now_ms());
                 self.sink.idle();
                 if self.outbox.wait_beyond(after, IDLE_POLL) {
                     break;
                 }
                 continue;
+            };
+            let lost = view.lost();
+            if lost > 0 {
+                tracing::warn!(target = %self.shown, lost, "readings were removed by retention before they could be forwarded; forwarding goes on after them");
+                self.progress().lost += lost as u64;
             }
-            let (taken, sent) = self.sink.send(&samples);
-            let last = samples[taken.max(1) - 1].seq;
+            let samples = view.samples();
+            if samples.is_empty() {
+                // Counted once: the cursor passes the gap (and entries of deleted sensors).
+                self.cursor.deliver(view.to());
+                continue;
+            }
+            if lost > 0 {
+                self.cursor.deliver(samples[0].seq - 1);
+            }
+            let (taken, sent) = self.sink.send(&view);
+            let last = if taken >= samples.len() {
+                view.to()
+            } else {
+                samples[taken.max(1) - 1].seq
+            };
             match sent {
                 Sent::Accepted => {
                     self.cursor.deliver(last);
@@ -139,7 +143,10 @@ impl Forwarder {
                     p.errors += 1;
                     p.last_error = Some((format!("{status}: {message}"), now_ms()));
                 }
-                Sent::Failed(message) => self.failed(&mut failures, message),
+                Sent::Failed(message) => {
+                    self.failed(&mut failures, message);
+                    fresh = true;
+                }
             }
         }
         tracing::info!(target = %self.shown, "forwarder stopped");

@@ -3,10 +3,12 @@
 //! samples to the evaluation.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Mutex};
+use std::sync::{Condvar, Mutex};
+use std::time::Duration;
 
 use clima_model::alert::{Rule, State, Track, TrackKey};
 use clima_model::Millis;
+use foldhash::HashSet;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::StoreError;
@@ -14,12 +16,44 @@ use super::StoreError;
 /// One commit's stored samples: (series id, measured time, value), resends included.
 pub type Committed = Vec<(i64, Millis, f64)>;
 
-/// Hands each commit's stored samples to the evaluation, while a rule is enabled. Sending never
-/// blocks the writer (an unbounded channel: the evaluation takes a few microseconds a sample).
-#[derive(Default)]
+/// Samples the feed holds for the evaluation at most (24 bytes each: 48 MiB). The evaluation
+/// takes millions a second, so only a stalled one fills it.
+pub const FEED_CAPACITY: usize = 2 * 1024 * 1024;
+
+/// Hands the commits' stored samples to the evaluation, while a rule is enabled, without ever
+/// blocking the writer: commits wait in one queue the evaluation takes whole. A stalled
+/// evaluation cannot grow it past its capacity: once full, commits are left out and their
+/// series noted, and the evaluation resumes each such series from its newest stored value.
 pub struct AlertFeed {
     active: AtomicBool,
-    tx: Mutex<Option<mpsc::Sender<Committed>>>,
+    capacity: usize,
+    queue: Mutex<Queue>,
+    ready: Condvar,
+}
+
+#[derive(Default)]
+struct Queue {
+    connected: bool,
+    samples: Committed,
+    /// Series with samples left out since the evaluation last took the queue, and how many.
+    skipped: HashSet<i64>,
+    skipped_samples: u64,
+}
+
+/// What the evaluation takes from the feed at once.
+#[derive(Debug, Default, PartialEq)]
+pub struct Taken {
+    /// Commits' samples, in commit order.
+    pub samples: Committed,
+    /// Series with samples left out after those (the queue was full), and how many samples.
+    pub skipped: Vec<i64>,
+    pub skipped_samples: u64,
+}
+
+impl Default for AlertFeed {
+    fn default() -> Self {
+        AlertFeed::with_capacity(FEED_CAPACITY)
+    }
 }
 
 impl std::fmt::Debug for AlertFeed {
@@ -31,33 +65,104 @@ impl std::fmt::Debug for AlertFeed {
 }
 
 impl AlertFeed {
+    /// A feed holding at most `capacity` samples.
+    pub fn with_capacity(capacity: usize) -> AlertFeed {
+        AlertFeed {
+            active: AtomicBool::new(false),
+            capacity,
+            queue: Mutex::default(),
+            ready: Condvar::new(),
+        }
+    }
+
     pub(crate) fn is_active(&self) -> bool {
         self.active.load(Ordering::Acquire)
     }
 
-    /// Connects the evaluation; commits are sent to it once [`AlertFeed::set_active`].
-    pub(crate) fn connect(&self, tx: mpsc::Sender<Committed>) {
-        *self.tx.lock().expect("alert feed") = Some(tx);
+    /// Connects the evaluation; commits are queued for it once [`AlertFeed::set_active`].
+    pub(crate) fn connect(&self) {
+        self.queue.lock().expect("alert feed").connected = true;
     }
 
     pub(crate) fn set_active(&self, active: bool) {
         self.active.store(active, Ordering::Release);
     }
 
-    /// Stops sending (the evaluation stops).
+    /// Stops queueing; the evaluation takes what is queued, then stops.
     pub(crate) fn disconnect(&self) {
         self.set_active(false);
-        self.tx.lock().expect("alert feed").take();
+        self.queue.lock().expect("alert feed").connected = false;
+        self.ready.notify_all();
     }
 
+    /// Queues a commit's samples (called by the writer; never blocks on the evaluation).
     pub(crate) fn send(&self, samples: Committed) {
         if samples.is_empty() {
             return;
         }
-        if let Some(tx) = &*self.tx.lock().expect("alert feed") {
-            let _ = tx.send(samples);
+        let mut q = self.queue.lock().expect("alert feed");
+        if !q.connected {
+            return;
+        }
+        // Only an empty queue can have the evaluation waiting on it.
+        let was_empty = q.samples.is_empty() && q.skipped.is_empty();
+        // Once one commit is left out, the next ones are too until the evaluation takes the
+        // queue: what it resumes from is newer than everything queued.
+        if !q.skipped.is_empty() || q.samples.len() + samples.len() > self.capacity {
+            q.skipped_samples += samples.len() as u64;
+            q.skipped.extend(samples.iter().map(|s| s.0));
+        } else if q.samples.is_empty() {
+            q.samples = samples;
+        } else {
+            q.samples.extend_from_slice(&samples);
+        }
+        drop(q);
+        if was_empty {
+            self.ready.notify_one();
         }
     }
+
+    /// Takes everything queued, waiting up to `wait` for something; `None` once disconnected
+    /// and drained.
+    pub(crate) fn take(&self, wait: Duration) -> Option<Taken> {
+        let q = self.queue.lock().expect("alert feed");
+        let (mut q, _) = self
+            .ready
+            .wait_timeout_while(q, wait, |q| {
+                q.connected && q.samples.is_empty() && q.skipped.is_empty()
+            })
+            .expect("alert feed");
+        if !q.connected && q.samples.is_empty() && q.skipped.is_empty() {
+            return None;
+        }
+        Some(Taken {
+            samples: std::mem::take(&mut q.samples),
+            skipped: q.skipped.drain().collect(),
+            skipped_samples: std::mem::take(&mut q.skipped_samples),
+        })
+    }
+}
+
+/// The newest stored value of each series, with its measured time: where the evaluation
+/// resumes a series whose samples it had to leave out.
+pub fn newest_values(
+    conn: &Connection,
+    series: &[i64],
+) -> Result<Vec<(i64, Millis, f64)>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, last_measured_at, last_value FROM series
+         WHERE id = ?1 AND last_measured_at IS NOT NULL AND last_value IS NOT NULL",
+    )?;
+    let mut out = Vec::with_capacity(series.len());
+    for id in series {
+        if let Some(row) = stmt
+            .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .optional()?
+        {
+            out.push(row);
+        }
+    }
+    Ok(out)
 }
 
 /// History rows kept; the API shows the last 200.
@@ -238,11 +343,34 @@ pub fn drop_states_except(conn: &Connection, kept: &[i64]) -> Result<(), StoreEr
     Ok(())
 }
 
-/// When each sensor was last heard from (host clock).
-pub fn heard(conn: &Connection) -> Result<Vec<(String, Millis)>, StoreError> {
-    let mut stmt = conn.prepare_cached("SELECT key, last_seen FROM sensors")?;
-    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+/// Where a sensor's usual interval is kept in the settings for offline rules
+/// (`alert_interval:ID`, milliseconds; empty for none).
+pub const INTERVAL_KEY: &str = "alert_interval:";
+
+/// When each sensor was last heard from (host clock), and its usual interval if one was kept.
+pub fn heard(conn: &Connection) -> Result<Vec<(String, Millis, Option<Millis>)>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT s.key, s.last_seen, NULLIF(CAST(i.value AS INTEGER), 0) FROM sensors s \
+         LEFT JOIN settings i ON i.key = ?1 || s.key",
+    )?;
+    let rows = stmt.query_map([INTERVAL_KEY], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
     Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Keeps sensors' usual intervals (see [`INTERVAL_KEY`]).
+pub fn keep_intervals(conn: &Connection, intervals: &[(String, Millis)]) -> Result<(), StoreError> {
+    let tx = conn.unchecked_transaction()?;
+    {
+        let mut put = tx.prepare_cached(
+            "INSERT INTO settings (key, value) VALUES (?1 || ?2, ?3)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        )?;
+        for (sensor, ms) in intervals {
+            put.execute(params![INTERVAL_KEY, sensor, ms.to_string()])?;
+        }
+    }
+    tx.commit()?;
+    Ok(())
 }
 
 /// A series' sensor id and metric.
@@ -388,5 +516,87 @@ impl super::Reader {
         f: impl FnOnce(&Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         self.with(f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn newest_values_and_kept_intervals_read_back_from_a_real_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("alerts.db");
+        let mut conn = Connection::open(&path).unwrap();
+        super::super::migrate::run(&mut conn, &path).unwrap();
+        conn.execute_batch(
+            "INSERT INTO sensors (id, key, source, first_seen, last_seen) VALUES
+                 (1, 'porch', 'http', 0, 500), (2, 'shed', 'http', 0, 600), (3, 'attic', 'http', 0, 700);
+             INSERT INTO series (id, sensor_id, metric, last_value, last_measured_at) VALUES
+                 (10, 1, 'temperature', 4.5, 400), (11, 1, 'humidity', NULL, NULL);",
+        )
+        .unwrap();
+        assert_eq!(
+            newest_values(&conn, &[10, 11, 99]).unwrap(),
+            [(10, 400, 4.5)]
+        );
+        keep_intervals(&conn, &[("porch".into(), 10_000), ("shed".into(), 5_000)]).unwrap();
+        keep_intervals(&conn, &[("porch".into(), 20_000)]).unwrap();
+        // Deleting a sensor clears its settings to empty: no interval.
+        conn.execute(
+            "UPDATE settings SET value = '' WHERE key = ?1 || 'shed'",
+            [INTERVAL_KEY],
+        )
+        .unwrap();
+        let mut got = heard(&conn).unwrap();
+        got.sort();
+        assert_eq!(
+            got,
+            [
+                ("attic".to_owned(), 700, None),
+                ("porch".to_owned(), 500, Some(20_000)),
+                ("shed".to_owned(), 600, None)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_full_feed_leaves_commits_out_and_names_their_series() {
+        let feed = AlertFeed::with_capacity(4);
+        feed.send(vec![(1, 10, 1.0)]);
+        assert_eq!(
+            feed.take(Duration::ZERO),
+            None,
+            "not connected: nothing queued"
+        );
+        feed.connect();
+        feed.send(vec![(1, 10, 1.0), (2, 10, 2.0)]);
+        feed.send(vec![(1, 11, 1.5)]);
+        // Past the capacity: left out, and so is the next commit that would still fit.
+        feed.send(vec![(3, 12, 3.0), (3, 13, 3.0)]);
+        feed.send(vec![(4, 12, 4.0)]);
+        let mut taken = feed.take(Duration::ZERO).expect("connected");
+        taken.skipped.sort_unstable();
+        assert_eq!(
+            taken,
+            Taken {
+                samples: vec![(1, 10, 1.0), (2, 10, 2.0), (1, 11, 1.5)],
+                skipped: vec![3, 4],
+                skipped_samples: 3,
+            }
+        );
+        // Taking empties it: commits are queued again.
+        feed.send(vec![(5, 14, 5.0)]);
+        assert_eq!(
+            feed.take(Duration::ZERO).expect("connected").samples,
+            [(5, 14, 5.0)]
+        );
+        feed.send(vec![(6, 15, 6.0)]);
+        feed.disconnect();
+        assert_eq!(
+            feed.take(Duration::ZERO).expect("drained").samples,
+            [(6, 15, 6.0)]
+        );
+        assert_eq!(feed.take(Duration::from_secs(5)), None);
     }
 }

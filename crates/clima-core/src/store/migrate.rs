@@ -19,6 +19,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../../migrations/0008_forward.sql"),
     include_str!("../../../../migrations/0009_alerts.sql"),
     include_str!("../../../../migrations/0010_rollups_packed.sql"),
+    include_str!("../../../../migrations/0011_forward_batches.sql"),
 ];
 
 /// What a migration does after its SQL, where SQL alone cannot (encoding blobs).
@@ -28,6 +29,7 @@ fn then(version: i64, tx: &Connection) -> rusqlite::Result<()> {
             super::layout::pack_minute_rollups(tx)?;
             super::layout::pack_hour_rollups(tx)
         }
+        11 => super::outbox::convert_log(tx),
         _ => Ok(()),
     }
 }
@@ -246,5 +248,73 @@ mod tests {
             )
             .unwrap();
         assert_eq!(gone, 0);
+    }
+
+    #[test]
+    fn a_pending_forward_log_keeps_its_numbers_and_gaps() {
+        use crate::store::outbox::{LogReader, Outbox};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v10.db");
+        let mut conn = Connection::open(&path).unwrap();
+        for (i, sql) in MIGRATIONS.iter().enumerate().take(10) {
+            conn.execute_batch(sql).unwrap();
+            then(i as i64 + 1, &conn).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 10).unwrap();
+        // The old log: values 1 to 5, 6 and 7 removed by retention, 8 to 10, and 11 and 12
+        // delivered and deleted (the largest number given stays 12). The target acknowledged 2.
+        let mut values = vec![];
+        for seq in (1..=5).chain(8..=10) {
+            let series = 1 + seq % 2;
+            values.push(format!("({seq}, {series}, {}, {}.5)", 1000 * seq, seq));
+        }
+        conn.execute_batch(&format!(
+            "INSERT INTO sensors (id, key, name, source, first_seen, last_seen)
+                 VALUES (1, 'kitchen', 'Kitchen', 'http', 0, 0);
+             INSERT INTO series (id, sensor_id, metric) VALUES (1, 1, 'temperature'), (2, 1, 'humidity');
+             INSERT INTO forward_log (seq, series_id, measured_at, value) VALUES {}, (12, 1, 1, 1.0);
+             DELETE FROM forward_log WHERE seq = 12;
+             INSERT INTO forwarders (target, cursor) VALUES ('http://127.0.0.1:8086/write?db=clima', 2);",
+            values.join(", ")
+        ))
+        .unwrap();
+        run(&mut conn, &path).unwrap();
+        let tables: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name = 'forward_log'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(tables, 0);
+        let log = LogReader::open(&path).unwrap();
+        let read = log.after(2, 100).unwrap();
+        assert_eq!((read.from, read.to), (Some(3), 10));
+        let got: Vec<(i64, &str, i64, f64)> = read
+            .samples
+            .iter()
+            .map(|s| (s.seq, &*s.metric, s.measured_at, s.value))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (3, "humidity", 3000, 3.5),
+                (4, "temperature", 4000, 4.5),
+                (5, "humidity", 5000, 5.5),
+                (8, "temperature", 8000, 8.5),
+                (9, "humidity", 9000, 9.5),
+                (10, "temperature", 10000, 10.5),
+            ]
+        );
+        assert_eq!(&*read.samples[0].sensor, "kitchen");
+        assert_eq!(read.samples[0].name.as_deref(), Some("Kitchen"));
+        // The gap stays a gap: after 5, the log goes on at 8.
+        assert_eq!(log.after(5, 100).unwrap().from, Some(8));
+        // The forwarder comes back at its cursor, and new values are numbered after 12.
+        let outbox = Outbox::default();
+        let cursor = outbox
+            .register(&conn, "http://127.0.0.1:8086/write?db=clima", None)
+            .unwrap();
+        assert_eq!((cursor.delivered(), outbox.head()), (2, 12));
     }
 }

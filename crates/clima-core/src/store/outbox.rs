@@ -1,5 +1,6 @@
-//! The forward log: what each commit stored, in commit order, for forwarders to read from the
-//! store (never from the live hub alone), and each forwarder's cursor into it.
+//! The forward log: what each commit stored, in commit order, one packed row per commit, for
+//! forwarders to read from the store (never from the live hub alone), and each forwarder's
+//! cursor into it.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -7,14 +8,18 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
-use clima_model::forward::Sample;
+use clima_model::forward::{pack, unpack, Entry, Sample, DELETED_SERIES};
 use clima_model::Millis;
 use rusqlite::{Connection, OptionalExtension, Transaction};
 
 use super::{open_reader, StoreError};
 
-/// Log entries deleted per statement, so a long drain's cleanup never holds the writer long.
-const PRUNE_STEP: i64 = 50_000;
+/// Log rows deleted per statement (up to 1,000,000 values), so a long drain's cleanup never
+/// holds the writer long.
+const PRUNE_STEP: i64 = 50;
+/// Most values in one log row: a large commit (an import, a merge, a burst) is logged in several,
+/// so a reader never holds more than a few rows' worth.
+pub const ROW_VALUES: usize = 20_000;
 
 /// What the writer and the forwarders share: where the log ends and where each forwarder is.
 #[derive(Default)]
@@ -161,37 +166,60 @@ impl Outbox {
     }
 
     /// Appends a commit's stored samples (series, time, value) to the log, in the commit's
-    /// transaction. Returns the new head, to announce once committed.
+    /// transaction: one row per commit (per [`ROW_VALUES`]), its values packed in a blob and
+    /// numbered on from the head. Returns the new head, to announce once committed.
     pub(super) fn append(
         &self,
         tx: &Transaction,
-        samples: &[(i64, Millis, f64)],
+        samples: &[Entry],
     ) -> Result<Option<i64>, StoreError> {
-        const ROWS: usize = 64;
         if samples.is_empty() {
             return Ok(None);
         }
-        let many = format!(
-            "INSERT INTO forward_log (series_id, measured_at, value) VALUES {}",
-            vec!["(?, ?, ?)"; ROWS].join(", ")
-        );
-        let mut chunks = samples.chunks_exact(ROWS);
-        for chunk in &mut chunks {
-            let mut stmt = tx.prepare_cached(&many)?;
-            for (i, &(series, at, value)) in chunk.iter().enumerate() {
-                stmt.raw_bind_parameter(3 * i + 1, series)?;
-                stmt.raw_bind_parameter(3 * i + 2, at)?;
-                stmt.raw_bind_parameter(3 * i + 3, value)?;
-            }
-            stmt.raw_execute()?;
-        }
-        let mut one = tx.prepare_cached(
-            "INSERT INTO forward_log (series_id, measured_at, value) VALUES (?1, ?2, ?3)",
+        let mut head = self.head();
+        let mut stmt = tx.prepare_cached(
+            "INSERT INTO forward_batches (last, count, newest, entries) VALUES (?1, ?2, ?3, ?4)",
         )?;
-        for &(series, at, value) in chunks.remainder() {
-            one.execute((series, at, value))?;
+        for part in samples.chunks(ROW_VALUES) {
+            head += part.len() as i64;
+            let newest = part.iter().map(|e| e.1).max().expect("not empty");
+            stmt.execute((head, part.len() as i64, newest, pack(part)))?;
         }
-        Ok(Some(tx.last_insert_rowid()))
+        Ok(Some(head))
+    }
+
+    /// Marks the entries of deleted series so that they are never sent (a later series may
+    /// take a deleted one's id); the other entries keep their numbers. In the caller's
+    /// transaction, on the writer's connection.
+    pub(crate) fn forget_series(tx: &Transaction, series: &[i64]) -> Result<(), StoreError> {
+        if series.is_empty() {
+            return Ok(());
+        }
+        let mut rows = Vec::new();
+        {
+            let mut stmt = tx.prepare("SELECT last, entries FROM forward_batches")?;
+            let mut it = stmt.query([])?;
+            while let Some(r) = it.next()? {
+                let last: i64 = r.get(0)?;
+                let blob = r.get_ref(1)?.as_blob().map_err(|e| damaged(last, &e))?;
+                let mut entries = unpack(blob).map_err(|e| damaged(last, &e))?;
+                let mut changed = false;
+                for e in &mut entries {
+                    if series.contains(&e.0) {
+                        e.0 = DELETED_SERIES;
+                        changed = true;
+                    }
+                }
+                if changed {
+                    rows.push((last, pack(&entries)));
+                }
+            }
+        }
+        let mut update = tx.prepare("UPDATE forward_batches SET entries = ?2 WHERE last = ?1")?;
+        for (last, blob) in rows {
+            update.execute((last, blob))?;
+        }
+        Ok(())
     }
 
     /// Tells waiting forwarders that the log now ends at `head`.
@@ -224,29 +252,77 @@ impl Outbox {
             .min()
         {
             let n = conn.execute(
-                "DELETE FROM forward_log WHERE seq <= min(?1, (SELECT min(seq) FROM forward_log) + ?2)",
+                "DELETE FROM forward_batches WHERE last IN
+                 (SELECT last FROM forward_batches WHERE last <= ?1 ORDER BY last LIMIT ?2)",
                 (min, PRUNE_STEP),
             )?;
             busy |= n as i64 >= PRUNE_STEP;
         }
         if let Some(cutoff) = cutoff {
+            // A row goes once all its values are past retention.
             let n = conn.execute(
-                "DELETE FROM forward_log WHERE seq IN (SELECT seq FROM forward_log ORDER BY seq LIMIT ?1) AND measured_at < ?2",
-                (PRUNE_STEP, cutoff),
+                "DELETE FROM forward_batches WHERE last IN
+                 (SELECT last FROM forward_batches WHERE newest < ?1 ORDER BY last LIMIT ?2)",
+                (cutoff, PRUNE_STEP),
             )?;
-            busy |= n > 0;
+            busy |= n as i64 >= PRUNE_STEP;
         }
         Ok(busy)
     }
 }
 
-/// The last seq ever given to a log entry (0 for none).
+fn damaged(last: i64, e: &dyn std::fmt::Display) -> StoreError {
+    StoreError::Failed(format!(
+        "the forward log's row {last} is damaged ({e}): restore the database from a backup"
+    ))
+}
+
+/// The last number ever given to a logged value (0 for none).
 fn sequence(conn: &Connection) -> Result<i64, StoreError> {
     Ok(conn.query_row(
-        "SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'forward_log'), 0)",
+        "SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'forward_batches'), 0)",
         [],
         |r| r.get(0),
     )?)
+}
+
+/// Migration 11: moves the entries of the old log (a row per value) into packed rows, keeping
+/// their numbers (a run of consecutive numbers per row, so a gap retention left stays a gap), and
+/// the largest number ever given; then drops the old table.
+pub(super) fn convert_log(tx: &Connection) -> rusqlite::Result<()> {
+    let mut insert = tx.prepare(
+        "INSERT INTO forward_batches (last, count, newest, entries) VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    let mut flush = |run: &mut Vec<Entry>, last: i64| -> rusqlite::Result<()> {
+        if let Some(newest) = run.iter().map(|e| e.1).max() {
+            insert.execute((last, run.len() as i64, newest, pack(run)))?;
+        }
+        run.clear();
+        Ok(())
+    };
+    let mut stmt =
+        tx.prepare("SELECT seq, series_id, measured_at, value FROM forward_log ORDER BY seq")?;
+    let mut rows = stmt.query([])?;
+    let mut run: Vec<Entry> = Vec::new();
+    let mut last = 0;
+    while let Some(r) = rows.next()? {
+        let seq: i64 = r.get(0)?;
+        if !run.is_empty() && (seq != last + 1 || run.len() == ROW_VALUES) {
+            flush(&mut run, last)?;
+        }
+        run.push((r.get(1)?, r.get(2)?, r.get(3)?));
+        last = seq;
+    }
+    flush(&mut run, last)?;
+    drop(rows);
+    drop(stmt);
+    drop(insert);
+    tx.execute_batch(
+        "DELETE FROM sqlite_sequence WHERE name = 'forward_batches';
+         INSERT INTO sqlite_sequence (name, seq)
+             SELECT 'forward_batches', seq FROM sqlite_sequence WHERE name = 'forward_log';
+         DROP TABLE forward_log;",
+    )
 }
 
 /// A forwarder's own read-only connection to the log.
@@ -257,56 +333,82 @@ impl LogReader {
         Ok(LogReader(open_reader(path)?))
     }
 
-    /// Up to `limit` entries after `after`, oldest first, with their sensor and metric. Each
-    /// series' names are looked up once per read and shared by its samples (a join and three
-    /// strings per entry were most of a forwarder's work); a sensor renamed meanwhile is sent
-    /// under its new name from the next read on.
-    pub fn after(&self, after: i64, limit: usize) -> Result<Vec<Sample>, StoreError> {
+    /// The log's rows after `after`, oldest first, until they hold `limit` values or more,
+    /// with each value's number, sensor and metric. Each series' names are looked up once per
+    /// read and shared by its samples; a sensor renamed meanwhile is sent under its new name from
+    /// the next read on. Values of deleted series are left out, but counted in `to`.
+    pub fn after(&self, after: i64, limit: usize) -> Result<Read, StoreError> {
         type Names = (Arc<str>, Option<Arc<str>>, Arc<str>);
         let mut stmt = self.0.prepare_cached(
-            "SELECT seq, series_id, measured_at, value FROM forward_log
-             WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+            "SELECT last, count, entries FROM forward_batches WHERE last > ?1 ORDER BY last",
         )?;
-        let rows: Vec<(i64, i64, Millis, f64)> = stmt
-            .query_map((after, limit as i64), |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-            })?
-            .collect::<Result<_, _>>()?;
         let mut lookup = self.0.prepare_cached(
             "SELECT s.key, s.name, m.metric FROM series m JOIN sensors s ON s.id = m.sensor_id
              WHERE m.id = ?1",
         )?;
         let mut names: HashMap<i64, Option<Names>> = HashMap::new();
-        let mut out = Vec::with_capacity(rows.len());
-        for (seq, series, measured_at, value) in rows {
-            let known = match names.get(&series) {
-                Some(n) => n,
-                None => {
-                    let n = lookup
-                        .query_row([series], |r| {
-                            Ok((
-                                Arc::from(r.get::<_, String>(0)?),
-                                r.get::<_, Option<String>>(1)?.map(Arc::from),
-                                Arc::from(r.get::<_, String>(2)?),
-                            ))
-                        })
-                        .optional()?;
-                    names.entry(series).or_insert(n)
+        let mut read = Read {
+            from: None,
+            to: after,
+            samples: Vec::new(),
+        };
+        let mut rows = stmt.query([after])?;
+        while let Some(r) = rows.next()? {
+            let (last, count): (i64, i64) = (r.get(0)?, r.get(1)?);
+            let blob = r.get_ref(2)?.as_blob().map_err(|e| damaged(last, &e))?;
+            let entries = unpack(blob).map_err(|e| damaged(last, &e))?;
+            let first = last - count + 1;
+            read.from.get_or_insert(first.max(after + 1));
+            read.to = last;
+            for (i, (series, measured_at, value)) in entries.into_iter().enumerate() {
+                let seq = first + i as i64;
+                if seq <= after {
+                    continue;
                 }
-            };
-            // As the join did: an entry whose series is gone is not sent.
-            let Some((sensor, name, metric)) = known else {
-                continue;
-            };
-            out.push(Sample {
-                seq,
-                sensor: sensor.clone(),
-                name: name.clone(),
-                metric: metric.clone(),
-                measured_at,
-                value,
-            });
+                let known = match names.get(&series) {
+                    Some(n) => n,
+                    None => {
+                        let n = lookup
+                            .query_row([series], |r| {
+                                Ok((
+                                    Arc::from(r.get::<_, String>(0)?),
+                                    r.get::<_, Option<String>>(1)?.map(Arc::from),
+                                    Arc::from(r.get::<_, String>(2)?),
+                                ))
+                            })
+                            .optional()?;
+                        names.entry(series).or_insert(n)
+                    }
+                };
+                // A deleted series' entry is not sent.
+                let Some((sensor, name, metric)) = known else {
+                    continue;
+                };
+                read.samples.push(Sample {
+                    seq,
+                    sensor: sensor.clone(),
+                    name: name.clone(),
+                    metric: metric.clone(),
+                    measured_at,
+                    value,
+                });
+            }
+            if read.samples.len() >= limit {
+                break;
+            }
         }
-        Ok(out)
+        Ok(read)
     }
+}
+
+/// What one read of the log found after a cursor.
+#[derive(Debug)]
+pub struct Read {
+    /// The number of the first value the log still holds after the cursor; a gap before it is
+    /// what retention removed. `None` when the log holds nothing after it.
+    pub from: Option<i64>,
+    /// The number of the last value read (the cursor when nothing was).
+    pub to: i64,
+    /// The values read, oldest first, those of deleted series left out.
+    pub samples: Vec<Sample>,
 }

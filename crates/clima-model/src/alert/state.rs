@@ -103,11 +103,12 @@ impl Track {
             return Vec::new();
         }
         self.newest = Some(at);
-        let h = rule.clearance();
-        let (on, off) = match rule.condition {
+        // Whether the condition holds, and what is compared with the line to clear it (the
+        // clearance is only asked while firing: it looks up the metric's display step).
+        let (on, measure) = match rule.condition {
             Condition::Above => {
                 let t = rule.threshold.unwrap_or(0.0);
-                (value > t, value <= t - h)
+                (value > t, value)
             }
             Condition::Below | Condition::NearDewPoint => {
                 let t = rule.threshold.unwrap_or(0.0);
@@ -115,7 +116,7 @@ impl Track {
                     Condition::Below => value < t,
                     _ => value <= t,
                 };
-                (on, value >= t + h)
+                (on, value)
             }
             Condition::Rising | Condition::Falling => {
                 let span = rule.window.unwrap_or(0);
@@ -138,9 +139,22 @@ impl Track {
                         - value
                 };
                 let amount = rule.amount.unwrap_or(0.0);
-                (change > amount, change <= amount - h)
+                (change > amount, change)
             }
             Condition::Offline => return Vec::new(),
+        };
+        if !on && self.state == State::Ok && !self.told_firing {
+            // The common case: nothing holds and nothing is left to tell.
+            return Vec::new();
+        }
+        let off = self.state == State::Firing && {
+            let h = rule.clearance();
+            let line = rule.threshold.unwrap_or(0.0);
+            match rule.condition {
+                Condition::Above => measure <= line - h,
+                Condition::Below | Condition::NearDewPoint => measure >= line + h,
+                _ => measure <= rule.amount.unwrap_or(0.0) - h,
+            }
         };
         let mut out = Vec::new();
         let hold = rule.hold.unwrap_or(0);

@@ -547,3 +547,98 @@ fn an_alert_names_the_sensor_as_it_was_renamed_on_the_dashboard() {
     let got = hook.wait_for(1);
     assert_eq!(got[0].json()["name"], "Upstairs bath");
 }
+
+#[test]
+fn a_rule_changed_or_deleted_while_firing_tells_its_alert_resolved() {
+    let hook = Receiver::start();
+    let s = Server::start(&["--alert-webhook", &hook.url("/")]);
+    let body =
+        json!({"sensor": "*", "metric": "temperature", "condition": "above", "threshold": 30});
+    let id = rule(&s, body.clone());
+    let t = now() - 5_000;
+    reading(&s, "rack", "temperature", 31.0, t);
+    assert_eq!(events(&hook.wait_for(1)), ["firing"]);
+
+    // Changed: its firing alert ends, told resolved, and the rule starts over from ok (the
+    // next reading, above the new line too, fires again).
+    let changed =
+        json!({"sensor": "*", "metric": "temperature", "condition": "above", "threshold": 29});
+    let r = call(
+        "PUT",
+        &s.url(&format!("/api/v1/alerts/rules/{id}")),
+        &[("Content-Type", "application/json")],
+        Some(changed.to_string().as_bytes()),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let got = hook.wait_for(2);
+    assert_eq!(events(&got), ["firing", "resolved"], "{got:?}");
+    assert_eq!(
+        got[1].json()["rule"],
+        "temperature above 30 °C",
+        "named as it was"
+    );
+    let a = alerts(&s);
+    assert_eq!(a["active"], json!([]), "{a}");
+    assert_eq!(a["history"][0]["state"], "ok", "{a}");
+    assert_eq!(a["history"][0]["notified"], true, "{a}");
+    reading(&s, "rack", "temperature", 31.0, t + 1_000);
+    assert_eq!(events(&hook.wait_for(3)), ["firing", "resolved", "firing"]);
+
+    // Deleted: the same.
+    let r = call(
+        "DELETE",
+        &s.url(&format!("/api/v1/alerts/rules/{id}")),
+        &[],
+        None,
+    );
+    assert!(r.status == 200 || r.status == 204, "{}", r.body);
+    assert_eq!(
+        events(&hook.wait_for(4)),
+        ["firing", "resolved", "firing", "resolved"]
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(hook.got().len(), 4, "one notice per transition");
+    assert_eq!(alerts(&s)["active"], json!([]));
+}
+
+#[test]
+fn a_sensors_usual_interval_outlives_a_restart_for_offline_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("clima.db");
+    let s = Server::start_on(&db, &[]);
+    // Offline after three usual intervals: none is given.
+    rule(&s, json!({"sensor": "*", "condition": "offline"}));
+    // Four readings measured 400 ms apart: the usual interval is 400 ms.
+    let t = now();
+    post_batch(
+        &s,
+        &(0..4)
+            .map(|i| {
+                json!({"sensor": "porch", "temperature": 5, "measured_at": t - 1_600 + i * 400})
+                    .to_string()
+            })
+            .collect::<Vec<_>>(),
+    );
+    let a = wait_alerts(&s, |a| a["active"][0]["state"] == "firing");
+    assert_eq!(a["active"][0]["sensor"], "porch", "{a}");
+    // Kept in the store at the evaluation's next tick.
+    std::thread::sleep(Duration::from_millis(1_500));
+    assert!(s.terminate().success());
+
+    // After the restart one reading is all there is: no interval can be learned from it, yet
+    // the sensor goes offline again three kept intervals after it.
+    let s = Server::start_on(&db, &[]);
+    post_batch(
+        &s,
+        &[json!({"sensor": "porch", "temperature": 5}).to_string()],
+    );
+    let a = wait_alerts(&s, |a| {
+        a["history"]
+            .as_array()
+            .is_some_and(|h| h.first().is_some_and(|h| h["state"] == "ok"))
+    });
+    assert_eq!(a["history"][0]["sensor"], "porch", "heard again: {a}");
+    let a = wait_alerts(&s, |a| a["active"][0]["state"] == "firing");
+    assert_eq!(a["active"][0]["sensor"], "porch", "offline again: {a}");
+    assert_eq!(a["active"][0]["metric"], "", "{a}");
+}

@@ -494,6 +494,78 @@ fn victoria_metrics_gets_every_reading_through_a_kill_during_drain() {
     drop(dir);
 }
 
+/// Rewrites the forward log of `db` as the previous release kept it (migration 8: a row per
+/// value, numbered in commit order) and marks the file as that release's (schema version 10).
+fn as_previous_release(db: &std::path::Path) {
+    let mut c = rusqlite::Connection::open(db).unwrap();
+    let tx = c.transaction().unwrap();
+    let mut entries = Vec::new();
+    {
+        let mut stmt = tx
+            .prepare("SELECT last, count, entries FROM forward_batches ORDER BY last")
+            .unwrap();
+        let mut rows = stmt.query([]).unwrap();
+        while let Some(r) = rows.next().unwrap() {
+            let (last, count): (i64, i64) = (r.get(0).unwrap(), r.get(1).unwrap());
+            let blob: Vec<u8> = r.get(2).unwrap();
+            let unpacked = clima_model::forward::unpack(&blob).unwrap();
+            assert_eq!(unpacked.len() as i64, count);
+            for (i, e) in unpacked.into_iter().enumerate() {
+                entries.push((last - count + 1 + i as i64, e));
+            }
+        }
+    }
+    tx.execute_batch(
+        "DROP TABLE forward_batches;
+         CREATE TABLE forward_log (
+             seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+             series_id    INTEGER NOT NULL,
+             measured_at  INTEGER NOT NULL,
+             value        REAL    NOT NULL
+         );
+         PRAGMA user_version = 10;",
+    )
+    .unwrap();
+    for (seq, (series, at, value)) in &entries {
+        tx.execute(
+            "INSERT INTO forward_log VALUES (?1, ?2, ?3, ?4)",
+            (seq, series, at, value),
+        )
+        .unwrap();
+    }
+    tx.commit().unwrap();
+    assert!(!entries.is_empty());
+}
+
+#[test]
+fn a_backlog_logged_by_the_previous_release_is_delivered_after_the_upgrade() {
+    let mut vm = Target::victoria_metrics();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("clima.db");
+    let forward = vm.url("/write?db=clima");
+    let args = ["--serial", "off", "--forward", forward.as_str()];
+    // A backlog while the target is down, left in the log when Clima stops.
+    let clima = Server::start_on(&db, &args);
+    let n = 2_000;
+    post(&clima, 0, n);
+    assert_eq!(
+        forwarder(&clima)["lag_readings"],
+        (n * SENSORS.len() * METRICS.len()) as i64
+    );
+    clima.terminate();
+    as_previous_release(&db);
+    // The new release migrates the file and delivers the old backlog, then what comes next.
+    let clima = Server::start_on(&db, &args);
+    vm.start();
+    post(&clima, n, 100);
+    wait_drained(&clima, Duration::from_secs(60));
+    assert_same(
+        &vm.victoria_points(),
+        &clima_points(&clima),
+        (n + 100) * SENSORS.len() * METRICS.len(),
+    );
+}
+
 #[test]
 fn readings_retention_removed_before_forwarding_are_counted_lost() {
     let mut vm = Target::victoria_metrics();
@@ -540,7 +612,7 @@ fn readings_retention_removed_before_forwarding_are_counted_lost() {
     let deadline = Instant::now() + Duration::from_secs(30);
     while look
         .query_row(
-            "SELECT count(*) FROM forward_log WHERE measured_at < ?1",
+            "SELECT count(*) FROM forward_batches WHERE newest < ?1",
             [old + 100],
             |r| r.get::<_, i64>(0),
         )

@@ -46,8 +46,8 @@ impl Writer {
         }
     }
 
-    /// Deletes a sensor, its series, every sample, piece, chunk and rollup of them, and its
-    /// entries in the forward log, in one transaction. `false` when there is no such sensor.
+    /// Deletes a sensor, its series, every sample, piece, chunk and rollup of them, and marks
+    /// its entries in the forward log as never to be sent, in one transaction. `false` when there is no such sensor.
     fn delete_sensor(&mut self, key: &str) -> Result<bool, StoreError> {
         let tx = self
             .conn
@@ -66,7 +66,6 @@ impl Writer {
             "samples",
             "pieces",
             "chunks",
-            "forward_log",
             "rollup_hour",
             "hour_rollups",
             "minute_rollups",
@@ -77,6 +76,11 @@ impl Writer {
                 [id],
             )?;
         }
+        let series: Vec<i64> = tx
+            .prepare("SELECT id FROM series WHERE sensor_id = ?1")?
+            .query_map([id], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        crate::store::outbox::Outbox::forget_series(&tx, &series)?;
         tx.execute("DELETE FROM series WHERE sensor_id = ?1", [id])?;
         tx.execute("DELETE FROM sensors WHERE id = ?1", [id])?;
         tx.commit()?;
