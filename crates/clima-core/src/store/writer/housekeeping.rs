@@ -1,6 +1,8 @@
 //! Sensor housekeeping on the writer thread: deleting a sensor with every row it owns, and
 //! merging one sensor's history into another's through the ordinary group commit.
 
+use std::collections::BTreeSet;
+
 use clima_model::metric::Metric;
 use clima_model::{Millis, Reading, SensorId, HOUR};
 use rusqlite::{OptionalExtension, TransactionBehavior};
@@ -95,8 +97,8 @@ impl Writer {
     ///
     /// The copy runs in batches, each its own commit, and the writes that queue up meanwhile
     /// are committed with each batch, so ingest waits for one batch rather than the whole
-    /// merge (BENCHMARKS.md, "Merging a sensor's history"). Readings of `from` that arrive
-    /// meanwhile are copied again from their time on at the end, with nothing else written,
+    /// merge (BENCHMARKS.md, "Merging a sensor's history"). The hours of readings of `from`
+    /// that arrive meanwhile are copied again at the end, with nothing else written,
     /// so deleting `from` loses none. If the process stops half-way, `from` is still there and
     /// the merge can simply be run again (what was copied counts as duplicates).
     fn merge_sensor(&mut self, from: &str, into: &str) -> Result<Option<Receipt>, StoreError> {
@@ -107,15 +109,19 @@ impl Writer {
             return Ok(None);
         };
         let mut total = Receipt::default();
-        self.merging = Some((from.to_owned(), None));
+        self.merging = Some((from.to_owned(), Default::default()));
         let copied = self.copy_history(source.id, &target_id, None, &mut total);
-        let late = self.merging.take().and_then(|(_, late)| late);
+        let late = self
+            .merging
+            .take()
+            .map(|(_, late)| late)
+            .unwrap_or_default();
         copied?;
-        if let Some(since) = late {
-            // Again from the earliest reading that came in meanwhile, with no writes between
+        if !late.is_empty() {
+            // Again the hours that readings came in for meanwhile, with no writes between
             // batches: samples copied already are duplicates and are not counted twice.
             let mut again = Receipt::default();
-            self.copy_history(source.id, &target_id, Some(since), &mut again)?;
+            self.copy_history(source.id, &target_id, Some(&late), &mut again)?;
             total.stored += again.stored;
             for c in again.conflicts {
                 if !total.conflicts.contains(&c) {
@@ -146,13 +152,13 @@ impl Writer {
         Ok(Some(total))
     }
 
-    /// Copies every sample of sensor `source` (measured from `since` on, or all) into
-    /// `target`, hour by hour, in batches.
+    /// Copies every sample of sensor `source` (of the given hours, or all) into `target`,
+    /// hour by hour, in batches.
     fn copy_history(
         &mut self,
         source: i64,
         target_id: &SensorId,
-        since: Option<Millis>,
+        hours: Option<&BTreeSet<Millis>>,
         total: &mut Receipt,
     ) -> Result<(), StoreError> {
         let series: Vec<(i64, String)> = {
@@ -167,9 +173,17 @@ impl Writer {
             let Some((first, last)) = data_span(&self.conn, *series_id)? else {
                 continue;
             };
-            let first = since.map_or(first, |s| s.max(first));
-            let mut hour = first.div_euclid(HOUR) * HOUR;
-            while hour <= last {
+            let span: Vec<Millis> = match hours {
+                Some(hours) => hours
+                    .iter()
+                    .copied()
+                    .filter(|h| *h + HOUR > first && *h <= last)
+                    .collect(),
+                None => (first.div_euclid(HOUR)..=last.div_euclid(HOUR))
+                    .map(|h| h * HOUR)
+                    .collect(),
+            };
+            for hour in span {
                 for s in hour_samples(&self.conn, *series_id, hour, hour, hour + HOUR)? {
                     batch.push((
                         Reading {
@@ -187,7 +201,6 @@ impl Writer {
                         self.merge_batch(&mut batch, total)?;
                     }
                 }
-                hour += HOUR;
             }
         }
         self.merge_batch(&mut batch, total)
@@ -237,15 +250,15 @@ impl Writer {
         Ok(())
     }
 
-    /// Notes the earliest time of a reading of the sensor being merged in a write that
-    /// arrived meanwhile.
+    /// Notes the hour of each reading of the sensor being merged in a write that arrived
+    /// meanwhile.
     fn note_late(&mut self, job: &Job) {
         let Some((from, late)) = self.merging.as_mut() else {
             return;
         };
         for r in job.readings.iter().filter(|r| r.sensor.as_str() == from) {
             let at = r.measured_at.unwrap_or(job.received_at);
-            *late = Some(late.map_or(at, |l: Millis| l.min(at)));
+            late.insert(at.div_euclid(HOUR) * HOUR);
         }
     }
 

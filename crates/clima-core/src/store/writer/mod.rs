@@ -500,9 +500,9 @@ struct Writer {
     inbox: Option<mpsc::Receiver<Msg>>,
     /// Messages a chore took from the queue but left for the loop (anything but a write).
     deferred: std::collections::VecDeque<Msg>,
-    /// While a merge copies: the sensor it moves, and the earliest time of a reading of it that
-    /// arrived meanwhile (copied again at the end, so the sensor's deletion loses none).
-    merging: Option<(String, Option<Millis>)>,
+    /// While a merge copies: the sensor it moves, and the hours of its readings that arrived
+    /// meanwhile (copied again at the end, so the sensor's deletion loses none).
+    merging: Option<(String, std::collections::BTreeSet<Millis>)>,
 }
 
 /// A series as the writer caches it.
