@@ -16,7 +16,7 @@ import http from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Session, waitFor } from '../e2e/webdriver.mjs';
-import { start, tempDir, waitForPort } from '../e2e/util.mjs';
+import { appEnv, start, tempDir, waitForPort } from '../e2e/util.mjs';
 
 export const SENSORS = 10;
 export const BURST = 500;
@@ -232,7 +232,7 @@ export async function soak({ app, minutes = 30, warmup = 2, sampleSeconds = 60, 
   const token = 'soak-token-0123456789';
   const dir = tempDir('clima-soak-');
   // A profile of its own: the page's kept choices (range, selected sensor) start from defaults.
-  const env = { ...process.env, XDG_DATA_HOME: path.join(dir.path, 'data'), XDG_CACHE_HOME: path.join(dir.path, 'cache'), XDG_CONFIG_HOME: path.join(dir.path, 'config') };
+  const env = appEnv(dir.path);
   delete env.CLIMA_TOKEN;
   const driver = start('tauri-driver', ['--port', String(driverPort), '--native-port', String(driverPort + 1)], { env });
   let session;

@@ -12,7 +12,7 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { Session, waitFor } from './webdriver.mjs';
-import { ROOT, TARGET, post, start, tempDir, waitForPort } from './util.mjs';
+import { ROOT, TARGET, appEnv, post, start, tempDir, waitForPort } from './util.mjs';
 import * as dashboard from './dashboard.mjs';
 
 const APP = path.join(TARGET, 'debug', 'clima');
@@ -89,7 +89,7 @@ describe('alerts in the desktop app', { timeout: 180_000 }, () => {
     dir = tempDir('clima-e2e-alerts-');
     let address;
     ({ bus, address } = await sessionBus());
-    const env = { ...process.env, LANG: 'C.UTF-8', DBUS_SESSION_BUS_ADDRESS: address, TZ: 'UTC' };
+    const env = { ...appEnv(dir.path), LANG: 'C.UTF-8', DBUS_SESSION_BUS_ADDRESS: address, TZ: 'UTC' };
     for (const name of ['CLIMA_TOKEN', 'LANGUAGE', 'LC_ALL', 'LC_MESSAGES']) delete env[name];
     notifications = notificationServer(env);
     await waitFor('the notification server', () => notifications.ready(), 10_000);

@@ -120,6 +120,7 @@ describe('web dashboard', { timeout: 300_000 }, () => {
 
   test('shows a hostile sensor name as text', () => dashboard.hostileNameIsText(session, PORT, token));
   test('says when a sensor\'s clocks disagree', () => dashboard.skewedCards(session, PORT, token));
+  test('forgets compared sensors it does not have', () => dashboard.forgetsUnknownCompared(session));
   test('compares two rooms on one chart', () => dashboard.compareChart(session, PORT, token));
   test('calibrates a card from its menu', () => dashboard.calibratedCard(session));
   test('merges a renamed board\'s history', () => dashboard.mergedHistory(session, PORT, token));

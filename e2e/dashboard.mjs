@@ -269,8 +269,8 @@ async function press(s, css) {
   await s.click(e);
 }
 
-/** The comparison panel's state: the chart's lines by colour, its legend (in the image and in
- * the page) and the sensors compared. */
+/** The comparison panel's state: the chart's lines by colour, its texts (the legend is among
+ * them) with the colour they are drawn in, and the sensors compared. */
 const compareState = `
   const panel = document.getElementById('compare');
   const svg = panel.querySelector('#compare-art > svg');
@@ -278,14 +278,13 @@ const compareState = `
   const colours = new Set([...svg.querySelectorAll('polyline')].map((p) => p.getAttribute('stroke')));
   return { sensors: panel.dataset.sensors, metric: panel.dataset.metric, colours: [...colours].sort(),
            texts: [...svg.querySelectorAll('text')].map((t) => t.textContent.trim()),
-           legend: [...panel.querySelectorAll('#compare-legend li')].map((li) => li.textContent),
+           inks: [...new Set([...svg.querySelectorAll('text')].map((t) => getComputedStyle(t).fill))],
+           muted: getComputedStyle(document.documentElement).getPropertyValue('--muted').trim(),
+           label: panel.querySelector('#compare-art').getAttribute('aria-label'),
+           lists: panel.querySelectorAll('ul, ol').length,
            title: document.getElementById('compare-title').textContent,
            error: panel.classList.contains('error') };`;
 
-/**
- * Two rooms chosen with their cards' Compare toggles: one chart of their temperatures, a line
- * in its own colour each, a legend naming both (in the image and beside it), ranges that switch.
- */
 /** Two rooms' histories, as the comparison tests use them. */
 export async function compareHistories(port, token) {
   await post(port, token, history('living', 'Living room', 40, 21));
@@ -293,24 +292,33 @@ export async function compareHistories(port, token) {
 }
 
 /**
- * The comparison through the engine's `chart` call the page makes (the desktop command or the
- * HTTP route): one SVG with a line in its own colour and a legend entry for each of two rooms.
+ * Compared sensors the engine does not have (left from another database, or deleted elsewhere)
+ * are forgotten when the page loads: eight of them would leave every Compare toggle disabled.
  */
-export async function compareByEngine(s, port, token) {
-  await compareHistories(port, token);
-  const reply = await s.execAsync(`const done = arguments[arguments.length - 1];
-    window.__TAURI__.core.invoke('chart', { sensor: 'living,bedroom', metric: 'temperature', width: 640, height: 260,
-      from: Date.now() - 86400000, to: Date.now() }).then((c) => done({ svg: c.svg }), (e) => done({ error: e }));`);
-  assert.equal(reply.error, undefined, JSON.stringify(reply.error));
-  assert.ok(reply.svg.includes('Living room (living)') && reply.svg.includes('Bedroom (bedroom)'), 'legend of both rooms');
-  assert.ok(/stroke="#1F7AE0"/i.test(reply.svg) && /stroke="#E06C1F"/i.test(reply.svg), 'a line in each room\'s colour');
+export async function forgetsUnknownCompared(s) {
+  const gone = JSON.stringify(Array.from({ length: 8 }, (_, i) => `gone-${i}`));
+  await s.exec(`localStorage.setItem('clima.compare', arguments[0]); window.__beforeReload = true; setTimeout(() => location.reload(), 0);`, [gone]);
+  await waitFor('the reloaded page', () => s.exec('return !window.__beforeReload && document.body.dataset.ready === "true"'), 60_000);
+  assert.equal(await s.exec('return localStorage.getItem("clima.compare")'), '[]');
+  const toggles = await s.exec('return [...document.querySelectorAll(".compare-toggle")].map((t) => ({ checked: t.checked, disabled: t.disabled }))');
+  assert.ok(toggles.length > 0);
+  assert.ok(toggles.every((t) => !t.checked && !t.disabled), JSON.stringify(toggles));
+  assert.equal(await s.exec('return document.getElementById("compare").hidden'), true);
 }
 
+/**
+ * Two rooms chosen with their cards' Compare toggles, clicked as a user does: one chart of their
+ * temperatures, a line in its own colour each, a legend naming both, ranges that switch.
+ */
 export async function compareChart(s, port, token) {
   await compareHistories(port, token);
   for (const id of ['living', 'bedroom']) {
-    await waitFor(`the ${id} card`, () => s.exec(`return !!document.querySelector('[data-sensor="${id}"] .compare-toggle')`));
-    await press(s, `[data-sensor="${id}"] .compare-toggle`);
+    const toggle = `[data-sensor="${id}"] .compare-toggle`;
+    await waitFor(`the ${id} card`, () => s.exec(`return !!document.querySelector('${toggle}')`));
+    // A toggle already on (a choice the page kept from an earlier run) would be switched off.
+    assert.equal(await s.exec(`return document.querySelector('${toggle}').checked`), false, `${id} is not compared yet`);
+    await press(s, toggle);
+    await waitFor(`${id} on the comparison`, () => s.exec(`return JSON.parse(localStorage.getItem('clima.compare')).includes('${id}')`));
   }
   const state = await waitFor('the comparison chart', async () => {
     const st = await s.exec(compareState);
@@ -320,8 +328,14 @@ export async function compareChart(s, port, token) {
   assert.equal(state.sensors, 'living,bedroom');
   assert.equal(state.metric, 'temperature');
   assert.equal(state.title, 'Comparing 2 sensors');
-  assert.deepEqual(state.legend, ['Living room', 'Bedroom']);
-  assert.ok(state.texts.includes('Living room (living)') && state.texts.includes('Bedroom (bedroom)'), state.texts.join('|'));
+  // One legend, in the chart (as in its exports): each room named once, nothing beside it.
+  assert.equal(state.texts.filter((t) => t === 'Living room (living)').length, 1, state.texts.join('|'));
+  assert.equal(state.texts.filter((t) => t === 'Bedroom (bedroom)').length, 1, state.texts.join('|'));
+  assert.equal(state.lists, 0);
+  assert.equal(state.label, 'Temperature of Living room, Bedroom');
+  // Its text in the theme's muted colour (#677183 light, #9aa3b1 dark), not the export's grey.
+  const hex = (rgb) => '#' + rgb.match(/\d+/g).map((n) => Number(n).toString(16).padStart(2, '0')).join('');
+  assert.deepEqual(state.inks.map(hex), [state.muted]);
   assert.ok(state.colours.includes('#1F7AE0') && state.colours.includes('#E06C1F'), state.colours.join());
   // The card's toggle says it is on the comparison; clicking it did not select the card.
   assert.equal(await s.exec('return document.querySelector(\'[data-sensor="living"] .compare-toggle\').checked'), true);

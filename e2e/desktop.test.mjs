@@ -9,7 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Session, waitFor } from './webdriver.mjs';
-import { TARGET, start, startHostileBoard, tempDir, waitForPort, waitForPortClosed } from './util.mjs';
+import { TARGET, appEnv, start, startHostileBoard, tempDir, waitForPort, waitForPortClosed } from './util.mjs';
 import * as dashboard from './dashboard.mjs';
 
 const APP = path.join(TARGET, 'debug', 'clima');
@@ -69,8 +69,9 @@ describe('desktop app', { timeout: 180_000 }, () => {
     boardPath = path.join(dir.path, 'hostile-board');
     board = await startHostileBoard(boardPath);
     // No --token and no CLIMA_TOKEN: the app keeps its own, which Settings can regenerate. In
-    // English whatever the machine's language (the texts checked here are English).
-    const env = { ...process.env, LANG: 'C.UTF-8' };
+    // English whatever the machine's language (the texts checked here are English). The
+    // window's storage starts empty, as on a first run.
+    const env = { ...appEnv(dir.path), LANG: 'C.UTF-8' };
     for (const name of ['CLIMA_TOKEN', 'LANGUAGE', 'LC_ALL', 'LC_MESSAGES']) delete env[name];
     driver = start('tauri-driver', ['--port', String(DRIVER_PORT)], { env });
     await waitForPort(DRIVER_PORT);
@@ -141,9 +142,8 @@ describe('desktop app', { timeout: 180_000 }, () => {
   });
   test('shows a hostile sensor name as text', () => dashboard.hostileNameIsText(session, PORT, token));
   test('says when a sensor\'s clocks disagree', () => dashboard.skewedCards(session, PORT, token));
-  // Through the desktop's command; the Compare toggles themselves are checked in Chromium (a
-  // click on them in this WebKit window is sometimes lost: the toggle stays off, no change event).
-  test('compares two rooms on one chart', () => dashboard.compareByEngine(session, PORT, token));
+  test('forgets compared sensors it does not have', () => dashboard.forgetsUnknownCompared(session));
+  test('compares two rooms on one chart', () => dashboard.compareChart(session, PORT, token));
   test('calibrates a card from its menu', () => dashboard.calibratedCard(session));
   test('merges a renamed board\'s history', () => dashboard.mergedHistory(session, PORT, token));
   test('deletes a sensor after a confirmation', () => dashboard.deleteWithConfirmation(session, PORT, token));

@@ -12,7 +12,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Session, waitFor } from './webdriver.mjs';
-import { HOSTILE_LINES, ROOT, TARGET, chromiumSession, history, post, start, startHostileBoard, tempDir, waitForPort } from './util.mjs';
+import { HOSTILE_LINES, ROOT, TARGET, appEnv, chromiumSession, history, post, start, startHostileBoard, tempDir, waitForPort } from './util.mjs';
 import * as dashboard from './dashboard.mjs';
 
 const SERVER = process.env.CLIMA_SERVER || path.join(TARGET, 'debug', 'clima-server');
@@ -189,7 +189,7 @@ describe('languages', { timeout: 300_000 }, () => {
       assert.ok(existsSync(APP), `${APP} is missing: run cargo build -p clima-desktop first`);
       assert.ok(process.env.DISPLAY, 'needs a display: run under xvfb-run');
       // The window follows the system's language as a Japanese desktop session sets it.
-      const env = { ...process.env, LANG: 'ja_JP.UTF-8' };
+      const env = { ...appEnv(dir.path), LANG: 'ja_JP.UTF-8' };
       for (const name of ['LANGUAGE', 'LC_ALL', 'LC_MESSAGES', 'CLIMA_TOKEN']) delete env[name];
       driver = start('tauri-driver', ['--port', String(TAURI_DRIVER_PORT), '--native-port', String(WEBKIT_DRIVER_PORT)], { env });
       await waitForPort(TAURI_DRIVER_PORT);

@@ -7,7 +7,7 @@
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { Session, waitFor } from './webdriver.mjs';
-import { TARGET, post, start, tempDir, waitForPort } from './util.mjs';
+import { TARGET, appEnv, post, start, tempDir, waitForPort } from './util.mjs';
 
 const out = path.resolve(process.argv[2] ?? 'screenshot.png');
 const APP = path.join(TARGET, 'debug', 'clima');
@@ -46,7 +46,7 @@ const rooms = [
 ];
 
 const dir = tempDir('clima-screenshot-');
-const driver = start('tauri-driver', ['--port', '4444']);
+const driver = start('tauri-driver', ['--port', '4444'], { env: appEnv(dir.path) });
 let session;
 try {
   await waitForPort(4444);

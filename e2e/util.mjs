@@ -97,6 +97,21 @@ export function tempDir(prefix) {
   return { path: dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
+/**
+ * The environment for a desktop app under test, with its own data, cache and config folders in
+ * `dir`. WebKitGTK keeps the page's localStorage (compared sensors, ranges, unit, language) in
+ * the data folder, by default the user's and shared by every run: one run's choices were the
+ * next run's starting state (a Compare toggle left on was switched off by the next run's click).
+ */
+export function appEnv(dir, env = process.env) {
+  return {
+    ...env,
+    XDG_DATA_HOME: path.join(dir, 'data'),
+    XDG_CACHE_HOME: path.join(dir, 'cache'),
+    XDG_CONFIG_HOME: path.join(dir, 'config'),
+  };
+}
+
 /** Starts `cmd` as a process-group leader; `stop()` ends the whole group. */
 export function start(cmd, args, opts = {}) {
   const child = spawn(cmd, args, { detached: true, stdio: ['ignore', 'pipe', 'pipe'], ...opts });

@@ -57,6 +57,17 @@ function readCompared() {
   }
 }
 
+/**
+ * Drops compared sensors the engine does not know (deleted elsewhere, or chosen with another
+ * database): kept, they would fill the comparison's places and leave every toggle disabled.
+ */
+function forgetUnknownCompared() {
+  const known = compared.filter((id) => sensors.has(id));
+  if (known.length === compared.length) return;
+  compared = known;
+  localStorage.setItem('clima.compare', JSON.stringify(compared));
+}
+
 function setCompared(ids) {
   compared = ids.slice(0, MAX_COMPARED);
   localStorage.setItem('clima.compare', JSON.stringify(compared));
@@ -400,6 +411,7 @@ async function start() {
   transport.subscribe((update) => (loaded ? onUpdate(update) : early.push(update)), setConnection);
   list = await transport.sensors().catch(() => list);
   load(list);
+  forgetUnknownCompared();
   loaded = true;
   alerts.start();
   for (const update of early) onUpdate(update);

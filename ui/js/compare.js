@@ -1,6 +1,6 @@
 // The comparison: one metric of the sensors chosen with the cards' Compare toggles (up to 8)
-// on one chart, drawn in Rust like the single charts (one line per sensor, a legend in the
-// image), with the same ranges, a legend in the page too, and CSV/PNG/SVG exports.
+// on one chart, drawn in Rust like the single charts (one line per sensor, the legend in the
+// image, so an exported chart has it too), with the same ranges, and CSV/PNG/SVG exports.
 
 import { h, replace, setText } from './dom.js';
 import { RANGES, compareMetrics, formatBytes, formatCount, metricLabel, rangeLabel } from './format.js';
@@ -43,7 +43,6 @@ export class ComparePanel {
     }
     this.ranges = ranges;
     this.art = root.querySelector('#compare-art');
-    this.legend = root.querySelector('#compare-legend');
     this.status = h('span', { class: 'export-status', role: 'status' });
     this.buttons = ['csv', 'png', 'svg'].map((f) =>
       h('button', { type: 'button', data: { format: f }, title: t(`compare.export.${f}`), onclick: () => this.exportAs(f) }, f.toUpperCase()),
@@ -76,10 +75,6 @@ export class ComparePanel {
     this.metric = metric;
     this.names = new Map(chosen.map((s) => [s.sensor, displayName(s)]));
     setText(this.title, t('compare.title', { n: ids.length }));
-    replace(
-      this.legend,
-      ...chosen.map((s, i) => h('li', { data: { sensor: s.sensor, colour: String(i) } }, h('span', { class: `swatch c${i}` }), displayName(s))),
-    );
     if (changed) this.refresh();
   }
 
@@ -123,7 +118,8 @@ export class ComparePanel {
       });
       if (generation !== this.generation) return;
       showSvg(this.art, parseSvg(chart.svg));
-      this.art.setAttribute('aria-label', t('compare.label', { metric: metricLabel(this.metric), n: this.ids.length }));
+      const names = this.ids.map((id) => this.names.get(id) ?? id).join(language() === 'ja' ? '、' : ', ');
+      this.art.setAttribute('aria-label', t('compare.label', { metric: metricLabel(this.metric), names }));
       this.root.dataset.metric = this.metric;
       this.root.dataset.sensors = this.ids.join(',');
       this.root.classList.remove('error');

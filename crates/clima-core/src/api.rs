@@ -2,10 +2,12 @@
 //! (ingest, queries, charts, ports, the demo board, the token, retention, health), so the two
 //! front doors are thin adapters over the same calls.
 
+mod calibrated;
 mod compare;
 mod housekeeping;
 mod recalibrate;
 
+pub use calibrated::CalibratedReader;
 pub use compare::{Asked, CompareQuery, ComparedSeries, Comparison};
 pub use housekeeping::{HousekeepingError, MergeOutcome, HIDDEN_KEY, NAME_KEY};
 
@@ -27,7 +29,7 @@ use crate::demo::{Demo, DEMO_SENSOR};
 use crate::forward::{ForwardError, ForwarderStatus, Forwarders};
 use crate::hub::{Hub, LiveSample, Viewer};
 use crate::serial::{PortView, SerialBoards};
-use crate::store::export::{self, ChartFormat, ExportError};
+use crate::store::export::{ChartFormat, ExportError};
 use crate::store::{settings, Reader, Receipt, SensorInfo, Source, StoreError, WriteHandle};
 
 /// What the About page shows.
@@ -206,8 +208,8 @@ pub(crate) struct Shared {
     pub token_stored: bool,
     /// Live updates go out at most this often to each web viewer.
     pub throttle: Duration,
-    /// Each sensor metric's calibration, applied to every value read (see [`CALIBRATION_KEY`]).
-    pub calibrations: RwLock<Calibrations>,
+    /// The store read through each sensor metric's calibration (see [`CALIBRATION_KEY`]).
+    pub read: CalibratedReader,
     /// The forwarders to outside databases.
     pub forwarders: Forwarders,
     /// Alert rules, their evaluation and webhooks.
@@ -425,7 +427,7 @@ impl Api {
             for m in &mut s.metrics {
                 let c = self.calibration(&s.sensor, &m.metric);
                 // A derived value recomputed from calibrated inputs is not calibrated again.
-                let recomputed = m.derived && self.input_calibrated(&s.sensor, &m.metric);
+                let recomputed = m.derived && self.0.read.input_calibrated(&s.sensor, &m.metric);
                 if !c.is_none() && !recomputed {
                     m.value = m.value.map(|v| c.value(v));
                     m.calibration = Some(c);
@@ -444,62 +446,22 @@ impl Api {
 
     /// A sensor metric's calibration ([`Calibration::NONE`] unless one was set).
     pub fn calibration(&self, sensor: &str, metric: &str) -> Calibration {
-        let all = self.0.calibrations.read().expect("calibrations");
-        all.get(sensor)
-            .and_then(|metrics| metrics.get(metric))
-            .copied()
-            .unwrap_or(Calibration::NONE)
+        self.0.read.calibration(sensor, metric)
     }
 
-    /// What an export of a sensor's metric says about its values: `none` (also when asked for
-    /// the stored values), `offset=…; scale=…`, or the inputs a derived metric was recomputed
-    /// from.
+    /// See [`CalibratedReader::calibration_text`].
     pub fn calibration_text(&self, sensor: &str, metric: &str, raw: bool) -> String {
-        let text = |c: Calibration| {
-            if c.is_none() {
-                "none".to_owned()
-            } else {
-                format!("offset={}; scale={}", c.offset, c.scale)
-            }
-        };
-        if raw {
-            return "none".to_owned();
-        }
-        match self.derived_inputs(sensor, metric) {
-            Ok(Some((t, rh))) => format!(
-                "derived from calibrated temperature ({}) and humidity ({})",
-                text(t),
-                text(rh)
-            ),
-            _ => text(self.calibration(sensor, metric)),
-        }
+        self.0.read.calibration_text(sensor, metric, raw)
     }
 
-    /// Every sample of a range as CSV (the columns of `store::export::CSV_HEADER`), read
-    /// through the series' calibration unless `raw`; a derived metric is recomputed from
-    /// calibrated inputs. Blocking.
+    /// See [`CalibratedReader::export_csv`]. Blocking.
     pub fn export_csv<W: std::io::Write>(
         &self,
         q: &RangeQuery,
         raw: bool,
         out: W,
     ) -> Result<u64, QueryError> {
-        let range = self.export_range(q)?;
-        let (sensor, metric) = (q.sensor.as_str(), q.metric.as_str());
-        let reader = &self.0.reader;
-        Ok(match self.derived_inputs(sensor, metric)? {
-            Some(inputs) if !raw => {
-                export::export_csv_recalibrated(reader, sensor, metric, range, inputs, out, |_| {})?
-            }
-            _ => {
-                let c = if raw {
-                    Calibration::NONE
-                } else {
-                    self.calibration(sensor, metric)
-                };
-                export::export_csv_calibrated(reader, sensor, metric, range, c, out, |_| {})?
-            }
-        })
+        self.0.read.export_csv(q, raw, out, |_| {})
     }
 
     /// Sets a sensor metric's calibration (`value × scale + offset`, offset 0 and scale 1 for
@@ -531,7 +493,7 @@ impl Api {
         self.0
             .writer
             .set_setting(&format!("{CALIBRATION_KEY}{sensor}/{metric}"), &value)?;
-        let mut all = self.0.calibrations.write().expect("calibrations");
+        let mut all = self.0.read.calibrations.write().expect("calibrations");
         if c.is_none() {
             if let Some(metrics) = all.get_mut(sensor) {
                 metrics.remove(metric);
@@ -578,51 +540,18 @@ impl Api {
         Ok(chart::render(&buckets, &spec)?)
     }
 
-    /// Checks an export's series and range before any of it is written: the resolved
-    /// `(from, to)`. Blocking.
+    /// See [`CalibratedReader::export_range`]. Blocking.
     pub fn export_range(&self, q: &RangeQuery) -> Result<(Millis, Millis), QueryError> {
-        let one = RangeQuery {
-            points: Some(1),
-            ..q.clone()
-        };
-        let (from, to, plan) = one.plan(crate::now_ms())?;
-        self.buckets(&one, &plan)?;
-        Ok((from, to))
+        self.0.read.export_range(q)
     }
 
-    /// A titled chart file of a range, read through the series' calibration. Blocking.
+    /// See [`CalibratedReader::export_chart`]. Blocking.
     pub fn export_chart(&self, q: &RangeQuery, format: ChartFormat) -> Result<Vec<u8>, QueryError> {
-        let (from, to) = self.export_range(q)?;
-        let plan =
-            BucketPlan::new(from, to, export::CHART_POINTS).map_err(QueryError::InvalidRange)?;
-        let buckets = self.buckets(q, &plan)?;
-        let spec = ChartSpec::for_export(&q.sensor, &q.metric, plan.width);
-        Ok(match format {
-            ChartFormat::Png => chart::render_png(&buckets, &spec)?,
-            ChartFormat::Svg => chart::render(&buckets, &spec)?.svg.into_bytes(),
-        })
+        self.0.read.export_chart(q, format)
     }
 
-    /// A series' buckets through its calibration; a derived metric's recomputed from its
-    /// sensor's calibrated temperature and humidity (see `api::recalibrate`).
     fn buckets(&self, q: &RangeQuery, plan: &BucketPlan) -> Result<Vec<Bucket>, QueryError> {
-        if let Some(inputs) = self.derived_inputs(&q.sensor, &q.metric)? {
-            return Ok(self.recalibrated_buckets(&q.sensor, &q.metric, inputs, plan)?);
-        }
-        let raw = self
-            .0
-            .reader
-            .range(&q.sensor, &q.metric, plan)?
-            .ok_or_else(|| QueryError::UnknownSeries {
-                sensor: q.sensor.clone(),
-                metric: q.metric.clone(),
-            })?;
-        let c = self.calibration(&q.sensor, &q.metric);
-        Ok(if c.is_none() {
-            raw
-        } else {
-            raw.iter().map(|b| c.bucket(b)).collect()
-        })
+        self.0.read.buckets(q, plan)
     }
 
     /// The serial ports with their state.

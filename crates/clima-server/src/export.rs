@@ -1,29 +1,35 @@
-//! The `export` and `import` subcommands: a series to CSV or SVG, and a CSV back in, with
-//! progress bars.
+//! The `export` and `import` subcommands: a series to CSV, SVG or PNG read through its
+//! calibration (the engine's `CalibratedReader`, as the HTTP export reads it), and a CSV back
+//! in, with progress bars.
 
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Write};
 use std::path::Path;
 
 use anyhow::{anyhow, bail, Context, Result};
+use clima_core::api::{CalibratedReader, RangeQuery};
 use clima_core::hub::Hub;
 use clima_core::now_ms;
-use clima_core::store::export::{estimate, export_chart, export_csv, import_csv, ChartFormat};
-use clima_core::store::{self, Reader, WriterConfig};
+use clima_core::store::export::{estimate, import_csv, ChartFormat};
+use clima_core::store::{self, WriterConfig};
 use clima_model::{timestamp, DAY};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::ExportFormat;
 
+/// Writes `sensor`'s `metric` over `(from, to)` (as given on the command line) to `out`.
 pub fn run(
     db: &Path,
     sensor: &str,
     metric: &str,
-    from: Option<&str>,
-    to: Option<&str>,
+    (from, to): (Option<&str>, Option<&str>),
     format: ExportFormat,
+    raw: bool,
     out: &Path,
 ) -> Result<()> {
+    if raw && !matches!(format, ExportFormat::Csv) {
+        bail!("--raw writes the stored values as CSV: drop --raw, or use --format csv");
+    }
     if !db.exists() {
         bail!("no database at {}: pass --db PATH", db.display());
     }
@@ -33,9 +39,18 @@ pub fn run(
     };
     let to = time("--to", to)?.unwrap_or_else(now_ms);
     let from = time("--from", from)?.unwrap_or(to - 30 * DAY);
-    // Opening through the store applies migrations, so an old file exports like a new one.
-    drop(store::open(db)?);
-    let reader = Reader::new(db.to_owned());
+    // Opening applies migrations, so an old file exports like a new one.
+    let read = CalibratedReader::open(db)?;
+    let q = RangeQuery {
+        sensor: sensor.to_owned(),
+        metric: metric.to_owned(),
+        from: Some(from),
+        to: Some(to),
+        points: None,
+    };
+    // Checked before the file is created: an unknown series or a bad range leaves no file.
+    read.export_range(&q)?;
+    let applied = read.calibration_text(sensor, metric, raw);
     let sink: Box<dyn Write> = if out == Path::new("-") {
         Box::new(std::io::stdout().lock())
     } else {
@@ -44,21 +59,28 @@ pub fn run(
     let mut sink = BufWriter::new(sink);
     match format {
         ExportFormat::Csv => {
-            let bar = bar(estimate(&reader, sensor, metric, from, to)?, "samples");
-            let rows = export_csv(&reader, sensor, metric, from, to, &mut sink, |n| {
-                bar.set_position(n)
-            })?;
+            let bar = bar(
+                estimate(read.reader(), sensor, metric, from, to)?,
+                "samples",
+            );
+            let rows = read.export_csv(&q, raw, &mut sink, |n| bar.set_position(n))?;
             bar.finish_and_clear();
-            eprintln!("{rows} samples written to {}", out.display());
+            eprintln!(
+                "{rows} samples written to {} (calibration: {applied})",
+                out.display()
+            );
         }
         ExportFormat::Svg | ExportFormat::Png => {
             let chart_format = match format {
                 ExportFormat::Png => ChartFormat::Png,
                 _ => ChartFormat::Svg,
             };
-            let bytes = export_chart(&reader, sensor, metric, from, to, chart_format)?;
+            let bytes = read.export_chart(&q, chart_format)?;
             sink.write_all(&bytes)?;
-            eprintln!("chart of {sensor} {metric} written to {}", out.display());
+            eprintln!(
+                "chart of {sensor} {metric} written to {} (calibration: {applied})",
+                out.display()
+            );
         }
     }
     sink.flush()?;

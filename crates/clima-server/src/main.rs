@@ -127,8 +127,9 @@ enum Command {
         #[arg(value_name = "PATH")]
         paths: Vec<PathBuf>,
     },
-    /// Write one series to a file: CSV (every raw sample with its device time and time of
-    /// receipt), or a chart as SVG or PNG.
+    /// Write one series to a file: CSV (every sample with its device time and time of receipt),
+    /// or a chart as SVG or PNG. Values are read through the series' calibration, as the
+    /// dashboard and the HTTP export show them; --raw writes the stored values.
     Export {
         #[arg(long)]
         sensor: String,
@@ -145,6 +146,9 @@ enum Command {
         /// The file to write ('-' for standard output).
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
+        /// Write the stored values, without the calibration set for the series (CSV only).
+        #[arg(long)]
+        raw: bool,
     },
     /// Read a CSV export into the database; rows already there are skipped, so importing twice
     /// doubles nothing. Stop a server using the same database first.
@@ -195,14 +199,15 @@ fn main() -> Result<()> {
             to,
             format,
             out,
+            raw,
         }) => {
             return export::run(
                 &db_path(args.db)?,
                 &sensor,
                 &metric,
-                from.as_deref(),
-                to.as_deref(),
+                (from.as_deref(), to.as_deref()),
                 format,
+                raw,
                 &out,
             )
         }

@@ -145,6 +145,7 @@ impl Api {
     fn forget_sensor_settings(&self, sensor: &str) -> Result<(), StoreError> {
         let metrics: Vec<String> = self
             .0
+            .read
             .calibrations
             .write()
             .expect("calibrations")

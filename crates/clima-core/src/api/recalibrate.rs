@@ -7,17 +7,21 @@ use clima_model::calibration::Calibration;
 use clima_model::derive::{is_derivable, recalibrated};
 use clima_model::downsample::{assemble, Bucket, BucketPlan, Partial};
 
-use super::Api;
+use super::{Api, CalibratedReader};
 use crate::hub::LiveSample;
 use crate::store::{SensorInfo, StoreError};
 
 pub(super) const TEMPERATURE: &str = "temperature";
 pub(super) const HUMIDITY: &str = "humidity";
 
-impl Api {
+impl CalibratedReader {
     /// The calibrations of a sensor's temperature and humidity, when `metric` is one Clima
     /// derives from them and at least one is calibrated; `None` when values read as stored.
-    fn input_calibrations(&self, sensor: &str, metric: &str) -> Option<(Calibration, Calibration)> {
+    pub(super) fn input_calibrations(
+        &self,
+        sensor: &str,
+        metric: &str,
+    ) -> Option<(Calibration, Calibration)> {
         if !is_derivable(metric) {
             return None;
         }
@@ -33,7 +37,7 @@ impl Api {
         self.input_calibrations(sensor, metric).is_some()
     }
 
-    /// [`Api::input_calibrations`] of a series whose values Clima derived (a device that
+    /// [`CalibratedReader::input_calibrations`] of a series whose values Clima derived (a device that
     /// sends its own dew point keeps it). Blocking.
     pub(super) fn derived_inputs(
         &self,
@@ -41,7 +45,7 @@ impl Api {
         metric: &str,
     ) -> Result<Option<(Calibration, Calibration)>, StoreError> {
         match self.input_calibrations(sensor, metric) {
-            Some(inputs) if self.0.reader.is_derived(sensor, metric)? => Ok(Some(inputs)),
+            Some(inputs) if self.reader.is_derived(sensor, metric)? => Ok(Some(inputs)),
             _ => Ok(None),
         }
     }
@@ -56,7 +60,7 @@ impl Api {
         plan: &BucketPlan,
     ) -> Result<Vec<Bucket>, StoreError> {
         let mut partials = Vec::new();
-        self.0.reader.paired(
+        self.reader.paired(
             sensor,
             (TEMPERATURE, HUMIDITY),
             (plan.start, plan.end()),
@@ -69,7 +73,9 @@ impl Api {
         )?;
         Ok(assemble(plan, partials))
     }
+}
 
+impl Api {
     /// Latest values of derived metrics recomputed from the sensor's raw temperature and
     /// humidity of the same time: the latest ones when all three were measured together, else
     /// those stored at the derived value's time. Call before calibrating. Blocking.
@@ -84,7 +90,7 @@ impl Api {
             let (t, rh) = (raw(TEMPERATURE), raw(HUMIDITY));
             for i in 0..s.metrics.len() {
                 let m = &s.metrics[i];
-                let Some(inputs) = self.input_calibrations(&s.sensor, &m.metric) else {
+                let Some(inputs) = self.0.read.input_calibrations(&s.sensor, &m.metric) else {
                     continue;
                 };
                 let Some(at) = m.measured_at.filter(|_| m.derived) else {
@@ -131,7 +137,7 @@ impl Api {
                 s.value = self.calibration(&s.sensor, &s.metric).value(s.value);
                 continue;
             }
-            let Some(inputs) = self.input_calibrations(&s.sensor, &s.metric) else {
+            let Some(inputs) = self.0.read.input_calibrations(&s.sensor, &s.metric) else {
                 s.value = self.calibration(&s.sensor, &s.metric).value(s.value);
                 continue;
             };

@@ -123,9 +123,7 @@ impl Engine {
             token: RwLock::new(cfg.token.clone()),
             token_stored: cfg.token_stored && cfg.token.is_some(),
             throttle: cfg.throttle,
-            calibrations: RwLock::new(crate::api::calibrations_from(
-                reader.settings(crate::api::CALIBRATION_KEY)?,
-            )),
+            read: crate::api::CalibratedReader::new(reader.clone())?,
             forwarders,
             alerts,
         }));

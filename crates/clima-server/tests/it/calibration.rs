@@ -153,3 +153,97 @@ fn applied_when_reading_exact_on_buckets_and_kept() {
     assert_eq!(bucket(&s), (20.3125, 19.5, 21.25, 4));
     assert_ne!(export_svg(&s), calibrated_svg);
 }
+
+/// `clima-server export` on the database file reads through the calibration as the HTTP export
+/// does (the same bytes), says which it applied, and writes the stored values with `--raw`.
+#[test]
+fn the_export_command_applies_the_calibration_as_http_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("clima.db");
+    let s = Server::start_on(&db, &[]);
+    let raw = [19.5, 20.0, 21.25, 20.5];
+    let body: Vec<String> = raw
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            format!(
+                r#"{{"sensor":"lab","temperature":{v},"measured_at":{}}}"#,
+                T0 + i as i64 * 10_000
+            )
+        })
+        .collect();
+    assert_eq!(
+        post_json(&s.url("/api/v1/readings"), &format!("[{}]", body.join(","))).status,
+        201
+    );
+    let r = set(
+        &s,
+        r#"{"sensor":"lab","metric":"temperature","offset":10,"scale":-2}"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let (from, to) = (T0 / 1000, (T0 + 60_000) / 1000);
+    let q = format!("sensor=lab&metric=temperature&from={from}&to={to}");
+    let http = get(&s.url(&format!("/api/v1/export.csv?{q}"))).body;
+    let http_raw = get(&s.url(&format!("/api/v1/export.csv?{q}&raw=true"))).body;
+    let http_svg = get(&s.url(&format!("/api/v1/export.svg?{q}"))).body;
+    assert!(s.terminate().success());
+
+    let export = |out: &std::path::Path, more: &[&str]| {
+        let (from, to) = (from.to_string(), to.to_string());
+        let mut args = vec![
+            "export",
+            "--db",
+            db.to_str().unwrap(),
+            "--sensor",
+            "lab",
+            "--metric",
+            "temperature",
+            "--from",
+            &from,
+            "--to",
+            &to,
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        args.extend_from_slice(more);
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_clima-server"))
+            .args(&args)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        let written = std::fs::read_to_string(out).unwrap_or_default();
+        (o.status.success(), err, written)
+    };
+    let (ok, err, csv) = export(&dir.path().join("cal.csv"), &[]);
+    assert!(ok, "{err}");
+    assert!(
+        err.contains("4 samples written to") && err.contains("(calibration: offset=10; scale=-2)"),
+        "{err}"
+    );
+    assert_eq!(csv, http);
+    let values: Vec<f64> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.rsplit(',').next().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(values, raw.map(|v| 10.0 - 2.0 * v));
+
+    let (ok, err, csv) = export(&dir.path().join("raw.csv"), &["--raw"]);
+    assert!(ok, "{err}");
+    assert!(err.contains("(calibration: none)"), "{err}");
+    assert_eq!(csv, http_raw);
+
+    let (ok, err, svg) = export(&dir.path().join("cal.svg"), &["--format", "svg"]);
+    assert!(ok, "{err}");
+    assert_eq!(svg, http_svg);
+
+    // A raw chart is not offered: said before any file is written.
+    let out = dir.path().join("raw.svg");
+    let (ok, err, _) = export(&out, &["--format", "svg", "--raw"]);
+    assert!(!ok);
+    assert!(
+        err.contains("--raw writes the stored values as CSV"),
+        "{err}"
+    );
+    assert!(!out.exists());
+}

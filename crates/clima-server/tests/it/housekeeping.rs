@@ -388,3 +388,86 @@ fn merge_moves_every_sample_reports_conflicts_and_keeps_tables_consistent() {
     assert_eq!(orphaned, 0);
     assert!(deleted >= 290, "{deleted}");
 }
+
+/// A long merge does not hold ingest for its whole length: readings posted meanwhile are
+/// answered between its batches; and readings the old id sends meanwhile, for hours the copy has
+/// passed already, are moved too (none is lost when the old id is deleted at the end).
+#[test]
+fn merge_lets_ingest_through_and_loses_no_reading_sent_meanwhile() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("clima.db");
+    let s = Arc::new(Server::start_on(&db, &["--keep-raw", "forever"]));
+    const N: i64 = 150_000;
+    let t0 = (now() - N * 10_000 - HOUR) / HOUR * HOUR;
+    for chunk in (0..N).collect::<Vec<_>>().chunks(5_000) {
+        let items: Vec<String> = chunk
+            .iter()
+            .map(|i| reading("esp-old", t0 + i * 10_000, 20.0 + (i % 7) as f64 * 0.5))
+            .collect();
+        post_batch(&s, &items);
+    }
+    post_batch(&s, &[reading("esp-new", now(), 21.0)]);
+
+    let merging = Arc::new(AtomicBool::new(true));
+    let sender = {
+        let (s, merging) = (s.clone(), merging.clone());
+        std::thread::spawn(move || {
+            // The longest wait of a probe reading, and the old-id readings stored, while the
+            // merge runs.
+            let (mut longest, mut late) = (Duration::ZERO, 0i64);
+            while merging.load(Ordering::SeqCst) {
+                let sent = Instant::now();
+                let r = post_json(
+                    &s.url("/api/v1/readings"),
+                    &format!(r#"{{"sensor":"probe","temperature":{}}}"#, late % 10),
+                );
+                assert_eq!(r.status, 201, "{}", r.body);
+                if merging.load(Ordering::SeqCst) {
+                    longest = longest.max(sent.elapsed());
+                }
+                // Five seconds after an early history reading: a time the copy passed first.
+                let at = t0 + late * 10_000 + 5_000;
+                let r = post_json(&s.url("/api/v1/readings"), &reading("esp-old", at, 30.0));
+                assert_eq!(r.status, 201, "{}", r.body);
+                late += 1;
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            (longest, late)
+        })
+    };
+    std::thread::sleep(Duration::from_millis(100));
+    let started = Instant::now();
+    let r = post_json(
+        &s.url("/api/v1/sensors/merge"),
+        r#"{"from":"esp-old","into":"esp-new"}"#,
+    );
+    let took = started.elapsed();
+    merging.store(false, Ordering::SeqCst);
+    let (longest, late) = sender.join().unwrap();
+    assert_eq!(r.status, 200, "{}", r.body);
+    // Held for the whole merge, a reading posted as it starts waits about as long as it.
+    assert!(
+        longest * 4 < took,
+        "a probe reading waited {longest:?} during a merge of {took:?}"
+    );
+    eprintln!("longest probe wait {longest:?}, {late} old-id readings, during a merge of {took:?}");
+    // The last old-id readings may have been sent after the merge ended (before its answer
+    // came back): they start a new esp-old, as any reading of the old id does after a merge.
+    let after: u64 = if sensors(&s).iter().any(|x| x["sensor"] == "esp-old") {
+        stored_count(&s, "esp-old", "temperature")
+    } else {
+        0
+    };
+    assert!(
+        after < late as u64,
+        "{after} of {late} old-id readings after the merge"
+    );
+    assert_eq!(
+        stored_count(&s, "esp-new", "temperature") + after,
+        (N + 1 + late) as u64
+    );
+    assert_eq!(r.json()["conflicts"], 0, "{}", r.body);
+}

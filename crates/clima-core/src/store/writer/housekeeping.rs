@@ -1,11 +1,13 @@
 //! Sensor housekeeping on the writer thread: deleting a sensor with every row it owns, and
 //! merging one sensor's history into another's through the ordinary group commit.
 
+use std::collections::BTreeSet;
+
 use clima_model::metric::Metric;
 use clima_model::{Millis, Reading, SensorId, HOUR};
 use rusqlite::{OptionalExtension, TransactionBehavior};
 
-use super::{Job, Receipt, SensorCache, Source, Writer};
+use super::{count, Job, Msg, Receipt, SensorCache, Source, Writer};
 use crate::store::export::{data_span, hour_samples};
 use crate::store::StoreError;
 
@@ -93,8 +95,12 @@ impl Writer {
     /// `into` keeps its own source, clocks and last receipt; its first receipt becomes the older
     /// of the two. `None` when either sensor does not exist.
     ///
-    /// The copy runs in batches, each its own commit; if the process stops half-way, `from` is
-    /// still there and the merge can simply be run again (what was copied counts as duplicates).
+    /// The copy runs in batches, each its own commit, and the writes that queue up meanwhile
+    /// are committed with each batch, so ingest waits for one batch rather than the whole
+    /// merge (BENCHMARKS.md, "Merging a sensor's history"). The hours of readings of `from`
+    /// that arrive meanwhile are copied again at the end, with nothing else written,
+    /// so deleting `from` loses none. If the process stops half-way, `from` is still there and
+    /// the merge can simply be run again (what was copied counts as duplicates).
     fn merge_sensor(&mut self, from: &str, into: &str) -> Result<Option<Receipt>, StoreError> {
         let (Some(source), Some(target)) = (self.sensor_row(from)?, self.sensor_row(into)?) else {
             return Ok(None);
@@ -102,42 +108,27 @@ impl Writer {
         let Ok(target_id) = SensorId::parse(into) else {
             return Ok(None);
         };
-        let series: Vec<(i64, String)> = {
-            let mut stmt = self
-                .conn
-                .prepare("SELECT id, metric FROM series WHERE sensor_id = ?1 ORDER BY metric")?;
-            let rows = stmt.query_map([source.id], |r| Ok((r.get(0)?, r.get(1)?)))?;
-            rows.collect::<Result<_, _>>()?
-        };
         let mut total = Receipt::default();
-        let mut batch: Vec<(Reading, Millis)> = Vec::with_capacity(MERGE_BATCH);
-        for (series_id, metric) in &series {
-            let Some((first, last)) = data_span(&self.conn, *series_id)? else {
-                continue;
-            };
-            let mut hour = first.div_euclid(HOUR) * HOUR;
-            while hour <= last {
-                for s in hour_samples(&self.conn, *series_id, hour, hour, hour + HOUR)? {
-                    batch.push((
-                        Reading {
-                            sensor: target_id.clone(),
-                            name: None,
-                            measured_at: Some(s.at),
-                            values: vec![(Metric::from_stored(metric.clone()), s.value)],
-                            series: None,
-                            refused: Vec::new(),
-                            conflicts: Vec::new(),
-                        },
-                        s.received_at,
-                    ));
-                    if batch.len() == MERGE_BATCH {
-                        self.merge_batch(&mut batch, &mut total)?;
-                    }
+        self.merging = Some((from.to_owned(), Default::default()));
+        let copied = self.copy_history(source.id, &target_id, None, &mut total);
+        let late = self
+            .merging
+            .take()
+            .map(|(_, late)| late)
+            .unwrap_or_default();
+        copied?;
+        if !late.is_empty() {
+            // Again the hours that readings came in for meanwhile, with no writes between
+            // batches: samples copied already are duplicates and are not counted twice.
+            let mut again = Receipt::default();
+            self.copy_history(source.id, &target_id, Some(&late), &mut again)?;
+            total.stored += again.stored;
+            for c in again.conflicts {
+                if !total.conflicts.contains(&c) {
+                    total.conflicts.push(c);
                 }
-                hour += HOUR;
             }
         }
-        self.merge_batch(&mut batch, &mut total)?;
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -161,7 +152,62 @@ impl Writer {
         Ok(Some(total))
     }
 
-    /// Commits one batch of a merge as an import (each sample keeps its time of receipt).
+    /// Copies every sample of sensor `source` (of the given hours, or all) into `target`,
+    /// hour by hour, in batches.
+    fn copy_history(
+        &mut self,
+        source: i64,
+        target_id: &SensorId,
+        hours: Option<&BTreeSet<Millis>>,
+        total: &mut Receipt,
+    ) -> Result<(), StoreError> {
+        let series: Vec<(i64, String)> = {
+            let mut stmt = self
+                .conn
+                .prepare("SELECT id, metric FROM series WHERE sensor_id = ?1 ORDER BY metric")?;
+            let rows = stmt.query_map([source], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            rows.collect::<Result<_, _>>()?
+        };
+        let mut batch: Vec<(Reading, Millis)> = Vec::with_capacity(MERGE_BATCH);
+        for (series_id, metric) in &series {
+            let Some((first, last)) = data_span(&self.conn, *series_id)? else {
+                continue;
+            };
+            let span: Vec<Millis> = match hours {
+                Some(hours) => hours
+                    .iter()
+                    .copied()
+                    .filter(|h| *h + HOUR > first && *h <= last)
+                    .collect(),
+                None => (first.div_euclid(HOUR)..=last.div_euclid(HOUR))
+                    .map(|h| h * HOUR)
+                    .collect(),
+            };
+            for hour in span {
+                for s in hour_samples(&self.conn, *series_id, hour, hour, hour + HOUR)? {
+                    batch.push((
+                        Reading {
+                            sensor: target_id.clone(),
+                            name: None,
+                            measured_at: Some(s.at),
+                            values: vec![(Metric::from_stored(metric.clone()), s.value)],
+                            series: None,
+                            refused: Vec::new(),
+                            conflicts: Vec::new(),
+                        },
+                        s.received_at,
+                    ));
+                    if batch.len() == MERGE_BATCH {
+                        self.merge_batch(&mut batch, total)?;
+                    }
+                }
+            }
+        }
+        self.merge_batch(&mut batch, total)
+    }
+
+    /// Commits one batch of a merge as an import (each sample keeps its time of receipt),
+    /// together with the writes queued meanwhile (while the first copy runs).
     fn merge_batch(
         &mut self,
         batch: &mut Vec<(Reading, Millis)>,
@@ -181,12 +227,39 @@ impl Writer {
                 let _ = reply.send(r);
             }),
         };
-        self.commit_and_answer(vec![job]);
+        let mut group = vec![job];
+        if self.merging.is_some() {
+            let mut samples = 0;
+            while samples < self.cfg.max_group_samples {
+                match self.inbox.as_ref().map(|rx| rx.try_recv()) {
+                    Some(Ok(Msg::Write(job))) => {
+                        self.note_late(&job);
+                        samples += count(&job);
+                        group.push(job);
+                    }
+                    Some(Ok(other)) => self.deferred.push_back(other),
+                    _ => break,
+                }
+            }
+        }
+        self.commit_and_answer(group);
         let receipt = answer.recv().map_err(|_| StoreError::Stopped)??;
         total.stored += receipt.stored;
         total.duplicates += receipt.duplicates;
         total.conflicts.extend(receipt.conflicts);
         Ok(())
+    }
+
+    /// Notes the hour of each reading of the sensor being merged in a write that arrived
+    /// meanwhile.
+    fn note_late(&mut self, job: &Job) {
+        let Some((from, late)) = self.merging.as_mut() else {
+            return;
+        };
+        for r in job.readings.iter().filter(|r| r.sensor.as_str() == from) {
+            let at = r.measured_at.unwrap_or(job.received_at);
+            late.insert(at.div_euclid(HOUR) * HOUR);
+        }
     }
 
     fn sensor_row(&self, key: &str) -> Result<Option<SensorRow>, StoreError> {

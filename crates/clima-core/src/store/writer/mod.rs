@@ -449,6 +449,9 @@ pub fn spawn_writer(
         series: HashMap::default(),
         series_cursor: 0,
         conflicts_logged: HashMap::default(),
+        inbox: None,
+        deferred: Default::default(),
+        merging: None,
     };
     let thread = std::thread::Builder::new()
         .name("clima-writer".into())
@@ -492,6 +495,14 @@ struct Writer {
     series_cursor: i64,
     /// When each sensor's conflicts were last logged (once a minute at most).
     conflicts_logged: HashMap<String, std::time::Instant>,
+    /// The writer's queue, kept here so that a long chore (a merge) can commit the writes
+    /// that queue up while it runs.
+    inbox: Option<mpsc::Receiver<Msg>>,
+    /// Messages a chore took from the queue but left for the loop (anything but a write).
+    deferred: std::collections::VecDeque<Msg>,
+    /// While a merge copies: the sensor it moves, and the hours of its readings that arrived
+    /// meanwhile (copied again at the end, so the sensor's deletion loses none).
+    merging: Option<(String, std::collections::BTreeSet<Millis>)>,
 }
 
 /// A series as the writer caches it.
@@ -505,19 +516,28 @@ struct Known {
 
 impl Writer {
     fn run(&mut self, rx: mpsc::Receiver<Msg>) {
+        self.inbox = Some(rx);
         let mut next_tick = Instant::now() + self.cfg.move_every;
         let mut stopping = false;
         while !stopping {
             let wait = next_tick.saturating_duration_since(Instant::now());
             let mut group = Vec::new();
             let mut samples = 0;
-            match rx.recv_timeout(wait) {
+            let first = match self.deferred.pop_front() {
+                Some(msg) => Ok(msg),
+                None => self.inbox().recv_timeout(wait),
+            };
+            match first {
                 Ok(msg) => {
                     self.take(msg, &mut group, &mut samples, &mut stopping);
                     // Group commit: everything that queued up while the last commit ran goes in
                     // one transaction. While stopping, drain the queue whatever its size.
                     while samples < self.cfg.max_group_samples || stopping {
-                        match rx.try_recv() {
+                        let next = match self.deferred.pop_front() {
+                            Some(msg) => Ok(msg),
+                            None => self.inbox().try_recv(),
+                        };
+                        match next {
                             Ok(msg) => self.take(msg, &mut group, &mut samples, &mut stopping),
                             Err(_) => break,
                         }
@@ -561,6 +581,12 @@ impl Writer {
             tracing::warn!(error = %e, "final checkpoint failed; the next start replays the WAL");
         }
         tracing::debug!("writer stopped");
+    }
+
+    fn inbox(&self) -> &mpsc::Receiver<Msg> {
+        self.inbox
+            .as_ref()
+            .expect("the writer's queue, set when it runs")
     }
 
     fn set_setting(&mut self, key: &str, value: &str) -> Result<(), StoreError> {
