@@ -265,21 +265,9 @@ fn write_csv<W: Write>(
     Ok(rows)
 }
 
-/// Draws one series over `[from, to)` as a titled chart file: what the CLI, the HTTP API and
-/// the desktop app export, with the dashboard's drawing code and an embedded font.
-pub fn export_chart(
-    reader: &Reader,
-    sensor: &str,
-    metric: &str,
-    from: Millis,
-    to: Millis,
-    format: ChartFormat,
-) -> Result<Vec<u8>, ExportError> {
-    let range = (from, to);
-    export_chart_calibrated(reader, sensor, metric, range, Calibration::NONE, format)
-}
-
-/// [`export_chart`] of the series read through `calibration`.
+/// Draws one series over `[from, to)`, read through `calibration`, as a titled chart file: what
+/// the CLI, the HTTP API and the desktop app export, with the dashboard's drawing code and an
+/// embedded font.
 pub fn export_chart_calibrated(
     reader: &Reader,
     sensor: &str,
