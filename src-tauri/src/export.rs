@@ -8,9 +8,11 @@ use std::path::{Path, PathBuf};
 
 use clima_core::store::export::ChartFormat;
 #[cfg(test)]
-use clima_core::store::export::{export_chart, export_csv, ExportError};
+use clima_core::store::export::{export_chart_calibrated, export_csv, ExportError};
 #[cfg(test)]
 use clima_core::store::Reader;
+#[cfg(test)]
+use clima_model::calibration::Calibration;
 use clima_model::timestamp::format_rfc3339;
 use clima_model::Millis;
 use tauri::{Runtime, Window};
@@ -174,7 +176,10 @@ pub fn export_to(
         path,
         format,
         |out| export_csv(reader, sensor, metric, from, to, out, |_| {}).map_err(export_failed),
-        |chart| export_chart(reader, sensor, metric, from, to, chart).map_err(export_failed),
+        |chart| {
+            export_chart_calibrated(reader, sensor, metric, (from, to), Calibration::NONE, chart)
+                .map_err(export_failed)
+        },
     )
 }
 
