@@ -32,15 +32,8 @@ fn bucket(s: &Server) -> (f64, f64, f64, u64) {
     )
 }
 
-fn set(s: &Server, body: &str) -> Resp {
-    post_json(&s.url("/api/v1/sensors/calibration"), body)
-}
-
-#[test]
-fn applied_when_reading_exact_on_buckets_and_kept() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("clima.db");
-    let s = Server::start_on(&db, &[]);
+/// Posts four temperatures of sensor `lab`, 10 s apart from `T0`, and returns them.
+fn post_lab_readings(s: &Server) -> [f64; 4] {
     let raw = [19.5, 20.0, 21.25, 20.5];
     let body: Vec<String> = raw
         .iter()
@@ -56,6 +49,19 @@ fn applied_when_reading_exact_on_buckets_and_kept() {
         post_json(&s.url("/api/v1/readings"), &format!("[{}]", body.join(","))).status,
         201
     );
+    raw
+}
+
+fn set(s: &Server, body: &str) -> Resp {
+    post_json(&s.url("/api/v1/sensors/calibration"), body)
+}
+
+#[test]
+fn applied_when_reading_exact_on_buckets_and_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("clima.db");
+    let s = Server::start_on(&db, &[]);
+    let raw = post_lab_readings(&s);
     assert_eq!(bucket(&s), (20.3125, 19.5, 21.25, 4));
 
     let r = set(
@@ -161,21 +167,7 @@ fn the_export_command_applies_the_calibration_as_http_does() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("clima.db");
     let s = Server::start_on(&db, &[]);
-    let raw = [19.5, 20.0, 21.25, 20.5];
-    let body: Vec<String> = raw
-        .iter()
-        .enumerate()
-        .map(|(i, v)| {
-            format!(
-                r#"{{"sensor":"lab","temperature":{v},"measured_at":{}}}"#,
-                T0 + i as i64 * 10_000
-            )
-        })
-        .collect();
-    assert_eq!(
-        post_json(&s.url("/api/v1/readings"), &format!("[{}]", body.join(","))).status,
-        201
-    );
+    let raw = post_lab_readings(&s);
     let r = set(
         &s,
         r#"{"sensor":"lab","metric":"temperature","offset":10,"scale":-2}"#,
