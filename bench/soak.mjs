@@ -239,6 +239,7 @@ export async function soak({ app, minutes = 30, warmup = 2, sampleSeconds = 60, 
   let traffic;
   try {
     await waitForPort(driverPort);
+    await waitForPort(driverPort + 1); // the WebKitWebDriver that tauri-driver starts answers later
     session = await Session.create(`http://127.0.0.1:${driverPort}`, {
       'tauri:options': { application: app, args: ['--db', path.join(dir.path, 'clima.db'), '--listen', `127.0.0.1:${port}`, '--token', token, '--serial', 'off'] },
     });

@@ -95,6 +95,8 @@ describe('alerts in the desktop app', { timeout: 180_000 }, () => {
     await waitFor('the notification server', () => notifications.ready(), 10_000);
     driver = start('tauri-driver', ['--port', String(DRIVER_PORT)], { env });
     await waitForPort(DRIVER_PORT);
+    // tauri-driver answers before the WebKitWebDriver it starts does: wait for both.
+    await waitForPort(DRIVER_PORT + 1);
     session = await Session.create(`http://127.0.0.1:${DRIVER_PORT}`, {
       'tauri:options': {
         application: APP,

@@ -71,6 +71,8 @@ describe('desktop app in the background', { timeout: 120_000 }, () => {
     args = ['--db', path.join(dir.path, 'clima.db'), '--listen', `127.0.0.1:${PORT}`, '--serial', 'off'];
     driver = start('tauri-driver', ['--port', String(DRIVER_PORT)], { env });
     await waitForPort(DRIVER_PORT);
+    // tauri-driver answers before the WebKitWebDriver it starts does: wait for both.
+    await waitForPort(DRIVER_PORT + 1);
     // Another run's driver on the fixed port would answer instead of this one.
     await new Promise((r) => setTimeout(r, 300));
     assert.equal(driver.child.exitCode, null, `tauri-driver did not start (is port ${DRIVER_PORT} taken?): ${driver.output()}`);

@@ -193,6 +193,8 @@ describe('languages', { timeout: 300_000 }, () => {
       for (const name of ['LANGUAGE', 'LC_ALL', 'LC_MESSAGES', 'CLIMA_TOKEN']) delete env[name];
       driver = start('tauri-driver', ['--port', String(TAURI_DRIVER_PORT), '--native-port', String(WEBKIT_DRIVER_PORT)], { env });
       await waitForPort(TAURI_DRIVER_PORT);
+      // tauri-driver answers before the WebKitWebDriver it starts does: wait for both.
+      await waitForPort(WEBKIT_DRIVER_PORT);
       session = await Session.create(`http://127.0.0.1:${TAURI_DRIVER_PORT}`, {
         'tauri:options': {
           application: APP,

@@ -227,6 +227,8 @@ describe('Linux packages', { timeout: 900_000 }, () => {
     testerEnv.push(`DBUS_SESSION_BUS_ADDRESS=${await waitFor('the session bus', () => /^unix:\S+/m.exec(bus.output())?.[0])}`);
     driver = asTester(tauriDriver, ['--port', String(DRIVER_PORT)]);
     await waitForPort(DRIVER_PORT);
+    // tauri-driver answers before the WebKitWebDriver it starts does: wait for both.
+    await waitForPort(DRIVER_PORT + 1);
     // No --db and no --token: the database goes where a user's does and the token is generated.
     session = await Session.create(`http://127.0.0.1:${DRIVER_PORT}`, {
       'tauri:options': { application: DESKTOP_FILES.binary, args: ['--listen', `127.0.0.1:${APP_PORT}`, '--serial', 'off'] },

@@ -50,6 +50,7 @@ const driver = start('tauri-driver', ['--port', '4444'], { env: appEnv(dir.path)
 let session;
 try {
   await waitForPort(4444);
+  await waitForPort(4445); // the WebKitWebDriver that tauri-driver starts answers later
   session = await Session.create('http://127.0.0.1:4444', {
     'tauri:options': {
       application: APP,
