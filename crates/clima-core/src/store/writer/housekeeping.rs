@@ -231,14 +231,14 @@ impl Writer {
         if self.merging.is_some() {
             let mut samples = 0;
             while samples < self.cfg.max_group_samples {
-                match self.inbox.as_ref().map(|rx| rx.try_recv()) {
-                    Some(Ok(Msg::Write(job))) => {
+                match self.inbox.try_recv() {
+                    Ok(Msg::Write(job)) => {
                         self.note_late(&job);
                         samples += count(&job);
                         group.push(job);
                     }
-                    Some(Ok(other)) => self.deferred.push_back(other),
-                    _ => break,
+                    Ok(other) => self.deferred.push_back(other),
+                    Err(_) => break,
                 }
             }
         }

@@ -449,13 +449,13 @@ pub fn spawn_writer(
         series: HashMap::default(),
         series_cursor: 0,
         conflicts_logged: HashMap::default(),
-        inbox: None,
+        inbox: rx,
         deferred: Default::default(),
         merging: None,
     };
     let thread = std::thread::Builder::new()
         .name("clima-writer".into())
-        .spawn(move || writer.run(rx))
+        .spawn(move || writer.run())
         .expect("spawning the writer thread");
     Ok((WriteHandle { tx, problem, stats }, thread))
 }
@@ -497,7 +497,7 @@ struct Writer {
     conflicts_logged: HashMap<String, std::time::Instant>,
     /// The writer's queue, kept here so that a long chore (a merge) can commit the writes
     /// that queue up while it runs.
-    inbox: Option<mpsc::Receiver<Msg>>,
+    inbox: mpsc::Receiver<Msg>,
     /// Messages a chore took from the queue but left for the loop (anything but a write).
     deferred: std::collections::VecDeque<Msg>,
     /// While a merge copies: the sensor it moves, and the hours of its readings that arrived
@@ -515,29 +515,20 @@ struct Known {
 }
 
 impl Writer {
-    fn run(&mut self, rx: mpsc::Receiver<Msg>) {
-        self.inbox = Some(rx);
+    fn run(&mut self) {
         let mut next_tick = Instant::now() + self.cfg.move_every;
         let mut stopping = false;
         while !stopping {
             let wait = next_tick.saturating_duration_since(Instant::now());
             let mut group = Vec::new();
             let mut samples = 0;
-            let first = match self.deferred.pop_front() {
-                Some(msg) => Ok(msg),
-                None => self.inbox().recv_timeout(wait),
-            };
-            match first {
+            match self.next_msg(Some(wait)) {
                 Ok(msg) => {
                     self.take(msg, &mut group, &mut samples, &mut stopping);
                     // Group commit: everything that queued up while the last commit ran goes in
                     // one transaction. While stopping, drain the queue whatever its size.
                     while samples < self.cfg.max_group_samples || stopping {
-                        let next = match self.deferred.pop_front() {
-                            Some(msg) => Ok(msg),
-                            None => self.inbox().try_recv(),
-                        };
-                        match next {
+                        match self.next_msg(None) {
                             Ok(msg) => self.take(msg, &mut group, &mut samples, &mut stopping),
                             Err(_) => break,
                         }
@@ -583,10 +574,19 @@ impl Writer {
         tracing::debug!("writer stopped");
     }
 
-    fn inbox(&self) -> &mpsc::Receiver<Msg> {
-        self.inbox
-            .as_ref()
-            .expect("the writer's queue, set when it runs")
+    /// The next message: one a chore deferred, else the queue's, waiting up to `wait` (not at
+    /// all with `None`).
+    fn next_msg(&mut self, wait: Option<Duration>) -> Result<Msg, mpsc::RecvTimeoutError> {
+        if let Some(msg) = self.deferred.pop_front() {
+            return Ok(msg);
+        }
+        match wait {
+            Some(wait) => self.inbox.recv_timeout(wait),
+            None => self.inbox.try_recv().map_err(|e| match e {
+                mpsc::TryRecvError::Empty => mpsc::RecvTimeoutError::Timeout,
+                mpsc::TryRecvError::Disconnected => mpsc::RecvTimeoutError::Disconnected,
+            }),
+        }
     }
 
     fn set_setting(&mut self, key: &str, value: &str) -> Result<(), StoreError> {
