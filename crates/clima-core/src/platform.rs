@@ -20,24 +20,52 @@ pub fn raise_open_file_limit() {
     }
 }
 
-/// Gives the calling thread a lower CPU priority than ingest's threads, for background work
-/// that must never slow ingest down (the forwarders): with a core busy, the scheduler gives
-/// it what the writer and the HTTP runtime leave, so a saturating load makes it lag (its
-/// backlog waits on disk) rather than slowing the writer. On Linux the nice value is a
-/// per-thread attribute, so this lowers only the calling thread. Elsewhere the thread keeps the
-/// normal priority: forwarding then costs ingest its plain CPU share under a saturating load.
+/// Makes the calling thread background work that must never slow ingest down (the
+/// forwarders): with a core busy, the scheduler gives it only what the writer and the HTTP
+/// runtime leave, so a saturating load makes it lag (its backlog waits on disk) rather than
+/// slowing the writer, and it runs at full speed whenever the core has time to spare.
+/// - Linux: the `SCHED_IDLE` policy (a per-thread attribute; needs no privilege), or nice 19
+///   where a kernel refuses it.
+/// - macOS: the background quality-of-service class.
+/// - Elsewhere (Windows) the thread keeps the normal priority: forwarding then costs ingest
+///   its plain CPU share under a saturating load.
 pub fn lower_thread_priority() {
     #[cfg(target_os = "linux")]
     {
-        // SAFETY: gettid has no preconditions; setpriority on our own thread id only changes
-        // that thread's nice value (raising it needs no privilege).
+        let param = libc::sched_param { sched_priority: 0 };
+        // SAFETY: pid 0 is the calling thread; the policy and a valid parameter struct only
+        // lower its own priority. gettid has no preconditions, and setpriority on our own
+        // thread id only raises its nice value.
         unsafe {
-            let tid = libc::gettid();
-            libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, BACKGROUND_NICE);
+            if libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) != 0 {
+                let tid = libc::gettid();
+                libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 19);
+            }
+        }
+    }
+    #[cfg(target_os = "macos")]
+    {
+        // SAFETY: sets the calling thread's own class; no pointers are involved.
+        unsafe {
+            libc::pthread_set_qos_class_self_np(libc::qos_class_t::QOS_CLASS_BACKGROUND, 0);
         }
     }
 }
 
-/// The forwarders' nice value: a tenth of a normal thread's CPU share when both want the core.
-#[cfg(target_os = "linux")]
-const BACKGROUND_NICE: libc::c_int = 10;
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    #[test]
+    fn background_threads_yield_to_every_other_thread() {
+        let policy = std::thread::spawn(|| {
+            super::lower_thread_priority();
+            // SAFETY: reads the calling thread's own policy.
+            unsafe { libc::sched_getscheduler(0) }
+        })
+        .join()
+        .unwrap();
+        assert_eq!(policy, libc::SCHED_IDLE);
+        // The caller's own thread is untouched.
+        // SAFETY: as above.
+        assert_eq!(unsafe { libc::sched_getscheduler(0) }, libc::SCHED_OTHER);
+    }
+}

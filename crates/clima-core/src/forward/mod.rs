@@ -9,6 +9,8 @@ mod mqtt;
 pub mod target;
 mod worker;
 
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicU8};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
@@ -46,24 +48,76 @@ pub struct ForwarderStatus {
     pub last_error_at: Option<Millis>,
 }
 
-/// What a forwarder's thread reports; the status is built from it.
-#[derive(Debug, Default)]
+/// What a forwarder's thread reports; the status is built from it. Counters are atomics, so
+/// that reading the status never waits on a forwarder's thread: it runs at background priority
+/// and may be paused for long while ingest keeps the CPU busy.
+#[derive(Debug)]
 struct Progress {
-    connected: Option<bool>,
-    delivered: u64,
-    errors: u64,
-    rejected: u64,
-    lost: u64,
-    /// When it last had nothing left to send (unix ms).
-    caught_up_at: Option<Millis>,
-    last_error: Option<(String, Millis)>,
+    /// `STARTING`, `CONNECTED` or `RETRYING`.
+    state: AtomicU8,
+    delivered: AtomicU64,
+    errors: AtomicU64,
+    rejected: AtomicU64,
+    lost: AtomicU64,
+    /// When it last had nothing left to send (unix ms); its start until then.
+    caught_up_at: AtomicI64,
+    /// Written only when a try fails or is refused.
+    last_error: Mutex<Option<(String, Millis)>>,
+}
+
+const STARTING: u8 = 0;
+const CONNECTED: u8 = 1;
+const RETRYING: u8 = 2;
+
+impl Progress {
+    fn new() -> Progress {
+        Progress {
+            state: AtomicU8::new(STARTING),
+            delivered: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
+            rejected: AtomicU64::new(0),
+            lost: AtomicU64::new(0),
+            caught_up_at: AtomicI64::new(crate::now_ms()),
+            last_error: Mutex::new(None),
+        }
+    }
+
+    fn caught_up(&self) {
+        self.caught_up_at.store(crate::now_ms(), Relaxed);
+    }
+
+    fn lost(&self, n: u64) {
+        self.lost.fetch_add(n, Relaxed);
+    }
+
+    fn delivered(&self, n: u64) {
+        self.state.store(CONNECTED, Relaxed);
+        self.delivered.fetch_add(n, Relaxed);
+    }
+
+    /// A batch the target refused as malformed: skipped, and counted as an error.
+    fn refused(&self, n: u64, error: String) {
+        self.state.store(CONNECTED, Relaxed);
+        self.rejected.fetch_add(n, Relaxed);
+        self.error(error);
+    }
+
+    fn failed(&self, error: String) {
+        self.state.store(RETRYING, Relaxed);
+        self.error(error);
+    }
+
+    fn error(&self, error: String) {
+        self.errors.fetch_add(1, Relaxed);
+        *self.last_error.lock().expect("forwarder progress") = Some((error, crate::now_ms()));
+    }
 }
 
 struct Running {
     target: Target,
     origin: &'static str,
     cursor: Arc<Cursor>,
-    progress: Arc<Mutex<Progress>>,
+    progress: Arc<Progress>,
     stop: Arc<std::sync::atomic::AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
@@ -160,6 +214,7 @@ impl Forwarders {
         drop(running);
         r.stop.store(true, std::sync::atomic::Ordering::Release);
         if let Some(t) = r.thread.take() {
+            t.thread().unpark();
             let _ = t.join();
         }
         let outbox = self.outbox.clone();
@@ -189,10 +244,7 @@ impl Forwarders {
             .writer
             .run(move |c| outbox.register(c, &key, url.as_deref()))?;
         // Until it first catches up, its lag counts from its start.
-        let progress = Arc::new(Mutex::new(Progress {
-            caught_up_at: Some(crate::now_ms()),
-            ..Progress::default()
-        }));
+        let progress = Arc::new(Progress::new());
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let sink: Box<dyn worker::Sink> = match &target.broker {
             Some(b) => Box::new(mqtt::Mqtt::new(b.clone(), cursor.id, tls)),
@@ -227,29 +279,31 @@ impl Forwarders {
             .expect("forwarders")
             .iter()
             .map(|r| {
-                let p = r.progress.lock().expect("forwarder progress");
+                let p = &r.progress;
                 let lag = (head - r.cursor.delivered()).max(0);
+                let last_error = p.last_error.lock().expect("forwarder progress").clone();
                 ForwarderStatus {
                     id: r.cursor.id,
                     target: r.target.shown.clone(),
                     kind: r.target.kind,
                     origin: r.origin,
-                    state: match p.connected {
-                        None => "starting",
-                        Some(true) => "connected",
-                        Some(false) => "retrying",
+                    state: match p.state.load(Relaxed) {
+                        STARTING => "starting",
+                        CONNECTED => "connected",
+                        _ => "retrying",
                     },
                     lag_readings: lag,
-                    lag_seconds: match (lag, p.caught_up_at) {
-                        (1.., Some(t)) => (now - t).max(0) as f64 / 1000.0,
-                        _ => 0.0,
+                    lag_seconds: if lag > 0 {
+                        (now - p.caught_up_at.load(Relaxed)).max(0) as f64 / 1000.0
+                    } else {
+                        0.0
                     },
-                    delivered: p.delivered,
-                    errors: p.errors,
-                    rejected: p.rejected,
-                    lost: p.lost,
-                    last_error: p.last_error.as_ref().map(|e| e.0.clone()),
-                    last_error_at: p.last_error.as_ref().map(|e| e.1),
+                    delivered: p.delivered.load(Relaxed),
+                    errors: p.errors.load(Relaxed),
+                    rejected: p.rejected.load(Relaxed),
+                    lost: p.lost.load(Relaxed),
+                    last_error: last_error.as_ref().map(|e| e.0.clone()),
+                    last_error_at: last_error.as_ref().map(|e| e.1),
                 }
             })
             .collect()

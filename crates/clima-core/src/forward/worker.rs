@@ -3,7 +3,7 @@
 //! target acknowledges, and backs off while the target fails.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -11,7 +11,6 @@ use clima_model::forward::backoff;
 
 use super::feed::{Feed, Own, View};
 use super::Progress;
-use crate::now_ms;
 use crate::store::outbox::{Cursor, Outbox};
 /// The longest wait between tries while a target fails.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
@@ -44,7 +43,7 @@ pub(super) fn spawn(
     feed: Arc<Feed>,
     outbox: Arc<Outbox>,
     cursor: Arc<Cursor>,
-    progress: Arc<Mutex<Progress>>,
+    progress: Arc<Progress>,
     stop: Arc<AtomicBool>,
 ) -> JoinHandle<()> {
     std::thread::Builder::new()
@@ -52,6 +51,7 @@ pub(super) fn spawn(
         .spawn(move || {
             // Forwarding is background work: ingest keeps the CPU it needs.
             crate::platform::lower_thread_priority();
+            cursor.attach();
             let mut f = Forwarder {
                 sink,
                 shown,
@@ -73,7 +73,7 @@ struct Forwarder {
     feed: Arc<Feed>,
     outbox: Arc<Outbox>,
     cursor: Arc<Cursor>,
-    progress: Arc<Mutex<Progress>>,
+    progress: Arc<Progress>,
     stop: Arc<AtomicBool>,
 }
 
@@ -98,7 +98,7 @@ impl Forwarder {
             };
             fresh = false;
             let Some(view) = view else {
-                self.progress().caught_up_at = Some(now_ms());
+                self.progress.caught_up();
                 self.sink.idle();
                 if self.outbox.wait_beyond(after, IDLE_POLL) {
                     break;
@@ -108,7 +108,7 @@ impl Forwarder {
             let lost = view.lost();
             if lost > 0 {
                 tracing::warn!(target = %self.shown, lost, "readings were removed by retention before they could be forwarded; forwarding goes on after them");
-                self.progress().lost += lost as u64;
+                self.progress.lost(lost as u64);
             }
             let samples = view.samples();
             if samples.is_empty() {
@@ -129,19 +129,14 @@ impl Forwarder {
                 Sent::Accepted => {
                     self.cursor.deliver(last);
                     failures = 0;
-                    let mut p = self.progress();
-                    p.connected = Some(true);
-                    p.delivered += taken as u64;
+                    self.progress.delivered(taken as u64);
                 }
                 Sent::Refused(status, message) => {
                     tracing::warn!(target = %self.shown, status, %message, readings = taken,
                         "the target refused lines of a batch; they are skipped (a resend would be refused again)");
                     self.cursor.deliver(last);
-                    let mut p = self.progress();
-                    p.connected = Some(true);
-                    p.rejected += taken as u64;
-                    p.errors += 1;
-                    p.last_error = Some((format!("{status}: {message}"), now_ms()));
+                    self.progress
+                        .refused(taken as u64, format!("{status}: {message}"));
                 }
                 Sent::Failed(message) => {
                     self.failed(&mut failures, message);
@@ -157,12 +152,7 @@ impl Forwarder {
         let wait = backoff(*failures, MAX_BACKOFF);
         *failures = failures.saturating_add(1);
         tracing::warn!(target = %self.shown, error = %message, retry_in = ?wait, "forwarding failed; will retry");
-        {
-            let mut p = self.progress();
-            p.connected = Some(false);
-            p.errors += 1;
-            p.last_error = Some((message, now_ms()));
-        }
+        self.progress.failed(message);
         let until = Instant::now() + wait;
         while !self.stopping() {
             let left = until.saturating_duration_since(Instant::now());
@@ -174,9 +164,5 @@ impl Forwarder {
 
     fn stopping(&self) -> bool {
         self.stop.load(Ordering::Acquire) || self.outbox.is_stopping()
-    }
-
-    fn progress(&self) -> std::sync::MutexGuard<'_, Progress> {
-        self.progress.lock().expect("forwarder progress")
     }
 }

@@ -5,10 +5,11 @@
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread::Thread;
+use std::time::{Duration, Instant};
 
-use clima_model::forward::{pack, unpack, Entry, Sample, DELETED_SERIES};
+use clima_model::forward::{pack, pack_into, unpack, Entry, Sample, DELETED_SERIES};
 use clima_model::Millis;
 use rusqlite::{Connection, OptionalExtension, Transaction};
 
@@ -26,16 +27,13 @@ pub const ROW_VALUES: usize = 20_000;
 pub struct Outbox {
     /// Whether any forwarder runs; commits append to the log only then.
     active: AtomicBool,
-    state: Mutex<State>,
-    changed: Condvar,
-}
-
-#[derive(Default)]
-struct State {
     /// The last seq committed to the log.
-    head: i64,
-    stopping: bool,
-    cursors: Vec<Arc<Cursor>>,
+    head: AtomicI64,
+    stopping: AtomicBool,
+    /// The running forwarders' cursors. Forwarder threads never take this lock: they run at
+    /// background priority, and one paused by the scheduler while holding a lock the writer
+    /// takes on each commit would stall it. They wait by parking; the writer wakes them.
+    cursors: Mutex<Vec<Arc<Cursor>>>,
 }
 
 /// One forwarder's place in the log.
@@ -46,6 +44,8 @@ pub struct Cursor {
     delivered: AtomicI64,
     /// What the table holds (only the writer changes it).
     persisted: AtomicI64,
+    /// The forwarder's thread, woken when the log grows or the outbox stops.
+    thread: OnceLock<Thread>,
 }
 
 impl Cursor {
@@ -56,6 +56,18 @@ impl Cursor {
     /// Records that the target acknowledged everything up to `seq`.
     pub fn deliver(&self, seq: i64) {
         self.delivered.store(seq, Ordering::Release);
+    }
+
+    /// Makes the calling thread the one woken for this cursor: the forwarder's, before it
+    /// waits with [`Outbox::wait_beyond`] or [`Outbox::sleep`].
+    pub fn attach(&self) {
+        let _ = self.thread.set(std::thread::current());
+    }
+
+    fn wake(&self) {
+        if let Some(t) = self.thread.get() {
+            t.unpark();
+        }
     }
 }
 
@@ -74,47 +86,58 @@ impl Outbox {
 
     /// The last seq committed to the log.
     pub fn head(&self) -> i64 {
-        self.state.lock().expect("outbox").head
+        self.head.load(Ordering::Acquire)
+    }
+
+    /// Wakes every forwarder after a change it waits for (a wake-up that comes before the
+    /// forwarder parks is kept, so none is missed).
+    fn wake_all(&self) {
+        for c in self.cursors.lock().expect("outbox").iter() {
+            c.wake();
+        }
     }
 
     fn set_head(&self, head: i64) {
-        self.state.lock().expect("outbox").head = head;
-        self.changed.notify_all();
+        self.head.store(head, Ordering::Release);
+        self.wake_all();
     }
 
-    /// Waits until the log holds more than `seq`, the outbox stops, or `timeout` passes;
-    /// returns whether it is stopping.
+    /// Waits, on a thread [attached](Cursor::attach) to a cursor, until the log holds more
+    /// than `seq`, the outbox stops, or `timeout` passes; returns whether it is stopping.
     pub fn wait_beyond(&self, seq: i64, timeout: Duration) -> bool {
-        let state = self.state.lock().expect("outbox");
-        let (state, _) = self
-            .changed
-            .wait_timeout_while(state, timeout, |s| s.head <= seq && !s.stopping)
-            .expect("outbox");
-        state.stopping
+        self.park_until(timeout, || self.head() > seq)
     }
 
-    /// Sleeps for `wait` unless the outbox stops first; returns whether it is stopping.
+    /// Sleeps for `wait`, on an attached thread, unless the outbox stops first; returns whether
+    /// it is stopping.
     pub fn sleep(&self, wait: Duration) -> bool {
-        let state = self.state.lock().expect("outbox");
-        let (state, _) = self
-            .changed
-            .wait_timeout_while(state, wait, |s| !s.stopping)
-            .expect("outbox");
-        state.stopping
+        self.park_until(wait, || false)
+    }
+
+    fn park_until(&self, timeout: Duration, done: impl Fn() -> bool) -> bool {
+        let until = Instant::now() + timeout;
+        while !done() && !self.is_stopping() {
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            std::thread::park_timeout(left);
+        }
+        self.is_stopping()
     }
 
     pub fn is_stopping(&self) -> bool {
-        self.state.lock().expect("outbox").stopping
+        self.stopping.load(Ordering::Acquire)
     }
 
     /// Wakes every forwarder to stop.
     pub fn stop(&self) {
-        self.state.lock().expect("outbox").stopping = true;
-        self.changed.notify_all();
+        self.stopping.store(true, Ordering::Release);
+        self.wake_all();
     }
 
     fn cursors(&self) -> Vec<Arc<Cursor>> {
-        self.state.lock().expect("outbox").cursors.clone()
+        self.cursors.lock().expect("outbox").clone()
     }
 
     /// Registers the forwarder to `target` (its address without credentials; `url` is kept only
@@ -141,11 +164,12 @@ impl Outbox {
             id,
             delivered: AtomicI64::new(cursor),
             persisted: AtomicI64::new(cursor),
+            thread: OnceLock::new(),
         });
-        let mut state = self.state.lock().expect("outbox");
-        state.head = head;
-        state.cursors.retain(|k| k.id != id);
-        state.cursors.push(c.clone());
+        let mut cursors = self.cursors.lock().expect("outbox");
+        self.head.store(head, Ordering::Release);
+        cursors.retain(|k| k.id != id);
+        cursors.push(c.clone());
         self.active.store(true, Ordering::Release);
         Ok(c)
     }
@@ -159,19 +183,20 @@ impl Outbox {
 
     /// Stops logging for a forwarder that no longer runs; its stored cursor stays.
     pub fn drop_cursor(&self, id: i64) {
-        let mut state = self.state.lock().expect("outbox");
-        state.cursors.retain(|k| k.id != id);
-        self.active
-            .store(!state.cursors.is_empty(), Ordering::Release);
+        let mut cursors = self.cursors.lock().expect("outbox");
+        cursors.retain(|k| k.id != id);
+        self.active.store(!cursors.is_empty(), Ordering::Release);
     }
 
     /// Appends a commit's stored samples (series, time, value) to the log, in the commit's
     /// transaction: one row per commit (per [`ROW_VALUES`]), its values packed in a blob and
-    /// numbered on from the head. Returns the new head, to announce once committed.
+    /// numbered on from the head, packed in `buf` (the caller's, reused). Returns the new head,
+    /// to announce once committed.
     pub(super) fn append(
         &self,
         tx: &Transaction,
         samples: &[Entry],
+        buf: &mut Vec<u8>,
     ) -> Result<Option<i64>, StoreError> {
         if samples.is_empty() {
             return Ok(None);
@@ -183,7 +208,8 @@ impl Outbox {
         for part in samples.chunks(ROW_VALUES) {
             head += part.len() as i64;
             let newest = part.iter().map(|e| e.1).max().expect("not empty");
-            stmt.execute((head, part.len() as i64, newest, pack(part)))?;
+            pack_into(buf, part);
+            stmt.execute((head, part.len() as i64, newest, &buf[..]))?;
         }
         Ok(Some(head))
     }

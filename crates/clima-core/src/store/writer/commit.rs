@@ -110,7 +110,8 @@ impl Writer {
         let logging = self.cfg.outbox.is_active();
         let alerting = self.cfg.alerts.is_active();
         let keep = logging || alerting;
-        let mut forward: Vec<(i64, Millis, f64)> = Vec::new();
+        let mut forward = std::mem::take(&mut self.logged);
+        forward.clear();
         {
             let (mut recent, mut old) = (Vec::new(), Vec::new());
             // Where each row of `recent` and `old` came from, for naming its conflicts.
@@ -287,14 +288,16 @@ impl Writer {
                 }
             }
         }
-        let head = self
-            .cfg
-            .outbox
-            .append(&tx, if logging { &forward } else { &[] })?;
+        let head =
+            self.cfg
+                .outbox
+                .append(&tx, if logging { &forward } else { &[] }, &mut self.packed)?;
         tx.commit()?;
         self.cfg.outbox.committed(head);
         if alerting {
             self.cfg.alerts.send(forward);
+        } else {
+            self.logged = forward;
         }
         for n in newest.values() {
             if let Some(known) = self

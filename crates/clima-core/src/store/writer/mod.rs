@@ -17,6 +17,7 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use clima_model::forward::Entry;
 use clima_model::{Millis, Reading};
 use rusqlite::Connection;
 
@@ -452,6 +453,8 @@ pub fn spawn_writer(
         inbox: rx,
         deferred: Default::default(),
         merging: None,
+        logged: Vec::new(),
+        packed: Vec::new(),
     };
     let thread = std::thread::Builder::new()
         .name("clima-writer".into())
@@ -503,6 +506,10 @@ struct Writer {
     /// While a merge copies: the sensor it moves, and the hours of its readings that arrived
     /// meanwhile (copied again at the end, so the sensor's deletion loses none).
     merging: Option<(String, std::collections::BTreeSet<Millis>)>,
+    /// Buffers for what each commit logs for the forwarders, kept between commits: a large
+    /// buffer allocated afresh each time costs page faults on every commit.
+    logged: Vec<Entry>,
+    packed: Vec<u8>,
 }
 
 /// A series as the writer caches it.
