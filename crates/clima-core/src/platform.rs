@@ -27,8 +27,7 @@ pub fn raise_open_file_limit() {
 /// - Linux: the `SCHED_IDLE` policy (a per-thread attribute; needs no privilege), or nice 19
 ///   where a kernel refuses it.
 /// - macOS: the background quality-of-service class.
-/// - Elsewhere (Windows) the thread keeps the normal priority: forwarding then costs ingest
-///   its plain CPU share under a saturating load.
+/// - Windows: the background processing mode (lower CPU, disk and memory priority).
 pub fn lower_thread_priority() {
     #[cfg(target_os = "linux")]
     {
@@ -50,20 +49,38 @@ pub fn lower_thread_priority() {
             libc::pthread_set_qos_class_self_np(libc::qos_class_t::QOS_CLASS_BACKGROUND, 0);
         }
     }
+    #[cfg(windows)]
+    {
+        use windows_sys::Win32::System::Threading::{
+            GetCurrentThread, SetThreadPriority, THREAD_MODE_BACKGROUND_BEGIN,
+        };
+        // SAFETY: GetCurrentThread returns a pseudo-handle to the calling thread, the only
+        // thread this mode may be set on.
+        unsafe {
+            SetThreadPriority(GetCurrentThread(), THREAD_MODE_BACKGROUND_BEGIN);
+        }
+    }
 }
 
 #[cfg(all(test, target_os = "linux"))]
 mod tests {
     #[test]
     fn background_threads_yield_to_every_other_thread() {
-        let policy = std::thread::spawn(|| {
+        let (policy, nice) = std::thread::spawn(|| {
             super::lower_thread_priority();
-            // SAFETY: reads the calling thread's own policy.
-            unsafe { libc::sched_getscheduler(0) }
+            // SAFETY: reads the calling thread's own policy and nice value.
+            unsafe {
+                let tid = libc::gettid() as libc::id_t;
+                (
+                    libc::sched_getscheduler(0),
+                    libc::getpriority(libc::PRIO_PROCESS, tid),
+                )
+            }
         })
         .join()
         .unwrap();
-        assert_eq!(policy, libc::SCHED_IDLE);
+        // The idle class, or nice 19 where a sandbox refuses the class.
+        assert!(policy == libc::SCHED_IDLE || nice == 19, "{policy} {nice}");
         // The caller's own thread is untouched.
         // SAFETY: as above.
         assert_eq!(unsafe { libc::sched_getscheduler(0) }, libc::SCHED_OTHER);
