@@ -16,7 +16,7 @@ import http from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Session, waitFor } from '../e2e/webdriver.mjs';
-import { appEnv, start, tempDir, waitForPort } from '../e2e/util.mjs';
+import { appEnv, start, tempDir, waitForPort, waitForTauriDriver } from '../e2e/util.mjs';
 
 export const SENSORS = 10;
 export const BURST = 500;
@@ -238,8 +238,7 @@ export async function soak({ app, minutes = 30, warmup = 2, sampleSeconds = 60, 
   let session;
   let traffic;
   try {
-    await waitForPort(driverPort);
-    await waitForPort(driverPort + 1); // the WebKitWebDriver that tauri-driver starts answers later
+    await waitForTauriDriver(driverPort);
     session = await Session.create(`http://127.0.0.1:${driverPort}`, {
       'tauri:options': { application: app, args: ['--db', path.join(dir.path, 'clima.db'), '--listen', `127.0.0.1:${port}`, '--token', token, '--serial', 'off'] },
     });

@@ -12,7 +12,7 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { Session, waitFor } from './webdriver.mjs';
-import { ROOT, TARGET, appEnv, post, start, tempDir, waitForPort } from './util.mjs';
+import { ROOT, TARGET, appEnv, post, start, tempDir, waitForPort, waitForTauriDriver } from './util.mjs';
 import * as dashboard from './dashboard.mjs';
 
 const APP = path.join(TARGET, 'debug', 'clima');
@@ -94,9 +94,7 @@ describe('alerts in the desktop app', { timeout: 180_000 }, () => {
     notifications = notificationServer(env);
     await waitFor('the notification server', () => notifications.ready(), 10_000);
     driver = start('tauri-driver', ['--port', String(DRIVER_PORT)], { env });
-    await waitForPort(DRIVER_PORT);
-    // tauri-driver answers before the WebKitWebDriver it starts does: wait for both.
-    await waitForPort(DRIVER_PORT + 1);
+    await waitForTauriDriver(DRIVER_PORT);
     session = await Session.create(`http://127.0.0.1:${DRIVER_PORT}`, {
       'tauri:options': {
         application: APP,

@@ -11,7 +11,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Session, waitFor } from './webdriver.mjs';
-import { ROOT, TARGET, start, tempDir, waitForPort, waitForPortClosed } from './util.mjs';
+import { ROOT, TARGET, start, tempDir, waitForPort, waitForTauriDriver, waitForPortClosed } from './util.mjs';
 
 const APP = path.join(TARGET, 'debug', 'clima');
 const PORT = 18539;
@@ -70,9 +70,7 @@ describe('desktop app in the background', { timeout: 120_000 }, () => {
     delete env.CLIMA_TOKEN;
     args = ['--db', path.join(dir.path, 'clima.db'), '--listen', `127.0.0.1:${PORT}`, '--serial', 'off'];
     driver = start('tauri-driver', ['--port', String(DRIVER_PORT)], { env });
-    await waitForPort(DRIVER_PORT);
-    // tauri-driver answers before the WebKitWebDriver it starts does: wait for both.
-    await waitForPort(DRIVER_PORT + 1);
+    await waitForTauriDriver(DRIVER_PORT);
     // Another run's driver on the fixed port would answer instead of this one.
     await new Promise((r) => setTimeout(r, 300));
     assert.equal(driver.child.exitCode, null, `tauri-driver did not start (is port ${DRIVER_PORT} taken?): ${driver.output()}`);

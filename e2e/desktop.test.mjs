@@ -9,7 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Session, waitFor } from './webdriver.mjs';
-import { TARGET, appEnv, start, startHostileBoard, tempDir, waitForPort, waitForPortClosed } from './util.mjs';
+import { TARGET, appEnv, start, startHostileBoard, tempDir, waitForPort, waitForTauriDriver, waitForPortClosed } from './util.mjs';
 import * as dashboard from './dashboard.mjs';
 
 const APP = path.join(TARGET, 'debug', 'clima');
@@ -74,10 +74,7 @@ describe('desktop app', { timeout: 180_000 }, () => {
     const env = { ...appEnv(dir.path), LANG: 'C.UTF-8' };
     for (const name of ['CLIMA_TOKEN', 'LANGUAGE', 'LC_ALL', 'LC_MESSAGES']) delete env[name];
     driver = start('tauri-driver', ['--port', String(DRIVER_PORT)], { env });
-    await waitForPort(DRIVER_PORT);
-    // tauri-driver answers before the WebKitWebDriver it starts (on 4445) does: on a busy
-    // machine the first session request failed with "tcp connect error".
-    await waitForPort(DRIVER_PORT + 1);
+    await waitForTauriDriver(DRIVER_PORT);
     session = await Session.create(`http://127.0.0.1:${DRIVER_PORT}`, {
       'tauri:options': {
         application: APP,

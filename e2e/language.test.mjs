@@ -12,7 +12,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Session, waitFor } from './webdriver.mjs';
-import { HOSTILE_LINES, ROOT, TARGET, appEnv, chromiumSession, history, post, start, startHostileBoard, tempDir, waitForPort } from './util.mjs';
+import { HOSTILE_LINES, ROOT, TARGET, appEnv, chromiumSession, history, post, start, startHostileBoard, tempDir, waitForPort, waitForTauriDriver } from './util.mjs';
 import * as dashboard from './dashboard.mjs';
 
 const SERVER = process.env.CLIMA_SERVER || path.join(TARGET, 'debug', 'clima-server');
@@ -192,9 +192,7 @@ describe('languages', { timeout: 300_000 }, () => {
       const env = { ...appEnv(dir.path), LANG: 'ja_JP.UTF-8' };
       for (const name of ['LANGUAGE', 'LC_ALL', 'LC_MESSAGES', 'CLIMA_TOKEN']) delete env[name];
       driver = start('tauri-driver', ['--port', String(TAURI_DRIVER_PORT), '--native-port', String(WEBKIT_DRIVER_PORT)], { env });
-      await waitForPort(TAURI_DRIVER_PORT);
-      // tauri-driver answers before the WebKitWebDriver it starts does: wait for both.
-      await waitForPort(WEBKIT_DRIVER_PORT);
+      await waitForTauriDriver(TAURI_DRIVER_PORT, WEBKIT_DRIVER_PORT);
       session = await Session.create(`http://127.0.0.1:${TAURI_DRIVER_PORT}`, {
         'tauri:options': {
           application: APP,

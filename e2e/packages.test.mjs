@@ -13,7 +13,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Session, waitFor } from './webdriver.mjs';
-import { ROOT, TARGET, post, start, tempDir, waitForPort, waitForPortClosed } from './util.mjs';
+import { ROOT, TARGET, post, start, tempDir, waitForPort, waitForTauriDriver, waitForPortClosed } from './util.mjs';
 
 const BUNDLE = path.join(TARGET, 'release', 'bundle');
 const OUT = path.join(TARGET, 'package-test');
@@ -226,9 +226,7 @@ describe('Linux packages', { timeout: 900_000 }, () => {
     bus = asTester('dbus-daemon', ['--session', '--nofork', '--print-address=1', '--nopidfile']);
     testerEnv.push(`DBUS_SESSION_BUS_ADDRESS=${await waitFor('the session bus', () => /^unix:\S+/m.exec(bus.output())?.[0])}`);
     driver = asTester(tauriDriver, ['--port', String(DRIVER_PORT)]);
-    await waitForPort(DRIVER_PORT);
-    // tauri-driver answers before the WebKitWebDriver it starts does: wait for both.
-    await waitForPort(DRIVER_PORT + 1);
+    await waitForTauriDriver(DRIVER_PORT);
     // No --db and no --token: the database goes where a user's does and the token is generated.
     session = await Session.create(`http://127.0.0.1:${DRIVER_PORT}`, {
       'tauri:options': { application: DESKTOP_FILES.binary, args: ['--listen', `127.0.0.1:${APP_PORT}`, '--serial', 'off'] },

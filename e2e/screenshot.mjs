@@ -7,7 +7,7 @@
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { Session, waitFor } from './webdriver.mjs';
-import { TARGET, appEnv, post, start, tempDir, waitForPort } from './util.mjs';
+import { TARGET, appEnv, post, start, tempDir, waitForPort, waitForTauriDriver } from './util.mjs';
 
 const out = path.resolve(process.argv[2] ?? 'screenshot.png');
 const APP = path.join(TARGET, 'debug', 'clima');
@@ -49,8 +49,7 @@ const dir = tempDir('clima-screenshot-');
 const driver = start('tauri-driver', ['--port', '4444'], { env: appEnv(dir.path) });
 let session;
 try {
-  await waitForPort(4444);
-  await waitForPort(4445); // the WebKitWebDriver that tauri-driver starts answers later
+  await waitForTauriDriver(4444);
   session = await Session.create('http://127.0.0.1:4444', {
     'tauri:options': {
       application: APP,

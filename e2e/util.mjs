@@ -169,6 +169,16 @@ export async function waitForPort(port, ms = 20_000) {
   throw new Error(`nothing listens on 127.0.0.1:${port} after ${ms} ms`);
 }
 
+/**
+ * Waits for tauri-driver on `port` and for the WebKitWebDriver it starts on `nativePort`
+ * (`--native-port`, by default the next port): tauri-driver answers first, and a session asked
+ * for before WebKitWebDriver answers is refused ("tcp connect error").
+ */
+export async function waitForTauriDriver(port, nativePort = port + 1) {
+  await waitForPort(port);
+  await waitForPort(nativePort);
+}
+
 export async function waitForPortClosed(port, ms = 15_000) {
   const deadline = Date.now() + ms;
   while (Date.now() < deadline) {

@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::chunk::{put_ivar, put_uvar, unzigzag, zigzag, ChunkError, Cursor};
+use crate::chunk::{put_ivar, put_uvar, to_int, unzigzag, zigzag, ChunkError, Cursor, MAX_SCALE};
 use crate::Millis;
 
 /// Most lines one HTTP request carries.
@@ -40,8 +40,6 @@ pub const DELETED_SERIES: i64 = 0;
 const PACK_RAW: u8 = 1;
 /// Values as decimals where exact: about half the bytes of [`PACK_RAW`].
 const PACK_DECIMAL: u8 = 2;
-/// Powers of ten for the decimal places a packed value may have (0 to 6).
-const POW10: [f64; 7] = [1.0, 10.0, 100.0, 1e3, 1e4, 1e5, 1e6];
 /// The value header that says the value's 8 bytes follow.
 const RAW_VALUE: u64 = 7;
 
@@ -80,20 +78,13 @@ pub fn pack_into(out: &mut Vec<u8>, entries: &[Entry]) {
     }
 }
 
-/// `v` as digits and decimal places (at most six) that give `v` back to the bit: `hint` places
-/// if they do (the entry before's, so a run of alike values takes one try), else the fewest.
+/// `v` as digits and decimal places (at most [`MAX_SCALE`]) that give `v` back to the bit, as
+/// chunks pack values: `hint` places if they do (the entry before's, so a run of alike values
+/// takes one try), else the fewest.
 fn as_decimal(v: f64, hint: u8) -> Option<(i64, u8)> {
-    std::iter::once(hint).chain(0..=6).find_map(|places| {
-        let p = POW10[usize::from(places)];
-        let scaled = (v * p).round();
-        // Below 2^53 every integer is exact, so the division is what unpacking computes (NaN
-        // and infinities are not finite).
-        if !scaled.is_finite() || scaled.abs() >= 9_007_199_254_740_992.0 {
-            return None;
-        }
-        let digits = scaled as i64;
-        ((digits as f64 / p).to_bits() == v.to_bits()).then_some((digits, places))
-    })
+    std::iter::once(hint)
+        .chain(0..=MAX_SCALE)
+        .find_map(|places| to_int(v, places).map(|digits| (digits, places)))
 }
 
 /// The entries of a blob written by [`pack`] (or by earlier versions), in order.
@@ -124,7 +115,7 @@ pub fn unpack(data: &[u8]) -> Result<Vec<Entry>, ChunkError> {
                 r.pos += 8;
                 f64::from_le_bytes(bytes.try_into().expect("8 bytes"))
             }
-            places => unzigzag(header >> 3) as f64 / POW10[places as usize],
+            places => unzigzag(header >> 3) as f64 / 10f64.powi(places as i32),
         };
         out.push((series, at, value));
     }

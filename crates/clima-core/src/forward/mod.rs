@@ -9,8 +9,8 @@ mod mqtt;
 pub mod target;
 mod worker;
 
-use std::sync::atomic::Ordering::Relaxed;
-use std::sync::atomic::{AtomicI64, AtomicU64, AtomicU8};
+use std::sync::atomic::Ordering::{Relaxed, Release};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicU8};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
@@ -118,7 +118,7 @@ struct Running {
     origin: &'static str,
     cursor: Arc<Cursor>,
     progress: Arc<Progress>,
-    stop: Arc<std::sync::atomic::AtomicBool>,
+    stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -212,7 +212,7 @@ impl Forwarders {
         }
         let mut r = running.remove(at);
         drop(running);
-        r.stop.store(true, std::sync::atomic::Ordering::Release);
+        r.stop.store(true, Release);
         if let Some(t) = r.thread.take() {
             t.thread().unpark();
             let _ = t.join();
@@ -245,7 +245,7 @@ impl Forwarders {
             .run(move |c| outbox.register(c, &key, url.as_deref()))?;
         // Until it first catches up, its lag counts from its start.
         let progress = Arc::new(Progress::new());
-        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stop = Arc::new(AtomicBool::new(false));
         let sink: Box<dyn worker::Sink> = match &target.broker {
             Some(b) => Box::new(mqtt::Mqtt::new(b.clone(), cursor.id, tls)),
             None => Box::new(influx::Influx::new(target.clone())),

@@ -529,13 +529,13 @@ impl Writer {
             let wait = next_tick.saturating_duration_since(Instant::now());
             let mut group = Vec::new();
             let mut samples = 0;
-            match self.next_msg(Some(wait)) {
+            match self.next_msg(wait) {
                 Ok(msg) => {
                     self.take(msg, &mut group, &mut samples, &mut stopping);
                     // Group commit: everything that queued up while the last commit ran goes in
                     // one transaction. While stopping, drain the queue whatever its size.
                     while samples < self.cfg.max_group_samples || stopping {
-                        match self.next_msg(None) {
+                        match self.next_msg(Duration::ZERO) {
                             Ok(msg) => self.take(msg, &mut group, &mut samples, &mut stopping),
                             Err(_) => break,
                         }
@@ -581,18 +581,12 @@ impl Writer {
         tracing::debug!("writer stopped");
     }
 
-    /// The next message: one a chore deferred, else the queue's, waiting up to `wait` (not at
-    /// all with `None`).
-    fn next_msg(&mut self, wait: Option<Duration>) -> Result<Msg, mpsc::RecvTimeoutError> {
-        if let Some(msg) = self.deferred.pop_front() {
-            return Ok(msg);
-        }
-        match wait {
-            Some(wait) => self.inbox.recv_timeout(wait),
-            None => self.inbox.try_recv().map_err(|e| match e {
-                mpsc::TryRecvError::Empty => mpsc::RecvTimeoutError::Timeout,
-                mpsc::TryRecvError::Disconnected => mpsc::RecvTimeoutError::Disconnected,
-            }),
+    /// The next message: one a chore deferred, else the queue's, waiting up to `wait` (zero:
+    /// only what is queued).
+    fn next_msg(&mut self, wait: Duration) -> Result<Msg, mpsc::RecvTimeoutError> {
+        match self.deferred.pop_front() {
+            Some(msg) => Ok(msg),
+            None => self.inbox.recv_timeout(wait),
         }
     }
 
